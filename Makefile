@@ -1,0 +1,148 @@
+# ringcast: one plain Makefile. Everything lands in $(BUILD) (build/ by default,
+# build/san with SAN=1). `make V=1` shows the commands.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+LDFLAGS ?=
+
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE -I. -pthread
+LIBS := -luring -lz -lssl -lcrypto -linih -lpthread
+
+BUILD := build
+ifeq ($(SAN),1)
+BUILD := build/san
+override CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# Debian packages the build, the tests and the fuzzers need (see `make deps`).
+DEB_PKGS := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-dev \
+	libinih-dev libcriterion-dev clang libclang-rt-14-dev openssl curl \
+	python3 python3-websockets microsocks
+
+PROTO_SRCS := $(wildcard proto/*.c)
+CORE_SRCS  := $(wildcard core/*.c)
+LIB_SRCS   := $(PROTO_SRCS) $(CORE_SRCS)
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB        := $(BUILD)/libringcast.a
+
+BROKER_SRCS := $(wildcard broker/*.c)
+BROKER_OBJS := $(BROKER_SRCS:%.c=$(BUILD)/%.o)
+
+EXAMPLES := $(patsubst core/examples/%.c,$(BUILD)/%,$(wildcard core/examples/*.c))
+
+UNIT_SRCS := $(wildcard tests/*/test_*.c)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+UNIT_BIN  := $(BUILD)/tests/unit
+
+MICRO_SRCS := $(wildcard bench/micro/*.c)
+MICRO_BIN  := $(BUILD)/bench-micro
+
+PROGRAMS := $(if $(BROKER_SRCS),$(BUILD)/ringcast) $(EXAMPLES) \
+	$(if $(MICRO_SRCS),$(MICRO_BIN))
+
+.PHONY: all deps test unit integration run fuzz install clean
+all: $(LIB) $(PROGRAMS)
+
+# Checks the Debian packages; as root installs what is missing, otherwise
+# prints the one command to run. Cheap enough to run before every build.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; } || \
+	      { echo "deps: apt-get install failed for:$$missing" >&2; exit 1; }; \
+	  else \
+	    echo "deps: missing packages; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(LIB_OBJS) $(BROKER_OBJS) $(UNIT_OBJS): | deps
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/ringcast: $(BROKER_OBJS) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/%: $(BUILD)/core/examples/%.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(MICRO_BIN): $(MICRO_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(UNIT_BIN): $(UNIT_OBJS) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(LIBS)
+
+# Unit tests first (Criterion prints its own synthesis line), then the
+# integration tests that start real programs and third-party peers.
+test: all $(UNIT_BIN)
+	$(Q)$(UNIT_BIN) --jobs 2
+	$(Q)BUILD=$(BUILD) tests/integration/run
+
+unit: $(UNIT_BIN)
+	$(Q)$(UNIT_BIN) --jobs 2
+
+integration: all
+	$(Q)BUILD=$(BUILD) tests/integration/run
+
+run: all
+	$(BUILD)/ringcast
+
+# libFuzzer harnesses: tests/fuzz/fuzz_NAME.c, built with clang against the
+# proto sources, each run for FUZZ_SECONDS from a scratch copy of its corpus.
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS  := -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRCS) $(wildcard proto/*.h) | deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(PROTO_SRCS) -lz -lssl -lcrypto
+
+fuzz: $(FUZZ_BINS)
+	$(Q)set -e; for n in $(FUZZ_NAMES); do \
+	  rm -rf build/fuzz/corpus-$$n; mkdir -p build/fuzz/corpus-$$n; \
+	  if [ -d tests/fuzz/corpus/$$n ]; then cp tests/fuzz/corpus/$$n/* build/fuzz/corpus-$$n/ 2>/dev/null || true; fi; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  build/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    -artifact_prefix=build/fuzz/crash-$$n- build/fuzz/corpus-$$n 2>build/fuzz/$$n.log || \
+	    { tail -n 40 build/fuzz/$$n.log; exit 1; }; \
+	  grep -E '^#[0-9]+.*DONE' build/fuzz/$$n.log | tail -n 1; \
+	done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/ringcast
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 proto/*.h $(DESTDIR)$(PREFIX)/include/ringcast/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

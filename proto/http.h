@@ -1,0 +1,161 @@
+/* HTTP/1.1 for the WebSocket opening handshake (RFC 7230, RFC 6455 section 4)
+ * and for the small plain-HTTP API: request-head parser, upgrade validation,
+ * Sec-WebSocket-Accept, response writers, and the client side of the
+ * handshake.  Sans-I/O: the caller owns every buffer; parsed strings are
+ * spans into the caller's buffer and stay valid as long as it does. */
+#ifndef RC_PROTO_HTTP_H
+#define RC_PROTO_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define RC_HTTP_MAX_HEADERS 64
+
+struct rc_span {
+	const char *p;
+	size_t len;
+};
+
+struct rc_http_header {
+	struct rc_span name;
+	struct rc_span value; /* surrounding whitespace trimmed */
+};
+
+struct rc_http_request {
+	struct rc_span method;
+	struct rc_span target; /* as sent, e.g. "/sub/a%20b?x=1" */
+	struct rc_span path;   /* target up to '?', still percent-encoded */
+	struct rc_span query;  /* after '?', empty if none */
+	int minor_version;     /* HTTP/1.x */
+	size_t num_headers;
+	struct rc_http_header headers[RC_HTTP_MAX_HEADERS];
+	int status;            /* on error: the HTTP status to answer */
+};
+
+struct rc_http_limits {
+	size_t max_head;     /* bytes of request line + headers (431 past it) */
+	size_t max_headers;  /* header count, at most RC_HTTP_MAX_HEADERS (431) */
+};
+
+/* Parses a request head from buf[0..len).  Incremental in the simplest way:
+ * call again with the same buffer grown; it re-parses from the start (heads
+ * are small).  Returns the head length (through the blank line) when
+ * complete, -EAGAIN when more is needed, or -EINVAL with req->status set:
+ * 400 malformed, 431 head or header count over the limits, 505 a version
+ * other than HTTP/1.0 or 1.1.  -EAGAIN is never returned once len exceeds
+ * max_head (that is 431). */
+int rc_http_parse_request(const uint8_t *buf, size_t len,
+			  const struct rc_http_limits *lim,
+			  struct rc_http_request *req);
+
+/* Case-insensitive header lookup; the first match, or NULL. */
+const struct rc_http_header *rc_http_header_find(const struct rc_http_header *h,
+						 size_t n, const char *name);
+
+/* True if the comma-separated header value contains token (case-insensitive). */
+bool rc_http_token_list_has(struct rc_span value, const char *token);
+
+/* Percent-decodes src into out (cap bytes).  Returns the decoded length or
+ * -EINVAL (bad escape, or a decoded NUL) / -ENOSPC.  '+' is left as is
+ * (paths); out may equal src.p. */
+ssize_t rc_http_percent_decode(struct rc_span src, char *out, size_t cap);
+
+/* Finds name in an "a=1&b=2" query; the raw (still encoded) value in *val.
+ * Returns true if present ("a" with no '=' gives an empty value). */
+bool rc_http_query_get(struct rc_span query, const char *name,
+		       struct rc_span *val);
+
+/* Server side of the WebSocket handshake (RFC 6455 section 4.2.1). */
+struct rc_ws_upgrade {
+	struct rc_span key;         /* Sec-WebSocket-Key, 24 base64 chars */
+	struct rc_span protocols;   /* Sec-WebSocket-Protocol, may be empty */
+	struct rc_span extensions;  /* all Sec-WebSocket-Extensions values, as the
+				     * first such header (see rc_ws_upgrade_check) */
+	int status;                 /* on error: HTTP status to answer */
+	const char *reason;         /* on error: a short human reason */
+};
+
+/* True if the request asks for a WebSocket upgrade at all (Upgrade header
+ * with the token "websocket"): such requests are validated with
+ * rc_ws_upgrade_check(), the rest are plain HTTP. */
+bool rc_http_is_upgrade(const struct rc_http_request *req);
+
+/* Validates an upgrade request: GET (else 405), HTTP/1.1 (else 400), Host,
+ * Upgrade: websocket, Connection containing "upgrade", a key that decodes to
+ * 16 bytes (else 400), Sec-WebSocket-Version 13 (else 426; the response must
+ * then carry "Sec-WebSocket-Version: 13").  Returns 0, or -EINVAL with
+ * up->status and up->reason set.  Several Sec-WebSocket-Extensions headers
+ * are reported through up->extensions only as the first one; use
+ * rc_http_header_find-style iteration to see all. */
+int rc_ws_upgrade_check(const struct rc_http_request *req,
+			struct rc_ws_upgrade *up);
+
+/* Computes Sec-WebSocket-Accept for key: base64(SHA-1(key + GUID)), 28
+ * characters plus a NUL written to out. */
+void rc_ws_accept_key(struct rc_span key, char out[29]);
+
+/* Picks the first protocol in the client's list (comma-separated, in the
+ * client's order of preference) that appears in supported (NULL-terminated).
+ * Returns the server's name for it, or NULL. */
+const char *rc_ws_select_protocol(struct rc_span offered,
+				  const char *const *supported);
+
+/* Writes "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection,
+ * Sec-WebSocket-Accept (from key) and, when not NULL, Sec-WebSocket-Protocol
+ * and Sec-WebSocket-Extensions.  Returns the length or -ENOSPC. */
+ssize_t rc_ws_write_101(char *out, size_t cap, struct rc_span key,
+			const char *protocol, const char *extensions);
+
+/* Writes a complete plain HTTP/1.1 response: status line with the standard
+ * reason phrase, Content-Type (if not NULL), Content-Length, Connection
+ * keep-alive or close, extra_headers verbatim (each "Name: value\r\n", may be
+ * NULL), then the body.  Returns the total length or -ENOSPC. */
+ssize_t rc_http_write_response(char *out, size_t cap, int status,
+			       const char *content_type,
+			       const char *extra_headers,
+			       const void *body, size_t body_len,
+			       bool keep_alive);
+
+/* The standard reason phrase for a status ("Not Found"), "Unknown" if none. */
+const char *rc_http_reason(int status);
+
+/* Client side of the handshake. */
+
+/* Fills key with a fresh random Sec-WebSocket-Key (16 random bytes from
+ * OpenSSL, base64: 24 characters plus NUL).  Returns 0 or -EIO. */
+int rc_ws_make_key(char key[25]);
+
+/* Writes the GET upgrade request.  host is the Host header value
+ * ("example.com:8080"), path the request target; protocols, extensions and
+ * extra_headers (each "Name: value\r\n") may be NULL.  Returns the length or
+ * -ENOSPC. */
+ssize_t rc_ws_write_request(char *out, size_t cap, const char *host,
+			    const char *path, const char *key,
+			    const char *protocols, const char *extensions,
+			    const char *extra_headers);
+
+struct rc_http_response {
+	int minor_version;
+	int status;
+	struct rc_span reason;
+	size_t num_headers;
+	struct rc_http_header headers[RC_HTTP_MAX_HEADERS];
+};
+
+/* Parses a response head.  Returns the head length, -EAGAIN, or -EINVAL
+ * (malformed, or longer than max_head). */
+int rc_http_parse_response(const uint8_t *buf, size_t len, size_t max_head,
+			   struct rc_http_response *res);
+
+/* Validates a 101 answer to a request sent with key: status 101, Upgrade
+ * websocket, Connection upgrade, the right Sec-WebSocket-Accept.  On success
+ * *protocol and *extensions (may be NULL) receive the server's choices
+ * (empty spans if none); the caller checks the extension with the deflate
+ * module.  Returns 0, or -EPROTO with *why set to a short reason. */
+int rc_ws_check_101(const struct rc_http_response *res, const char *key,
+		    struct rc_span *protocol, struct rc_span *extensions,
+		    const char **why);
+
+#endif
