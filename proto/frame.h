@@ -93,7 +93,9 @@ struct rc_msg_state {
 /* Checks a data or control frame header against the message in progress and
  * advances the state: a continuation without a start, or a new TEXT/BINARY
  * while a message is open, is -EPROTO; RSV1 on a continuation or control
- * frame is -EPROTO.  Control frames never change the state. */
+ * frame is -EPROTO.  Control frames never change the state.  A final
+ * continuation closes the message (opcode back to 0), so read st->opcode and
+ * st->compressed before the call when that frame needs them. */
 int rc_msg_state_next(struct rc_msg_state *st, const struct rc_frame_header *h);
 
 /* Close payloads (RFC 6455 section 5.5.1, 7.4). */
