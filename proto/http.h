@@ -105,8 +105,8 @@ struct rc_ws_upgrade {
 	struct rc_span key;         /* Sec-WebSocket-Key, 24 base64 chars */
 	struct rc_span protocols;   /* Sec-WebSocket-Protocol, may be empty;
 				     * the first such header, like extensions */
-	struct rc_span extensions;  /* all Sec-WebSocket-Extensions values, as the
-				     * first such header (see rc_ws_upgrade_check) */
+	struct rc_span extensions;  /* the first Sec-WebSocket-Extensions header;
+				     * rc_http_header_join() gives them all */
 	int status;                 /* on error: HTTP status to answer */
 	const char *reason;         /* on error: a short human reason */
 };
