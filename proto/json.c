@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "proto/base64.h"
+#include "proto/utf8.h"
 
 /* ---- UTF-8 and strings ------------------------------------------------ */
 
@@ -49,23 +50,6 @@ static size_t utf8_seq(const uint8_t *p, size_t n)
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
 	return len;
-}
-
-static bool utf8_valid(const uint8_t *p, size_t len)
-{
-	size_t i = 0, n;
-
-	while (i < len) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		n = utf8_seq(p + i, len - i);
-		if (!n)
-			return false;
-		i += n;
-	}
-	return true;
 }
 
 static int hexval(uint8_t c)
@@ -392,7 +376,7 @@ enum rc_json_data rc_json_data_kind(const void *p, size_t len, bool text)
 		return RC_JSON_DATA_BINARY;
 	if (rc_json_valid(p, len))
 		return RC_JSON_DATA_JSON;
-	return utf8_valid(p, len) ? RC_JSON_DATA_TEXT : RC_JSON_DATA_BINARY;
+	return rc_utf8_valid(p, len) ? RC_JSON_DATA_TEXT : RC_JSON_DATA_BINARY;
 }
 
 /* ---- topics ----------------------------------------------------------- */
@@ -534,7 +518,7 @@ static const char *parse_u64(const uint8_t *buf, const jsmntok_t *t,
 static bool find_keys(const uint8_t *buf, const jsmntok_t *t, int val[K_COUNT],
 		      bool *id_dup)
 {
-	int keys[RC_CMD_MAX_TOKENS / 2];
+	int keys[RC_CMD_MAX_KEYS];
 	int nkeys = t[0].size, k = 1;
 	bool dup = false;
 
@@ -622,6 +606,8 @@ int rc_cmd_parse(const uint8_t *buf, size_t len, struct rc_cmd *cmd)
 	if (r < 0 || (size_t)r != ntok)
 		return fail(cmd, -EBADMSG, "bad_json", "tokenizer disagreed");
 
+	if (tok[0].size > RC_CMD_MAX_KEYS)
+		return fail(cmd, -E2BIG, "too_complex", "too many keys");
 	dup = find_keys(buf, tok, val, &id_dup);
 	if (val[K_ID] >= 0 && !id_dup)
 		id_why = parse_id(buf, &tok[val[K_ID]], cmd);

@@ -32,6 +32,7 @@
 #define RC_TOPIC_MAX 255        /* bytes of a topic name */
 #define RC_CMD_ID_MAX 64        /* bytes of an id's raw JSON text */
 #define RC_CMD_MAX_TOKENS 1024  /* JSON values + keys in one command */
+#define RC_CMD_MAX_KEYS 32      /* keys of the command object itself */
 #define RC_JSON_MAX_DEPTH 256   /* nesting of arrays/objects, anywhere */
 
 /* Topic names: 1..RC_TOPIC_MAX bytes of valid UTF-8 with no control
@@ -71,6 +72,8 @@ struct rc_cmd {
  *   -EBADMSG     "bad_json"       not strict JSON, trailing bytes, not an
  *                                 object, a duplicate key at the top level
  *   -E2BIG       "too_complex"    more than RC_CMD_MAX_TOKENS values and keys,
+ *                                 more than RC_CMD_MAX_KEYS top-level keys
+ *                                 (duplicate detection is quadratic in them),
  *                                 nesting deeper than RC_JSON_MAX_DEPTH, or
  *                                 a frame of INT_MAX bytes or more
  *   -EOPNOTSUPP  "bad_op"         op is not one of the strings "sub", "unsub",

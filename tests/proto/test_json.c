@@ -463,13 +463,20 @@ Test(json_cmd, token_limit)
 	cr_assert_eq(rc_cmd_parse((uint8_t *)big, n, &cmd), -E2BIG);
 	cr_assert_str_eq(cmd.err_code, "too_complex");
 	cr_assert(rc_json_valid(big, n)); /* no token limit for payloads */
-	/* Many top-level keys: duplicate detection still bounded and exact. */
+	/* Top-level keys are bounded (duplicate detection is quadratic). */
 	n = (size_t)sprintf(big, "{\"op\":\"ping\"");
-	for (int k = 0; k < 500; k++)
+	for (int k = 1; k < RC_CMD_MAX_KEYS; k++)
 		n += (size_t)sprintf(big + n, ",\"k%d\":%d", k, k);
 	big[n++] = '}';
 	cr_assert_eq(rc_cmd_parse((uint8_t *)big, n, &cmd), 0);
 	n--;
+	n += (size_t)sprintf(big + n, ",\"k\":0}");
+	cr_assert_eq(rc_cmd_parse((uint8_t *)big, n, &cmd), -E2BIG);
+	cr_assert_str_eq(cmd.err_code, "too_complex");
+	/* A duplicate among many keys is found. */
+	n = (size_t)sprintf(big, "{\"op\":\"ping\"");
+	for (int k = 1; k < RC_CMD_MAX_KEYS - 1; k++)
+		n += (size_t)sprintf(big + n, ",\"k%d\":%d", k, k);
 	n += (size_t)sprintf(big + n, ",\"k17\":0}");
 	cr_assert_eq(rc_cmd_parse((uint8_t *)big, n, &cmd), -EBADMSG);
 }
