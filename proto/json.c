@@ -428,6 +428,8 @@ static int fail(struct rc_cmd *cmd, int err, const char *code,
 		const char *reason)
 {
 	cmd->op = RC_CMD_NONE;
+	cmd->topic_len = 0;
+	cmd->topic[0] = '\0';
 	cmd->err_code = code;
 	cmd->err_reason = reason;
 	return err;
