@@ -218,6 +218,7 @@ int rc_inflater_init_alloc(struct rc_inflater *f, bool no_context_takeover,
 		return zlib_errno(ret);
 	}
 	f->no_context_takeover = no_context_takeover;
+	f->boundary = true;
 	f->ready = true;
 	return 0;
 }
@@ -253,21 +254,31 @@ static int restart_keep_window(z_stream *z)
 	return 0;
 }
 
-/* Feeds in[0..len) (len <= UINT_MAX).  When out is full, inflates into a
- * one-byte probe: a byte there means the message passes cap. */
-static int run(struct rc_inflater *f, const uint8_t *in, size_t len,
+/* Feeds *in (*len bytes, advanced as consumed) to zlib.  When out is full,
+ * inflates into a one-byte probe: a byte there proves there is more output;
+ * it is held for the next call.  Returns 0 when the input is consumed and
+ * all output delivered, -ENOBUFS when out is full with more to come, or an
+ * error. */
+static int run(struct rc_inflater *f, const uint8_t **in, size_t *len,
 	       uint8_t *out, size_t cap, size_t *out_len)
 {
 	z_stream *z = &f->z;
 	uint8_t probe;
 
-	z->next_in = (z_const Bytef *)in;
-	z->avail_in = (uInt)len;
+	if (f->has_held) {
+		if (*out_len == cap)
+			return -ENOBUFS;
+		out[(*out_len)++] = f->held;
+		f->has_held = false;
+	}
 	for (;;) {
 		size_t room = cap - *out_len;
-		uInt given;
+		uInt in_given = *len > UINT_MAX ? UINT_MAX : (uInt)*len;
+		uInt out_given;
 		int ret;
 
+		z->next_in = (z_const Bytef *)*in;
+		z->avail_in = in_given;
 		if (room == 0) {
 			z->next_out = &probe;
 			z->avail_out = 1;
@@ -275,65 +286,109 @@ static int run(struct rc_inflater *f, const uint8_t *in, size_t len,
 			z->next_out = out + *out_len;
 			z->avail_out = room > UINT_MAX ? UINT_MAX : (uInt)room;
 		}
-		given = z->avail_out;
+		out_given = z->avail_out;
 		ret = inflate(z, Z_SYNC_FLUSH);
-		if (given != z->avail_out && room == 0)
-			return -EMSGSIZE;
-		*out_len += given - z->avail_out;
+		*in += in_given - z->avail_in;
+		*len -= in_given - z->avail_in;
+		/* data_type 128: stopped between blocks.  A call that moves
+		 * nothing turns zlib's TYPE into TYPEDO, the same place, but
+		 * clears that flag, so such a call keeps the old answer. */
+		if (z->data_type & 128)
+			f->boundary = true;
+		else if (z->avail_in != in_given || z->avail_out != out_given)
+			f->boundary = false;
+		if (room == 0 && z->avail_out == 0) {
+			/* Even on Z_STREAM_END: a finished stream says so again
+			 * on the next call, which restarts it then. */
+			f->held = probe;
+			f->has_held = true;
+			return -ENOBUFS;
+		}
+		*out_len += out_given - z->avail_out;
 		if (ret == Z_STREAM_END) {
 			ret = restart_keep_window(z);
 			if (ret < 0)
 				return ret;
-			if (z->avail_in == 0)
+			f->boundary = true;
+			if (*len == 0)
 				return 0;
 			continue;
 		}
 		if (ret != Z_OK && ret != Z_BUF_ERROR)
 			return ret == Z_MEM_ERROR ? -ENOMEM : -EPROTO;
-		if (z->avail_in == 0 && z->avail_out != 0)
+		if (*len == 0 && z->avail_out != 0)
 			return 0;
 	}
+}
+
+static void reset_inflater(struct rc_inflater *f)
+{
+	inflateReset(&f->z); /* also zeroes total_in */
+	f->has_held = false;
+	f->tail_fed = 0;
+	f->boundary = true;
+}
+
+/* The body of rc_inflate_stream/rc_inflate_piece; does not reset on
+ * error. */
+static int inflate_msg(struct rc_inflater *f, const uint8_t **in,
+		       size_t *len, bool last, uint8_t *out, size_t cap,
+		       size_t *out_len)
+{
+	const uint8_t *t;
+	size_t tl;
+	int ret;
+
+	if (!f->ready || *out_len > cap)
+		return -EINVAL;
+	ret = run(f, in, len, out, cap, out_len);
+	if (ret < 0 || !last)
+		return ret;
+	/* Nothing consumed since the message began (an empty payload) or since
+	 * a final block ended the stream: already on a block boundary, and the
+	 * tail would start a block it cannot finish. */
+	if (f->tail_fed != 0 || f->z.total_in != 0) {
+		/* Also run with the tail all fed: it drains held output. */
+		t = flush_tail + f->tail_fed;
+		tl = sizeof(flush_tail) - f->tail_fed;
+		ret = run(f, &t, &tl, out, cap, out_len);
+		f->tail_fed = (uint8_t)(sizeof(flush_tail) - tl);
+		if (ret < 0)
+			return ret;
+		/* Not between blocks: the payload ended inside a block
+		 * (truncated or garbage). */
+		if (f->z.total_in != 0 && !f->boundary)
+			return -EPROTO;
+	}
+	if (f->no_context_takeover)
+		reset_inflater(f);
+	else
+		f->z.total_in = 0; /* per message; zlib only reports it */
+	f->tail_fed = 0;
+	return 0;
+}
+
+/* See deflate.h. */
+int rc_inflate_stream(struct rc_inflater *f, const uint8_t **in,
+		      size_t *in_len, bool last, uint8_t *out, size_t cap,
+		      size_t *out_len)
+{
+	int ret = inflate_msg(f, in, in_len, last, out, cap, out_len);
+
+	if (ret < 0 && ret != -ENOBUFS && ret != -EINVAL)
+		reset_inflater(f);
+	return ret;
 }
 
 /* See deflate.h. */
 int rc_inflate_piece(struct rc_inflater *f, const uint8_t *in, size_t len,
 		     bool last, uint8_t *out, size_t cap, size_t *out_len)
 {
-	int ret = 0;
+	int ret = inflate_msg(f, &in, &len, last, out, cap, out_len);
 
-	if (!f->ready || *out_len > cap)
-		return -EINVAL;
-	while (len > 0) {
-		size_t n = len > UINT_MAX ? UINT_MAX : len;
-
-		ret = run(f, in, n, out, cap, out_len);
-		if (ret < 0)
-			goto fail;
-		in += n;
-		len -= n;
-	}
-	if (!last)
-		return 0;
-	/* Nothing consumed since the message began (an empty payload) or since
-	 * a final block ended the stream: already on a block boundary, and the
-	 * tail would start a block it cannot finish. */
-	if (f->z.total_in != 0) {
-		ret = run(f, flush_tail, sizeof(flush_tail), out, cap, out_len);
-		if (ret < 0)
-			goto fail;
-		/* 128: inflate stopped between blocks.  Anything else means the
-		 * payload ended inside a block (truncated or garbage). */
-		if (f->z.total_in != 0 && !(f->z.data_type & 128)) {
-			ret = -EPROTO;
-			goto fail;
-		}
-	}
-	if (f->no_context_takeover)
-		inflateReset(&f->z);
-	else
-		f->z.total_in = 0; /* per message; zlib only reports it */
-	return 0;
-fail:
-	inflateReset(&f->z);
+	if (ret == -ENOBUFS)
+		ret = -EMSGSIZE;
+	if (ret < 0 && ret != -EINVAL)
+		reset_inflater(f);
 	return ret;
 }

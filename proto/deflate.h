@@ -157,6 +157,13 @@ struct rc_inflater {
 	z_stream z;
 	bool no_context_takeover;
 	bool ready;
+	/* rc_inflate_stream state: one byte inflated past cap (it proves the
+	 * output goes on), handed out first on the next call; and how much
+	 * of the 00 00 FF FF tail the current message has consumed. */
+	bool has_held;
+	uint8_t held;
+	uint8_t tail_fed;
+	bool boundary; /* zlib last stopped between two deflate blocks */
 };
 
 /* Initialises f with a 15-bit window (any peer window decodes), allocating
@@ -188,6 +195,19 @@ void rc_inflater_free(struct rc_inflater *f);
  * empty payload is accepted as an empty message. */
 int rc_inflate_piece(struct rc_inflater *f, const uint8_t *in, size_t len,
 		     bool last, uint8_t *out, size_t cap, size_t *out_len);
+
+/* Streaming form of rc_inflate_piece for a caller whose output buffer
+ * grows: inflates from *in (*in_len bytes), advancing both past what was
+ * consumed, appending to out[*out_len..cap).  Returns 0 when all input is
+ * consumed (with last: the message is complete, the context handled as in
+ * rc_inflate_piece), or -ENOBUFS when out is full and at least one more
+ * output byte is certain: grow out (or fail the message as too big, which
+ * is then exact: a message of exactly cap bytes returns 0) and call again
+ * with the advanced *in and *in_len (possibly 0 left), the same last and more
+ * cap.  Other errors as rc_inflate_piece (the stream is then reset). */
+int rc_inflate_stream(struct rc_inflater *f, const uint8_t **in,
+		      size_t *in_len, bool last, uint8_t *out, size_t cap,
+		      size_t *out_len);
 
 /* Compress once: deflates a message with a fresh context (no context
  * takeover) so the result is a valid permessage-deflate payload for every

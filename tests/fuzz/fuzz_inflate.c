@@ -2,8 +2,9 @@
  * message, fed in two pieces split at a point taken from the first byte,
  * into an output buffer of a small cap allocated to its exact size (ASan
  * catches any write past it).  Checks: only documented errors; never more
- * than cap bytes; the split does not change the result; decoded output
- * survives a deflate/inflate round trip; a second message on the same
+ * than cap bytes; the split does not change the result, nor does
+ * rc_inflate_stream with a growing buffer; decoded output survives a
+ * deflate/inflate round trip; a second message on the same
  * (possibly context-keeping) inflater stays bounded too.
  *
  * Input layout: [split byte][flags byte][message...]
@@ -45,6 +46,40 @@ static int inflate_split(const uint8_t *in, size_t len, size_t split,
 	}
 	rc_inflater_free(&f);
 	return ret;
+}
+
+/* The same through rc_inflate_stream, the output space growing by `step`
+ * bytes at each -ENOBUFS up to cap; mapped to rc_inflate_piece's returns. */
+static int inflate_growing(const uint8_t *in, size_t len, size_t split,
+			   bool nct, size_t step, uint8_t *out, size_t cap,
+			   size_t *got)
+{
+	struct rc_inflater f;
+	size_t room = 0, left;
+	const uint8_t *p;
+	int ret = 0;
+
+	check(rc_inflater_init(&f, nct) == 0);
+	*got = 0;
+	for (int piece = 0; piece < 2 && ret == 0; piece++) {
+		p = piece ? in + split : in;
+		left = piece ? len - split : split;
+		for (;;) {
+			ret = rc_inflate_stream(&f, &p, &left, piece == 1, out,
+						room, got);
+			check(*got <= room);
+			if (ret != -ENOBUFS)
+				break;
+			check(*got == room);
+			if (room == cap)
+				break;
+			room = room + step > cap ? cap : room + step;
+		}
+		if (ret == 0)
+			check(left == 0);
+	}
+	rc_inflater_free(&f);
+	return ret == -ENOBUFS ? -EMSGSIZE : ret;
 }
 
 /* Re-compresses plain and inflates it back: it must come out unchanged. */
@@ -96,6 +131,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	r1 = inflate_split(msg, len, split, nct, out1, cap, &got1);
 	r2 = inflate_split(msg, len, 0, nct, out2, cap, &got2);
+	check(r1 == r2);
+	if (r1 == 0)
+		check(got1 == got2 && memcmp(out1, out2, got1) == 0);
+	r2 = inflate_growing(msg, len, split, nct, 1 + data[0] % 61, out2,
+			     cap, &got2);
 	check(r1 == r2);
 	if (r1 == 0) {
 		check(got1 == got2 && memcmp(out1, out2, got1) == 0);

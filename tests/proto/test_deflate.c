@@ -717,3 +717,133 @@ Test(deflate, no_allocation_per_message)
 	}
 	cr_assert_eq(cnt.frees, cnt.allocs);
 }
+
+/* ---- rc_inflate_stream ------------------------------------------------------ */
+
+/* Inflates comp through rc_inflate_stream in random input pieces into a
+ * buffer that starts at `start` bytes and grows by random steps up to
+ * limit.  Returns 0 or the error; -ENOBUFS only at the limit. */
+static int stream_growing(struct rc_inflater *f, const uint8_t *comp, size_t n,
+			  uint8_t *out, size_t start, size_t limit, size_t *got)
+{
+	size_t cap = start < limit ? start : limit, off = 0;
+
+	*got = 0;
+	for (;;) {
+		size_t piece = off == n ? 0 : 1 + rng_below(n - off);
+		const uint8_t *p = comp + off;
+		size_t left = piece;
+		bool last = off + piece == n;
+		int ret;
+
+		for (;;) {
+			ret = rc_inflate_stream(f, &p, &left, last, out, cap, got);
+			if (ret != -ENOBUFS)
+				break;
+			cr_assert_eq(*got, cap, "-ENOBUFS only with out full");
+			if (cap == limit)
+				return -ENOBUFS;
+			cap += 1 + rng_below(64);
+			if (cap > limit)
+				cap = limit;
+		}
+		if (ret < 0)
+			return ret;
+		cr_assert_eq(left, 0);
+		cr_assert_eq(p, comp + off + piece);
+		off += piece;
+		if (last)
+			return 0;
+	}
+}
+
+Test(deflate, stream_growing_buffer, .timeout = 60)
+{
+	uint8_t plain[20000], comp[30000], out[20000];
+
+	rng_seed(21);
+	for (int nct = 0; nct < 2; nct++) {
+		struct rc_deflater d;
+		struct rc_inflater f;
+
+		cr_assert_eq(rc_deflater_init(&d, 11, nct, 6), 0);
+		cr_assert_eq(rc_inflater_init(&f, nct), 0);
+		for (int m = 0; m < 60; m++) {
+			size_t len = rng_below(sizeof(plain)), got;
+			ssize_t n;
+
+			fill(plain, len, m % 4 != 0);
+			n = deflate_msg(&d, plain, len, comp);
+			cr_assert_gt(n, 0);
+			/* A limit of exactly len must succeed: -ENOBUFS is only
+			 * returned when another byte is certain. */
+			cr_assert_eq(stream_growing(&f, comp, (size_t)n, out,
+						    rng_below(100), len, &got), 0,
+				     "nct %d msg %d len %zu", nct, m, len);
+			cr_assert_eq(got, len);
+			cr_assert(memcmp(out, plain, len) == 0);
+		}
+		rc_inflater_free(&f);
+		rc_deflater_free(&d);
+	}
+}
+
+Test(deflate, stream_limit_is_exact)
+{
+	uint8_t plain[5000], comp[8000], out[5000];
+	struct rc_deflater d;
+	struct rc_inflater f;
+	size_t got;
+	ssize_t n;
+
+	rng_seed(22);
+	fill(plain, sizeof(plain), true);
+	cr_assert_eq(rc_deflater_init(&d, 15, true, 6), 0);
+	n = deflate_msg(&d, plain, sizeof(plain), comp);
+	cr_assert_eq(rc_inflater_init(&f, true), 0);
+	cr_assert_eq(stream_growing(&f, comp, (size_t)n, out, 0, sizeof(plain) - 1,
+				    &got), -ENOBUFS);
+	cr_assert_eq(got, sizeof(plain) - 1);
+	/* After an error (which resets the stream) the inflater decodes a
+	 * whole message again. */
+	got = 0;
+	cr_assert_eq(rc_inflate_piece(&f, (const uint8_t *)"\xff\xff", 2, true, out,
+				      sizeof(out), &got), -EPROTO);
+	got = 0;
+	cr_assert_eq(rc_inflate_piece(&f, comp, (size_t)n, true, out, sizeof(out),
+				      &got), 0);
+	cr_assert_eq(got, sizeof(plain));
+	rc_inflater_free(&f);
+	rc_deflater_free(&d);
+}
+
+/* A stored block whose last bytes are the appended tail: the tail itself is
+ * output, so -ENOBUFS can come in the middle of it. */
+Test(deflate, stream_enobufs_inside_tail)
+{
+	static const uint8_t msg[] = { 0x00, 0x05, 0x00, 0xfa, 0xff, 'H' };
+	static const uint8_t want[] = { 'H', 0x00, 0x00, 0xff, 0xff };
+	struct rc_inflater f;
+	uint8_t out[8];
+	size_t got = 0, cap = 0;
+	const uint8_t *p = msg;
+	size_t left = sizeof(msg);
+	int ret, nobufs = 0;
+
+	cr_assert_eq(rc_inflater_init(&f, false), 0);
+	while ((ret = rc_inflate_stream(&f, &p, &left, true, out, cap, &got)) == -ENOBUFS) {
+		cr_assert_eq(got, cap);
+		cap++;
+		nobufs++;
+	}
+	cr_assert_eq(ret, 0, "ret %d got %zu cap %zu", ret, got, cap);
+	cr_assert_eq(got, sizeof(want));
+	cr_assert_arr_eq(out, want, sizeof(want));
+	cr_assert_eq(nobufs, (int)sizeof(want));
+	/* The stream is clean for the next message. */
+	got = 0;
+	cr_assert_eq(rc_inflate_piece(&f, hello_c, sizeof(hello_c), true, out,
+				      sizeof(out), &got), 0);
+	cr_assert_eq(got, 5);
+	rc_inflater_free(&f);
+}
