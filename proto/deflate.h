@@ -204,7 +204,9 @@ int rc_inflate_piece(struct rc_inflater *f, const uint8_t *in, size_t len,
  * output byte is certain: grow out (or fail the message as too big, which
  * is then exact: a message of exactly cap bytes returns 0) and call again
  * with the advanced *in and *in_len (possibly 0 left), the same last and more
- * cap.  Other errors as rc_inflate_piece (the stream is then reset). */
+ * cap.  A caller that gives up after -ENOBUFS must free the inflater (its
+ * state is mid-message).  Other errors as rc_inflate_piece (the stream is
+ * then reset). */
 int rc_inflate_stream(struct rc_inflater *f, const uint8_t **in,
 		      size_t *in_len, bool last, uint8_t *out, size_t cap,
 		      size_t *out_len);
