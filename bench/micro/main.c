@@ -10,5 +10,6 @@ int main(int argc, char **argv)
 	rc_bench_frame_write();
 	rc_bench_frame_read();
 	rc_bench_utf8();
+	rc_bench_deflate();
 	return rc_bench_finish();
 }

@@ -8,7 +8,12 @@
  * block), glibc's __libc_* entry points otherwise.  Two ways to use it:
  *
  *   link-in:    compile alloc_count.c into the program (exactly once); the
- *               program's definitions take precedence over libc's.
+ *               program's definitions take precedence over libc's.  The
+ *               Makefile builds nothing from tests/support/, so
+ *               tests/proto/test_alloc_free.c #includes the .c into
+ *               build/tests/unit and bench/micro/alloc_count_link.c into
+ *               build/bench-micro: other unit tests include only this
+ *               header (a second copy would define malloc twice).
  *   LD_PRELOAD: gcc -shared -fPIC -O2 -D_GNU_SOURCE -I. \
  *                   -o build/alloc_count.so tests/support/alloc_count.c
  *               With RC_ALLOC_COUNT_REPORT=1 in the environment the totals
