@@ -1,0 +1,432 @@
+/* The client side: ws:// URLs, TCP connect through the ring, an optional
+ * SOCKS5 proxy (RFC 1928, username/password per RFC 1929), the upgrade
+ * request and the 101 check.  Client connections use plain descriptors
+ * (DNS and connect need one anyway); servers use direct descriptors. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+
+enum socks_step { SOCKS_NONE, SOCKS_METHOD, SOCKS_AUTH, SOCKS_CONNECT };
+
+struct rc_client_state {
+	char host[256];        /* the WebSocket server's host (Host header) */
+	char path[1024];
+	char key[25];
+	uint16_t port;
+	uint8_t socks;          /* enum socks_step */
+	char puser[256], ppass[256];
+	bool deflate;
+	struct rc_pmd_config pmd_cfg;
+	char protocols[256];
+	char headers[1024];
+};
+
+struct url {
+	char host[256];
+	char path[1024];
+	uint16_t port;
+	char user[256], pass[256];
+};
+
+/* Parses scheme://[user:pass@]host[:port][/path]; returns 0 or -EINVAL /
+ * -EPROTONOSUPPORT. */
+static int parse_url(const char *url, const char *scheme, uint16_t defport,
+		     struct url *u)
+{
+	size_t sl = strlen(scheme);
+	const char *p, *host, *end, *at, *colon;
+	unsigned long port = defport;
+
+	memset(u, 0, sizeof(*u));
+	if (strncmp(url, scheme, sl) != 0 || strncmp(url + sl, "://", 3) != 0)
+		return strstr(url, "://") ? -EPROTONOSUPPORT : -EINVAL;
+	p = url + sl + 3;
+	end = p + strcspn(p, "/?");
+	at = memchr(p, '@', (size_t)(end - p));
+	if (at) {
+		const char *c = memchr(p, ':', (size_t)(at - p));
+		size_t ul = (size_t)((c ? c : at) - p);
+		if (ul >= sizeof(u->user) || (c && (size_t)(at - c - 1) >= sizeof(u->pass)))
+			return -EINVAL;
+		memcpy(u->user, p, ul);
+		if (c)
+			memcpy(u->pass, c + 1, (size_t)(at - c - 1));
+		p = at + 1;
+	}
+	host = p;
+	if (*host == '[') {
+		const char *rb = memchr(host, ']', (size_t)(end - host));
+		if (!rb)
+			return -EINVAL;
+		colon = rb[1] == ':' ? rb + 1 : NULL;
+		if ((size_t)(rb - host - 1) >= sizeof(u->host))
+			return -EINVAL;
+		memcpy(u->host, host + 1, (size_t)(rb - host - 1));
+	} else {
+		colon = memchr(host, ':', (size_t)(end - host));
+		size_t hl = (size_t)((colon ? colon : end) - host);
+		if (hl == 0 || hl >= sizeof(u->host))
+			return -EINVAL;
+		memcpy(u->host, host, hl);
+	}
+	if (colon) {
+		char *e;
+		port = strtoul(colon + 1, &e, 10);
+		if (e != end || port == 0 || port > 65535)
+			return -EINVAL;
+	}
+	u->port = (uint16_t)port;
+	if (strlen(end) + 2 > sizeof(u->path))
+		return -EINVAL;
+	u->path[0] = '/';
+	strcpy(u->path + (*end == '/' ? 0 : 1), end);
+	return 0;
+}
+
+static int dial_fd(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		   socklen_t *sl)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai;
+	char ps[8];
+	int fd, one = 1;
+
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (getaddrinfo(host, ps, &hints, &ai) != 0)
+		return -EHOSTUNREACH;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(ai);
+		return -errno;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*sl = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static void send_raw(struct rc_conn *c, const void *p, size_t n)
+{
+	struct rc_buf *b = rc_buf_new(n);
+
+	if (!b) {
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	memcpy(b->data, p, n);
+	b->len = n;
+	rc__conn_enqueue(c, b);
+}
+
+static void send_upgrade(struct rc_conn *c)
+{
+	struct rc_client_state *s = c->cl;
+	char req[4096], host[300], ext[256];
+	ssize_t n;
+
+	if (rc_ws_make_key(s->key) < 0) {
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	snprintf(host, sizeof(host), strchr(s->host, ':') ? "[%s]:%u" : "%s:%u",
+		 s->host, s->port);
+	if (!s->deflate || rc_pmd_write_offer(ext, sizeof(ext), &s->pmd_cfg) < 0)
+		ext[0] = 0;
+	n = rc_ws_write_request(req, sizeof(req), host, s->path, s->key,
+				s->protocols[0] ? s->protocols : NULL, ext[0] ? ext : NULL,
+				s->headers[0] ? s->headers : NULL);
+	if (n < 0) {
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	c->state = RC_CS_HANDSHAKE;
+	send_raw(c, req, (size_t)n);
+}
+
+static void socks_send_connect(struct rc_conn *c)
+{
+	struct rc_client_state *s = c->cl;
+	uint8_t m[300];
+	size_t hl = strlen(s->host), n = 0;
+
+	m[n++] = 5;
+	m[n++] = 1; /* CONNECT */
+	m[n++] = 0;
+	m[n++] = 3; /* domain name: the proxy resolves */
+	m[n++] = (uint8_t)hl;
+	memcpy(m + n, s->host, hl);
+	n += hl;
+	m[n++] = (uint8_t)(s->port >> 8);
+	m[n++] = (uint8_t)s->port;
+	s->socks = SOCKS_CONNECT;
+	send_raw(c, m, n);
+}
+
+/* The connect SQE completed. */
+void rc__client_on_connect(struct rc_conn *c, int res)
+{
+	struct rc_client_state *s = c->cl;
+
+	c->inflight--;
+	if (c->state == RC_CS_DEAD) {
+		rc__conn_abort(c, 0);
+		return;
+	}
+	if (res < 0) {
+		rc_log(RC_LOG_DEBUG, "connect: %s", strerror(-res));
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	rc__conn_arm_recv(c);
+	if (s->socks == SOCKS_METHOD) {
+		/* Offer "no auth", and username/password when we have one. */
+		uint8_t hello[4] = { 5, 1, 0, 2 };
+		if (s->puser[0])
+			hello[1] = 2;
+		send_raw(c, hello, (size_t)2 + hello[1]);
+		return;
+	}
+	send_upgrade(c);
+}
+
+/* SOCKS replies arrive whole in practice (a few bytes); a short read is
+ * kept in c->in until complete. */
+static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
+{
+	struct rc_client_state *s = c->cl;
+	struct rc_buf *b = c->in;
+	size_t need;
+
+	if (!b && !(b = c->in = rc_buf_new(512))) {
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	if (b->len + n > b->cap) {
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	const uint8_t *d = b->data;
+	switch (s->socks) {
+	case SOCKS_METHOD:
+		if (b->len < 2)
+			return;
+		if (d[0] != 5 || (d[1] != 0 && !(d[1] == 2 && s->puser[0]))) {
+			rc_log(RC_LOG_WARN, "socks5: proxy refused our auth methods");
+			rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+			return;
+		}
+		b->len = 0;
+		if (d[1] == 0) {
+			socks_send_connect(c);
+			return;
+		}
+		uint8_t m[520];
+		size_t ul = strlen(s->puser), pl = strlen(s->ppass), k = 0;
+		m[k++] = 1;
+		m[k++] = (uint8_t)ul;
+		memcpy(m + k, s->puser, ul);
+		k += ul;
+		m[k++] = (uint8_t)pl;
+		memcpy(m + k, s->ppass, pl);
+		k += pl;
+		s->socks = SOCKS_AUTH;
+		send_raw(c, m, k);
+		return;
+	case SOCKS_AUTH:
+		if (b->len < 2)
+			return;
+		if (d[1] != 0) {
+			rc_log(RC_LOG_WARN, "socks5: username/password rejected");
+			rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+			return;
+		}
+		b->len = 0;
+		socks_send_connect(c);
+		return;
+	case SOCKS_CONNECT:
+		if (b->len < 5)
+			return;
+		need = d[3] == 1 ? 10 : d[3] == 4 ? 22 : (size_t)7 + d[4];
+		if (b->len < need)
+			return;
+		if (d[0] != 5 || d[1] != 0) {
+			rc_log(RC_LOG_WARN, "socks5: CONNECT failed with reply %u", d[1]);
+			rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+			return;
+		}
+		b->len = 0;
+		s->socks = SOCKS_NONE;
+		send_upgrade(c);
+		return;
+	}
+}
+
+/* Bytes before the connection is a WebSocket (client side). */
+void rc__client_feed(struct rc_conn *c, const uint8_t *p, size_t n)
+{
+	struct rc_client_state *s = c->cl;
+	struct rc_http_response res;
+	struct rc_span proto, ext;
+	const char *why = NULL;
+	int head;
+
+	if (s->socks != SOCKS_NONE) {
+		socks_feed(c, p, n);
+		return;
+	}
+	if (!c->in && !(c->in = rc_buf_new(4096))) {
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	if (c->in->len + n > c->in->cap) {
+		rc_log(RC_LOG_WARN, "handshake: response head too large");
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	memcpy(c->in->data + c->in->len, p, n);
+	c->in->len += n;
+	head = rc_http_parse_response(c->in->data, c->in->len, c->in->cap, &res);
+	if (head == -EAGAIN)
+		return;
+	if (head < 0 || rc_ws_check_101(&res, s->key, &proto, &ext, &why) < 0) {
+		rc_log(RC_LOG_WARN, "handshake failed: %s", head < 0 ? "malformed response"
+			: why ? why : "bad response");
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	bool accepted = false;
+	if (ext.len && (!s->deflate ||
+			rc_pmd_parse_response(ext, &s->pmd_cfg, &c->pmd, &accepted) < 0)) {
+		rc_log(RC_LOG_WARN, "handshake failed: server chose an extension we did not offer");
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	c->pmd_on = accepted;
+	size_t rest = c->in->len - (size_t)head;
+	uint8_t early[4096];
+	memcpy(early, c->in->data + head, rest);
+	rc_buf_unref(c->in);
+	c->in = NULL;
+	rc__conn_start_ws(c);
+	if (rest && c->state == RC_CS_OPEN)
+		rc__conn_feed(c, early, rest);
+}
+
+/* Frees the client state with the connection. */
+void rc__client_free(struct rc_conn *c)
+{
+	rc__pool_release(c->cl);
+	c->cl = NULL;
+}
+
+static struct rc_conn *client_new(struct rc_loop *l, int fd, const struct url *u,
+				  const struct rc_client_options *o,
+				  const struct rc_handlers *h, void *user)
+{
+	struct rc_conn *c = rc__conn_new(l, fd, false);
+	struct rc_client_state *s;
+
+	if (!c)
+		return NULL;
+	s = c->cl = rc__pool_alloc(l->pool, sizeof(*s));
+	if (!s) {
+		rc__conn_abort(c, 0);
+		return NULL;
+	}
+	memset(s, 0, sizeof(*s));
+	c->client = true;
+	c->h = h;
+	c->user = user;
+	c->opened = false;
+	snprintf(s->host, sizeof(s->host), "%s", u->host);
+	snprintf(s->path, sizeof(s->path), "%s", u->path);
+	s->port = u->port;
+	const struct rc_options *opt = o && o->options ? o->options : &l->opt;
+	s->pmd_cfg = opt->deflate;
+	s->deflate = opt->deflate.enabled;
+	if (o && o->protocols)
+		snprintf(s->protocols, sizeof(s->protocols), "%s", o->protocols);
+	if (o && o->headers)
+		snprintf(s->headers, sizeof(s->headers), "%s", o->headers);
+	rc__timer_arm(c, RC_T_HANDSHAKE, o && o->connect_timeout_ms ? o->connect_timeout_ms
+						       : l->opt.handshake_timeout_ms);
+	return c;
+}
+
+/* Starts a client connection (see rc.h). */
+struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
+				  const struct rc_client_options *o,
+				  const struct rc_handlers *h, void *user)
+{
+	struct sockaddr_storage ss;
+	struct url u, proxy;
+	socklen_t sl;
+	bool via = o && o->socks5 && o->socks5[0];
+	int ret, fd;
+
+	ret = parse_url(url, "ws", 80, &u);
+	if (ret < 0) {
+		errno = -ret;
+		return NULL;
+	}
+	if (via && (ret = parse_url(o->socks5, "socks5", 1080, &proxy)) < 0) {
+		errno = -ret;
+		return NULL;
+	}
+	fd = via ? dial_fd(proxy.host, proxy.port, &ss, &sl) : dial_fd(u.host, u.port, &ss, &sl);
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	struct rc_conn *c = client_new(l, fd, &u, o, h, user);
+	if (!c) {
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->state = RC_CS_CONNECTING;
+	if (via) {
+		c->cl->socks = SOCKS_METHOD;
+		snprintf(c->cl->puser, sizeof(c->cl->puser), "%s", proxy.user);
+		snprintf(c->cl->ppass, sizeof(c->cl->ppass), "%s", proxy.pass);
+	}
+	/* The sockaddr must live until the SQE is consumed: submit now. */
+	struct io_uring_sqe *sqe = rc__sqe(l);
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&ss, sl);
+	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_CONNECT));
+	c->inflight++;
+	io_uring_submit(&l->ring);
+	return c;
+}
+
+/* Wraps a connected socket (see rc.h). */
+struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
+				  const struct rc_client_options *o,
+				  const struct rc_handlers *h, void *user)
+{
+	struct url u;
+	int ret = parse_url(url, "ws", 80, &u);
+
+	if (ret < 0) {
+		errno = -ret;
+		return NULL;
+	}
+	struct rc_conn *c = client_new(l, fd, &u, o, h, user);
+	if (!c) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	rc__conn_arm_recv(c);
+	send_upgrade(c);
+	return c;
+}

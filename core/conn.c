@@ -1,0 +1,962 @@
+/* A WebSocket connection: the RFC 6455 receive state machine over bytes from
+ * the ring, the send queue of frame references, the close handshake and the
+ * connection's life cycle.
+ *
+ * Receive: bytes are parsed where they land (the provided buffer), unmasked
+ * in place, and a single-frame message that fits in one buffer is handed to
+ * on_message without a copy.  Anything that must outlive the buffer (a
+ * split header, a message spanning frames or buffers) is copied into the
+ * connection's pooled buffers, because the provided buffer goes back to the
+ * kernel as soon as this completion is handled.
+ *
+ * Send: the queue holds references to immutable frames; at most one sendmsg
+ * is in flight per socket, and everything queued meanwhile goes in the next
+ * one (bytes never reorder, batching grows with load).
+ *
+ * Life cycle: the loop holds one reference while the descriptor lives; the
+ * descriptor is closed only when no SQE names the connection (inflight == 0),
+ * and the memory is returned when the last reference drops. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+
+#define RC_CTRL_CAP 128
+
+static void fail(struct rc_conn *c, int err);
+static void maybe_finish(struct rc_conn *c);
+
+/* Allocates a connection on l for descriptor fd (direct if fixed). */
+struct rc_conn *rc__conn_new(struct rc_loop *l, int fd, bool fixed)
+{
+	struct rc_conn *c = rc__pool_alloc(l->pool, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	c->loop = l;
+	c->srv = l->srv;
+	c->fd = fd;
+	c->fixed = fixed;
+	c->state = RC_CS_HTTP;
+	atomic_init(&c->refs, 1);
+	rc_list_init(&c->timer);
+	rc_list_add_tail(&l->conns, &c->all);
+	l->nconns++;
+	return c;
+}
+
+static void set_fd(struct io_uring_sqe *sqe, const struct rc_conn *c)
+{
+	if (c->fixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+/* Arms the multishot recv (a no-op while armed). */
+void rc__conn_arm_recv(struct rc_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->recv_armed || c->state == RC_CS_DEAD)
+		return;
+	sqe = rc__sqe(c->loop);
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	set_fd(sqe, c);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = c->loop->bgid;
+	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_RECV));
+	c->recv_armed = true;
+	c->inflight++;
+}
+
+/* ---- References and teardown ------------------------------------------------------ */
+
+/* Takes a memory reference; any thread. */
+void rc_conn_ref(struct rc_conn *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+static void release_buffers(struct rc_conn *c)
+{
+	struct rc_sendq_node *n = c->sq_head;
+
+	while (n) {
+		struct rc_sendq_node *next = n->next;
+		rc_buf_unref(n->buf);
+		rc__pool_release(n);
+		n = next;
+	}
+	c->sq_head = c->sq_tail = NULL;
+	c->queued = 0;
+	rc_buf_unref(c->in);
+	rc_buf_unref(c->msg);
+	rc_buf_unref(c->kept);
+	c->in = c->msg = c->kept = NULL;
+	if (c->inf) {
+		rc_inflater_free(c->inf);
+		rc__pool_release(c->inf);
+		c->inf = NULL;
+	}
+	if (c->def) {
+		rc_deflater_free(c->def);
+		rc__pool_release(c->def);
+		c->def = NULL;
+	}
+	rc__pool_release(c->sctx);
+	c->sctx = NULL;
+	if (c->cl)
+		rc__client_free(c);
+}
+
+/* Drops a reference; the last one frees the memory.  Any thread. */
+void rc__conn_put(struct rc_conn *c)
+{
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+		rc__pool_release(c);
+}
+
+/* Public name of rc__conn_put. */
+void rc_conn_unref(struct rc_conn *c)
+{
+	rc__conn_put(c);
+}
+
+static void call_on_close(struct rc_conn *c, uint16_t code,
+			  const uint8_t *reason, size_t len)
+{
+	if (c->closed_cb)
+		return;
+	c->closed_cb = true;
+	/* Servers report only connections the user saw open; a client also
+	 * learns that its connect or handshake failed. */
+	if ((c->opened || c->client) && c->h && c->h->on_close)
+		c->h->on_close(c, code, reason, len);
+}
+
+/* Closes the descriptor once nothing names the connection any more. */
+static void maybe_close(struct rc_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->state != RC_CS_DEAD || c->close_submitted || c->inflight)
+		return;
+	sqe = rc__sqe(c->loop);
+	if (c->fixed)
+		io_uring_prep_close_direct(sqe, (unsigned)c->fd);
+	else
+		io_uring_prep_close(sqe, c->fd);
+	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_CLOSE));
+	c->close_submitted = true;
+	c->inflight++;
+}
+
+/* Ends the connection now: on_close (code, default 1006), cancel whatever is
+ * in flight, close the descriptor when it is all back. */
+void rc__conn_abort(struct rc_conn *c, uint16_t code)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->state == RC_CS_DEAD)
+		return;
+	call_on_close(c, code ? code : RC_CLOSE_ABNORMAL, NULL, 0);
+	c->state = RC_CS_DEAD;
+	rc__timer_disarm(c);
+	if (c->inflight) {
+		sqe = rc__sqe(c->loop);
+		io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL |
+					(c->fixed ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
+		io_uring_sqe_set_data64(sqe, 0);
+	}
+	maybe_close(c);
+}
+
+/* The close SQE completed: the connection leaves the loop. */
+void rc__conn_on_close(struct rc_conn *c)
+{
+	c->inflight--;
+	rc_list_del(&c->all);
+	c->loop->nconns--;
+	release_buffers(c);
+	rc__conn_put(c);
+}
+
+/* shutdown(SHUT_WR) completed: wait for the peer's EOF (close timer). */
+void rc__conn_on_shut(struct rc_conn *c)
+{
+	c->inflight--;
+	maybe_close(c);
+}
+
+/* ---- Send queue ---------------------------------------------------------------------- */
+
+static void schedule_flush(struct rc_conn *c)
+{
+	struct rc_loop *l = c->loop;
+
+	if (c->flush_pending)
+		return;
+	c->flush_pending = true;
+	rc_conn_ref(c);
+	c->flush_next = l->flushq;
+	l->flushq = c;
+}
+
+/* Appends b (taking over the caller's reference) to c's queue; sent at the
+ * end of this loop turn. */
+int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b)
+{
+	struct rc_sendq_node *n = rc__pool_alloc(c->loop->pool, sizeof(*n));
+
+	if (!n) {
+		rc_buf_unref(b);
+		return -ENOMEM;
+	}
+	n->next = NULL;
+	n->buf = b;
+	if (c->sq_tail)
+		c->sq_tail->next = n;
+	else
+		c->sq_head = n;
+	c->sq_tail = n;
+	c->queued += b->len;
+	schedule_flush(c);
+	return 0;
+}
+
+/* Submits one sendmsg covering as much of the queue as fits in the iovec. */
+void rc__conn_flush(struct rc_conn *c)
+{
+	struct rc_sendq_node *n;
+	struct io_uring_sqe *sqe;
+	struct rc_send_ctx *s;
+	size_t off = c->sq_off;
+	unsigned i = 0;
+
+	if (c->sending || !c->sq_head || c->state == RC_CS_DEAD)
+		return;
+	if (!c->sctx) {
+		c->sctx = rc__pool_alloc(c->loop->pool, sizeof(*c->sctx));
+		if (!c->sctx) {
+			rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+			return;
+		}
+	}
+	s = c->sctx;
+	for (n = c->sq_head; n && i < RC_SEND_IOV; n = n->next, i++) {
+		s->iov[i].iov_base = n->buf->data + off;
+		s->iov[i].iov_len = n->buf->len - off;
+		off = 0;
+	}
+	memset(&s->msg, 0, sizeof(s->msg));
+	s->msg.msg_iov = s->iov;
+	s->msg.msg_iovlen = i;
+	sqe = rc__sqe(c->loop);
+	io_uring_prep_sendmsg(sqe, c->fd, &s->msg, MSG_NOSIGNAL);
+	set_fd(sqe, c);
+	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_SEND));
+	c->sending = true;
+	c->inflight++;
+}
+
+/* A sendmsg completed: drop what the kernel took, send the rest. */
+void rc__conn_on_send(struct rc_conn *c, int res)
+{
+	size_t done;
+
+	c->inflight--;
+	c->sending = false;
+	if (res < 0) {
+		if (res == -EAGAIN || res == -EINTR) {
+			rc__conn_flush(c);
+			return;
+		}
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		maybe_close(c);
+		return;
+	}
+	done = (size_t)res;
+	c->queued -= done;
+	while (done && c->sq_head) {
+		struct rc_sendq_node *n = c->sq_head;
+		size_t left = n->buf->len - c->sq_off;
+
+		if (done < left) {
+			c->sq_off += done;
+			break;
+		}
+		done -= left;
+		c->sq_off = 0;
+		c->sq_head = n->next;
+		if (!c->sq_head)
+			c->sq_tail = NULL;
+		rc_buf_unref(n->buf);
+		rc__pool_release(n);
+	}
+	if (c->state == RC_CS_DEAD) {
+		maybe_close(c);
+		return;
+	}
+	if (c->sq_head) {
+		rc__conn_flush(c);
+		return;
+	}
+	/* The queue is empty: nothing more is kept for an idle connection. */
+	rc__pool_release(c->sctx);
+	c->sctx = NULL;
+	maybe_finish(c);
+}
+
+/* Builds a frame for opcode/payload in this loop's pool.  Compressed with
+ * the connection's own deflater when negotiated and worth it. */
+static struct rc_buf *build_frame(struct rc_conn *c, uint8_t opcode,
+				  const uint8_t *data, size_t len)
+{
+	bool data_frame = opcode == RC_OP_TEXT || opcode == RC_OP_BINARY;
+	bool mask = c->client;
+	uint8_t key[4] = { 0 };
+	struct rc_buf *b;
+	size_t hl;
+
+	if (c->pmd_on && data_frame && len >= 64 && c->def) {
+		b = rc_buf_new(RC_FRAME_MAX_HEADER + rc_deflate_bound(len));
+		if (!b)
+			return NULL;
+		ssize_t n = rc_deflate_message(c->def, data, len, b->data + RC_FRAME_MAX_HEADER,
+					       b->cap - RC_FRAME_MAX_HEADER);
+		if (n >= 0) {
+			uint8_t hdr[RC_FRAME_MAX_HEADER];
+			if (mask)
+				arc4random_buf(key, sizeof(key));
+			hl = rc_frame_write_header(hdr, opcode, true, true, (uint64_t)n,
+						   mask ? key : NULL);
+			memmove(b->data + hl, b->data + RC_FRAME_MAX_HEADER, (size_t)n);
+			memcpy(b->data, hdr, hl);
+			if (mask)
+				rc_ws_mask(b->data + hl, (size_t)n, key, 0);
+			b->len = hl + (size_t)n;
+			return b;
+		}
+		rc_buf_unref(b);
+	}
+	b = rc_buf_new(RC_FRAME_MAX_HEADER + len);
+	if (!b)
+		return NULL;
+	if (mask)
+		arc4random_buf(key, sizeof(key));
+	hl = rc_frame_write_header(b->data, opcode, true, false, len, mask ? key : NULL);
+	if (len)
+		memcpy(b->data + hl, data, len);
+	if (mask)
+		rc_ws_mask(b->data + hl, len, key, 0);
+	b->len = hl + len;
+	return b;
+}
+
+static int send_local(struct rc_conn *c, uint8_t opcode, const uint8_t *data,
+		      size_t len)
+{
+	bool control = opcode >= RC_OP_CLOSE;
+	struct rc_buf *b;
+
+	if (c->state != RC_CS_OPEN || c->close_sent)
+		return -EPIPE;
+	if (!control && c->queued + len > c->loop->opt.max_backpressure)
+		return -ENOBUFS;
+	b = build_frame(c, opcode, data, len);
+	if (!b)
+		return -ENOMEM;
+	return rc__conn_enqueue(c, b);
+}
+
+struct rc_xsend {
+	struct rc_conn *c;
+	struct rc_buf *b;
+	uint16_t close_code; /* nonzero: a close request, b holds the reason */
+};
+
+static void xsend_run(void *arg)
+{
+	struct rc_xsend *x = arg;
+	struct rc_conn *c = x->c;
+
+	if (x->close_code) {
+		rc_conn_close(c, x->close_code, (const char *)x->b->data, x->b->len);
+		rc_buf_unref(x->b);
+	} else if (c->state == RC_CS_OPEN && !c->close_sent) {
+		rc__conn_enqueue(c, x->b);
+	} else {
+		rc_buf_unref(x->b);
+	}
+	rc__conn_put(c);
+	rc__pool_release(x);
+}
+
+static int post_to_owner(struct rc_conn *c, struct rc_buf *b, uint16_t close_code)
+{
+	struct rc_xsend *x = rc__pool_alloc(rc__pool_current(), sizeof(*x));
+
+	if (!x) {
+		rc_buf_unref(b);
+		return -ENOMEM;
+	}
+	x->c = c;
+	x->b = b;
+	x->close_code = close_code;
+	rc_conn_ref(c);
+	if (rc_loop_post(c->loop, xsend_run, x) < 0) {
+		rc__conn_put(c);
+		rc_buf_unref(b);
+		rc__pool_release(x);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Sends a message or control frame; any thread (see rc.h). */
+int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data, size_t len)
+{
+	bool control = opcode >= RC_OP_CLOSE;
+
+	if ((opcode != RC_OP_TEXT && opcode != RC_OP_BINARY && opcode != RC_OP_PING &&
+	     opcode != RC_OP_PONG) || (control && len > RC_CONTROL_MAX_PAYLOAD))
+		return -EINVAL;
+	if (rc_loop_current() == c->loop)
+		return send_local(c, opcode, data, len);
+	/* Another thread: frame it here (uncompressed, the connection's
+	 * deflater belongs to its loop) and hand the reference over. */
+	if (!control && c->queued + len > c->loop->opt.max_backpressure)
+		return -ENOBUFS;
+	struct rc_buf *b = rc_frame_encode(opcode, data, len, NULL);
+	if (!b)
+		return -ENOMEM;
+	if (c->client) { /* clients mask; rebuild masked */
+		rc_buf_unref(b);
+		b = build_frame(c, opcode, data, len);
+		if (!b)
+			return -ENOMEM;
+	}
+	return post_to_owner(c, b, 0);
+}
+
+/* Queues a shared pre-encoded frame; any thread (see rc.h). */
+int rc_conn_send_frame(struct rc_conn *c, struct rc_buf *frame)
+{
+	if (c->queued + frame->len > c->loop->opt.max_backpressure)
+		return -ENOBUFS;
+	if (rc_loop_current() != c->loop)
+		return post_to_owner(c, rc_buf_ref(frame), 0);
+	if (c->state != RC_CS_OPEN || c->close_sent)
+		return -EPIPE;
+	return rc__conn_enqueue(c, rc_buf_ref(frame));
+}
+
+/* Bytes queued and not yet taken by the kernel. */
+size_t rc_conn_queued(const struct rc_conn *c) { return c->queued; }
+
+/* ---- Close handshake ------------------------------------------------------------------ */
+
+static int send_close(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
+{
+	uint8_t payload[RC_CONTROL_MAX_PAYLOAD];
+	size_t n = rc_close_write(payload, code, reason, len);
+	struct rc_buf *b = build_frame(c, RC_OP_CLOSE, payload, n);
+
+	if (!b)
+		return -ENOMEM;
+	c->close_sent = true;
+	c->close_code = code;
+	return rc__conn_enqueue(c, b);
+}
+
+/* After both close frames (or ours after a failure) are flushed: shutdown
+ * our side and wait for the peer's EOF, bounded by close_timeout_ms.  The
+ * server closes TCP first (RFC 6455 section 7.1.1). */
+static void maybe_finish(struct rc_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->state == RC_CS_DEAD || c->shut_sent || c->sq_head || c->sending)
+		return;
+	if (!(c->close_sent && (c->close_rcvd || c->fail_fast)) && c->state != RC_CS_DRAIN)
+		return;
+	c->state = RC_CS_DRAIN;
+	c->shut_sent = true;
+	sqe = rc__sqe(c->loop);
+	io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
+	set_fd(sqe, c);
+	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_SHUT));
+	c->inflight++;
+	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
+}
+
+static void close_local(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
+{
+	if (c->state != RC_CS_OPEN || c->close_sent)
+		return;
+	if (send_close(c, code, reason, len) < 0) {
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	c->state = RC_CS_CLOSING;
+	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
+}
+
+/* Starts the close handshake; any thread (see rc.h). */
+int rc_conn_close(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
+{
+	if (rc_loop_current() != c->loop) {
+		struct rc_buf *b = rc_buf_new(len);
+		if (!b)
+			return -ENOMEM;
+		memcpy(b->data, reason, len);
+		b->len = len;
+		return post_to_owner(c, b, code ? code : RC_CLOSE_NORMAL);
+	}
+	if (c->state != RC_CS_OPEN || c->close_sent)
+		return -EPIPE;
+	close_local(c, code, reason, len);
+	return 0;
+}
+
+/* Fails the connection (RFC 6455 section 7.1.7): send a close with the code
+ * for err, stop reading frames, close TCP once it is flushed. */
+static void fail(struct rc_conn *c, int err)
+{
+	uint16_t code = rc_close_code_for(err);
+
+	c->fail_fast = true;
+	if (c->state != RC_CS_OPEN && c->state != RC_CS_CLOSING) {
+		rc__conn_abort(c, code);
+		return;
+	}
+	call_on_close(c, code, NULL, 0);
+	if (!c->close_sent && send_close(c, code, NULL, 0) < 0) {
+		rc__conn_abort(c, code);
+		return;
+	}
+	c->state = RC_CS_CLOSING;
+	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
+	maybe_finish(c);
+}
+
+/* A timer expired (see loop.c). */
+void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind)
+{
+	switch (kind) {
+	case RC_T_IDLE: {
+		/* Silence: ask for a sign of life. */
+		if (c->state == RC_CS_OPEN && !c->close_sent &&
+		    send_local(c, RC_OP_PING, NULL, 0) == 0) {
+			rc__timer_arm(c, RC_T_PONG, c->loop->opt.pong_timeout_ms);
+			return;
+		}
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+	case RC_T_PONG:
+	case RC_T_HANDSHAKE:
+	case RC_T_CLOSE:
+	case RC_T_NONE:
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return;
+	}
+}
+
+/* ---- Receive -------------------------------------------------------------------------- */
+
+/* Makes sure *bp has room for need more bytes, growing by doubling from the
+ * pool.  Returns 0 or -ENOMEM. */
+static int buf_reserve(struct rc_buf **bp, size_t need)
+{
+	struct rc_buf *b = *bp, *nb;
+	size_t cap;
+
+	if (b && b->cap - b->len >= need)
+		return 0;
+	cap = b ? b->cap * 2 : 1024;
+	while (cap < (b ? b->len : 0) + need)
+		cap *= 2;
+	nb = rc_buf_new(cap);
+	if (!nb)
+		return -ENOMEM;
+	if (b) {
+		memcpy(nb->data, b->data, b->len);
+		nb->len = b->len;
+		rc_buf_unref(b);
+	}
+	*bp = nb;
+	return 0;
+}
+
+static void deliver(struct rc_conn *c, uint8_t opcode, const uint8_t *data, size_t len)
+{
+	c->cur_data = data;
+	c->cur_len = len;
+	if (c->h && c->h->on_message)
+		c->h->on_message(c, opcode, data, len);
+	c->cur_data = NULL;
+	rc_buf_unref(c->kept);
+	c->kept = NULL;
+}
+
+/* Inside on_message: keep the message past the handler (see rc.h). */
+struct rc_buf *rc_conn_keep_message(struct rc_conn *c)
+{
+	struct rc_buf *b;
+
+	if (!c->cur_data)
+		return NULL;
+	if (c->msg && c->cur_data == c->msg->data)
+		return rc_buf_ref(c->msg);
+	if (c->kept)
+		return rc_buf_ref(c->kept);
+	b = rc_buf_new(c->cur_len);
+	if (!b)
+		return NULL;
+	memcpy(b->data, c->cur_data, c->cur_len);
+	b->len = c->cur_len;
+	c->kept = b;
+	return rc_buf_ref(b);
+}
+
+static int ensure_inflater(struct rc_conn *c)
+{
+	if (c->inf)
+		return 0;
+	c->inf = rc__pool_alloc(c->loop->pool, sizeof(*c->inf));
+	if (!c->inf)
+		return -ENOMEM;
+	bool no_ctx = c->client ? c->pmd.server_no_context_takeover
+				: c->pmd.client_no_context_takeover;
+	if (rc_inflater_init(c->inf, no_ctx) < 0) {
+		rc__pool_release(c->inf);
+		c->inf = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Payload bytes of a data frame (already unmasked).  last: the final bytes
+ * of the message. */
+static int on_data(struct rc_conn *c, const uint8_t *p, size_t n, bool last)
+{
+	uint64_t max = c->loop->opt.max_message_size;
+	size_t before = c->msg ? c->msg->len : 0;
+	int ret;
+
+	if (c->msg_z) {
+		if ((ret = ensure_inflater(c)) < 0)
+			return ret;
+		for (;;) {
+			size_t room = 4096, len;
+			if (before + room > max)
+				room = max - before;
+			if ((ret = buf_reserve(&c->msg, room ? room : 1)) < 0)
+				return ret;
+			len = c->msg->len;
+			size_t cap = c->msg->cap < max ? c->msg->cap : (size_t)max;
+			ret = rc_inflate_stream(c->inf, &p, &n, last, c->msg->data, cap, &len);
+			c->msg->len = len;
+			if (ret != -ENOBUFS)
+				break;
+			if (len >= max)
+				return -EMSGSIZE;
+			if ((ret = buf_reserve(&c->msg, c->msg->cap)) < 0)
+				return ret;
+		}
+		if (ret < 0)
+			return ret;
+	} else {
+		if (before + n > max)
+			return -EMSGSIZE;
+		if ((ret = buf_reserve(&c->msg, n)) < 0)
+			return ret;
+		memcpy(c->msg->data + c->msg->len, p, n);
+		c->msg->len += n;
+	}
+	if (c->msg_op == RC_OP_TEXT &&
+	    rc_utf8_feed(&c->utf8, c->msg->data + before, c->msg->len - before, NULL) < 0)
+		return -EILSEQ;
+	return 0;
+}
+
+static int end_message(struct rc_conn *c)
+{
+	uint8_t op = c->msg_op;
+
+	if (op == RC_OP_TEXT && !rc_utf8_done(&c->utf8))
+		return -EILSEQ;
+	if (c->msg) {
+		deliver(c, op, c->msg->data, c->msg->len);
+		/* Small buffers are kept for the next message; a large one goes
+		 * back so an idle connection holds little. */
+		if (c->msg && c->msg->cap > 16384) {
+			rc_buf_unref(c->msg);
+			c->msg = NULL;
+		} else if (c->msg) {
+			c->msg->len = 0;
+		}
+	} else {
+		deliver(c, op, (const uint8_t *)"", 0);
+	}
+	return 0;
+}
+
+static int on_control(struct rc_conn *c, const uint8_t *p, size_t n)
+{
+	uint16_t code;
+	const uint8_t *reason;
+	size_t rlen;
+	int ret;
+
+	switch (c->fh.opcode) {
+	case RC_OP_PING:
+		if (!c->loop->opt.manual_pong && !c->close_sent)
+			send_local(c, RC_OP_PONG, p, n);
+		if (c->h && c->h->on_ping)
+			c->h->on_ping(c, p, n);
+		return 0;
+	case RC_OP_PONG:
+		if (c->tkind == RC_T_PONG)
+			rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
+		if (c->h && c->h->on_pong)
+			c->h->on_pong(c, p, n);
+		return 0;
+	case RC_OP_CLOSE:
+		ret = rc_close_parse(p, n, &code, &reason, &rlen);
+		if (ret < 0)
+			return ret;
+		c->close_rcvd = true;
+		c->peer_close = code;
+		call_on_close(c, code, reason, rlen);
+		if (!c->close_sent) {
+			/* Echo the code (RFC 6455 section 5.5.1); none for 1005. */
+			send_close(c, code == RC_CLOSE_NO_STATUS ? RC_CLOSE_NO_STATUS : code, NULL, 0);
+		}
+		c->state = RC_CS_CLOSING;
+		rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
+		maybe_finish(c);
+		return 0;
+	}
+	return -EPROTO;
+}
+
+static int begin_frame(struct rc_conn *c)
+{
+	uint64_t max = c->loop->opt.max_message_size;
+	int ret = rc_msg_state_next(&c->ms, &c->fh);
+
+	if (ret < 0)
+		return ret;
+	if (c->fh.opcode >= RC_OP_CLOSE)
+		return 0;
+	if (c->fh.opcode != RC_OP_CONT) { /* first frame of a message */
+		rc_utf8_init(&c->utf8);
+		c->msg_op = c->fh.opcode;
+		c->msg_z = c->fh.rsv1;
+	}
+	if (!c->msg_z && (c->msg ? c->msg->len : 0) + c->fh.payload_len > max)
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* Frame payload bytes p[0..n) (n <= remaining), unmasked here. */
+static int on_payload(struct rc_conn *c, uint8_t *p, size_t n)
+{
+	bool frame_end = n == c->remaining;
+	int ret;
+
+	if (c->fh.masked)
+		c->mask_off = rc_ws_mask(p, n, c->fh.mask, c->mask_off);
+	c->remaining -= n;
+	if (c->fh.opcode >= RC_OP_CLOSE) {
+		if (frame_end && c->fh.payload_len == n) /* whole in this buffer */
+			return on_control(c, p, n);
+		if ((ret = buf_reserve(&c->in, n)) < 0)
+			return ret;
+		memcpy(c->in->data + c->in->len, p, n);
+		c->in->len += n;
+		if (!frame_end)
+			return 0;
+		ret = on_control(c, c->in->data, c->in->len);
+		if (c->in)
+			c->in->len = 0;
+		return ret;
+	}
+	/* Zero-copy: an uncompressed single-frame message, whole in this buffer. */
+	if (frame_end && c->fh.fin && !c->msg_z && c->fh.payload_len == n &&
+	    (!c->msg || c->msg->len == 0)) {
+		uint8_t op = c->msg_op;
+		if (op == RC_OP_TEXT &&
+		    (rc_utf8_feed(&c->utf8, p, n, NULL) < 0 || !rc_utf8_done(&c->utf8)))
+			return -EILSEQ;
+		deliver(c, op, p, n);
+		return 0;
+	}
+	if ((ret = on_data(c, p, n, frame_end && c->fh.fin)) < 0)
+		return ret;
+	if (frame_end && c->fh.fin)
+		return end_message(c);
+	return 0;
+}
+
+/* Feeds bytes received on an open connection. */
+void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n)
+{
+	struct rc_frame_rules rules = {
+		.expect_masked = !c->client,
+		.allow_rsv1 = c->pmd_on,
+		.max_payload = c->loop->opt.max_frame_size,
+	};
+	int ret = 0;
+
+	while (n && !c->fail_fast && (c->state == RC_CS_OPEN || c->state == RC_CS_CLOSING)) {
+		if (!c->in_payload) {
+			size_t take = sizeof(c->hbuf) - c->hlen;
+			if (take > n)
+				take = n;
+			memcpy(c->hbuf + c->hlen, p, take);
+			ret = rc_frame_parse_header(c->hbuf, c->hlen + take, &rules, &c->fh);
+			if (ret == -EAGAIN) {
+				c->hlen += take;
+				return;
+			}
+			if (ret < 0)
+				break;
+			size_t used = (size_t)ret - c->hlen;
+			p += used;
+			n -= used;
+			c->hlen = 0;
+			if ((ret = begin_frame(c)) < 0)
+				break;
+			c->in_payload = true;
+			c->remaining = c->fh.payload_len;
+			c->mask_off = 0;
+			if (c->remaining == 0) {
+				c->in_payload = false;
+				if ((ret = on_payload(c, p, 0)) < 0)
+					break;
+				continue;
+			}
+			if (!n)
+				return;
+		}
+		size_t chunk = n < c->remaining ? n : (size_t)c->remaining;
+		c->in_payload = chunk < c->remaining;
+		if ((ret = on_payload(c, p, chunk)) < 0)
+			break;
+		p += chunk;
+		n -= chunk;
+	}
+	if (ret < 0)
+		fail(c, ret);
+}
+
+/* The connection becomes a WebSocket (after a 101 either way). */
+void rc__conn_start_ws(struct rc_conn *c)
+{
+	c->state = RC_CS_OPEN;
+	c->opened = true;
+	rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
+	if (c->pmd_on) {
+		bool no_ctx = c->client ? c->pmd.client_no_context_takeover
+					: c->pmd.server_no_context_takeover;
+		int bits = c->client ? c->pmd.client_max_window_bits
+				     : c->pmd.server_max_window_bits;
+		c->def = rc__pool_alloc(c->loop->pool, sizeof(*c->def));
+		if (c->def && rc_deflater_init(c->def, bits, no_ctx, 6) < 0) {
+			/* An 8-bit window zlib cannot produce: send uncompressed. */
+			rc__pool_release(c->def);
+			c->def = NULL;
+		}
+	}
+	if (c->h && c->h->on_open)
+		c->h->on_open(c);
+}
+
+/* A recv completion for c (the buffer is recycled after this returns). */
+void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
+{
+	int res = cqe->res;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+		c->recv_armed = false;
+		c->inflight--;
+	}
+	if (res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
+		uint8_t *p = rc__loop_buf(c->loop, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		switch (c->state) {
+		case RC_CS_HTTP:
+			rc__http_feed(c, p, (size_t)res);
+			break;
+		case RC_CS_HANDSHAKE:
+			rc__client_feed(c, p, (size_t)res);
+			break;
+		case RC_CS_OPEN:
+			if (c->tkind == RC_T_IDLE)
+				rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
+			/* fall through */
+		case RC_CS_CLOSING:
+			rc__conn_feed(c, p, (size_t)res);
+			break;
+		default: /* DRAIN, DEAD: discard until EOF */
+			break;
+		}
+	} else if (res == 0 || (res < 0 && res != -ENOBUFS)) {
+		/* EOF or error: the peer is gone (or the recv was cancelled). */
+		if (c->state != RC_CS_DEAD)
+			rc__conn_abort(c, c->close_rcvd ? c->peer_close : RC_CLOSE_ABNORMAL);
+		maybe_close(c);
+		return;
+	}
+	if (c->state == RC_CS_DEAD)
+		maybe_close(c);
+	else if (!c->recv_armed)
+		rc__conn_arm_recv(c);
+}
+
+/* ---- Accessors ---------------------------------------------------------------------- */
+
+/* Sets the handlers (in on_upgrade, or before connecting). */
+void rc_conn_set_handlers(struct rc_conn *c, const struct rc_handlers *h) { c->h = h; }
+/* Per-connection user pointer. */
+void rc_conn_set_user(struct rc_conn *c, void *user) { c->user = user; }
+/* The user pointer. */
+void *rc_conn_user(const struct rc_conn *c) { return c->user; }
+/* The owning loop. */
+struct rc_loop *rc_conn_loop(const struct rc_conn *c) { return c->loop; }
+/* The server that accepted c, or NULL for a client connection. */
+struct rc_server *rc_conn_server(const struct rc_conn *c) { return c->srv; }
+/* Peer address text; "" for direct descriptors (no getpeername on them). */
+const char *rc_conn_peer(const struct rc_conn *c)
+{
+	static _Thread_local char text[INET6_ADDRSTRLEN + 8];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN];
+
+	text[0] = 0;
+	if (c->fixed || getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
+		return text;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		snprintf(text, sizeof(text), "%s:%u", ip, ntohs(a->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		snprintf(text, sizeof(text), "[%s]:%u", ip, ntohs(a->sin6_port));
+	}
+	return text;
+}
+
+/* Negotiated permessage-deflate, or NULL. */
+const struct rc_pmd_params *rc_conn_deflate(const struct rc_conn *c)
+{
+	return c->pmd_on ? &c->pmd : NULL;
+}

@@ -1,0 +1,269 @@
+/* Private to core/: the structures behind the handles of core/rc.h. */
+#ifndef RC_CORE_INTERNAL_H
+#define RC_CORE_INTERNAL_H
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "core/rc.h"
+
+/* ---- Intrusive doubly linked list (libuv queue.h style) ------------------ */
+
+struct rc_list {
+	struct rc_list *next, *prev;
+};
+
+static inline void rc_list_init(struct rc_list *h) { h->next = h->prev = h; }
+static inline bool rc_list_empty(const struct rc_list *h) { return h->next == h; }
+static inline void rc_list_add_tail(struct rc_list *h, struct rc_list *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+static inline void rc_list_del(struct rc_list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+#define rc_container_of(p, type, member) \
+	((type *)((char *)(p) - offsetof(type, member)))
+
+/* ---- Size-class pools ------------------------------------------------------
+ * Power-of-two classes from 64 B to 1 MiB; larger requests go to malloc.
+ * A pool belongs to one thread; an object freed on another thread is pushed
+ * on the pool's lock-free remote list and reclaimed by the owner. */
+
+#define RC_POOL_MIN_SHIFT 6
+#define RC_POOL_MAX_SHIFT 20
+#define RC_POOL_CLASSES (RC_POOL_MAX_SHIFT - RC_POOL_MIN_SHIFT + 1)
+
+struct rc_pool;
+
+/* Every pool object starts with this header (16 bytes, keeps 16-alignment). */
+struct rc_pool_obj {
+	union {
+		struct rc_pool *pool;      /* while allocated */
+		struct rc_pool_obj *next;  /* while free */
+	};
+	uint32_t cls;                      /* class index, or RC_POOL_LARGE */
+	uint32_t magic;
+};
+_Static_assert(sizeof(struct rc_pool_obj) == 16, "pool header keeps 16-byte alignment");
+
+struct rc_pool *rc__pool_new(void);
+void rc__pool_free(struct rc_pool *p);
+/* The calling thread's pool (its loop's, or the shared locked fallback). */
+struct rc_pool *rc__pool_current(void);
+void rc__pool_set_current(struct rc_pool *p);
+/* Returns size usable bytes, 16-aligned, or NULL. */
+void *rc__pool_alloc(struct rc_pool *p, size_t size);
+/* Any thread. */
+void rc__pool_release(void *ptr);
+/* Usable size of an object from rc__pool_alloc. */
+size_t rc__pool_usable(const void *ptr);
+/* Bytes of chunk memory the pool holds (for memory reports). */
+size_t rc__pool_footprint(const struct rc_pool *p);
+
+struct rc_buf {
+	atomic_uint refs;
+	uint32_t pad;
+	size_t len;
+	size_t cap;
+	uint8_t data[];
+};
+
+/* ---- The loop ---------------------------------------------------------------- */
+
+/* user_data of every SQE: a pointer (8-aligned) with the operation in the
+ * low 3 bits.  0 means "no completion handling" (cancels, timeouts). */
+enum rc_ud {
+	RC_UD_NONE = 0,
+	RC_UD_ACCEPT = 1,  /* ptr: struct rc_listener */
+	RC_UD_RECV = 2,    /* ptr: struct rc_conn */
+	RC_UD_SEND = 3,    /* ptr: struct rc_conn */
+	RC_UD_CLOSE = 4,   /* ptr: struct rc_conn */
+	RC_UD_WAKE = 5,    /* ptr: struct rc_loop (eventfd read) */
+	RC_UD_CONNECT = 6, /* ptr: struct rc_conn */
+	RC_UD_SHUT = 7,    /* ptr: struct rc_conn (shutdown(SHUT_WR)) */
+};
+#define RC_UD(ptr, op) ((uint64_t)(uintptr_t)(ptr) | (uint64_t)(op))
+#define RC_UD_OP(ud) ((enum rc_ud)((ud) & 7))
+#define RC_UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~(uint64_t)7))
+
+struct rc_post {
+	struct rc_post *next;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+struct rc_listener {
+	struct rc_list link;    /* in loop->listeners */
+	struct rc_loop *loop;
+	int fd;
+	bool owned;             /* we close it */
+	bool armed;
+	bool failed;            /* a fatal accept error: given up */
+	uint64_t last_warn_ms;
+};
+
+struct rc_loop {
+	struct io_uring ring;
+	struct rc_options opt;
+	struct rc_pool *pool;
+	struct rc_server *srv;
+	pthread_t thread;
+	bool direct;            /* fixed-file table registered */
+	unsigned direct_slots;
+
+	/* provided buffer ring for recv */
+	struct io_uring_buf_ring *br;
+	uint8_t *br_mem;
+	unsigned br_count, br_size, br_mask;
+	unsigned short bgid;
+
+	struct rc_list conns;     /* every live connection */
+	struct rc_list listeners;
+	/* Timer lists: every connection waits in at most one; within a list
+	 * deadlines are in insertion order because each list has one duration,
+	 * so arming is an append and expiry looks at the head only. */
+	struct rc_list t_handshake, t_idle, t_pong, t_close;
+	uint64_t now_ms;
+	unsigned nconns;
+
+	int wake_fd;             /* eventfd: posts and stop */
+	uint64_t wake_val;
+	_Atomic(struct rc_post *) posts;
+	atomic_bool stop;
+	bool draining;
+	uint64_t drain_deadline;
+	struct rc_conn *flushq;   /* connections with frames queued this turn */
+
+	/* counters for stats */
+	uint64_t busy_ns, idle_ns;
+};
+
+/* ---- Connections --------------------------------------------------------------- */
+
+enum rc_conn_state {
+	RC_CS_HTTP,        /* server: reading a request head (and body) */
+	RC_CS_CONNECTING,  /* client: TCP connect / proxy in progress */
+	RC_CS_HANDSHAKE,   /* client: upgrade request sent, reading the 101 */
+	RC_CS_OPEN,
+	RC_CS_CLOSING,     /* close frame sent, waiting for the peer's */
+	RC_CS_DRAIN,       /* close done: flushing, then shutdown, then close */
+	RC_CS_DEAD,        /* descriptor closing or closed */
+};
+
+struct rc_sendq_node {
+	struct rc_sendq_node *next;
+	struct rc_buf *buf;
+};
+
+#define RC_SEND_IOV 64
+
+struct rc_send_ctx {
+	struct msghdr msg;
+	struct iovec iov[RC_SEND_IOV];
+};
+
+struct rc_client_state;
+
+struct rc_conn {
+	struct rc_list all;       /* loop->conns */
+	struct rc_list timer;     /* one of loop->t_* */
+	uint64_t deadline;
+	struct rc_loop *loop;
+	struct rc_server *srv;
+	struct rc_conn *flush_next; /* loop->flushq while flush_pending */
+	const struct rc_handlers *h;
+	void *user;
+	atomic_uint refs;         /* memory: loop's + rc_conn_ref()s */
+	uint16_t inflight;        /* SQEs naming this conn not yet completed */
+	uint16_t close_code;      /* what we sent or will send */
+	int fd;
+	uint8_t state;
+	bool fixed;               /* fd is a direct descriptor */
+	bool client;
+	bool recv_armed;
+	bool sending;
+	bool opened;              /* on_open was called */
+	bool close_sent;
+	bool close_rcvd;
+	bool fail_fast;           /* protocol error: no more reading */
+	bool http_keepalive;
+	bool pmd_on;
+	bool flush_pending;
+	bool close_submitted;
+	bool closed_cb;           /* on_close was called */
+	bool shut_sent;
+	uint8_t tkind;            /* which timer list c->timer is on */
+	uint8_t hlen;             /* bytes in hbuf */
+	uint8_t hbuf[RC_FRAME_MAX_HEADER];
+	struct rc_frame_header fh;/* current frame once hlen is complete */
+	bool in_payload;
+	uint64_t remaining;       /* payload bytes of the current frame left */
+	uint64_t mask_off;
+	struct rc_msg_state ms;   /* fragmentation rules (proto) */
+	uint8_t msg_op;           /* opcode of the message being received */
+	bool msg_z;               /* ... and whether it is compressed */
+	struct rc_utf8 utf8;
+	uint16_t peer_close;      /* code from the peer's close frame */
+	struct rc_buf *in;        /* HTTP head/body, or control frame payload */
+	struct rc_buf *msg;       /* message being assembled */
+	struct rc_buf *kept;      /* in-place message copied by keep_message */
+	const uint8_t *cur_data;  /* message being delivered (keep_message) */
+	size_t cur_len;
+	struct rc_inflater *inf;
+	struct rc_deflater *def;
+	struct rc_pmd_params pmd;
+	struct rc_sendq_node *sq_head, *sq_tail;
+	size_t sq_off;            /* bytes of sq_head already sent */
+	size_t queued;
+	struct rc_send_ctx *sctx;
+	struct rc_client_state *cl;
+};
+
+/* loop.c */
+struct io_uring_sqe *rc__sqe(struct rc_loop *l);
+void rc__loop_log_features(struct rc_loop *l);
+enum rc_timer_kind { RC_T_NONE, RC_T_HANDSHAKE, RC_T_IDLE, RC_T_PONG, RC_T_CLOSE };
+void rc__timer_arm(struct rc_conn *c, enum rc_timer_kind kind, unsigned ms);
+uint8_t *rc__loop_buf(struct rc_loop *l, unsigned bid);
+void rc__loop_flush(struct rc_loop *l);
+void rc__timer_disarm(struct rc_conn *c);
+int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned);
+uint64_t rc__now_ms(void);
+
+/* conn.c */
+struct rc_conn *rc__conn_new(struct rc_loop *l, int fd, bool fixed);
+void rc__conn_arm_recv(struct rc_conn *c);
+void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe);
+void rc__conn_on_send(struct rc_conn *c, int res);
+void rc__conn_on_close(struct rc_conn *c);
+void rc__conn_on_shut(struct rc_conn *c);
+void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind);
+void rc__conn_abort(struct rc_conn *c, uint16_t code);
+void rc__conn_flush(struct rc_conn *c);
+int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b);
+void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n);
+void rc__conn_start_ws(struct rc_conn *c);
+void rc__conn_put(struct rc_conn *c);
+
+/* http_conn.c */
+void rc__http_feed(struct rc_conn *c, const uint8_t *p, size_t n);
+
+/* client.c */
+void rc__client_on_connect(struct rc_conn *c, int res);
+void rc__client_feed(struct rc_conn *c, const uint8_t *p, size_t n);
+void rc__client_free(struct rc_conn *c);
+
+/* server.c */
+const struct rc_server_config *rc__server_config(const struct rc_server *s);
+
+#endif

@@ -1,0 +1,664 @@
+/* The io_uring event loop: ring setup and feature probing, the provided
+ * buffer ring, completion dispatch, timers, cross-thread posts, accept.
+ *
+ * One loop per thread.  Completions are dispatched by the operation encoded
+ * in user_data (see enum rc_ud).  A connection is freed only when no SQE
+ * still names it (conn->inflight == 0), the io_uring form of Redis's
+ * freeClientAsync. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+
+#define RC_RING_ENTRIES 4096
+#define RC_BR_COUNT 1024       /* provided buffers per loop (power of two) */
+#define RC_BR_SIZE (16u << 10) /* bytes each */
+#define RC_BGID 1
+
+static _Thread_local struct rc_loop *current_loop;
+static enum rc_log_level log_level = RC_LOG_INFO;
+
+/* ---- Logging -------------------------------------------------------------------- */
+
+/* Sets the most verbose level that is printed. */
+void rc_log_set_level(enum rc_log_level lvl) { log_level = lvl; }
+
+/* One line to stderr with a UTC timestamp and the level. */
+void rc_log(enum rc_log_level lvl, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	char line[1024];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	int n;
+
+	if (lvl > log_level)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl]);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	n = (int)strlen(line);
+	line[n++] = '\n';
+	(void)!write(2, line, (size_t)n);
+}
+
+/* ---- Options ----------------------------------------------------------------------- */
+
+/* Defaults documented in rc.h. */
+void rc_options_default(struct rc_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_message_size = 16u << 20;
+	o->max_frame_size = 16u << 20;
+	o->max_backpressure = 4u << 20;
+	o->max_http_head = 8u << 10;
+	o->max_http_body = 1u << 20;
+	o->handshake_timeout_ms = 10000;
+	o->idle_timeout_ms = 30000;
+	o->pong_timeout_ms = 10000;
+	o->close_timeout_ms = 5000;
+	o->deflate.enabled = false;
+	o->deflate.server_no_context_takeover = true;
+	o->deflate.max_window_bits = 15;
+}
+
+/* Monotonic milliseconds. */
+uint64_t rc__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- Ring setup -------------------------------------------------------------------- */
+
+/* Kernels 6.6 to 6.8 returned bogus descriptors from multishot accept under
+ * DEFER_TASKRUN (liburing#1062); run those without it. */
+static bool defer_taskrun_safe(void)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return false;
+	return !(major == 6 && minor >= 6 && minor <= 8);
+}
+
+static int ring_init(struct rc_loop *l)
+{
+	struct io_uring_params p;
+	unsigned flags[3] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+		0,
+	};
+	int ret = -ENOSYS;
+
+	for (unsigned i = defer_taskrun_safe() ? 0 : 1; i < 3; i++) {
+		memset(&p, 0, sizeof(p));
+		p.flags = flags[i] | IORING_SETUP_SUBMIT_ALL;
+		ret = io_uring_queue_init_params(RC_RING_ENTRIES, &l->ring, &p);
+		if (ret == -EINVAL) { /* an older kernel: try fewer flags */
+			rc_log(RC_LOG_WARN, "io_uring: setup flags 0x%x refused, falling back", flags[i]);
+			continue;
+		}
+		if (ret < 0)
+			break;
+		if (i > 0)
+			rc_log(RC_LOG_INFO, "io_uring: running without %s",
+			       i == 1 ? "DEFER_TASKRUN" : "SINGLE_ISSUER/DEFER_TASKRUN");
+		if (!(p.features & IORING_FEAT_FAST_POLL))
+			rc_log(RC_LOG_WARN, "io_uring: no FAST_POLL; kernel 5.19 or newer recommended");
+		return 0;
+	}
+	if (ret == -EPERM || ret == -ENOSYS)
+		rc_log(RC_LOG_ERROR, "io_uring_setup failed: %s. io_uring is disabled or "
+		       "blocked here (containers: Docker's default seccomp profile blocks "
+		       "io_uring; run with a profile that allows io_uring_setup, "
+		       "io_uring_enter and io_uring_register; or check "
+		       "/proc/sys/kernel/io_uring_disabled). ringcast needs Linux 6.0 or newer.",
+		       strerror(-ret));
+	else
+		rc_log(RC_LOG_ERROR, "io_uring_setup failed: %s", strerror(-ret));
+	return ret;
+}
+
+static int buf_ring_init(struct rc_loop *l)
+{
+	struct io_uring_buf_reg reg;
+	size_t ring_bytes = RC_BR_COUNT * sizeof(struct io_uring_buf);
+	int ret;
+
+	l->br_count = RC_BR_COUNT;
+	l->br_size = RC_BR_SIZE;
+	l->br_mask = io_uring_buf_ring_mask(RC_BR_COUNT);
+	l->bgid = RC_BGID;
+	l->br = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (l->br == MAP_FAILED)
+		return -errno;
+	l->br_mem = mmap(NULL, (size_t)RC_BR_COUNT * RC_BR_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (l->br_mem == MAP_FAILED) {
+		ret = -errno;
+		goto err_unmap_ring;
+	}
+	io_uring_buf_ring_init(l->br);
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)l->br;
+	reg.ring_entries = RC_BR_COUNT;
+	reg.bgid = RC_BGID;
+	ret = io_uring_register_buf_ring(&l->ring, &reg, 0);
+	if (ret < 0) {
+		rc_log(RC_LOG_ERROR, "io_uring: provided buffer rings need Linux 5.19+: %s",
+		       strerror(-ret));
+		goto err_unmap_mem;
+	}
+	for (unsigned i = 0; i < RC_BR_COUNT; i++)
+		io_uring_buf_ring_add(l->br, l->br_mem + (size_t)i * RC_BR_SIZE,
+				      RC_BR_SIZE, (unsigned short)i, l->br_mask, (int)i);
+	io_uring_buf_ring_advance(l->br, RC_BR_COUNT);
+	return 0;
+
+err_unmap_mem:
+	munmap(l->br_mem, (size_t)RC_BR_COUNT * RC_BR_SIZE);
+err_unmap_ring:
+	munmap(l->br, ring_bytes);
+	l->br = NULL;
+	return ret;
+}
+
+/* Gives buffer bid back to the kernel. */
+static void buf_recycle(struct rc_loop *l, unsigned bid)
+{
+	io_uring_buf_ring_add(l->br, l->br_mem + (size_t)bid * RC_BR_SIZE,
+			      RC_BR_SIZE, (unsigned short)bid, l->br_mask, 0);
+	io_uring_buf_ring_advance(l->br, 1);
+}
+
+/* A direct-descriptor table as large as RLIMIT_NOFILE allows: the cap is per
+ * ring, so N loops hold N times more connections than one process could
+ * with plain descriptors. */
+static void direct_table_init(struct rc_loop *l)
+{
+	struct rlimit rl;
+	unsigned n;
+	int ret;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	n = (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		    ? (unsigned)rl.rlim_cur : 65536;
+	if (n > 1u << 20)
+		n = 1u << 20;
+	ret = io_uring_register_files_sparse(&l->ring, n);
+	if (ret < 0) {
+		rc_log(RC_LOG_WARN, "io_uring: no direct descriptor table (%s); "
+		       "connections use plain fds", strerror(-ret));
+		return;
+	}
+	l->direct = true;
+	l->direct_slots = n;
+}
+
+static void arm_wake(struct rc_loop *l)
+{
+	struct io_uring_sqe *sqe = rc__sqe(l);
+
+	io_uring_prep_read(sqe, l->wake_fd, &l->wake_val, sizeof(l->wake_val), 0);
+	io_uring_sqe_set_data64(sqe, RC_UD(l, RC_UD_WAKE));
+}
+
+/* Creates a loop owned by the calling thread. */
+struct rc_loop *rc_loop_new(const struct rc_options *o)
+{
+	struct rc_loop *l = calloc(1, sizeof(*l));
+	int ret;
+
+	if (!l) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (o)
+		l->opt = *o;
+	else
+		rc_options_default(&l->opt);
+	ret = ring_init(l);
+	if (ret < 0)
+		goto err_free;
+	ret = buf_ring_init(l);
+	if (ret < 0)
+		goto err_ring;
+	l->pool = rc__pool_new();
+	if (!l->pool) {
+		ret = -ENOMEM;
+		goto err_ring;
+	}
+	l->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (l->wake_fd < 0) {
+		ret = -errno;
+		goto err_pool;
+	}
+	direct_table_init(l);
+	rc_list_init(&l->conns);
+	rc_list_init(&l->listeners);
+	rc_list_init(&l->t_handshake);
+	rc_list_init(&l->t_idle);
+	rc_list_init(&l->t_pong);
+	rc_list_init(&l->t_close);
+	l->thread = pthread_self();
+	l->now_ms = rc__now_ms();
+	rc__pool_set_current(l->pool);
+	current_loop = l;
+	arm_wake(l);
+	return l;
+
+err_pool:
+	rc__pool_free(l->pool);
+err_ring:
+	io_uring_queue_exit(&l->ring);
+err_free:
+	free(l);
+	errno = -ret;
+	return NULL;
+}
+
+/* The calling thread's loop. */
+struct rc_loop *rc_loop_current(void) { return current_loop; }
+
+/* An SQE, submitting first if the SQ is full (never fails: the ring is
+ * sized for the loop and a full SQ is flushed to the kernel). */
+struct io_uring_sqe *rc__sqe(struct rc_loop *l)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+
+	while (!sqe) {
+		io_uring_submit(&l->ring);
+		sqe = io_uring_get_sqe(&l->ring);
+	}
+	return sqe;
+}
+
+/* ---- Timers ---------------------------------------------------------------------- */
+
+/* Puts c on the list of kind with a deadline ms from now, replacing any
+ * other timer; ms 0 disarms. */
+void rc__timer_arm(struct rc_conn *c, enum rc_timer_kind kind, unsigned ms)
+{
+	struct rc_loop *l = c->loop;
+	struct rc_list *lists[] = { NULL, &l->t_handshake, &l->t_idle, &l->t_pong, &l->t_close };
+
+	rc_list_del(&c->timer);
+	c->tkind = RC_T_NONE;
+	if (!ms || kind == RC_T_NONE)
+		return;
+	c->tkind = (uint8_t)kind;
+	c->deadline = l->now_ms + ms;
+	rc_list_add_tail(lists[kind], &c->timer);
+}
+
+/* Removes c from its timer list. */
+void rc__timer_disarm(struct rc_conn *c)
+{
+	rc_list_del(&c->timer);
+	c->tkind = RC_T_NONE;
+}
+
+static void expire_list(struct rc_loop *l, struct rc_list *list, enum rc_timer_kind kind)
+{
+	while (!rc_list_empty(list)) {
+		struct rc_conn *c = rc_container_of(list->next, struct rc_conn, timer);
+		if (c->deadline > l->now_ms)
+			break;
+		rc__timer_disarm(c);
+		rc__conn_timeout(c, kind);
+	}
+}
+
+static uint64_t next_deadline(struct rc_loop *l)
+{
+	struct rc_list *lists[] = { &l->t_handshake, &l->t_idle, &l->t_pong, &l->t_close };
+	uint64_t d = l->now_ms + 1000;
+
+	for (size_t i = 0; i < 4; i++) {
+		if (rc_list_empty(lists[i]))
+			continue;
+		struct rc_conn *c = rc_container_of(lists[i]->next, struct rc_conn, timer);
+		if (c->deadline < d)
+			d = c->deadline;
+	}
+	if (l->draining && l->drain_deadline < d)
+		d = l->drain_deadline;
+	return d;
+}
+
+/* ---- Posts and stop ---------------------------------------------------------------- */
+
+/* Queues fn(arg) for l's thread (see rc.h). */
+int rc_loop_post(struct rc_loop *l, void (*fn)(void *arg), void *arg)
+{
+	struct rc_post *p = rc__pool_alloc(rc__pool_current(), sizeof(*p));
+	struct rc_post *head;
+	uint64_t one = 1;
+
+	if (!p)
+		return -ENOMEM;
+	p->fn = fn;
+	p->arg = arg;
+	head = atomic_load_explicit(&l->posts, memory_order_relaxed);
+	do
+		p->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&l->posts, &head, p,
+						      memory_order_release,
+						      memory_order_relaxed));
+	/* The owner drains the whole stack at once: only the push onto an
+	 * empty stack needs to wake it. */
+	if (!head)
+		(void)!write(l->wake_fd, &one, sizeof(one));
+	return 0;
+}
+
+static void run_posts(struct rc_loop *l)
+{
+	struct rc_post *p = atomic_exchange_explicit(&l->posts, NULL, memory_order_acquire);
+	struct rc_post *fifo = NULL;
+
+	while (p) { /* the stack is LIFO: reverse to keep post order */
+		struct rc_post *next = p->next;
+		p->next = fifo;
+		fifo = p;
+		p = next;
+	}
+	while (fifo) {
+		struct rc_post *next = fifo->next;
+		fifo->fn(fifo->arg);
+		rc__pool_release(fifo);
+		fifo = next;
+	}
+}
+
+/* Async-signal-safe: a flag and an eventfd write. */
+void rc_loop_stop(struct rc_loop *l)
+{
+	uint64_t one = 1;
+
+	atomic_store(&l->stop, true);
+	(void)!write(l->wake_fd, &one, sizeof(one));
+}
+
+static void start_drain(struct rc_loop *l)
+{
+	struct rc_list *it, *next;
+
+	l->draining = true;
+	l->drain_deadline = l->now_ms + l->opt.close_timeout_ms;
+	for (it = l->listeners.next; it != &l->listeners; it = next) {
+		struct rc_listener *ls = rc_container_of(it, struct rc_listener, link);
+		next = it->next;
+		struct io_uring_sqe *sqe = rc__sqe(l);
+		io_uring_prep_cancel_fd(sqe, ls->fd, 0);
+		io_uring_sqe_set_data64(sqe, 0);
+	}
+	for (it = l->conns.next; it != &l->conns; it = next) {
+		struct rc_conn *c = rc_container_of(it, struct rc_conn, all);
+		next = it->next;
+		if (c->state == RC_CS_OPEN)
+			rc_conn_close(c, RC_CLOSE_GOING_AWAY, "server shutting down", 20);
+		else if (c->state < RC_CS_OPEN)
+			rc__conn_abort(c, 0);
+	}
+}
+
+static void force_close_all(struct rc_loop *l)
+{
+	struct rc_list *it, *next;
+
+	for (it = l->conns.next; it != &l->conns; it = next) {
+		next = it->next;
+		rc__conn_abort(rc_container_of(it, struct rc_conn, all), 0);
+	}
+}
+
+/* ---- Accept ------------------------------------------------------------------------- */
+
+static void arm_accept(struct rc_listener *ls)
+{
+	struct rc_loop *l = ls->loop;
+	struct io_uring_sqe *sqe = rc__sqe(l);
+
+	if (l->direct) /* direct descriptors have no close-on-exec flag */
+		io_uring_prep_multishot_accept_direct(sqe, ls->fd, NULL, NULL, 0);
+	else
+		io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, RC_UD(ls, RC_UD_ACCEPT));
+	ls->armed = true;
+}
+
+/* Starts accepting on fd (a listening socket). */
+int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned)
+{
+	struct rc_listener *ls = calloc(1, sizeof(*ls));
+
+	if (!ls)
+		return -ENOMEM;
+	ls->loop = l;
+	ls->fd = fd;
+	ls->owned = owned;
+	rc_list_add_tail(&l->listeners, &ls->link);
+	arm_accept(ls);
+	return 0;
+}
+
+static void on_accept(struct rc_listener *ls, const struct io_uring_cqe *cqe)
+{
+	struct rc_loop *l = ls->loop;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		ls->armed = false;
+	if (cqe->res >= 0) {
+		struct rc_conn *c = rc__conn_new(l, cqe->res, l->direct);
+		if (!c) {
+			struct io_uring_sqe *sqe = rc__sqe(l);
+			if (l->direct)
+				io_uring_prep_close_direct(sqe, (unsigned)cqe->res);
+			else
+				io_uring_prep_close(sqe, cqe->res);
+			io_uring_sqe_set_data64(sqe, 0);
+		} else {
+			rc__timer_arm(c, RC_T_HANDSHAKE, l->opt.handshake_timeout_ms);
+			rc__conn_arm_recv(c);
+		}
+	} else if (cqe->res == -ENFILE || cqe->res == -EMFILE || cqe->res == -ENOMEM ||
+		   cqe->res == -ENOBUFS) {
+		/* Out of descriptors or memory: the multishot ended; the next
+		 * accept is retried by the tick (see rc_loop_run), not in a
+		 * busy loop. */
+		if (!ls->armed && l->now_ms - ls->last_warn_ms >= 1000) {
+			rc_log(RC_LOG_WARN, "accept: %s (retrying every second)",
+			       strerror(-cqe->res));
+			ls->last_warn_ms = l->now_ms;
+		}
+		return;
+	} else if (cqe->res != -ECANCELED && cqe->res != -EAGAIN &&
+		   cqe->res != -ECONNABORTED) {
+		rc_log(RC_LOG_ERROR, "accept on listener %d failed for good: %s",
+		       ls->fd, strerror(-cqe->res));
+		ls->failed = true;
+		return;
+	}
+	if (!ls->armed && !l->draining)
+		arm_accept(ls);
+}
+
+/* Listeners whose multishot ended for want of descriptors or memory get
+ * another try at most once a second. */
+static void rearm_listeners(struct rc_loop *l)
+{
+	struct rc_list *it;
+
+	if (l->draining)
+		return;
+	for (it = l->listeners.next; it != &l->listeners; it = it->next) {
+		struct rc_listener *ls = rc_container_of(it, struct rc_listener, link);
+		if (!ls->armed && !ls->failed && l->now_ms - ls->last_warn_ms >= 1000)
+			arm_accept(ls);
+	}
+}
+
+/* ---- The run loop -------------------------------------------------------------------- */
+
+static void dispatch(struct rc_loop *l, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	void *ptr = RC_UD_PTR(ud);
+
+	switch (RC_UD_OP(ud)) {
+	case RC_UD_NONE:
+		break;
+	case RC_UD_ACCEPT:
+		on_accept(ptr, cqe);
+		break;
+	case RC_UD_RECV: {
+		struct rc_conn *c = ptr;
+		rc__conn_on_recv(c, cqe);
+		if (cqe->flags & IORING_CQE_F_BUFFER)
+			buf_recycle(l, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		break;
+	}
+	case RC_UD_SEND:
+		rc__conn_on_send(ptr, cqe->res);
+		break;
+	case RC_UD_CLOSE:
+		rc__conn_on_close(ptr);
+		break;
+	case RC_UD_SHUT:
+		rc__conn_on_shut(ptr);
+		break;
+	case RC_UD_CONNECT:
+		rc__client_on_connect(ptr, cqe->res);
+		break;
+	case RC_UD_WAKE:
+		run_posts(l);
+		if (atomic_load(&l->stop) && !l->draining)
+			start_drain(l);
+		arm_wake(l);
+		break;
+	}
+}
+
+/* The provided buffer for a recv completion (see rc__conn_on_recv). */
+uint8_t *rc__loop_buf(struct rc_loop *l, unsigned bid)
+{
+	return l->br_mem + (size_t)bid * l->br_size;
+}
+
+/* Sends what the connections queued during this turn: one sendmsg per
+ * connection however many frames arrived meanwhile. */
+void rc__loop_flush(struct rc_loop *l)
+{
+	while (l->flushq) {
+		struct rc_conn *c = l->flushq;
+		l->flushq = c->flush_next;
+		c->flush_next = NULL;
+		c->flush_pending = false;
+		rc__conn_flush(c);
+		rc__conn_put(c);
+	}
+}
+
+/* Runs until stopped and drained. */
+int rc_loop_run(struct rc_loop *l)
+{
+	struct io_uring_cqe *cqes[256];
+
+	current_loop = l;
+	rc__pool_set_current(l->pool);
+	for (;;) {
+		struct __kernel_timespec ts;
+		struct io_uring_cqe *cqe;
+		uint64_t wait, t0, t1;
+		unsigned n;
+		int ret;
+
+		l->now_ms = rc__now_ms();
+		if (l->draining && (rc_list_empty(&l->conns) || l->now_ms >= l->drain_deadline)) {
+			if (rc_list_empty(&l->conns))
+				break;
+			force_close_all(l);
+			l->drain_deadline = l->now_ms + 1000;
+		}
+		wait = next_deadline(l) - l->now_ms;
+		ts.tv_sec = (long long)(wait / 1000);
+		ts.tv_nsec = (long long)(wait % 1000) * 1000000;
+		t0 = rc__now_ms();
+		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+		t1 = rc__now_ms();
+		l->idle_ns += (t1 - t0) * 1000000;
+		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
+			rc_log(RC_LOG_ERROR, "io_uring_enter: %s", strerror(-ret));
+			return ret;
+		}
+		l->now_ms = t1;
+		while ((n = io_uring_peek_batch_cqe(&l->ring, cqes, 256)) > 0) {
+			for (unsigned i = 0; i < n; i++)
+				dispatch(l, cqes[i]);
+			io_uring_cq_advance(&l->ring, n);
+			rc__loop_flush(l);
+		}
+		rearm_listeners(l);
+		expire_list(l, &l->t_handshake, RC_T_HANDSHAKE);
+		expire_list(l, &l->t_idle, RC_T_IDLE);
+		expire_list(l, &l->t_pong, RC_T_PONG);
+		expire_list(l, &l->t_close, RC_T_CLOSE);
+		rc__loop_flush(l);
+		l->busy_ns += (rc__now_ms() - t1) * 1000000;
+	}
+	return 0;
+}
+
+/* Frees a drained loop (after rc_loop_run returned). */
+void rc_loop_free(struct rc_loop *l)
+{
+	struct rc_list *it, *next;
+
+	if (!l)
+		return;
+	for (it = l->listeners.next; it != &l->listeners; it = next) {
+		struct rc_listener *ls = rc_container_of(it, struct rc_listener, link);
+		next = it->next;
+		if (ls->owned)
+			close(ls->fd);
+		free(ls);
+	}
+	/* Completions of cancels and closes still in the ring name nothing. */
+	io_uring_queue_exit(&l->ring);
+	munmap(l->br_mem, (size_t)l->br_count * l->br_size);
+	munmap(l->br, l->br_count * sizeof(struct io_uring_buf));
+	close(l->wake_fd);
+	run_posts(l);
+	if (current_loop == l) {
+		current_loop = NULL;
+		rc__pool_set_current(NULL);
+	}
+	rc__pool_free(l->pool);
+	free(l);
+}

@@ -1,0 +1,220 @@
+/* ringcast core: an io_uring event loop and a WebSocket server/client library
+ * with an event API (on_open, on_message, on_ping, on_pong, on_close).
+ *
+ * Threading: every connection belongs to one loop, and every loop to one
+ * thread.  Handlers run on the connection's loop thread.  The functions marked
+ * "any thread" may be called from anywhere; the rest only from the loop's own
+ * thread (inside a handler, or before the loop runs).
+ *
+ * Memory: connections, frames and queue entries come from per-loop pools that
+ * grow in large chunks; in steady state nothing on the recv, parse or send
+ * path calls malloc. */
+#ifndef RC_CORE_RC_H
+#define RC_CORE_RC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/deflate.h"
+#include "proto/frame.h"
+#include "proto/http.h"
+
+struct rc_loop;
+struct rc_server;
+struct rc_conn;
+struct rc_buf;
+
+/* ---- Shared, refcounted buffers ------------------------------------------
+ * An rc_buf is an immutable (once shared) byte buffer with an atomic
+ * refcount.  Encoded frames are rc_bufs: one broadcast frame is queued on any
+ * number of connections, on any loops, by reference. */
+
+/* Allocates a buffer of at least cap bytes from the calling thread's loop
+ * pool (or the global fallback pool off-loop).  Refcount 1, length 0.
+ * Returns NULL on out of memory. */
+struct rc_buf *rc_buf_new(size_t cap);
+uint8_t *rc_buf_data(struct rc_buf *b);
+size_t rc_buf_len(const struct rc_buf *b);
+size_t rc_buf_cap(const struct rc_buf *b);
+void rc_buf_set_len(struct rc_buf *b, size_t len);
+/* Any thread.  ref returns b. */
+struct rc_buf *rc_buf_ref(struct rc_buf *b);
+void rc_buf_unref(struct rc_buf *b);
+
+/* Encodes one complete server-to-client frame (unmasked) of opcode with
+ * payload, deflated with a fresh context when d is not NULL (RSV1 set; d is
+ * scratch initialised with no context takeover).  The result can be queued
+ * on every connection, whatever thread owns it, with rc_conn_send_frame().
+ * Returns a buffer with refcount 1 or NULL. */
+struct rc_buf *rc_frame_encode(uint8_t opcode, const uint8_t *payload,
+			       size_t len, struct rc_deflater *d);
+
+/* ---- Options and handlers ------------------------------------------------ */
+
+struct rc_options {
+	uint64_t max_message_size;   /* bytes after inflate; 1009 past it (16 MiB) */
+	uint64_t max_frame_size;     /* bytes per frame (= max_message_size) */
+	size_t max_backpressure;     /* queued bytes before sends fail (4 MiB) */
+	size_t max_http_head;        /* request head (8 KiB; 431 past it) */
+	size_t max_http_body;        /* plain HTTP request body (1 MiB; 413) */
+	unsigned handshake_timeout_ms; /* 10 s */
+	unsigned idle_timeout_ms;    /* silence before we ping (30 s); 0: never */
+	unsigned pong_timeout_ms;    /* ping answered within (10 s), else 1006 */
+	unsigned close_timeout_ms;   /* close handshake completes within (5 s) */
+	struct rc_pmd_config deflate;/* permessage-deflate; off by default */
+	bool manual_pong;            /* true: on_ping must answer itself */
+};
+
+/* Fills o with the defaults given in parentheses above. */
+void rc_options_default(struct rc_options *o);
+
+struct rc_handlers {
+	/* The handshake completed; the connection can send. */
+	void (*on_open)(struct rc_conn *c);
+	/* A whole message (reassembled, inflated, UTF-8 checked for text).
+	 * data is valid during the call; rc_conn_keep_message() keeps it. */
+	void (*on_message)(struct rc_conn *c, uint8_t opcode,
+			   const uint8_t *data, size_t len);
+	void (*on_ping)(struct rc_conn *c, const uint8_t *data, size_t len);
+	void (*on_pong)(struct rc_conn *c, const uint8_t *data, size_t len);
+	/* Called once per connection that reached on_open, when it is gone:
+	 * code is the peer's close code, or 1006 when the TCP connection
+	 * ended without a close handshake.  The connection must not be used
+	 * after this returns. */
+	void (*on_close)(struct rc_conn *c, uint16_t code,
+			 const uint8_t *reason, size_t len);
+};
+
+/* ---- Loops ----------------------------------------------------------------- */
+
+/* Creates a loop for the calling thread (rings are single-issuer).  Probes
+ * the kernel: SINGLE_ISSUER/DEFER_TASKRUN when available and safe (not on
+ * 6.6-6.8, liburing#1062), else falls back and logs what was turned off.
+ * Returns NULL with errno set; EPERM/ENOSYS mean io_uring is blocked (e.g.
+ * by a container's seccomp profile) and the message on stderr says so. */
+struct rc_loop *rc_loop_new(const struct rc_options *o);
+/* Runs until rc_loop_stop(); returns 0 or -errno. */
+int rc_loop_run(struct rc_loop *l);
+/* Any thread, async-signal-safe: asks the loop to drain (close every
+ * connection with 1001 within close_timeout_ms) and return. */
+void rc_loop_stop(struct rc_loop *l);
+void rc_loop_free(struct rc_loop *l);
+/* The loop running on the calling thread, or NULL. */
+struct rc_loop *rc_loop_current(void);
+
+/* Calls fn(arg) on l's thread, soon.  Any thread.  Returns 0 or -ENOMEM. */
+int rc_loop_post(struct rc_loop *l, void (*fn)(void *arg), void *arg);
+
+/* ---- Server ------------------------------------------------------------------ */
+
+struct rc_server_config {
+	const struct rc_options *options; /* NULL: defaults */
+	unsigned threads;                 /* loops; 0: one per CPU */
+	int backlog;                      /* listen(2) backlog (1024) */
+	/* Decides what an upgrade request becomes: return 0 to accept (after
+	 * choosing handlers with rc_conn_set_handlers()), or an HTTP status
+	 * (404, 403, ...) to refuse.  NULL: accept every path with
+	 * default_handlers. */
+	int (*on_upgrade)(struct rc_conn *c, const struct rc_http_request *req);
+	/* A plain HTTP request with its body; answer with rc_conn_respond().
+	 * NULL: every plain request gets 426 Upgrade Required. */
+	void (*on_http)(struct rc_conn *c, const struct rc_http_request *req,
+			const uint8_t *body, size_t body_len);
+	const struct rc_handlers *default_handlers;
+	void *user;                       /* rc_server_user() */
+};
+
+struct rc_server *rc_server_new(const struct rc_server_config *cfg);
+/* Adds a listener on "host:port", ":port" or "[v6]:port" (one SO_REUSEPORT
+ * socket per loop).  Returns 0 or -errno (-EINVAL for a bad address). */
+int rc_server_listen(struct rc_server *s, const char *addr);
+/* Serves on a listening socket the caller already owns (all loops accept
+ * from it).  Returns 0 or -errno. */
+int rc_server_listen_fd(struct rc_server *s, int fd);
+/* The port of the first listener (after binding ":0"), or -1. */
+int rc_server_port(const struct rc_server *s);
+/* Runs every loop (the calling thread runs loop 0) until rc_server_stop()
+ * has drained them all.  Returns 0 or -errno. */
+int rc_server_run(struct rc_server *s);
+/* Any thread, async-signal-safe. */
+void rc_server_stop(struct rc_server *s);
+void rc_server_free(struct rc_server *s);
+void *rc_server_user(const struct rc_server *s);
+unsigned rc_server_threads(const struct rc_server *s);
+struct rc_loop *rc_server_loop(const struct rc_server *s, unsigned i);
+
+/* ---- Connections ------------------------------------------------------------- */
+
+void rc_conn_set_handlers(struct rc_conn *c, const struct rc_handlers *h);
+void rc_conn_set_user(struct rc_conn *c, void *user);
+void *rc_conn_user(const struct rc_conn *c);
+struct rc_loop *rc_conn_loop(const struct rc_conn *c);
+struct rc_server *rc_conn_server(const struct rc_conn *c);
+/* The negotiated permessage-deflate parameters, or NULL if not negotiated. */
+const struct rc_pmd_params *rc_conn_deflate(const struct rc_conn *c);
+/* Peer address as text ("127.0.0.1:53422"), or "" if unknown. */
+const char *rc_conn_peer(const struct rc_conn *c);
+
+/* Sends a message (TEXT, BINARY) or control frame (PING, PONG; payload
+ * <= 125).  Compressed when negotiated and worth it.  Any thread: off the
+ * loop thread the frame is built here and handed over.  Returns 0, -ENOBUFS
+ * when max_backpressure would be passed (nothing is queued), -EPIPE when the
+ * connection is closing, -EINVAL or -ENOMEM. */
+int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data,
+		 size_t len);
+/* Queues a reference to a pre-encoded frame (rc_frame_encode).  Any
+ * thread.  Same returns as rc_conn_send(); the caller keeps its reference. */
+int rc_conn_send_frame(struct rc_conn *c, struct rc_buf *frame);
+/* Starts the close handshake with code and reason.  Any thread.  Returns 0
+ * or -EPIPE if already closing. */
+int rc_conn_close(struct rc_conn *c, uint16_t code, const char *reason,
+		  size_t len);
+/* Bytes queued and not yet acknowledged by the kernel. */
+size_t rc_conn_queued(const struct rc_conn *c);
+/* Inside on_message: a reference to a buffer holding the message, for use
+ * after the handler returns.  NULL on out of memory. */
+struct rc_buf *rc_conn_keep_message(struct rc_conn *c);
+/* Keeps c alive (memory, not the socket) across threads and handlers. */
+void rc_conn_ref(struct rc_conn *c);
+void rc_conn_unref(struct rc_conn *c);
+
+/* Answers a plain HTTP request (inside on_http): a complete response with
+ * body; the connection stays open for the next request when the client
+ * allows keep-alive.  Returns 0 or -errno. */
+int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
+		    const char *extra_headers, const void *body, size_t len);
+
+/* ---- Client ------------------------------------------------------------------- */
+
+struct rc_client_options {
+	const struct rc_options *options; /* NULL: defaults */
+	const char *protocols;            /* Sec-WebSocket-Protocol offer */
+	const char *headers;              /* extra "Name: value\r\n" lines */
+	const char *socks5;               /* "socks5://[user:pass@]host:port" */
+	unsigned connect_timeout_ms;      /* TCP + proxy + handshake (10 s) */
+};
+
+/* Starts connecting to a ws:// URL on loop l (loop thread).  The handlers'
+ * on_open reports success; on failure on_close is called with 1006 and a
+ * reason text.  Returns the connection or NULL with errno set (EINVAL for a
+ * bad URL, EPROTONOSUPPORT for a scheme we do not speak). */
+struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
+				  const struct rc_client_options *o,
+				  const struct rc_handlers *h, void *user);
+
+/* Wraps an already connected socket (GWS NewClientFromConn): performs the
+ * client handshake for url's host and path over fd, which the loop now owns. */
+struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
+				  const struct rc_client_options *o,
+				  const struct rc_handlers *h, void *user);
+
+/* ---- Logging ------------------------------------------------------------------- */
+
+enum rc_log_level { RC_LOG_ERROR, RC_LOG_WARN, RC_LOG_INFO, RC_LOG_DEBUG };
+void rc_log_set_level(enum rc_log_level lvl);
+/* One line to stderr: "<time> <level> <message>". */
+void rc_log(enum rc_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

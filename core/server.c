@@ -1,0 +1,316 @@
+/* The server: N loops on N threads, each with its own SO_REUSEPORT listener
+ * per address (the kernel spreads connections over them), or all accepting
+ * from one socket the caller owns. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+
+#define RC_MAX_ADDRS 16
+
+struct rc_server {
+	struct rc_server_config cfg;
+	struct rc_options opt;
+	unsigned nthreads;
+	struct rc_loop **loops;
+	char *addrs[RC_MAX_ADDRS];
+	unsigned naddrs;
+	int user_fds[RC_MAX_ADDRS];
+	unsigned nuser_fds;
+	int port;
+	atomic_bool stop;
+	pthread_mutex_t lock;
+	pthread_cond_t ready;
+	unsigned nready;
+	int start_err;
+};
+
+/* The configuration a connection's server was made with. */
+const struct rc_server_config *rc__server_config(const struct rc_server *s)
+{
+	return &s->cfg;
+}
+
+/* Creates a server; nothing listens until rc_server_run(). */
+struct rc_server *rc_server_new(const struct rc_server_config *cfg)
+{
+	struct rc_server *s = calloc(1, sizeof(*s));
+	long ncpu;
+
+	if (!s)
+		return NULL;
+	s->cfg = *cfg;
+	if (cfg->options)
+		s->opt = *cfg->options;
+	else
+		rc_options_default(&s->opt);
+	s->cfg.options = &s->opt;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	s->nthreads = cfg->threads ? cfg->threads : (ncpu > 0 ? (unsigned)ncpu : 1);
+	if (!s->cfg.backlog)
+		s->cfg.backlog = 1024;
+	s->loops = calloc(s->nthreads, sizeof(*s->loops));
+	if (!s->loops) {
+		free(s);
+		return NULL;
+	}
+	s->port = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->ready, NULL);
+	return s;
+}
+
+/* Splits "host:port", ":port", "[v6]:port" or "port". */
+static int parse_addr(const char *addr, char *host, size_t hcap, char *port, size_t pcap)
+{
+	const char *colon;
+
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+		if (!end || end[1] != ':' || (size_t)(end - addr - 1) >= hcap)
+			return -EINVAL;
+		memcpy(host, addr + 1, (size_t)(end - addr - 1));
+		host[end - addr - 1] = 0;
+		colon = end + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		size_t hl = colon ? (size_t)(colon - addr) : 0;
+		if (hl >= hcap)
+			return -EINVAL;
+		memcpy(host, addr, hl);
+		host[hl] = 0;
+		if (!colon)
+			colon = addr - 1;
+	}
+	if (strlen(colon + 1) == 0 || strlen(colon + 1) >= pcap ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return -EINVAL;
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+/* Opens one listening socket for addr with SO_REUSEPORT (port 0 is resolved
+ * by the first socket and reused by the rest through *port_io). */
+static int open_listener(const char *addr, int backlog, int *port_io)
+{
+	char host[256], port[16];
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai;
+	int fd, one = 1, ret;
+
+	if (parse_addr(addr, host, sizeof(host), port, sizeof(port)) < 0)
+		return -EINVAL;
+	if (*port_io > 0 && strcmp(port, "0") == 0)
+		snprintf(port, sizeof(port), "%d", *port_io);
+	ret = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+	if (ret)
+		return -EINVAL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		goto err_free;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	/* Accepted sockets inherit TCP_NODELAY: no setsockopt per connection,
+	 * which direct descriptors could not do before Linux 6.7. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	if (*port_io <= 0) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		getsockname(fd, (struct sockaddr *)&ss, &sl);
+		*port_io = ntohs(ss.ss_family == AF_INET6
+				 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+				 : ((struct sockaddr_in *)&ss)->sin_port);
+	}
+	freeaddrinfo(ai);
+	return fd;
+
+err_close:
+	close(fd);
+err_free:
+	freeaddrinfo(ai);
+	return ret;
+}
+
+/* Adds an address to listen on; the first socket is opened now so that a
+ * bad or busy address is reported here. */
+int rc_server_listen(struct rc_server *s, const char *addr)
+{
+	int port = 0, fd;
+
+	if (s->naddrs == RC_MAX_ADDRS)
+		return -ENOSPC;
+	fd = open_listener(addr, s->cfg.backlog, &port);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	/* Remember the resolved port so that ":0" means one port for all. */
+	char host[256], p[16], buf[300];
+	parse_addr(addr, host, sizeof(host), p, sizeof(p));
+	snprintf(buf, sizeof(buf), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	s->addrs[s->naddrs++] = strdup(buf);
+	if (s->port < 0)
+		s->port = port;
+	return 0;
+}
+
+/* Serves on an existing listening socket (see rc.h). */
+int rc_server_listen_fd(struct rc_server *s, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (s->nuser_fds == RC_MAX_ADDRS)
+		return -ENOSPC;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	s->user_fds[s->nuser_fds++] = fd;
+	if (s->port < 0)
+		s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							: ((struct sockaddr_in *)&ss)->sin_port);
+	return 0;
+}
+
+/* The first listener's port. */
+int rc_server_port(const struct rc_server *s) { return s->port; }
+
+struct worker_arg {
+	struct rc_server *s;
+	unsigned idx;
+};
+
+static int start_loop(struct rc_server *s, unsigned idx)
+{
+	struct rc_loop *l = rc_loop_new(&s->opt);
+	int ret;
+
+	if (!l)
+		return -errno;
+	l->srv = s;
+	s->loops[idx] = l;
+	for (unsigned i = 0; i < s->naddrs; i++) {
+		int port = 0;
+		int fd = open_listener(s->addrs[i], s->cfg.backlog, &port);
+		if (fd < 0) {
+			rc_log(RC_LOG_ERROR, "listen %s: %s", s->addrs[i], strerror(-fd));
+			return fd;
+		}
+		if ((ret = rc__loop_add_listener(l, fd, true)) < 0)
+			return ret;
+	}
+	for (unsigned i = 0; i < s->nuser_fds; i++)
+		if ((ret = rc__loop_add_listener(l, s->user_fds[i], false)) < 0)
+			return ret;
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct worker_arg *w = arg;
+	struct rc_server *s = w->s;
+	int ret = start_loop(s, w->idx);
+
+	pthread_mutex_lock(&s->lock);
+	if (ret < 0 && !s->start_err)
+		s->start_err = ret;
+	s->nready++;
+	pthread_cond_broadcast(&s->ready);
+	pthread_mutex_unlock(&s->lock);
+	if (ret == 0)
+		rc_loop_run(s->loops[w->idx]);
+	return NULL;
+}
+
+/* Runs every loop until stopped (see rc.h). */
+int rc_server_run(struct rc_server *s)
+{
+	pthread_t *th = calloc(s->nthreads, sizeof(*th));
+	struct worker_arg *args = calloc(s->nthreads, sizeof(*args));
+	int ret = 0;
+
+	if (!th || !args) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = start_loop(s, 0);
+	if (ret < 0)
+		goto out_free_loop0;
+	for (unsigned i = 1; i < s->nthreads; i++) {
+		args[i].s = s;
+		args[i].idx = i;
+		if (pthread_create(&th[i], NULL, worker, &args[i]) != 0) {
+			ret = -EAGAIN;
+			s->nthreads = i;
+			break;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	while (s->nready < s->nthreads - 1)
+		pthread_cond_wait(&s->ready, &s->lock);
+	if (s->start_err && !ret)
+		ret = s->start_err;
+	pthread_mutex_unlock(&s->lock);
+	if (ret == 0 && atomic_load(&s->stop))
+		rc_server_stop(s);
+	if (ret < 0)
+		rc_server_stop(s);
+	else
+		ret = rc_loop_run(s->loops[0]);
+	for (unsigned i = 1; i < s->nthreads; i++)
+		pthread_join(th[i], NULL);
+out_free_loop0:
+	for (unsigned i = 0; i < s->nthreads; i++) {
+		rc_loop_free(s->loops[i]);
+		s->loops[i] = NULL;
+	}
+out:
+	free(th);
+	free(args);
+	return ret;
+}
+
+/* Stops every loop; async-signal-safe (see rc.h). */
+void rc_server_stop(struct rc_server *s)
+{
+	atomic_store(&s->stop, true);
+	for (unsigned i = 0; i < s->nthreads; i++) {
+		struct rc_loop *l = s->loops[i];
+		if (l)
+			rc_loop_stop(l);
+	}
+}
+
+/* Frees a server that is not running. */
+void rc_server_free(struct rc_server *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; i < s->naddrs; i++)
+		free(s->addrs[i]);
+	free(s->loops);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->ready);
+	free(s);
+}
+
+/* The user pointer from the config. */
+void *rc_server_user(const struct rc_server *s) { return s->cfg.user; }
+/* Number of loops. */
+unsigned rc_server_threads(const struct rc_server *s) { return s->nthreads; }
+/* Loop i (valid while running). */
+struct rc_loop *rc_server_loop(const struct rc_server *s, unsigned i)
+{
+	return i < s->nthreads ? s->loops[i] : NULL;
+}
