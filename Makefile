@@ -36,6 +36,8 @@ LIB        := $(BUILD)/libringcast.a
 
 BROKER_SRCS := $(wildcard broker/*.c)
 BROKER_OBJS := $(BROKER_SRCS:%.c=$(BUILD)/%.o)
+# Everything but main(): the unit tests link it too.
+BROKER_LIB_OBJS := $(filter-out $(BUILD)/broker/main.o,$(BROKER_OBJS))
 
 EXAMPLES := $(patsubst core/examples/%.c,$(BUILD)/%,$(wildcard core/examples/*.c))
 
@@ -94,7 +96,7 @@ $(MICRO_BIN): $(MICRO_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(UNIT_BIN): $(UNIT_OBJS) $(LIB)
+$(UNIT_BIN): $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(LIBS)
 

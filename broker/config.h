@@ -1,0 +1,81 @@
+/* The broker's configuration: defaults, an INI file (inih), command-line
+ * flags and RINGCAST_* environment variables, applied in that order (each
+ * later source overrides the earlier).  Every key is documented in
+ * deploy/ringcast.ini. */
+#ifndef RC_BROKER_CONFIG_H
+#define RC_BROKER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RC_CFG_MAX_LISTEN 16
+
+enum rc_slow_policy { RC_SLOW_CLOSE, RC_SLOW_DROP };
+
+struct rc_config {
+	/* [server] */
+	char *listen[RC_CFG_MAX_LISTEN];   /* "host:port"; default 127.0.0.1:8080 */
+	unsigned nlisten;
+	unsigned threads;                  /* 0: one per CPU */
+	int backlog;
+	int log_level;                     /* enum rc_log_level */
+	bool echo;                         /* serve /echo */
+	bool compression;                  /* permessage-deflate offered */
+	/* [limits] */
+	uint64_t max_connections;          /* total; 0: unlimited */
+	uint64_t max_connections_per_ip;   /* 0: unlimited */
+	uint64_t max_message_size;         /* bytes */
+	uint64_t max_backpressure;         /* queued bytes per connection */
+	uint64_t max_topics_per_connection;
+	uint64_t max_http_body;
+	uint64_t max_http_head;
+	double json_rate;                  /* commands per second per connection */
+	uint64_t json_burst;
+	enum rc_slow_policy slow_consumer_policy;
+	/* [timeouts] (milliseconds in the struct, seconds in the file) */
+	unsigned handshake_timeout_ms;
+	unsigned idle_timeout_ms;
+	unsigned pong_timeout_ms;
+	unsigned close_timeout_ms;
+	/* [history] */
+	uint64_t history_size;             /* messages kept per topic */
+	uint64_t history_ttl_ms;           /* 0: no age limit */
+	char *config_file;                 /* as given, for SIGHUP */
+};
+
+/* Fills c with the defaults (a broker that works with no file). */
+void rc_config_defaults(struct rc_config *c);
+
+/* Sets one key ("max_backpressure", also "limits.max_backpressure") from
+ * text.  Sizes accept K/M/G suffixes, booleans on/off/true/false/yes/no/1/0,
+ * durations seconds (fractions allowed).  Returns 0, -ENOENT for an unknown
+ * key, or -EINVAL for a bad value; *why gets a static explanation. */
+int rc_config_set(struct rc_config *c, const char *key, const char *value,
+		  const char **why);
+
+/* Loads an INI file over c.  Returns 0 or -errno; errors (unknown key, bad
+ * value, unreadable file) are printed to stderr with the file and line. */
+int rc_config_load_file(struct rc_config *c, const char *path);
+
+/* Applies RINGCAST_<KEY> environment variables (key upper-cased).  Returns
+ * 0 or -EINVAL (printed to stderr). */
+int rc_config_load_env(struct rc_config *c);
+
+/* Parses argv: --config FILE is read first (file, then flags, then env),
+ * then every --key VALUE / --key=VALUE flag, --listen repeatable.
+ * --help and --version print and set *exit_now (exit status 0);
+ * --check-config validates and sets *exit_now.  Returns 0, or -EINVAL
+ * after printing the error and a usage hint to stderr. */
+int rc_config_from_args(struct rc_config *c, int argc, char **argv,
+			bool *exit_now);
+
+/* Writes the effective configuration as INI text (for --check-config and
+ * logs); returns the length written or -ENOSPC. */
+long rc_config_dump(const struct rc_config *c, char *out, size_t cap);
+
+void rc_config_free(struct rc_config *c);
+
+#define RINGCAST_VERSION "0.1.0"
+
+#endif
