@@ -87,6 +87,14 @@ uint64_t rc__now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- Ring setup -------------------------------------------------------------------- */
 
 /* Kernels 6.6 to 6.8 returned bogus descriptors from multishot accept under
@@ -351,6 +359,15 @@ static uint64_t next_deadline(struct rc_loop *l)
 	return d;
 }
 
+/* Loop utilisation and size (see rc.h). */
+void rc_loop_stats(const struct rc_loop *l, uint64_t *busy_ns, uint64_t *idle_ns,
+		   unsigned *conns)
+{
+	*busy_ns = __atomic_load_n(&l->busy_ns, __ATOMIC_RELAXED);
+	*idle_ns = __atomic_load_n(&l->idle_ns, __ATOMIC_RELAXED);
+	*conns = __atomic_load_n(&l->nconns, __ATOMIC_RELAXED);
+}
+
 /* ---- Posts and stop ---------------------------------------------------------------- */
 
 /* Queues fn(arg) for l's thread (see rc.h). */
@@ -609,15 +626,15 @@ int rc_loop_run(struct rc_loop *l)
 		wait = next_deadline(l) - l->now_ms;
 		ts.tv_sec = (long long)(wait / 1000);
 		ts.tv_nsec = (long long)(wait % 1000) * 1000000;
-		t0 = rc__now_ms();
+		t0 = now_ns();
 		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
-		t1 = rc__now_ms();
-		l->idle_ns += (t1 - t0) * 1000000;
+		t1 = now_ns();
+		__atomic_store_n(&l->idle_ns, l->idle_ns + (t1 - t0), __ATOMIC_RELAXED);
 		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
 			rc_log(RC_LOG_ERROR, "io_uring_enter: %s", strerror(-ret));
 			return ret;
 		}
-		l->now_ms = t1;
+		l->now_ms = t1 / 1000000;
 		while ((n = io_uring_peek_batch_cqe(&l->ring, cqes, 256)) > 0) {
 			for (unsigned i = 0; i < n; i++)
 				dispatch(l, cqes[i]);
@@ -630,7 +647,7 @@ int rc_loop_run(struct rc_loop *l)
 		expire_list(l, &l->t_pong, RC_T_PONG);
 		expire_list(l, &l->t_close, RC_T_CLOSE);
 		rc__loop_flush(l);
-		l->busy_ns += (rc__now_ms() - t1) * 1000000;
+		__atomic_store_n(&l->busy_ns, l->busy_ns + (now_ns() - t1), __ATOMIC_RELAXED);
 	}
 	return 0;
 }

@@ -211,6 +211,18 @@ size_t rc__pool_footprint(const struct rc_pool *p)
 	return p->footprint;
 }
 
+/* Public pooled allocation (see rc.h). */
+void *rc_mem_alloc(size_t size)
+{
+	return rc__pool_alloc(rc__pool_current(), size);
+}
+
+/* Returns memory from rc_mem_alloc; any thread. */
+void rc_mem_free(void *p)
+{
+	rc__pool_release(p);
+}
+
 /* ---- rc_buf ------------------------------------------------------------------ */
 
 /* Allocates a buffer from the calling thread's pool. */

@@ -50,6 +50,12 @@ void rc_buf_unref(struct rc_buf *b);
 struct rc_buf *rc_frame_encode(uint8_t opcode, const uint8_t *payload,
 			       size_t len, struct rc_deflater *d);
 
+/* Pooled memory for callers' own per-connection and per-message objects:
+ * size-class pools of the calling thread's loop, freed from any thread.
+ * Returns 16-aligned memory or NULL. */
+void *rc_mem_alloc(size_t size);
+void rc_mem_free(void *p);
+
 /* ---- Options and handlers ------------------------------------------------ */
 
 struct rc_options {
@@ -102,6 +108,11 @@ void rc_loop_stop(struct rc_loop *l);
 void rc_loop_free(struct rc_loop *l);
 /* The loop running on the calling thread, or NULL. */
 struct rc_loop *rc_loop_current(void);
+
+/* Nanoseconds the loop spent handling events and waiting for them, and the
+ * connections it holds; readable from any thread (approximate). */
+void rc_loop_stats(const struct rc_loop *l, uint64_t *busy_ns, uint64_t *idle_ns,
+		   unsigned *conns);
 
 /* Calls fn(arg) on l's thread, soon.  Any thread.  Returns 0 or -ENOMEM. */
 int rc_loop_post(struct rc_loop *l, void (*fn)(void *arg), void *arg);
