@@ -735,8 +735,10 @@ static int on_control(struct rc_conn *c, const uint8_t *p, size_t n)
 		c->peer_close = code;
 		call_on_close(c, code, reason, rlen);
 		if (!c->close_sent) {
-			/* Echo the code (RFC 6455 section 5.5.1); none for 1005. */
-			send_close(c, code == RC_CLOSE_NO_STATUS ? RC_CLOSE_NO_STATUS : code, NULL, 0);
+			/* Echo the code and reason (RFC 6455 section 5.5.1): the
+			 * peer sees its close was understood.  An empty payload
+			 * (1005) is answered with an empty one. */
+			send_close(c, code, (const char *)reason, rlen);
 		}
 		c->state = RC_CS_CLOSING;
 		rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
