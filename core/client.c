@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,12 +114,48 @@ static int dial_fd(const char *host, uint16_t port, struct sockaddr_storage *ss,
 	return fd;
 }
 
+/* Fails a connection that never opened.  on_close gets 1006 with the
+ * reason as text: the caller has nothing else to tell its user why. */
+static void client_fail(struct rc_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void client_fail(struct rc_conn *c, const char *fmt, ...)
+{
+	char why[RC_CONTROL_MAX_PAYLOAD];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	else if ((size_t)n >= sizeof(why))
+		n = sizeof(why) - 1;
+	rc_log(RC_LOG_DEBUG, "client %s:%u: %s", c->cl->host, c->cl->port, why);
+	if (c->state != RC_CS_DEAD && !c->closed_cb) {
+		c->closed_cb = true;
+		if (c->h && c->h->on_close)
+			c->h->on_close(c, RC_CLOSE_ABNORMAL, (const uint8_t *)why, (size_t)n);
+	}
+	rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+}
+
+static const char *socks_reply_text(uint8_t rep)
+{
+	static const char *const text[] = {
+		"succeeded", "general SOCKS server failure", "connection not allowed by ruleset",
+		"network unreachable", "host unreachable", "connection refused", "TTL expired",
+		"command not supported", "address type not supported",
+	};
+	return rep < sizeof(text) / sizeof(text[0]) ? text[rep] : "unknown reply";
+}
+
 static void send_raw(struct rc_conn *c, const void *p, size_t n)
 {
 	struct rc_buf *b = rc_buf_new(n);
 
 	if (!b) {
-		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		client_fail(c, "out of memory");
 		return;
 	}
 	memcpy(b->data, p, n);
@@ -133,7 +170,7 @@ static void send_upgrade(struct rc_conn *c)
 	ssize_t n;
 
 	if (rc_ws_make_key(s->key) < 0) {
-		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		client_fail(c, "no random bytes for the handshake key");
 		return;
 	}
 	snprintf(host, sizeof(host), strchr(s->host, ':') ? "[%s]:%u" : "%s:%u",
@@ -144,7 +181,7 @@ static void send_upgrade(struct rc_conn *c)
 				s->protocols[0] ? s->protocols : NULL, ext[0] ? ext : NULL,
 				s->headers[0] ? s->headers : NULL);
 	if (n < 0) {
-		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		client_fail(c, "upgrade request too long");
 		return;
 	}
 	c->state = RC_CS_HANDSHAKE;
@@ -181,8 +218,8 @@ void rc__client_on_connect(struct rc_conn *c, int res)
 		return;
 	}
 	if (res < 0) {
-		rc_log(RC_LOG_DEBUG, "connect: %s", strerror(-res));
-		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		client_fail(c, "connect%s: %s", s->socks == SOCKS_METHOD ? " to the SOCKS5 proxy" : "",
+			    strerror(-res));
 		return;
 	}
 	rc__conn_arm_recv(c);
@@ -206,11 +243,11 @@ static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 	size_t need;
 
 	if (!b && !(b = c->in = rc_buf_new(512))) {
-		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		client_fail(c, "out of memory");
 		return;
 	}
 	if (b->len + n > b->cap) {
-		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		client_fail(c, "socks5: reply too long");
 		return;
 	}
 	memcpy(b->data + b->len, p, n);
@@ -221,8 +258,9 @@ static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 		if (b->len < 2)
 			return;
 		if (d[0] != 5 || (d[1] != 0 && !(d[1] == 2 && s->puser[0]))) {
-			rc_log(RC_LOG_WARN, "socks5: proxy refused our auth methods");
-			rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+			client_fail(c, d[0] != 5 ? "socks5: not a SOCKS5 proxy" :
+				    s->puser[0] ? "socks5: proxy refused our auth methods" :
+				    "socks5: proxy requires authentication (give user:pass@)");
 			return;
 		}
 		b->len = 0;
@@ -246,8 +284,7 @@ static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 		if (b->len < 2)
 			return;
 		if (d[1] != 0) {
-			rc_log(RC_LOG_WARN, "socks5: username/password rejected");
-			rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+			client_fail(c, "socks5: username/password rejected by the proxy");
 			return;
 		}
 		b->len = 0;
@@ -260,8 +297,8 @@ static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 		if (b->len < need)
 			return;
 		if (d[0] != 5 || d[1] != 0) {
-			rc_log(RC_LOG_WARN, "socks5: CONNECT failed with reply %u", d[1]);
-			rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+			client_fail(c, "socks5: proxy could not connect to %s:%u: %s", s->host,
+				    s->port, socks_reply_text(d[1]));
 			return;
 		}
 		b->len = 0;
@@ -285,12 +322,11 @@ void rc__client_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 		return;
 	}
 	if (!c->in && !(c->in = rc_buf_new(4096))) {
-		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		client_fail(c, "out of memory");
 		return;
 	}
 	if (c->in->len + n > c->in->cap) {
-		rc_log(RC_LOG_WARN, "handshake: response head too large");
-		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		client_fail(c, "handshake failed: response head too large");
 		return;
 	}
 	memcpy(c->in->data + c->in->len, p, n);
@@ -298,17 +334,23 @@ void rc__client_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 	head = rc_http_parse_response(c->in->data, c->in->len, c->in->cap, &res);
 	if (head == -EAGAIN)
 		return;
-	if (head < 0 || rc_ws_check_101(&res, s->key, &proto, &ext, &why) < 0) {
-		rc_log(RC_LOG_WARN, "handshake failed: %s", head < 0 ? "malformed response"
-			: why ? why : "bad response");
-		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+	if (head < 0) {
+		client_fail(c, "handshake failed: malformed HTTP response");
+		return;
+	}
+	if (res.status != 101) {
+		client_fail(c, "handshake failed: HTTP %d %.*s", res.status,
+			    (int)(res.reason.len < 60 ? res.reason.len : 60), res.reason.p);
+		return;
+	}
+	if (rc_ws_check_101(&res, s->key, &proto, &ext, &why) < 0) {
+		client_fail(c, "handshake failed: %s", why ? why : "bad 101 response");
 		return;
 	}
 	bool accepted = false;
 	if (ext.len && (!s->deflate ||
 			rc_pmd_parse_response(ext, &s->pmd_cfg, &c->pmd, &accepted) < 0)) {
-		rc_log(RC_LOG_WARN, "handshake failed: server chose an extension we did not offer");
-		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		client_fail(c, "handshake failed: server chose an extension we did not offer");
 		return;
 	}
 	c->pmd_on = accepted;
