@@ -36,6 +36,12 @@ LIB        := $(BUILD)/libringcast.a
 
 BROKER_SRCS := $(wildcard broker/*.c)
 BROKER_OBJS := $(BROKER_SRCS:%.c=$(BUILD)/%.o)
+# The demo page and browser client, embedded in the binary: every file of
+# clients/js/www/ at /NAME (index.html also at /), and clients/js/*.js.
+WWW_FILES := $(wildcard clients/js/www/*) $(wildcard clients/js/*.js) $(wildcard clients/js/*.d.ts)
+WWW_ARGS  := $(foreach f,$(WWW_FILES),$(f)=/$(notdir $(f))) \
+	$(if $(wildcard clients/js/www/index.html),clients/js/www/index.html=/)
+BROKER_OBJS += $(BUILD)/gen/www.o
 # Everything but main(): the unit tests link it too.
 BROKER_LIB_OBJS := $(filter-out $(BUILD)/broker/main.o,$(BROKER_OBJS))
 
@@ -79,6 +85,19 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tools/embed: broker/tools/embed.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O1 -o $@ $<
+
+$(BUILD)/gen/www.c: $(BUILD)/tools/embed $(WWW_FILES) Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  EMBED   $@")
+	$(Q)$(BUILD)/tools/embed $@ $(WWW_ARGS)
+
+$(BUILD)/gen/www.o: $(BUILD)/gen/www.c
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")

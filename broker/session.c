@@ -1,0 +1,373 @@
+/* WebSocket sessions of the broker: routing an upgrade to a mode (/ws JSON,
+ * /sub/<topic>, /pub/<topic>, /echo), the JSON control protocol, delivery
+ * with the slow-consumer policy. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "broker/broker.h"
+
+/* ---- Delivery ----------------------------------------------------------------- */
+
+static struct rc_buf *text_frame(const char *p, size_t len)
+{
+	return rc_frame_encode(RC_OP_TEXT, (const uint8_t *)p, len, NULL);
+}
+
+/* Queues a small JSON frame (ack, err, gap, welcome). */
+void bk_send_json(struct bk_client *cl, const char *p, size_t len)
+{
+	struct rc_buf *b = text_frame(p, len);
+
+	if (!b)
+		return;
+	rc_conn_send_frame(cl->conn, b);
+	rc_buf_unref(b);
+}
+
+/* Tells a JSON client that messages from..to of a topic are lost to it. */
+void bk_send_gap(struct bk_client *cl, const char *topic, size_t tlen,
+		 uint64_t from, uint64_t to)
+{
+	char buf[RC_TOPIC_MAX * 6 + 128];
+	ssize_t n = rc_json_write_gap(buf, sizeof(buf), topic, tlen, from, to);
+
+	if (n > 0)
+		bk_send_json(cl, buf, (size_t)n);
+}
+
+static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
+{
+	struct bk_client *cl = s->cl;
+
+	if (bk_cfg()->slow_consumer_policy == RC_SLOW_DROP) {
+		if (!s->drop_from)
+			s->drop_from = m->seq;
+		bk_stat_add(BK_DROPS, 1);
+		return;
+	}
+	cl->closing = true;
+	bk_stat_add(BK_SLOW_CLOSES, 1);
+	rc_conn_close(cl->conn, RC_CLOSE_TRY_AGAIN, "slow consumer", 13);
+}
+
+/* Queues m to s's connection (see broker.h). */
+void bk_deliver(struct bk_sub *s, struct rc_msg *m)
+{
+	struct bk_client *cl = s->cl;
+	enum bk_variant v;
+	struct rc_buf *f;
+
+	if (m->seq < s->min_seq && s->min_seq)
+		return; /* already replayed */
+	if (cl->closing)
+		return;
+	v = cl->mode == BK_MODE_JSON ? BK_JSON : BK_RAW;
+	if (cl->deflate_shared)
+		v = v == BK_JSON ? BK_JSON_Z : BK_RAW_Z;
+	f = bk_msg_frame(m, v);
+	if (!f)
+		return;
+	if (rc_conn_queued(cl->conn) + rc_buf_len(f) > bk_cfg()->max_backpressure) {
+		slow_consumer(s, m);
+		return;
+	}
+	if (s->drop_from) {
+		/* Caught up after drops: say exactly what was lost. */
+		if (cl->mode == BK_MODE_JSON)
+			bk_send_gap(cl, m->topic->name, m->topic->name_len, s->drop_from, m->seq - 1);
+		s->drop_from = 0;
+	}
+	if (rc_conn_send_frame(cl->conn, f) < 0) {
+		slow_consumer(s, m);
+		return;
+	}
+	bk_stat_add(BK_MSGS_OUT, 1);
+	bk_stat_add(BK_BYTES_OUT, (int64_t)rc_buf_len(f));
+}
+
+/* ---- JSON mode -------------------------------------------------------------------- */
+
+static void send_err(struct bk_client *cl, struct rc_span id, const char *code,
+		     const char *reason)
+{
+	char buf[512];
+	ssize_t n = rc_json_write_err(buf, sizeof(buf), id, code, reason);
+
+	bk_stat_add(BK_JSON_ERRORS, 1);
+	if (n > 0)
+		bk_send_json(cl, buf, (size_t)n);
+}
+
+static ssize_t write_ack(char *buf, size_t cap, const struct rc_cmd *cmd, bool has_seq,
+			 uint64_t seq)
+{
+	return rc_json_write_ack(buf, cap, cmd->id, has_seq, seq, bk.epoch);
+}
+
+static void send_ack(struct bk_client *cl, const struct rc_cmd *cmd, bool has_seq,
+		     uint64_t seq)
+{
+	char buf[256];
+	ssize_t n;
+
+	if (!cmd->has_id)
+		return;
+	n = write_ack(buf, sizeof(buf), cmd, has_seq, seq);
+	if (n > 0)
+		bk_send_json(cl, buf, (size_t)n);
+}
+
+static struct rc_span no_id(void)
+{
+	return (struct rc_span){ NULL, 0 };
+}
+
+/* Token bucket: json_rate per second, json_burst deep.  A client that keeps
+ * hammering after being told is closed with 1008. */
+static bool rate_ok(struct bk_client *cl)
+{
+	const struct rc_config *cfg = bk_cfg();
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	cl->tokens += (double)(now - cl->tokens_ms) * cfg->json_rate / 1000.0;
+	if (cl->tokens > (double)cfg->json_burst)
+		cl->tokens = (double)cfg->json_burst;
+	cl->tokens_ms = now;
+	if (cl->tokens < 1.0)
+		return false;
+	cl->tokens -= 1.0;
+	return true;
+}
+
+static void on_sub(struct bk_client *cl, const struct rc_cmd *cmd)
+{
+	uint64_t cur = 0;
+	int ret;
+
+	ret = bk_subscribe(cl, cmd->topic, cmd->topic_len, cmd->has_from, cmd->from,
+			   cmd->has_id ? &cmd->id : NULL, &cur);
+	if (ret == -EMLINK)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "too_many_topics",
+			 "max_topics_per_connection reached");
+	else if (ret < 0 && ret != -EEXIST)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "internal", "out of memory");
+	else if (ret == -EEXIST)
+		send_ack(cl, cmd, true, cur);
+}
+
+static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
+{
+	struct rc_cmd cmd;
+	uint64_t seq;
+	unsigned subs;
+
+	if (!rate_ok(cl)) {
+		if (++cl->errors_in_row > bk_cfg()->json_burst) {
+			rc_conn_close(cl->conn, RC_CLOSE_POLICY, "command flood", 13);
+			cl->closing = true;
+		} else if (cl->errors_in_row == 1) {
+			send_err(cl, no_id(), "rate_limited", "too many commands; slow down");
+		}
+		return;
+	}
+	cl->errors_in_row = 0;
+	if (rc_cmd_parse(p, n, &cmd) < 0) {
+		send_err(cl, cmd.has_id ? cmd.id : no_id(), cmd.err_code, cmd.err_reason);
+		return;
+	}
+	switch (cmd.op) {
+	case RC_CMD_SUB:
+		on_sub(cl, &cmd);
+		break;
+	case RC_CMD_UNSUB:
+		if (bk_unsubscribe(cl, cmd.topic, cmd.topic_len) < 0)
+			send_err(cl, cmd.has_id ? cmd.id : no_id(), "not_subscribed",
+				 "no subscription to this topic");
+		else
+			send_ack(cl, &cmd, false, 0);
+		break;
+	case RC_CMD_PUB:
+		if (bk_publish(cmd.topic, cmd.topic_len, RC_OP_TEXT, cmd.data.p, cmd.data.len,
+			       &seq, &subs) < 0)
+			send_err(cl, cmd.has_id ? cmd.id : no_id(), "internal", "out of memory");
+		else
+			send_ack(cl, &cmd, true, seq);
+		break;
+	case RC_CMD_PING:
+		send_ack(cl, &cmd, false, 0);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- Handlers ------------------------------------------------------------------------ */
+
+static void on_open(struct rc_conn *c)
+{
+	struct bk_client *cl = rc_conn_user(c);
+	char buf[256];
+	uint64_t cur;
+
+	const struct rc_pmd_params *pmd = rc_conn_deflate(c);
+
+	bk_stat_add(BK_CONNECTIONS, 1);
+	/* The shared compressed frames use a 15-bit window and a fresh
+	 * context: they suit a peer that accepted exactly that. */
+	cl->deflate_shared = pmd && pmd->server_max_window_bits == 15 &&
+			     pmd->server_no_context_takeover;
+	if (cl->mode == BK_MODE_JSON) {
+		ssize_t n = rc_json_write_welcome(buf, sizeof(buf), RINGCAST_VERSION, bk.epoch);
+		if (n > 0)
+			bk_send_json(cl, buf, (size_t)n);
+	} else if (cl->mode == BK_MODE_SUB) {
+		if (bk_subscribe(cl, cl->topic, cl->topic_len, cl->has_from, cl->from, NULL,
+				 &cur) < 0 && !cl->closing)
+			rc_conn_close(c, RC_CLOSE_INTERNAL, "subscribe failed", 16);
+	}
+}
+
+static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n)
+{
+	struct bk_client *cl = rc_conn_user(c);
+	uint64_t seq;
+	unsigned subs;
+
+	switch (cl->mode) {
+	case BK_MODE_JSON:
+		if (op != RC_OP_TEXT) {
+			send_err(cl, no_id(), "bad_json", "commands are JSON text frames");
+			return;
+		}
+		on_command(cl, p, n);
+		return;
+	case BK_MODE_PUB:
+		if (bk_publish(cl->topic, cl->topic_len, op, p, n, &seq, &subs) < 0)
+			rc_conn_close(c, RC_CLOSE_INTERNAL, "out of memory", 13);
+		return;
+	case BK_MODE_ECHO:
+		rc_conn_send(c, op, p, n);
+		return;
+	case BK_MODE_SUB:
+		/* Raw subscribers only listen. */
+		rc_conn_close(c, RC_CLOSE_POLICY, "this endpoint only sends", 24);
+		return;
+	}
+}
+
+static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t n)
+{
+	struct bk_client *cl = rc_conn_user(c);
+
+	(void)code;
+	(void)r;
+	(void)n;
+	if (!cl)
+		return;
+	bk_unsubscribe_all(cl);
+	bk_stat_add(BK_CONNECTIONS, -1);
+	atomic_fetch_sub(&bk.conns, 1);
+	rc_conn_set_user(c, NULL);
+	rc_mem_free(cl);
+}
+
+const struct rc_handlers bk_handlers = {
+	.on_open = on_open,
+	.on_message = on_message,
+	.on_close = on_close,
+};
+
+/* ---- Routing -------------------------------------------------------------------------- */
+
+static bool prefix(struct rc_span path, const char *pre, struct rc_span *rest)
+{
+	size_t n = strlen(pre);
+
+	if (path.len < n || memcmp(path.p, pre, n) != 0)
+		return false;
+	rest->p = path.p + n;
+	rest->len = path.len - n;
+	return true;
+}
+
+static bool equals(struct rc_span s, const char *lit)
+{
+	return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
+}
+
+/* Decides what an upgrade becomes (see rc_server_config.on_upgrade). */
+int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
+{
+	const struct rc_config *cfg = bk_cfg();
+	struct bk_client *cl;
+	struct rc_span rest, val;
+	uint8_t mode;
+
+	if (equals(req->path, "/ws"))
+		mode = BK_MODE_JSON;
+	else if (prefix(req->path, "/sub/", &rest))
+		mode = BK_MODE_SUB;
+	else if (prefix(req->path, "/pub/", &rest))
+		mode = BK_MODE_PUB;
+	else if (equals(req->path, "/echo") && cfg->echo)
+		mode = BK_MODE_ECHO;
+	else
+		return 404;
+	if (cfg->max_connections && atomic_load(&bk.conns) >= cfg->max_connections) {
+		bk_stat_add(BK_REFUSED, 1);
+		return 503;
+	}
+	cl = rc_mem_alloc(sizeof(*cl));
+	if (!cl)
+		return 503;
+	memset(cl, 0, sizeof(*cl));
+	cl->conn = c;
+	cl->mode = mode;
+	cl->tokens = (double)cfg->json_burst;
+	bk_list_init(&cl->subs);
+	if (mode == BK_MODE_SUB || mode == BK_MODE_PUB) {
+		ssize_t n = bk_topic_from_path(rest, cl->topic);
+		if (n < 0) {
+			rc_mem_free(cl);
+			return 400;
+		}
+		cl->topic_len = (size_t)n;
+		if (mode == BK_MODE_SUB && rc_http_query_get(req->query, "from", &val)) {
+			char num[24];
+			char *end;
+			if (val.len == 0 || val.len >= sizeof(num)) {
+				rc_mem_free(cl);
+				return 400;
+			}
+			memcpy(num, val.p, val.len);
+			num[val.len] = 0;
+			cl->from = strtoull(num, &end, 10);
+			if (*end) {
+				rc_mem_free(cl);
+				return 400;
+			}
+			cl->has_from = true;
+		}
+	}
+	atomic_fetch_add(&bk.conns, 1);
+	rc_conn_set_user(c, cl);
+	rc_conn_set_handlers(c, &bk_handlers);
+	return 0;
+}
+
+/* Decodes and validates a topic from a URL path segment. */
+ssize_t bk_topic_from_path(struct rc_span seg, char *out)
+{
+	ssize_t n = rc_http_percent_decode(seg, out, RC_TOPIC_MAX + 1);
+
+	if (n <= 0 || n > RC_TOPIC_MAX || !rc_topic_valid((const uint8_t *)out, (size_t)n))
+		return -EINVAL;
+	out[n] = 0;
+	return n;
+}

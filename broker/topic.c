@@ -1,0 +1,400 @@
+/* The topic registry, history, and fanout.
+ *
+ * Topics live in one hash table (O(1) lookups, one lock taken only to find,
+ * create or drop a topic).  Each topic has a lock that orders its publishes:
+ * the sequence number, the history append, the delivery to the publishing
+ * thread's subscribers and the hand-off to every other thread that has
+ * subscribers all happen under it, so every subscriber sees a topic's
+ * messages in sequence order.  Subscriber lists are per worker thread and
+ * touched only by that thread; another thread receives one reference to the
+ * message (one post), never one per subscriber.
+ *
+ * A subscription is two-way (topic -> subscribers, client -> subscriptions),
+ * so a disconnect costs only that client's subscriptions (Redis pubsub.c). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/broker.h"
+
+static struct {
+	pthread_mutex_t lock;
+	struct rc_topic **buckets;
+	size_t nbuckets, count;
+} reg = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+/* Sets up the table; called once before the server runs. */
+void bk_registry_init(void)
+{
+	reg.nbuckets = 1024;
+	reg.buckets = calloc(reg.nbuckets, sizeof(*reg.buckets));
+}
+
+static void grow_table(void)
+{
+	size_t n = reg.nbuckets * 2;
+	struct rc_topic **nb = calloc(n, sizeof(*nb));
+
+	if (!nb)
+		return; /* longer chains, still correct */
+	for (size_t i = 0; i < reg.nbuckets; i++) {
+		struct rc_topic *t = reg.buckets[i], *next;
+		for (; t; t = next) {
+			next = t->hnext;
+			t->hnext = nb[t->hash & (n - 1)];
+			nb[t->hash & (n - 1)] = t;
+		}
+	}
+	free(reg.buckets);
+	reg.buckets = nb;
+	reg.nbuckets = n;
+}
+
+static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
+{
+	const struct rc_config *cfg = bk_cfg();
+	struct rc_topic *t = calloc(1, sizeof(*t) + len + 1);
+	pthread_mutexattr_t attr;
+
+	if (!t)
+		return NULL;
+	t->nsubs_thread = calloc(bk.nthreads, sizeof(*t->nsubs_thread));
+	t->local = calloc(bk.nthreads, sizeof(*t->local));
+	t->hist_cap = cfg->history_size;
+	t->hist = t->hist_cap ? calloc(t->hist_cap, sizeof(*t->hist)) : NULL;
+	if (!t->nsubs_thread || !t->local || (t->hist_cap && !t->hist)) {
+		free(t->nsubs_thread);
+		free(t->local);
+		free(t->hist);
+		free(t);
+		return NULL;
+	}
+	for (unsigned i = 0; i < bk.nthreads; i++)
+		bk_list_init(&t->local[i]);
+	/* Recursive: a delivery that fails a connection synchronously may
+	 * unsubscribe it while the publish still holds the lock. */
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&t->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	t->hash = h;
+	t->name_len = len;
+	memcpy(t->name, name, len);
+	return t;
+}
+
+/* Finds (or creates) a topic and takes a reference.  NULL if absent (and
+ * !create) or out of memory. */
+struct rc_topic *bk_topic_get(const char *name, size_t len, bool create)
+{
+	uint32_t h = hash(name, len);
+	struct rc_topic *t;
+
+	pthread_mutex_lock(&reg.lock);
+	for (t = reg.buckets[h & (reg.nbuckets - 1)]; t; t = t->hnext)
+		if (t->hash == h && t->name_len == len && memcmp(t->name, name, len) == 0)
+			break;
+	if (!t && create && (t = topic_new(name, len, h))) {
+		if (reg.count >= reg.nbuckets * 2)
+			grow_table();
+		t->hnext = reg.buckets[h & (reg.nbuckets - 1)];
+		reg.buckets[h & (reg.nbuckets - 1)] = t;
+		reg.count++;
+	}
+	if (t)
+		t->refs++;
+	pthread_mutex_unlock(&reg.lock);
+	return t;
+}
+
+/* Takes another reference. */
+void bk_topic_ref(struct rc_topic *t)
+{
+	pthread_mutex_lock(&reg.lock);
+	t->refs++;
+	pthread_mutex_unlock(&reg.lock);
+}
+
+/* Drops a reference.  Subscriptions and messages (history included) hold
+ * references, so the last one goes when the topic has neither subscribers
+ * nor history: then it leaves the registry. */
+void bk_topic_put(struct rc_topic *t)
+{
+	struct rc_topic **pp;
+
+	pthread_mutex_lock(&reg.lock);
+	if (--t->refs) {
+		pthread_mutex_unlock(&reg.lock);
+		return;
+	}
+	for (pp = &reg.buckets[t->hash & (reg.nbuckets - 1)]; *pp != t; pp = &(*pp)->hnext)
+		;
+	*pp = t->hnext;
+	reg.count--;
+	pthread_mutex_unlock(&reg.lock);
+	pthread_mutex_destroy(&t->lock);
+	free(t->hist);
+	free(t->local);
+	free(t->nsubs_thread);
+	free(t);
+}
+
+/* Calls fn for every topic, registry locked. */
+void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg)
+{
+	pthread_mutex_lock(&reg.lock);
+	for (size_t i = 0; i < reg.nbuckets; i++)
+		for (struct rc_topic *t = reg.buckets[i]; t; t = t->hnext)
+			fn(t, arg);
+	pthread_mutex_unlock(&reg.lock);
+}
+
+/* Number of topics. */
+size_t bk_topics_count(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&reg.lock);
+	n = reg.count;
+	pthread_mutex_unlock(&reg.lock);
+	return n;
+}
+
+/* ---- History (topic lock held) ------------------------------------------------ */
+
+static struct rc_msg *hist_at(const struct rc_topic *t, size_t i)
+{
+	return t->hist[(t->hist_head + i) % t->hist_cap];
+}
+
+static void hist_drop_oldest(struct rc_topic *t, struct rc_msg **freed)
+{
+	*freed = t->hist[t->hist_head];
+	t->hist[t->hist_head] = NULL;
+	t->hist_head = (t->hist_head + 1) % t->hist_cap;
+	t->hist_len--;
+}
+
+/* Drops messages past history_ttl.  The unrefs happen after the caller
+ * unlocks, since the last message reference may drop the topic. */
+static size_t hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max)
+{
+	uint64_t ttl = bk_cfg()->history_ttl_ms, now = now_ms();
+	size_t n = 0;
+
+	while (ttl && t->hist_len && n < max && hist_at(t, 0)->time_ms + ttl <= now)
+		hist_drop_oldest(t, &out[n++]);
+	return n;
+}
+
+/* ---- Fanout -------------------------------------------------------------------- */
+
+static void fanout_local(struct rc_topic *t, unsigned idx, struct rc_msg *m)
+{
+	struct bk_list *head = &t->local[idx], *it, *next;
+
+	for (it = head->next; it != head; it = next) {
+		next = it->next;
+		bk_deliver(bk_container_of(it, struct bk_sub, tlink), m);
+	}
+}
+
+static void fanout_remote(void *arg)
+{
+	struct rc_msg *m = arg;
+
+	fanout_local(m->topic, bk_worker()->idx, m);
+	bk_msg_unref(m);
+}
+
+/* Publishes a payload to a topic (see broker.h). */
+int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
+	       size_t len, uint64_t *seq, unsigned *subscribers)
+{
+	struct bk_worker *w = bk_worker();
+	struct rc_msg *expired[8], *evicted = NULL;
+	struct rc_topic *t = bk_topic_get(name, tlen, true);
+	struct rc_msg *m;
+	size_t nexp;
+
+	if (!t)
+		return -ENOMEM;
+	m = bk_msg_new(t, opcode, p, len);
+	if (!m) {
+		bk_topic_put(t);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&t->lock);
+	m->seq = ++t->seq;
+	m->time_ms = now_ms();
+	nexp = t->hist_cap ? hist_expire(t, expired, 8) : 0;
+	if (t->hist_cap) {
+		if (t->hist_len == t->hist_cap)
+			hist_drop_oldest(t, &evicted);
+		bk_msg_ref(m);
+		t->hist[(t->hist_head + t->hist_len) % t->hist_cap] = m;
+		t->hist_len++;
+	}
+	*seq = m->seq;
+	*subscribers = atomic_load(&t->nsubs);
+	for (unsigned i = 0; i < bk.nthreads; i++) {
+		if (i == w->idx || !t->nsubs_thread[i])
+			continue;
+		bk_msg_ref(m);
+		if (rc_loop_post(bk.workers[i].loop, fanout_remote, m) < 0)
+			bk_msg_unref(m);
+	}
+	fanout_local(t, w->idx, m);
+	pthread_mutex_unlock(&t->lock);
+	bk_stat_add(BK_MSGS_IN, 1);
+	bk_stat_add(BK_BYTES_IN, (int64_t)len);
+	for (size_t i = 0; i < nexp; i++)
+		bk_msg_unref(expired[i]);
+	if (evicted)
+		bk_msg_unref(evicted);
+	bk_msg_unref(m);
+	bk_topic_put(t);
+	return 0;
+}
+
+/* ---- Subscriptions --------------------------------------------------------------- */
+
+static struct bk_sub *find_sub(struct bk_client *cl, const char *name, size_t len)
+{
+	for (struct bk_list *it = cl->subs.next; it != &cl->subs; it = it->next) {
+		struct bk_sub *s = bk_container_of(it, struct bk_sub, clink);
+		if (s->topic->name_len == len && memcmp(s->topic->name, name, len) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* Replays history from seq `from` to a new subscription (topic lock held).
+ * A resume point older than the history gets a gap first. */
+static void replay(struct bk_sub *s, uint64_t from)
+{
+	struct rc_topic *t = s->topic;
+	uint64_t oldest = t->hist_len ? hist_at(t, 0)->seq : t->seq + 1;
+
+	if (from == 0)
+		from = 1;
+	if (from < oldest && from <= t->seq) {
+		if (s->cl->mode == BK_MODE_JSON)
+			bk_send_gap(s->cl, t->name, t->name_len, from, oldest - 1);
+		from = oldest;
+	}
+	for (size_t i = 0; i < t->hist_len; i++) {
+		struct rc_msg *m = hist_at(t, i);
+		if (m->seq >= from)
+			bk_deliver(s, m);
+	}
+}
+
+/* Subscribes cl to a topic (see broker.h).  Returns 0, -EEXIST when already
+ * subscribed (*cur still set), -EMLINK over max_topics_per_connection, or
+ * -ENOMEM. */
+int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_from,
+		 uint64_t from, const struct rc_span *ack_id, uint64_t *cur)
+{
+	struct bk_worker *w = bk_worker();
+	struct rc_msg *expired[8];
+	struct rc_topic *t;
+	struct bk_sub *s;
+	size_t nexp = 0;
+
+	if ((s = find_sub(cl, name, tlen))) {
+		pthread_mutex_lock(&s->topic->lock);
+		*cur = s->topic->seq;
+		pthread_mutex_unlock(&s->topic->lock);
+		return -EEXIST;
+	}
+	if (cl->nsubs >= bk_cfg()->max_topics_per_connection)
+		return -EMLINK;
+	if (!(t = bk_topic_get(name, tlen, true)))
+		return -ENOMEM;
+	if (!(s = rc_mem_alloc(sizeof(*s)))) {
+		bk_topic_put(t);
+		return -ENOMEM;
+	}
+	memset(s, 0, sizeof(*s));
+	s->topic = t;
+	s->cl = cl;
+	pthread_mutex_lock(&t->lock);
+	*cur = t->seq;
+	if (t->hist_cap)
+		nexp = hist_expire(t, expired, 8);
+	if (ack_id) { /* before any replayed message, with the seq they follow */
+		char ack[256];
+		ssize_t n = rc_json_write_ack(ack, sizeof(ack), *ack_id, true, t->seq, bk.epoch);
+		if (n > 0)
+			bk_send_json(cl, ack, (size_t)n);
+	}
+	if (has_from)
+		replay(s, from);
+	/* Live from here: anything at or below the current seq already in
+	 * flight to this thread was covered by the replay. */
+	s->min_seq = t->seq + 1;
+	bk_list_add(&t->local[w->idx], &s->tlink);
+	t->nsubs_thread[w->idx]++;
+	atomic_fetch_add(&t->nsubs, 1);
+	pthread_mutex_unlock(&t->lock);
+	for (size_t i = 0; i < nexp; i++)
+		bk_msg_unref(expired[i]);
+	bk_list_add(&cl->subs, &s->clink);
+	cl->nsubs++;
+	bk_stat_add(BK_SUBSCRIPTIONS, 1);
+	return 0;
+}
+
+static void remove_sub(struct bk_sub *s)
+{
+	struct rc_topic *t = s->topic;
+	unsigned idx = bk_worker()->idx;
+
+	pthread_mutex_lock(&t->lock);
+	bk_list_del(&s->tlink);
+	t->nsubs_thread[idx]--;
+	atomic_fetch_sub(&t->nsubs, 1);
+	pthread_mutex_unlock(&t->lock);
+	bk_list_del(&s->clink);
+	s->cl->nsubs--;
+	bk_stat_add(BK_SUBSCRIPTIONS, -1);
+	bk_topic_put(t);
+	rc_mem_free(s);
+}
+
+/* Removes cl's subscription to a topic: 0 or -ENOENT. */
+int bk_unsubscribe(struct bk_client *cl, const char *name, size_t tlen)
+{
+	struct bk_sub *s = find_sub(cl, name, tlen);
+
+	if (!s)
+		return -ENOENT;
+	remove_sub(s);
+	return 0;
+}
+
+/* Removes every subscription of cl (on disconnect). */
+void bk_unsubscribe_all(struct bk_client *cl)
+{
+	while (!bk_list_empty(&cl->subs))
+		remove_sub(bk_container_of(cl->subs.next, struct bk_sub, clink));
+}
