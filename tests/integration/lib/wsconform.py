@@ -384,3 +384,64 @@ class PMD:
         if self._inf.unconsumed_tail:
             raise AssertionError("inflate left input")
         return out
+
+
+# -- shared test scaffolding -------------------------------------------------------
+
+def pattern(n, seed=0):
+    """n bytes that are not all alike (catches offset and masking bugs)."""
+    return bytes((i * 31 + seed + (i >> 8)) & 0xFF for i in range(n))
+
+
+def text_pattern(n, seed=0):
+    """n bytes of compressible ASCII text."""
+    base = b"Hello, ringcast! 0123456789 abcdefghijklmnopqrstuvwxyz %d " % seed
+    return (base * (n // len(base) + 1))[:n]
+
+
+class ServerCase:
+    """Mixin for unittest.TestCase classes that talk to one Server: set
+    `server` on the class (or a module global via server())."""
+
+    def server(self):
+        raise NotImplementedError
+
+    def setUp(self):
+        self.clients = []
+
+    def tearDown(self):
+        for c in self.clients:
+            c.shutdown()
+        s = self.server()
+        if not s.alive():
+            raise AssertionError(f"server died:\n{s.stderr()}")
+
+    def connect(self, **kw):
+        c = Client(self.server().port, **kw)
+        self.clients.append(c)
+        return c
+
+    def echo(self, c, op, payload, **kw):
+        """Sends one uncompressed message as one frame, expects it back."""
+        c.send_frame(op, payload, **kw)
+        got = c.recv_message()
+        if got != (op, payload):
+            raise AssertionError(f"echo of {len(payload)}B op {op} came back as "
+                                 f"{len(got[1])}B op {got[0]}")
+
+    def ping_ok(self, c, payload=b"alive"):
+        c.send_frame(OP_PING, payload)
+        f = c.recv_frame()
+        if (f.opcode, f.payload) != (OP_PONG, payload):
+            raise AssertionError(f"expected pong {payload!r}, got {f}")
+
+
+def stop_checked(server):
+    """Stops a server the tests used; raises if it died on the way or did
+    not exit 0 on SIGTERM."""
+    alive = server.alive()
+    status = server.stop()
+    if not alive:
+        raise AssertionError(f"server died during the tests:\n{server.stderr()}")
+    if status != 0:
+        raise AssertionError(f"server exited with {status} after SIGTERM:\n{server.stderr()}")
