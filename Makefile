@@ -30,7 +30,11 @@ DEB_PKGS := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-dev \
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)
-LIB_SRCS   := $(PROTO_SRCS) $(CORE_SRCS)
+# clients/c: the pub/sub client library (in libringcast) and the CLI tools
+# clients/c/ringcast-NAME.c -> build/ringcast-NAME.
+CLI_SRCS    := $(wildcard clients/c/ringcast-*.c)
+CLIENT_SRCS := $(filter-out $(CLI_SRCS),$(wildcard clients/c/*.c))
+LIB_SRCS   := $(PROTO_SRCS) $(CORE_SRCS) $(CLIENT_SRCS)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB        := $(BUILD)/libringcast.a
 
@@ -54,11 +58,17 @@ UNIT_BIN  := $(BUILD)/tests/unit
 MICRO_SRCS := $(wildcard bench/micro/*.c)
 MICRO_BIN  := $(BUILD)/bench-micro
 
-PROGRAMS := $(if $(BROKER_SRCS),$(BUILD)/ringcast) $(EXAMPLES) \
-	$(if $(MICRO_SRCS),$(MICRO_BIN))
+# bench/rcbench/*.c -> build/ringcast-bench; bench/progs/NAME.c -> build/NAME
+RCBENCH_SRCS := $(wildcard bench/rcbench/*.c)
+BENCH_PROGS  := $(patsubst bench/progs/%.c,$(BUILD)/%,$(wildcard bench/progs/*.c))
+CLI_BINS     := $(patsubst clients/c/%.c,$(BUILD)/%,$(CLI_SRCS))
+
+PROGRAMS := $(if $(BROKER_SRCS),$(BUILD)/ringcast) $(EXAMPLES) $(CLI_BINS) \
+	$(if $(RCBENCH_SRCS),$(BUILD)/ringcast-bench)
+TOOLS    := $(if $(MICRO_SRCS),$(MICRO_BIN)) $(BENCH_PROGS)
 
 .PHONY: all deps test unit integration run fuzz install clean
-all: $(LIB) $(PROGRAMS)
+all: $(LIB) $(PROGRAMS) $(TOOLS)
 
 # Checks the Debian packages; as root installs what is missing, otherwise
 # prints the one command to run. Cheap enough to run before every build.
@@ -79,7 +89,8 @@ deps:
 	  fi; \
 	fi
 
-$(LIB_OBJS) $(BROKER_OBJS) $(UNIT_OBJS): | deps
+$(LIB_OBJS) $(BROKER_OBJS) $(UNIT_OBJS) $(RCBENCH_SRCS:%.c=$(BUILD)/%.o) \
+	$(CLI_SRCS:%.c=$(BUILD)/%.o): | deps
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -110,6 +121,18 @@ $(BUILD)/ringcast: $(BROKER_OBJS) $(LIB)
 $(BUILD)/%: $(BUILD)/core/examples/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/ringcast-bench: $(RCBENCH_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
+
+$(BUILD)/ringcast-%: $(BUILD)/clients/c/ringcast-%.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BENCH_PROGS): $(BUILD)/%: $(BUILD)/bench/progs/%.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 
 $(MICRO_BIN): $(MICRO_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	@$(if $(Q),echo "  LD      $@")

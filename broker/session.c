@@ -256,7 +256,7 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 		return;
 	case BK_MODE_SUB:
 		/* Raw subscribers only listen. */
-		rc_conn_close(c, RC_CLOSE_POLICY, "this endpoint only sends", 24);
+		rc_conn_close(c, RC_CLOSE_UNSUPPORTED, "this endpoint only sends", 24);
 		return;
 	}
 }
