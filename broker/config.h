@@ -70,6 +70,11 @@ int rc_config_load_env(struct rc_config *c);
 int rc_config_from_args(struct rc_config *c, int argc, char **argv,
 			bool *exit_now);
 
+/* Checks what single keys cannot (no listen address, one given twice) and
+ * warns about risky combinations.  Returns 0 or -EINVAL (printed to
+ * stderr).  rc_config_from_args already calls it. */
+int rc_config_validate(const struct rc_config *c);
+
 /* Writes the effective configuration as INI text (for --check-config and
  * logs); returns the length written or -ENOSPC. */
 long rc_config_dump(const struct rc_config *c, char *out, size_t cap);

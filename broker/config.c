@@ -1,0 +1,1076 @@
+/* The broker's configuration: one table of keys drives the INI loader, the
+ * command-line flags, the RINGCAST_* environment variables, --help and the
+ * dump, so a key added to the table is automatically settable from all
+ * three sources and documented in all outputs. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "broker/config.h"
+#include "core/rc.h"
+
+/* The default listen address is not allocated, so rc_config_defaults cannot
+ * fail; rc_config_free knows not to free it. */
+static char default_listen[] = "127.0.0.1:8080";
+
+enum kind {
+	K_LISTEN,	/* char *listen[], comma-separated, repeatable */
+	K_UINT,		/* unsigned, plain integer */
+	K_INT,		/* int, plain integer */
+	K_U64,		/* uint64_t, plain integer */
+	K_SIZE,		/* uint64_t bytes, K/M/G/T suffixes (binary) */
+	K_MS,		/* unsigned milliseconds, seconds in text */
+	K_MS64,		/* uint64_t milliseconds, seconds in text */
+	K_BOOL,
+	K_LEVEL,	/* enum rc_log_level stored in an int */
+	K_POLICY,	/* enum rc_slow_policy */
+	K_RATE,		/* double, > 0 */
+};
+
+struct key {
+	const char *name;
+	const char *section;
+	enum kind kind;
+	size_t off;
+	uint64_t min, max;	/* in struct units; K_RATE uses them as whole numbers */
+	const char *range;	/* the static "why" when out of range */
+	const char *help;	/* one line for --help */
+};
+
+#define F(field) offsetof(struct rc_config, field)
+#define KIB 1024ull
+#define MIB (1024ull * KIB)
+#define GIB (1024ull * MIB)
+#define TIB (1024ull * GIB)
+/* 30 days: every timeout fits an unsigned of milliseconds with room. */
+#define MAX_TIMEOUT_MS (30ull * 86400 * 1000)
+
+static const struct key keys[] = {
+	{ "listen", "server", K_LISTEN, 0, 0, 0, NULL,
+	  "HOST:PORT to listen on; repeatable or comma-separated" },
+	{ "threads", "server", K_UINT, F(threads), 0, 1024,
+	  "out of range (0..1024)", "worker threads, one io_uring each; 0 = one per CPU" },
+	{ "backlog", "server", K_INT, F(backlog), 1, INT_MAX,
+	  "out of range (1..2147483647)", "listen() backlog (capped by net.core.somaxconn)" },
+	{ "log_level", "server", K_LEVEL, F(log_level), 0, 0, NULL,
+	  "error, warn, info or debug" },
+	{ "echo", "server", K_BOOL, F(echo), 0, 0, NULL, "serve the /echo endpoint" },
+	{ "compression", "server", K_BOOL, F(compression), 0, 0, NULL,
+	  "offer permessage-deflate" },
+	{ "max_connections", "limits", K_U64, F(max_connections), 0, UINT64_MAX,
+	  NULL, "connections in total; 0 = unlimited" },
+	{ "max_connections_per_ip", "limits", K_U64, F(max_connections_per_ip), 0,
+	  UINT64_MAX, NULL, "connections per client address; 0 = unlimited" },
+	{ "max_message_size", "limits", K_SIZE, F(max_message_size), 1, GIB,
+	  "out of range (1..1G)", "largest WebSocket message, bytes" },
+	{ "max_backpressure", "limits", K_SIZE, F(max_backpressure), 1, TIB,
+	  "out of range (1..1T)", "queued bytes per connection before the slow-consumer policy" },
+	{ "max_topics_per_connection", "limits", K_U64, F(max_topics_per_connection),
+	  1, 10000000, "out of range (1..10000000)", "subscriptions per connection" },
+	{ "max_http_body", "limits", K_SIZE, F(max_http_body), 1, GIB,
+	  "out of range (1..1G)", "largest POST /publish body, bytes" },
+	{ "max_http_head", "limits", K_SIZE, F(max_http_head), 256, MIB,
+	  "out of range (256..1M)", "largest HTTP request head, bytes" },
+	{ "json_rate", "limits", K_RATE, F(json_rate), 0, 1000000000,
+	  "out of range (more than 0, at most 1000000000)",
+	  "JSON commands per second per connection" },
+	{ "json_burst", "limits", K_U64, F(json_burst), 1, 1000000000,
+	  "out of range (1..1000000000)", "JSON commands allowed in a burst" },
+	{ "slow_consumer_policy", "limits", K_POLICY, F(slow_consumer_policy), 0, 0,
+	  NULL, "close (1013) or drop (and report a gap) past max_backpressure" },
+	{ "handshake_timeout", "timeouts", K_MS, F(handshake_timeout_ms), 1,
+	  MAX_TIMEOUT_MS, "out of range (0.001..2592000 s)",
+	  "seconds to complete the HTTP upgrade" },
+	{ "idle_timeout", "timeouts", K_MS, F(idle_timeout_ms), 1, MAX_TIMEOUT_MS,
+	  "out of range (0.001..2592000 s)", "seconds without traffic before a ping" },
+	{ "pong_timeout", "timeouts", K_MS, F(pong_timeout_ms), 1, MAX_TIMEOUT_MS,
+	  "out of range (0.001..2592000 s)", "seconds to wait for the pong" },
+	{ "close_timeout", "timeouts", K_MS, F(close_timeout_ms), 1, MAX_TIMEOUT_MS,
+	  "out of range (0.001..2592000 s)", "seconds to wait for the peer's close" },
+	{ "history_size", "history", K_U64, F(history_size), 0, 1000000,
+	  "out of range (0..1000000)", "messages kept per topic for resume; 0 = none" },
+	{ "history_ttl", "history", K_MS64, F(history_ttl_ms), 0,
+	  10ull * 365 * 86400 * 1000, "out of range (0..315360000 s)",
+	  "seconds a message stays in history; 0 = no age limit" },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const char *const sections[] = { "server", "limits", "timeouts", "history" };
+
+/* Where a value came from, for error messages and the listen rule: the
+ * first listen from a source replaces the earlier list, later ones append. */
+struct source {
+	const char *file;	/* file name, or NULL */
+	unsigned line;
+	const char *what;	/* "--threads", "RINGCAST_THREADS", ... */
+	bool listen_seen;
+	int errors;
+	FILE *f;
+	struct rc_config *c;
+};
+
+/* Name comparison that treats '-' like '_' and ignores case, so flags
+ * (--max-backpressure), env (MAX_BACKPRESSURE) and INI keys share a table. */
+static bool name_eq(const char *a, size_t alen, const char *b)
+{
+	size_t i;
+
+	for (i = 0; i < alen; i++) {
+		char x = a[i] == '-' ? '_' : (char)tolower((unsigned char)a[i]);
+
+		if (b[i] == '\0' || x != b[i])
+			return false;
+	}
+	return b[i] == '\0';
+}
+
+static const struct key *find_key(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (name_eq(name, len, keys[i].name))
+			return &keys[i];
+	return NULL;
+}
+
+static bool known_section(const char *s, size_t len)
+{
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		if (name_eq(s, len, sections[i]))
+			return true;
+	return false;
+}
+
+/* ---- value parsers: all return 0 or -EINVAL with *why set ---------------- */
+
+struct unit {
+	const char *suffix;
+	uint64_t mult;
+};
+
+static const struct unit size_units[] = {
+	{ "", 1 }, { "b", 1 },
+	{ "k", KIB }, { "kb", KIB }, { "kib", KIB },
+	{ "m", MIB }, { "mb", MIB }, { "mib", MIB },
+	{ "g", GIB }, { "gb", GIB }, { "gib", GIB },
+	{ "t", TIB }, { "tb", TIB }, { "tib", TIB },
+	{ NULL, 0 },
+};
+
+/* Durations: a bare number is seconds; the struct holds milliseconds. */
+static const struct unit time_units[] = {
+	{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60000 }, { "h", 3600000 },
+	{ NULL, 0 },
+};
+
+/* "<digits>[.<digits>][ ]<suffix>" scaled exactly by the suffix's multiplier;
+ * a fraction that does not land on a whole unit is an error rather than
+ * silently rounded. */
+static int parse_scaled(const char *s, const struct unit *units, uint64_t *out)
+{
+	uint64_t ip = 0, frac = 0, fscale = 1, mult = 0, v;
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++)
+		if (__builtin_mul_overflow(ip, 10, &ip) ||
+		    __builtin_add_overflow(ip, (uint64_t)(*p - '0'), &ip))
+			return -ERANGE;
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		for (; isdigit((unsigned char)*p); p++) {
+			if (fscale >= 1000000000000ull)
+				return -EINVAL;
+			frac = frac * 10 + (uint64_t)(*p - '0');
+			fscale *= 10;
+		}
+	}
+	while (*p == ' ')
+		p++;
+	for (const struct unit *u = units; u->suffix; u++)
+		if (strcasecmp(p, u->suffix) == 0)
+			mult = u->mult;
+	if (!mult)
+		return -EINVAL;
+	if (__builtin_mul_overflow(ip, mult, &v))
+		return -ERANGE;
+	if (frac) {
+		/* frac / fscale * mult must be whole; frac < fscale <= 1e12 and
+		 * mult <= 2^40 could overflow, so divide first when possible. */
+		unsigned __int128 f = (unsigned __int128)frac * mult;
+
+		if (f % fscale)
+			return -EDOM;
+		if (__builtin_add_overflow(v, (uint64_t)(f / fscale), &v))
+			return -ERANGE;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_uint(const char *s, uint64_t *out)
+{
+	static const struct unit plain[] = { { "", 1 }, { NULL, 0 } };
+
+	if (strchr(s, '.'))
+		return -EINVAL;
+	return parse_scaled(s, plain, out);
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on" };
+	static const char *const no[] = { "0", "false", "no", "off" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_level(const char *s, int *out)
+{
+	static const struct { const char *name; int lvl; } names[] = {
+		{ "error", RC_LOG_ERROR }, { "warn", RC_LOG_WARN },
+		{ "warning", RC_LOG_WARN }, { "info", RC_LOG_INFO },
+		{ "debug", RC_LOG_DEBUG },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(s, names[i].name) == 0) {
+			*out = names[i].lvl;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* One "host:port": an IPv6 literal in brackets, or a name/IPv4 address
+ * without colons; port 1..65535. */
+static bool listen_valid(const char *s, size_t len)
+{
+	const char *colon = memrchr(s, ':', len);
+	size_t hlen, plen;
+	unsigned long port = 0;
+
+	if (!colon)
+		return false;
+	hlen = (size_t)(colon - s);
+	plen = len - hlen - 1;
+	if (hlen == 0 || plen == 0 || plen > 5)
+		return false;
+	for (size_t i = 0; i < plen; i++) {
+		if (!isdigit((unsigned char)colon[1 + i]))
+			return false;
+		port = port * 10 + (unsigned long)(colon[1 + i] - '0');
+	}
+	if (port == 0 || port > 65535)
+		return false;
+	if (s[0] == '[')
+		return hlen > 2 && s[hlen - 1] == ']' && !memchr(s + 1, ']', hlen - 2);
+	for (size_t i = 0; i < hlen; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (!isalnum(ch) && ch != '.' && ch != '-' && ch != '_' && ch != '*')
+			return false;
+	}
+	return true;
+}
+
+static void free_listen(struct rc_config *c)
+{
+	for (unsigned i = 0; i < c->nlisten; i++)
+		if (c->listen[i] != default_listen)
+			free(c->listen[i]);
+	c->nlisten = 0;
+}
+
+/* Validates every comma-separated item before touching c, so a bad list
+ * leaves the previous one in place. */
+static int set_listen(struct rc_config *c, const char *v, bool replace,
+		      const char **why)
+{
+	char *items[RC_CFG_MAX_LISTEN];
+	unsigned n = 0, base = replace ? 0 : c->nlisten;
+	const char *p = v;
+	int err = -EINVAL;
+
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		while (len && isspace((unsigned char)*p))
+			p++, len--;
+		while (len && isspace((unsigned char)p[len - 1]))
+			len--;
+		if (!listen_valid(p, len)) {
+			*why = "not HOST:PORT (port 1..65535, IPv6 as [addr]:port)";
+			goto err_free;
+		}
+		if (base + n >= RC_CFG_MAX_LISTEN) {
+			*why = "too many listen addresses (at most 16)";
+			goto err_free;
+		}
+		items[n] = strndup(p, len);
+		if (!items[n]) {
+			*why = "out of memory";
+			err = -ENOMEM;
+			goto err_free;
+		}
+		n++;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	if (replace)
+		free_listen(c);
+	for (unsigned i = 0; i < n; i++)
+		c->listen[c->nlisten++] = items[i];
+	return 0;
+
+err_free:
+	while (n)
+		free(items[--n]);
+	return err;
+}
+
+static int range_err(const struct key *k, const char **why)
+{
+	*why = k->range ? k->range : "out of range";
+	return -EINVAL;
+}
+
+/* Parses v for k and stores it; c is untouched on error. */
+static int set_value(struct rc_config *c, const struct key *k, const char *v,
+		     bool listen_replace, const char **why)
+{
+	char *field = (char *)c + k->off;
+	uint64_t n = 0;
+	int err;
+
+	switch (k->kind) {
+	case K_LISTEN:
+		return set_listen(c, v, listen_replace, why);
+	case K_BOOL:
+		*why = "not a boolean (on/off, true/false, yes/no, 1/0)";
+		return parse_bool(v, (bool *)field);
+	case K_LEVEL:
+		*why = "not a log level (error, warn, info, debug)";
+		return parse_level(v, (int *)field);
+	case K_POLICY:
+		*why = "not a policy (close, drop)";
+		if (strcasecmp(v, "close") == 0)
+			c->slow_consumer_policy = RC_SLOW_CLOSE;
+		else if (strcasecmp(v, "drop") == 0)
+			c->slow_consumer_policy = RC_SLOW_DROP;
+		else
+			return -EINVAL;
+		return 0;
+	case K_RATE: {
+		char *end;
+		double d;
+
+		*why = "not a number";
+		errno = 0;
+		d = strtod(v, &end);
+		if (end == v || *end || errno == ERANGE || !isfinite(d))
+			return -EINVAL;
+		if (!(d > 0) || d > (double)k->max)
+			return range_err(k, why);
+		*(double *)field = d;
+		return 0;
+	}
+	case K_SIZE:
+		*why = "not a size (bytes, or with K/M/G/T)";
+		err = parse_scaled(v, size_units, &n);
+		if (err == -EDOM)
+			*why = "not a whole number of bytes";
+		break;
+	case K_MS:
+	case K_MS64:
+		*why = "not a duration (seconds, fractions allowed; or with ms/s/m/h)";
+		err = parse_scaled(v, time_units, &n);
+		if (err == -EDOM)
+			*why = "finer than a millisecond";
+		break;
+	default:
+		*why = "not a whole number";
+		err = parse_uint(v, &n);
+		break;
+	}
+	if (err == -ERANGE)
+		return range_err(k, why);
+	if (err)
+		return -EINVAL;
+	if (n < k->min || n > k->max)
+		return range_err(k, why);
+	switch (k->kind) {
+	case K_UINT:
+	case K_MS:
+		*(unsigned *)field = (unsigned)n;
+		break;
+	case K_INT:
+		*(int *)field = (int)n;
+		break;
+	default:
+		*(uint64_t *)field = n;
+		break;
+	}
+	return 0;
+}
+
+/* Resolves "key" or "section.key"; a key named under the wrong section is
+ * unknown there (-ENOENT), which catches keys pasted into the wrong block. */
+static const struct key *lookup(const char *key, const char **why)
+{
+	const char *dot = strchr(key, '.');
+	const struct key *k;
+
+	if (!dot) {
+		k = find_key(key, strlen(key));
+		if (!k)
+			*why = "unknown key";
+		return k;
+	}
+	if (!known_section(key, (size_t)(dot - key))) {
+		*why = "unknown section";
+		return NULL;
+	}
+	k = find_key(dot + 1, strlen(dot + 1));
+	if (!k) {
+		*why = "unknown key";
+		return NULL;
+	}
+	if (!name_eq(key, (size_t)(dot - key), k->section)) {
+		*why = "key belongs to another section";
+		return NULL;
+	}
+	return k;
+}
+
+/* Trims surrounding blanks (flags and env keep them; inih does not). */
+static int set_trimmed(struct rc_config *c, const char *key, const char *value,
+		       bool *listen_seen, const char **why)
+{
+	const struct key *k = lookup(key, why);
+	char buf[512];
+	size_t len;
+
+	if (!k)
+		return -ENOENT;
+	while (isspace((unsigned char)*value))
+		value++;
+	len = strlen(value);
+	while (len && isspace((unsigned char)value[len - 1]))
+		len--;
+	if (len >= sizeof(buf)) {
+		*why = "value too long";
+		return -EINVAL;
+	}
+	memcpy(buf, value, len);
+	buf[len] = '\0';
+	if (k->kind == K_LISTEN && listen_seen) {
+		int err = set_value(c, k, buf, !*listen_seen, why);
+
+		if (!err)
+			*listen_seen = true;
+		return err;
+	}
+	return set_value(c, k, buf, true, why);
+}
+
+/* Fills c with the defaults (a broker that works with no file). */
+void rc_config_defaults(struct rc_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->listen[0] = default_listen;
+	c->nlisten = 1;
+	c->threads = 0;
+	c->backlog = 1024;
+	c->log_level = RC_LOG_INFO;
+	c->echo = true;
+	c->compression = true;
+	c->max_connections = 0;
+	c->max_connections_per_ip = 0;
+	c->max_message_size = 1 * MIB;
+	c->max_backpressure = 1 * MIB;
+	c->max_topics_per_connection = 1000;
+	c->max_http_body = 1 * MIB;
+	c->max_http_head = 8 * KIB;
+	c->json_rate = 1000;
+	c->json_burst = 2000;
+	c->slow_consumer_policy = RC_SLOW_CLOSE;
+	c->handshake_timeout_ms = 10000;
+	c->idle_timeout_ms = 30000;
+	c->pong_timeout_ms = 10000;
+	c->close_timeout_ms = 5000;
+	c->history_size = 100;
+	c->history_ttl_ms = 0;
+	c->config_file = NULL;
+}
+
+/* Sets one key from text; "listen" replaces the whole list. */
+int rc_config_set(struct rc_config *c, const char *key, const char *value,
+		  const char **why)
+{
+	const char *dummy;
+
+	return set_trimmed(c, key, value, NULL, why ? why : &dummy);
+}
+
+/* ---- INI file -------------------------------------------------------------- */
+
+/* fgets for inih that counts lines (this inih build has no line numbers in
+ * the handler), refuses over-long lines instead of letting inih parse their
+ * tail as a new line, and strips leading blanks so an indented key is never
+ * taken as a continuation of the previous value. */
+static char *read_line(char *buf, int num, void *stream)
+{
+	struct source *src = stream;
+	size_t len, skip = 0;
+	int ch;
+
+	if (!fgets(buf, num, src->f))
+		return NULL;
+	src->line++;
+	len = strlen(buf);
+	if (len == (size_t)num - 1 && buf[len - 1] != '\n') {
+		ch = getc(src->f);
+		if (ch != EOF && ch != '\n') {
+			while (ch != EOF && ch != '\n')
+				ch = getc(src->f);
+			fprintf(stderr, "ringcast: %s:%u: line too long (at most %d bytes)\n",
+				src->file, src->line, num - 1);
+			src->errors++;
+			strcpy(buf, "\n");
+			return buf;
+		}
+	}
+	while (buf[skip] == ' ' || buf[skip] == '\t')
+		skip++;
+	if (skip)
+		memmove(buf, buf + skip, len - skip + 1);
+	return buf;
+}
+
+static int ini_cb(void *user, const char *section, const char *name,
+		  const char *value)
+{
+	struct source *src = user;
+	const struct key *k = find_key(name, strlen(name));
+	const char *why = NULL;
+	int err;
+
+	if (section[0] && !known_section(section, strlen(section))) {
+		fprintf(stderr, "ringcast: %s:%u: unknown section [%s]\n",
+			src->file, src->line, section);
+		goto fail;
+	}
+	if (section[0] && k && !name_eq(section, strlen(section), k->section)) {
+		fprintf(stderr, "ringcast: %s:%u: %s: belongs in [%s], not [%s]\n",
+			src->file, src->line, name, k->section, section);
+		goto fail;
+	}
+	err = set_trimmed(src->c, name, value, &src->listen_seen, &why);
+	if (err == -ENOENT) {
+		fprintf(stderr, "ringcast: %s:%u: %s: %s\n", src->file, src->line,
+			name, why);
+		goto fail;
+	}
+	if (err) {
+		fprintf(stderr, "ringcast: %s:%u: %s: %s: '%s'\n", src->file,
+			src->line, name, why, value);
+		goto fail;
+	}
+	return 1;
+fail:
+	src->errors++;
+	return 1;	/* keep going: report every bad line in one run */
+}
+
+/* Loads an INI file over c; the first listen line replaces the list. */
+int rc_config_load_file(struct rc_config *c, const char *path)
+{
+	struct source src = { .file = path, .c = c };
+	int ret, err;
+
+	src.f = fopen(path, "re");
+	if (!src.f) {
+		err = -errno;
+		fprintf(stderr, "ringcast: %s: %s\n", path, strerror(errno));
+		return err;
+	}
+	ret = ini_parse_stream(read_line, &src, ini_cb, &src);
+	if (ferror(src.f)) {
+		fprintf(stderr, "ringcast: %s: read error\n", path);
+		src.errors++;
+	}
+	fclose(src.f);
+	if (ret > 0) {
+		/* ini_cb never fails, so inih itself rejected this line. */
+		fprintf(stderr, "ringcast: %s:%d: syntax error (expected 'key = value' or '[section]')\n",
+			path, ret);
+		src.errors++;
+	} else if (ret < 0) {
+		fprintf(stderr, "ringcast: %s: cannot parse (inih error %d)\n", path, ret);
+		return -ENOMEM;
+	}
+	return src.errors ? -EINVAL : 0;
+}
+
+/* ---- environment ----------------------------------------------------------- */
+
+/* Applies RINGCAST_<KEY>; an empty variable counts as unset (compose files
+ * often expand unset variables to ""), and an unknown RINGCAST_* name is
+ * warned about, since a typo would otherwise be silently ignored. */
+int rc_config_load_env(struct rc_config *c)
+{
+	char name[64];
+	int errors = 0;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const char *v, *why = NULL;
+		size_t j;
+		int err;
+
+		j = (size_t)snprintf(name, sizeof(name), "RINGCAST_");
+		for (const char *p = keys[i].name; *p && j < sizeof(name) - 1; p++)
+			name[j++] = (char)toupper((unsigned char)*p);
+		name[j] = '\0';
+		v = getenv(name);
+		if (!v || !*v)
+			continue;
+		err = set_trimmed(c, keys[i].name, v, NULL, &why);
+		if (err) {
+			fprintf(stderr, "ringcast: %s: %s: %s: '%s'\n", name,
+				keys[i].name, why, v);
+			errors++;
+		}
+	}
+	for (char **e = environ; *e; e++) {
+		const char *eq;
+
+		if (strncmp(*e, "RINGCAST_", 9) != 0 || !(eq = strchr(*e, '=')))
+			continue;
+		if (name_eq(*e + 9, (size_t)(eq - *e - 9), "config") ||
+		    find_key(*e + 9, (size_t)(eq - *e - 9)))
+			continue;
+		fprintf(stderr, "ringcast: warning: %.*s is not a ringcast setting; ignored\n",
+			(int)(eq - *e), *e);
+	}
+	return errors ? -EINVAL : 0;
+}
+
+/* ---- formatting: dump and --help share it ----------------------------------- */
+
+static void fmt_size(uint64_t v, char *buf, size_t cap)
+{
+	static const struct { uint64_t m; char s; } u[] = {
+		{ TIB, 'T' }, { GIB, 'G' }, { MIB, 'M' }, { KIB, 'K' },
+	};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (v && v % u[i].m == 0) {
+			snprintf(buf, cap, "%llu%c", (unsigned long long)(v / u[i].m), u[i].s);
+			return;
+		}
+	}
+	snprintf(buf, cap, "%llu", (unsigned long long)v);
+}
+
+static void fmt_ms(uint64_t ms, char *buf, size_t cap)
+{
+	int n;
+
+	if (ms % 1000 == 0) {
+		snprintf(buf, cap, "%llu", (unsigned long long)(ms / 1000));
+		return;
+	}
+	n = snprintf(buf, cap, "%llu.%03llu", (unsigned long long)(ms / 1000),
+		     (unsigned long long)(ms % 1000));
+	while (n > 0 && (size_t)n < cap && buf[n - 1] == '0')
+		buf[--n] = '\0';
+}
+
+/* Shortest %g form that reads back as the same double, so the dump
+ * round-trips without printing 0.10000000000000001 for 0.1. */
+static void fmt_rate(double d, char *buf, size_t cap)
+{
+	for (int prec = 6; prec <= 17; prec++) {
+		snprintf(buf, cap, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			return;
+	}
+}
+
+static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
+		      size_t cap)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	const char *field = (const char *)c + k->off;
+
+	switch (k->kind) {
+	case K_LISTEN:
+		buf[0] = '\0';
+		for (unsigned i = 0; i < c->nlisten; i++) {
+			size_t len = strlen(buf);
+
+			snprintf(buf + len, cap - len, "%s%s", i ? "," : "", c->listen[i]);
+		}
+		break;
+	case K_UINT:
+		snprintf(buf, cap, "%u", *(const unsigned *)field);
+		break;
+	case K_INT:
+		snprintf(buf, cap, "%d", *(const int *)field);
+		break;
+	case K_U64:
+		snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)field);
+		break;
+	case K_SIZE:
+		fmt_size(*(const uint64_t *)field, buf, cap);
+		break;
+	case K_MS:
+		fmt_ms(*(const unsigned *)field, buf, cap);
+		break;
+	case K_MS64:
+		fmt_ms(*(const uint64_t *)field, buf, cap);
+		break;
+	case K_BOOL:
+		snprintf(buf, cap, "%s", *(const bool *)field ? "on" : "off");
+		break;
+	case K_LEVEL: {
+		int l = *(const int *)field;
+
+		snprintf(buf, cap, "%s", l >= 0 && l <= 3 ? levels[l] : "info");
+		break;
+	}
+	case K_POLICY:
+		snprintf(buf, cap, "%s", c->slow_consumer_policy == RC_SLOW_DROP ?
+			 "drop" : "close");
+		break;
+	case K_RATE:
+		fmt_rate(*(const double *)field, buf, cap);
+		break;
+	}
+}
+
+/* Appends to out; *len keeps counting past cap so overflow is detected once
+ * at the end. */
+static void put(char *out, size_t cap, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void put(char *out, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(*len < cap ? out + *len : NULL, *len < cap ? cap - *len : 0,
+		      fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*len += (size_t)n;
+}
+
+/* Writes the effective configuration as INI text, one listen line per
+ * address; returns the length written or -ENOSPC. */
+long rc_config_dump(const struct rc_config *c, char *out, size_t cap)
+{
+	char val[64];
+	size_t len = 0;
+	const char *section = NULL;
+
+	put(out, cap, &len, "; ringcast %s effective configuration\n", RINGCAST_VERSION);
+	if (c->config_file)
+		put(out, cap, &len, "; config file: %s\n", c->config_file);
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+
+		if (!section || strcmp(section, k->section) != 0) {
+			section = k->section;
+			put(out, cap, &len, "\n[%s]\n", section);
+		}
+		if (k->kind == K_LISTEN) {
+			for (unsigned j = 0; j < c->nlisten; j++)
+				put(out, cap, &len, "listen = %s\n", c->listen[j]);
+			continue;
+		}
+		fmt_value(c, k, val, sizeof(val));
+		put(out, cap, &len, "%s = %s\n", k->name, val);
+	}
+	if (len >= cap)
+		return -ENOSPC;
+	return (long)len;
+}
+
+static const char *metavar(enum kind kind)
+{
+	switch (kind) {
+	case K_LISTEN: return "HOST:PORT";
+	case K_SIZE: return "SIZE";
+	case K_MS: case K_MS64: return "SECONDS";
+	case K_BOOL: return "on|off";
+	case K_LEVEL: return "LEVEL";
+	case K_POLICY: return "close|drop";
+	case K_RATE: return "RATE";
+	default: return "N";
+	}
+}
+
+static void print_usage(FILE *f)
+{
+	struct rc_config d;
+	char flag[64], val[64];
+
+	rc_config_defaults(&d);
+	fprintf(f,
+		"Usage: ringcast [--config FILE] [--listen HOST:PORT]... [--KEY VALUE]...\n"
+		"A WebSocket pub/sub broker.  Settings come from the defaults, then the\n"
+		"file, then flags, then RINGCAST_<KEY> environment variables.\n\n"
+		"  --config FILE                          INI file (RINGCAST_CONFIG overrides)\n"
+		"  --check-config                         validate, print the effective config, exit\n"
+		"  --help, -h                             this text\n"
+		"  --version, -V                          print the version\n\n"
+		"Keys: --key VALUE, --key=VALUE (dashes or underscores), --no-KEY for\n"
+		"on/off keys, RINGCAST_KEY, or 'key = value' in the file's [section]:\n");
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		size_t j = 0;
+
+		for (const char *p = k->name; *p; p++)
+			flag[j++] = *p == '_' ? '-' : *p;
+		snprintf(flag + j, sizeof(flag) - j, " %s", metavar(k->kind));
+		fmt_value(&d, k, val, sizeof(val));
+		fprintf(f, "  --%-36s [%s] %s (default %s)\n", flag, k->section,
+			k->help, val);
+	}
+	fprintf(f, "\nSizes take K/M/G/T (binary); durations are seconds (0.5, or 500ms).\n"
+		"Every key is documented in deploy/ringcast.ini.\n");
+}
+
+/* ---- validation and flags ------------------------------------------------- */
+
+/* Checks what single keys cannot: returns 0 or -EINVAL (printed). */
+int rc_config_validate(const struct rc_config *c)
+{
+	int errors = 0;
+
+	if (c->nlisten == 0) {
+		fprintf(stderr, "ringcast: listen: no address to listen on\n");
+		errors++;
+	}
+	for (unsigned i = 0; i < c->nlisten; i++)
+		for (unsigned j = i + 1; j < c->nlisten; j++)
+			if (strcmp(c->listen[i], c->listen[j]) == 0) {
+				fprintf(stderr, "ringcast: listen: '%s' given twice\n",
+					c->listen[i]);
+				errors++;
+			}
+	if (c->max_backpressure < c->max_message_size)
+		fprintf(stderr, "ringcast: warning: max_backpressure (%llu) is below "
+			"max_message_size (%llu): one large message can trip the "
+			"slow-consumer policy\n",
+			(unsigned long long)c->max_backpressure,
+			(unsigned long long)c->max_message_size);
+	return errors ? -EINVAL : 0;
+}
+
+/* Splits "--name=value" / "--name"; returns false for non-flags. */
+static bool split_flag(const char *a, const char **name, size_t *nlen,
+		       const char **inline_val)
+{
+	const char *eq;
+
+	if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
+		return false;
+	*name = a + 2;
+	eq = strchr(*name, '=');
+	*nlen = eq ? (size_t)(eq - *name) : strlen(*name);
+	*inline_val = eq ? eq + 1 : NULL;
+	return true;
+}
+
+static bool is_bool_negation(const char *name, size_t nlen)
+{
+	const struct key *k;
+
+	if (nlen <= 3 || strncmp(name, "no-", 3) != 0)
+		return false;
+	k = find_key(name + 3, nlen - 3);
+	return k && k->kind == K_BOOL;
+}
+
+static int usage_error(void)
+{
+	fprintf(stderr, "Try 'ringcast --help' for the flags and keys.\n");
+	return -EINVAL;
+}
+
+/* Applies one flag at argv[*i]; advances *i past a separate value. */
+static int apply_flag(struct rc_config *c, int argc, char **argv, int *i,
+		      bool *listen_seen)
+{
+	const char *name, *val, *why = NULL;
+	char key[64];
+	size_t nlen;
+	int err;
+
+	if (!split_flag(argv[*i], &name, &nlen, &val)) {
+		fprintf(stderr, "ringcast: unexpected argument '%s'\n", argv[*i]);
+		return usage_error();
+	}
+	if (!val && is_bool_negation(name, nlen)) {
+		name += 3;
+		nlen -= 3;
+		val = "off";
+	}
+	if (nlen >= sizeof(key) || !find_key(name, nlen)) {
+		fprintf(stderr, "ringcast: unknown flag '--%.*s'\n", (int)nlen, name);
+		return usage_error();
+	}
+	memcpy(key, name, nlen);
+	key[nlen] = '\0';
+	if (!val) {
+		if (*i + 1 >= argc) {
+			fprintf(stderr, "ringcast: --%s: needs a value\n", key);
+			return usage_error();
+		}
+		val = argv[++*i];
+	}
+	err = set_trimmed(c, key, val, listen_seen, &why);
+	if (err) {
+		fprintf(stderr, "ringcast: --%s: %s: '%s'\n", key, why, val);
+		return usage_error();
+	}
+	return 0;
+}
+
+static bool flag_is(const char *name, size_t nlen, const char *want)
+{
+	return strlen(want) == nlen && strncmp(name, want, nlen) == 0;
+}
+
+/* Everything but --help/--version/--check-config output; *check tells
+ * whether --check-config was given. */
+static int load_all(struct rc_config *c, int argc, char **argv,
+		    bool *exit_now, bool *check)
+{
+	const char *file = NULL, *env_file, *name, *val;
+	bool listen_seen = false;
+	size_t nlen;
+	int err;
+
+	/* Pass 1: what changes the whole run, and the file to read first. */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			print_usage(stdout);
+			*exit_now = true;
+			return 0;
+		}
+		if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+			printf("ringcast %s\n", RINGCAST_VERSION);
+			*exit_now = true;
+			return 0;
+		}
+		if (!split_flag(a, &name, &nlen, &val))
+			continue;
+		if (flag_is(name, nlen, "check-config")) {
+			*check = true;
+		} else if (flag_is(name, nlen, "config")) {
+			if (!val && i + 1 >= argc) {
+				fprintf(stderr, "ringcast: --config: needs a file\n");
+				return usage_error();
+			}
+			file = val ? val : argv[++i];
+		} else if (!val && !is_bool_negation(name, nlen)) {
+			i++;	/* skip the value, which may look like anything */
+		}
+	}
+	env_file = getenv("RINGCAST_CONFIG");
+	if (env_file && *env_file)
+		file = env_file;
+	if (file) {
+		free(c->config_file);
+		c->config_file = strdup(file);
+		if (!c->config_file)
+			return -ENOMEM;
+		if (rc_config_load_file(c, file) < 0)
+			return -EINVAL;
+	}
+	/* Pass 2: every key flag, in order. */
+	for (int i = 1; i < argc; i++) {
+		if (split_flag(argv[i], &name, &nlen, &val)) {
+			if (flag_is(name, nlen, "check-config"))
+				continue;
+			if (flag_is(name, nlen, "config")) {
+				i += val ? 0 : 1;
+				continue;
+			}
+		}
+		err = apply_flag(c, argc, argv, &i, &listen_seen);
+		if (err)
+			return err;
+	}
+	if (rc_config_load_env(c) < 0 || rc_config_validate(c) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* Parses argv over c (which holds the defaults): the file named by
+ * --config (or RINGCAST_CONFIG), then flags in order, then the environment,
+ * then rc_config_validate. */
+int rc_config_from_args(struct rc_config *c, int argc, char **argv,
+			bool *exit_now)
+{
+	char buf[16384];
+	bool check = false;
+	long n;
+	int err;
+
+	*exit_now = false;
+	err = load_all(c, argc, argv, exit_now, &check);
+	if (!check || *exit_now)
+		return err;
+	*exit_now = true;
+	if (err) {
+		fprintf(stderr, "ringcast: configuration is not valid\n");
+		return -EINVAL;
+	}
+	n = rc_config_dump(c, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	fwrite(buf, 1, (size_t)n, stdout);
+	printf("\nconfig OK\n");
+	fflush(stdout);
+	return 0;
+}
+
+/* Frees the strings c owns; c must be re-initialised before reuse. */
+void rc_config_free(struct rc_config *c)
+{
+	free_listen(c);
+	free(c->config_file);
+	c->config_file = NULL;
+}
