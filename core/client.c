@@ -224,6 +224,9 @@ void rc__client_on_connect(struct rc_conn *c, int res)
 	}
 	rc__conn_arm_recv(c);
 	if (s->socks == SOCKS_METHOD) {
+		/* Proxy replies are read in the handshake state too
+		 * (rc__client_feed hands them to socks_feed). */
+		c->state = RC_CS_HANDSHAKE;
 		/* Offer "no auth", and username/password when we have one. */
 		uint8_t hello[4] = { 5, 1, 0, 2 };
 		if (s->puser[0])
