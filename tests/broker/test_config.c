@@ -670,3 +670,19 @@ Test(config, dump_too_small)
 
 	cr_assert_eq(rc_config_dump(&cfg, small, sizeof(small)), -ENOSPC);
 }
+
+/* The documented example loads cleanly and holds exactly the defaults, so
+ * the documentation cannot drift from the code.  Tests run from the
+ * repository root (make unit). */
+Test(config, example_file_is_the_defaults)
+{
+	struct rc_config def;
+
+	if (access("deploy/ringcast.ini", R_OK) != 0)
+		cr_skip_test("deploy/ringcast.ini not found (run from the repository root)");
+	cfg.threads = 9;
+	cfg.echo = false;
+	cr_assert_eq(rc_config_load_file(&cfg, "deploy/ringcast.ini"), 0);
+	rc_config_defaults(&def);
+	assert_same(&cfg, &def);
+}
