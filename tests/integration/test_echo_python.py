@@ -42,23 +42,31 @@ def url(kind="default"):
     return f"ws://127.0.0.1:{server(kind).port}/"
 
 
+def utf8_text(n, rnd):
+    """Exactly n bytes of UTF-8: random 1- to 4-byte characters, ASCII to pad."""
+    alphabet = "abc xyz é€𝄞"
+    chars, size = [], 0
+    while size < n:
+        ch = rnd.choice(alphabet)
+        w = len(ch.encode())
+        if size + w > n:
+            ch, w = "z", 1
+        chars.append(ch)
+        size += w
+    return "".join(chars)
+
+
 @functools.lru_cache(maxsize=None)
 def payload(n, text, seed=1):
     """Mixed data: compressible runs and random bytes (multi-byte UTF-8 for
     text, so a split code point crosses frames and buffers)."""
     rnd = random.Random(seed + n)
+    if text and n:
+        block = utf8_text(min(n, 8192), rnd)
+        k = len(block.encode())
+        return block * (n // k) + utf8_text(n % k, rnd)
     if text:
-        # exactly n bytes of UTF-8: multi-byte characters, ASCII to pad
-        alphabet = "abc xyz é€𝄞"
-        chars, size = [], 0
-        while size < n:
-            ch = rnd.choice(alphabet)
-            w = len(ch.encode())
-            if size + w > n:
-                ch, w = "z", 1
-            chars.append(ch)
-            size += w
-        return "".join(chars)
+        return ""
     return rnd.randbytes(n // 2) + bytes(n - n // 2)
 
 
@@ -293,6 +301,65 @@ async def test_deflate_large():
             check(got == data, f"compressed binary of {n} did not round-trip")
 
 
+def test_raw_byte_by_byte():
+    """Every frame header and payload split at every byte (TCP_NODELAY, one
+    send per byte): headers of 2, 4 and 10 bytes, masks across the splits."""
+    import socket
+    ws = RawWS(server("plain").port)
+    ws.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for op, data in [(OP_TEXT, "é€𝄞 split".encode()), (OP_BIN, bytes(range(256)) * 300),
+                     (OP_BIN, b"")]:
+        wire = RawWS.frame(op, data)
+        for i in range(len(wire)):
+            ws.send_raw(wire[i:i + 1])
+            if i % 4096 == 0:
+                time.sleep(0)  # let a few reach the server one by one
+        eq(ws.recv_frame(), (True, 0, op, data), f"echo of a {len(data)}-byte frame sent bytewise")
+    ping = RawWS.frame(OP_PING, b"abc")
+    for i in range(len(ping)):
+        ws.send_raw(ping[i:i + 1])
+    eq(ws.recv_frame(), (True, 0, OP_PONG, b"abc"), "pong for a bytewise ping")
+    ws.send(OP_CLOSE, struct.pack("!H", 1000))
+    ws.expect_close(1000)
+    ws.expect_eof()
+    ws.close()
+
+
+async def test_fragmented_deflate_with_pings():
+    """websockets compresses a fragmented message as one deflate stream
+    (RSV1 on the first frame only); pings go between the fragments."""
+    for kind in ("default", "takeover"):
+        async with websockets.connect(url(kind), compression="deflate", max_size=None,
+                                      ping_interval=None) as ws:
+            pongs = []
+            parts = [payload(n, True, seed=n) for n in (10, 70000, 0, 300, 200000)]
+
+            async def gen():
+                for i, part in enumerate(parts):
+                    pongs.append(await ws.ping(str(i)))
+                    yield part
+            for _ in range(3):
+                await ws.send(gen())
+                got = await asyncio.wait_for(ws.recv(), 10)
+                check(got == "".join(parts), f"compressed fragmented message ({kind})")
+            await asyncio.wait_for(asyncio.gather(*pongs), 5)
+
+
+async def test_many_connections():
+    """100 concurrent connections, each echoing interleaved messages."""
+    async def one(i):
+        comp = "deflate" if i % 2 else None
+        async with websockets.connect(url(), compression=comp, max_size=None,
+                                      ping_interval=None) as ws:
+            msgs = [payload(1 + 997 * j * i % 70000, bool(j % 2), seed=i) for j in range(10)]
+            for m in msgs:
+                await ws.send(m)
+            for m in msgs:
+                got = await asyncio.wait_for(ws.recv(), 20)
+                check(got == m, f"connection {i}: echo out of order or corrupt")
+    await asyncio.gather(*(one(i) for i in range(100)))
+
+
 def test_server_exits_cleanly():
     for kind in list(servers):
         p = servers.pop(kind)
@@ -306,4 +373,5 @@ if __name__ == "__main__":
          test_invalid_utf8_1007, test_protocol_errors_1002, test_oversized_1009,
          test_oversized_compressed_1009, test_close_handshake, test_close_raw_tcp_closed,
          test_deflate_window_bits, test_deflate_context_takeover, test_deflate_large,
+         test_raw_byte_by_byte, test_fragmented_deflate_with_pings, test_many_connections,
          test_server_exits_cleanly])
