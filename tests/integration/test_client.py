@@ -142,6 +142,11 @@ def test_http_error_and_server_close():
         rc, out, err = run_client([f"ws://127.0.0.1:{peer.port}/missing", "hello"])
         check(rc != 0, "a 404 answer must fail")
         check("HTTP 404" in err, f"stderr should give the status: {err!r}")
+        msgs = ["ping-me", "fragment-me é€𝄞 long tail", "ping-me"]
+        rc, out, err = run_client(["--no-deflate", f"ws://127.0.0.1:{peer.port}/"] + msgs)
+        eq((rc, out), (0, "\n".join(msgs) + "\n"), f"server pings and fragments ({err!r})")
+        rc, out, err = run_client([f"ws://127.0.0.1:{peer.port}/"] + msgs)
+        eq((rc, out), (0, "\n".join(msgs) + "\n"), f"same, compressed ({err!r})")
         rc, out, err = run_client([f"ws://127.0.0.1:{peer.port}/", "first", "close-me", "x"])
         check(rc != 0, "a server close before all echoes came back must fail")
         eq(out, "first\n", "echoes before the server closed")

@@ -5,7 +5,8 @@ keyword arguments, or is "off" for no compression.  Prints "listening on port
 N" on stderr once bound to 127.0.0.1:0, and on stdout one line per connection
 "open ext=<extension header>" and one per message "msg <text|binary> <len>".
 The path /missing is refused with 404; the text message "close-me" makes the
-server close with 4001 "server says bye".  Exits on SIGTERM."""
+server close with 4001 "server says bye"; "ping-me" is echoed once the
+client answered a ping; "fragment-me..." is echoed in four fragments.  Exits on SIGTERM."""
 import asyncio
 import http
 import json
@@ -24,6 +25,11 @@ async def echo(ws, path=None):
         if m == "close-me":
             await ws.close(4001, "server says bye")
             return
+        if m == "ping-me":
+            await asyncio.wait_for(await ws.ping(b"are you there"), 5)
+        if isinstance(m, str) and m.startswith("fragment-me"):
+            await ws.send([m[:3], "", m[3:7], m[7:]])
+            continue
         await ws.send(m)
 
 
