@@ -15,6 +15,8 @@ ifeq ($(SAN),1)
 BUILD := build/san
 override CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 override LDFLAGS += -fsanitize=address,undefined
+export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp
+export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 endif
 
 ifeq ($(V),1)
