@@ -360,6 +360,49 @@ async def test_many_connections():
     await asyncio.gather(*(one(i) for i in range(100)))
 
 
+def test_raw_early_frames_and_control_limits():
+    """Frames sent right behind the upgrade request, in the same packet, are
+    not lost; a 125-byte ping (the largest) is answered in full."""
+    early = RawWS.frame(OP_TEXT, b"early one") + RawWS.frame(OP_BIN, b"\x00two")
+    ws = RawWS(server("plain").port, early=early)
+    eq(ws.recv_frame(), (True, 0, OP_TEXT, b"early one"), "first early frame")
+    eq(ws.recv_frame(), (True, 0, OP_BIN, b"\x00two"), "second early frame")
+    ws.send(OP_PING, b"p" * 125)
+    eq(ws.recv_frame(), (True, 0, OP_PONG, b"p" * 125), "pong for a 125-byte ping")
+    ws.send(OP_PONG, b"unsolicited")  # must be ignored
+    ws.send(OP_TEXT, b"after pong")
+    eq(ws.recv_frame(), (True, 0, OP_TEXT, b"after pong"), "echo after an unsolicited pong")
+    ws.send(OP_CLOSE, struct.pack("!H", 1000))
+    ws.expect_close(1000)
+    ws.expect_eof()
+    ws.close()
+
+
+async def test_shutdown_drains_with_1001():
+    """SIGTERM: every open connection gets a 1001 close and the server exits 0."""
+    p = start_echo_server()
+    try:
+        conns = [await websockets.connect(f"ws://127.0.0.1:{p.port}/", ping_interval=None)
+                 for _ in range(5)]
+        for ws in conns:
+            await ws.send("still here")
+            eq(await ws.recv(), "still here", "echo before shutdown")
+        t0 = time.monotonic()
+        p.popen.terminate()
+        for ws in conns:
+            try:
+                await asyncio.wait_for(ws.recv(), 5)
+                raise Fail("a message arrived instead of the close")
+            except ConnectionClosed:
+                pass
+            eq(ws.close_code, 1001, "close code on server shutdown")
+        await asyncio.get_running_loop().run_in_executor(None, p.stop)
+        check(time.monotonic() - t0 < 3, "shutdown took too long")
+    finally:
+        if p.alive():
+            p.popen.kill()
+
+
 def test_server_exits_cleanly():
     for kind in list(servers):
         p = servers.pop(kind)
@@ -374,4 +417,5 @@ if __name__ == "__main__":
          test_oversized_compressed_1009, test_close_handshake, test_close_raw_tcp_closed,
          test_deflate_window_bits, test_deflate_context_takeover, test_deflate_large,
          test_raw_byte_by_byte, test_fragmented_deflate_with_pings, test_many_connections,
+         test_raw_early_frames_and_control_limits, test_shutdown_drains_with_1001,
          test_server_exits_cleanly])

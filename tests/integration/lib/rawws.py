@@ -15,7 +15,7 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 class RawWS:
-    def __init__(self, port, host="127.0.0.1", extensions=None, timeout=5.0):
+    def __init__(self, port, host="127.0.0.1", extensions=None, timeout=5.0, early=b""):
         self.timeout = timeout
         self.s = socket.create_connection((host, port), timeout=timeout)
         key = base64.b64encode(os.urandom(16))
@@ -24,7 +24,7 @@ class RawWS:
                b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n")
         if extensions:
             req += b"Sec-WebSocket-Extensions: " + extensions.encode() + b"\r\n"
-        self.s.sendall(req + b"\r\n")
+        self.s.sendall(req + b"\r\n" + early)  # early: frames in the same packet
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
             self.buf += self._read()
