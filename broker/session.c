@@ -168,7 +168,9 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 	unsigned subs;
 
 	if (!rate_ok(cl)) {
-		if (++cl->errors_in_row > bk_cfg()->json_burst) {
+		/* The first dropped command is told; json_burst more are
+		 * tolerated; the one after that is a flood (PROTOCOL.md). */
+		if (++cl->errors_in_row > bk_cfg()->json_burst + 1) {
 			rc_conn_close(cl->conn, RC_CLOSE_POLICY, "command flood", 13);
 			cl->closing = true;
 		} else if (cl->errors_in_row == 1) {
