@@ -1,0 +1,502 @@
+// ringcast.js: the ringcast pub/sub client for browsers and Node.js.
+//
+// One ES module, no build step, no dependency. It speaks the broker's JSON
+// mode (GET /ws, see broker/PROTOCOL.md): many topics over one WebSocket,
+// reconnecting by itself and resuming every topic where it left off.
+//
+//   import { Ringcast } from './ringcast.js';
+//   const rc = new Ringcast('ws://127.0.0.1:8080/ws');
+//   const sub = rc.subscribe('news', (data, meta) => console.log(meta.seq, data));
+//   await rc.publish('news', { hello: 'world' });
+//   sub.unsubscribe();
+//   rc.close();
+//
+// In Node.js without a global WebSocket (before Node 22), inject one:
+//   import WebSocket from 'ws';
+//   const rc = new Ringcast(url, { WebSocket });
+
+const DEFAULTS = {
+	minDelay: 250, // ms before the first reconnect attempt
+	maxDelay: 10000, // ms, the backoff's ceiling
+	maxQueue: 1000, // publishes held while disconnected; 0 = reject them
+	pingInterval: 25000, // ms between keep-alive pings; 0 = none
+	pingTimeout: 10000, // ms to wait for a ping's ack before reconnecting
+	connectTimeout: 10000, // ms to get the welcome before trying again
+	reconnect: true,
+};
+
+const EVENTS = ['open', 'close', 'error', 'gap', 'reset'];
+
+// An Error with the broker's code (err.code), e.g. 'bad_topic'.
+export class RingcastError extends Error {
+	constructor(code, message, extra) {
+		super(message || code);
+		this.name = 'RingcastError';
+		this.code = code;
+		if (extra)
+			Object.assign(this, extra);
+	}
+}
+
+// Hands an exception thrown by user code to the host's error reporting
+// without breaking the loop that called it (the next message still arrives).
+function report(e) {
+	if (typeof globalThis.reportError === 'function')
+		globalThis.reportError(e);
+	else
+		setTimeout(() => { throw e; }, 0);
+}
+
+function decodeBase64(s) {
+	if (typeof atob === 'function') {
+		const bin = atob(s);
+		const out = new Uint8Array(bin.length);
+		for (let i = 0; i < bin.length; i++)
+			out[i] = bin.charCodeAt(i);
+		return out;
+	}
+	const B = globalThis.Buffer; // very old Node.js without atob
+	const buf = B.from(s, 'base64');
+	return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+}
+
+function defaultUrl() {
+	const loc = globalThis.location;
+	if (!loc || !loc.host)
+		throw new TypeError('Ringcast: a URL is required outside a browser page');
+	return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws`;
+}
+
+// A subscription handle: returned by Ringcast#subscribe.
+class Subscription {
+	constructor(rc, topic, handler) {
+		this.topic = topic;
+		this._rc = rc;
+		this._handler = handler;
+		this.active = true;
+		// Settles with the first ack ({seq, epoch}) or the broker's err.
+		this.ready = new Promise((resolve, reject) => {
+			this._resolve = resolve;
+			this._reject = reject;
+		});
+		this.ready.catch(() => {}); // an unobserved failure also goes to 'error'
+	}
+
+	// Stops this handler; the topic is unsubscribed when it has no handler left.
+	unsubscribe() {
+		if (!this.active)
+			return;
+		this.active = false;
+		this._rc._dropHandler(this);
+	}
+}
+
+// The client: one logical connection that survives reconnects.
+export class Ringcast {
+	constructor(url, options = {}) {
+		if (url && typeof url === 'object' && !(url instanceof URL)) {
+			options = url;
+			url = undefined;
+		}
+		this.url = String(url || defaultUrl());
+		this.options = { ...DEFAULTS, ...options };
+		this._WS = this.options.WebSocket || globalThis.WebSocket;
+		if (typeof this._WS !== 'function')
+			throw new TypeError('Ringcast: no WebSocket; pass options.WebSocket (e.g. the ws package)');
+		this.epoch = null; // the broker's epoch, from the last welcome
+		this.connected = false; // true between welcome and disconnect
+		this.closed = false; // true after close()
+		this._listeners = new Map(EVENTS.map((e) => [e, new Set()]));
+		this._topics = new Map(); // topic -> {subs:Set, lastSeq, acked, subId}
+		this._pending = new Map(); // id -> {resolve, reject, kind, topic}
+		this._queue = []; // {cmd, resolve, reject} waiting for a connection
+		this._nextId = 1;
+		this._attempt = 0; // failed attempts since the last welcome
+		this._ws = null;
+		this._timer = null; // reconnect, connect-timeout or ping timer
+		this._pingTimer = null;
+		this._connect();
+	}
+
+	// Adds a listener for 'open', 'close', 'error', 'gap' or 'reset';
+	// returns a function that removes it.
+	on(event, fn) {
+		const set = this._listeners.get(event);
+		if (!set)
+			throw new TypeError(`Ringcast: unknown event '${event}' (${EVENTS.join(', ')})`);
+		set.add(fn);
+		return () => set.delete(fn);
+	}
+
+	// Removes a listener added with on().
+	off(event, fn) {
+		const set = this._listeners.get(event);
+		if (set)
+			set.delete(fn);
+	}
+
+	// Calls fn(...data) with every message of the topic from now on, in seq
+	// order, across reconnects. Returns a Subscription.
+	subscribe(topic, handler) {
+		if (typeof topic !== 'string' || topic.length === 0)
+			throw new TypeError('Ringcast: topic must be a non-empty string');
+		if (typeof handler !== 'function')
+			throw new TypeError('Ringcast: handler must be a function');
+		if (this.closed)
+			throw new RingcastError('closed', 'Ringcast: client is closed');
+		const sub = new Subscription(this, topic, handler);
+		let t = this._topics.get(topic);
+		if (t) {
+			t.subs.add(sub);
+			if (t.acked)
+				sub._resolve({ seq: t.lastSeq, epoch: this.epoch });
+			return sub;
+		}
+		t = { subs: new Set([sub]), lastSeq: null, acked: false, subId: null };
+		this._topics.set(topic, t);
+		if (this.connected)
+			this._sendSub(topic, t);
+		return sub;
+	}
+
+	// Publishes a JSON value to the topic. Resolves with {seq, epoch} once
+	// the broker acks it; rejects with a RingcastError (err.code) otherwise.
+	// While disconnected, up to maxQueue publishes wait for the connection.
+	publish(topic, data) {
+		if (typeof topic !== 'string' || topic.length === 0)
+			return Promise.reject(new TypeError('Ringcast: topic must be a non-empty string'));
+		if (data === undefined || typeof data === 'function' || typeof data === 'symbol')
+			return Promise.reject(new TypeError('Ringcast: data must be a JSON value'));
+		if (data instanceof ArrayBuffer || ArrayBuffer.isView(data))
+			return Promise.reject(new TypeError(
+				'Ringcast: JSON mode carries no binary data; POST it to /publish/<topic>'));
+		if (this.closed)
+			return Promise.reject(new RingcastError('closed', 'Ringcast: client is closed'));
+		return new Promise((resolve, reject) => {
+			const cmd = { op: 'pub', topic, data };
+			if (this.connected)
+				return this._request(cmd, { kind: 'pub', topic, resolve, reject });
+			if (this._queue.length >= this.options.maxQueue)
+				return reject(new RingcastError('queue_full',
+					`Ringcast: not connected and ${this._queue.length} publishes already queued`));
+			this._queue.push({ cmd, resolve, reject });
+		});
+	}
+
+	// Closes the connection for good: no reconnect; queued and unacked
+	// publishes are rejected with code 'closed'.
+	close() {
+		if (this.closed)
+			return;
+		this.closed = true;
+		clearTimeout(this._timer);
+		this._stopPing();
+		const ws = this._ws;
+		this._ws = null;
+		const wasConnected = this.connected;
+		this.connected = false;
+		this._failAll('closed', 'Ringcast: client closed');
+		for (const t of this._topics.values())
+			for (const s of t.subs)
+				s.active = false;
+		this._topics.clear();
+		if (ws) {
+			this._detach(ws);
+			try {
+				ws.close(1000, 'bye');
+			} catch (e) { /* already closing */ }
+		}
+		if (wasConnected || ws)
+			this._emit('close', { code: 1000, reason: 'closed by client', willReconnect: false });
+	}
+
+	// --- internals ---
+
+	_emit(event, arg) {
+		for (const fn of [...this._listeners.get(event)]) {
+			try {
+				fn(arg);
+			} catch (e) {
+				report(e);
+			}
+		}
+	}
+
+	_connect() {
+		this._timer = null;
+		let ws;
+		try {
+			ws = new this._WS(this.url);
+		} catch (e) {
+			this._emit('error', e);
+			this._scheduleReconnect();
+			return;
+		}
+		this._ws = ws;
+		ws.onmessage = (ev) => this._onMessage(ev.data);
+		ws.onerror = (ev) => {
+			// Browsers tell nothing more (ws in Node.js does); close follows.
+			const why = ev && ev.message ? `: ${ev.message}` : '';
+			this._emit('error', new RingcastError('socket', `Ringcast: WebSocket error on ${this.url}${why}`));
+		};
+		ws.onclose = (ev) => this._onClose(ws, ev.code, ev.reason);
+		// No welcome in time (a proxy that accepts and stalls): try again.
+		this._timer = setTimeout(() => {
+			if (this._ws === ws && !this.connected)
+				this._abort(ws, 'no welcome');
+		}, this.options.connectTimeout);
+	}
+
+	_detach(ws) {
+		ws.onmessage = ws.onerror = ws.onclose = null;
+		// ws (Node) emits 'error' events that would otherwise be unhandled.
+		if (typeof ws.on === 'function')
+			ws.on('error', () => {});
+	}
+
+	// Drops a connection that stopped working and reconnects.
+	_abort(ws, why) {
+		this._detach(ws);
+		try {
+			ws.close(4000, why);
+		} catch (e) { /* not open yet */ }
+		this._onClose(ws, 1006, why);
+	}
+
+	_onClose(ws, code, reason) {
+		if (ws !== this._ws)
+			return;
+		this._ws = null;
+		clearTimeout(this._timer);
+		this._stopPing();
+		const wasConnected = this.connected;
+		this.connected = false;
+		// An unacked publish may or may not have reached the broker.
+		for (const [id, p] of this._pending) {
+			this._pending.delete(id);
+			if (p.kind === 'pub')
+				p.reject(new RingcastError('connection_lost',
+					'Ringcast: connection lost before the ack; the message may or may not be published'));
+		}
+		for (const t of this._topics.values()) {
+			t.acked = false;
+			t.subId = null;
+		}
+		if (this.closed)
+			return;
+		const delay = this.options.reconnect ? this._nextDelay() : null;
+		this._emit('close', { code, reason: String(reason || ''), wasOpen: wasConnected,
+			willReconnect: delay !== null, delay });
+		if (delay === null) {
+			this.closed = true;
+			this._failAll('closed', 'Ringcast: connection closed');
+			return;
+		}
+		this._timer = setTimeout(() => this._connect(), delay);
+	}
+
+	// Exponential backoff with "equal jitter": half the step is fixed, half
+	// random, so a broker restart does not see every client at once.
+	_nextDelay() {
+		const { minDelay, maxDelay } = this.options;
+		const step = Math.min(maxDelay, minDelay * 2 ** Math.min(this._attempt, 30));
+		this._attempt++;
+		return Math.round(step / 2 + Math.random() * step / 2);
+	}
+
+	_scheduleReconnect() {
+		if (this.closed || !this.options.reconnect)
+			return;
+		this._timer = setTimeout(() => this._connect(), this._nextDelay());
+	}
+
+	_failAll(code, message) {
+		for (const [id, p] of this._pending) {
+			this._pending.delete(id);
+			p.reject(new RingcastError(code, message));
+		}
+		for (const q of this._queue.splice(0))
+			q.reject(new RingcastError(code, message));
+	}
+
+	_send(cmd) {
+		this._ws.send(JSON.stringify(cmd));
+	}
+
+	_request(cmd, pending) {
+		const id = this._nextId++;
+		this._pending.set(id, pending);
+		this._send({ ...cmd, id });
+		return id;
+	}
+
+	_sendSub(topic, t) {
+		const cmd = { op: 'sub', topic };
+		// Resume only within one epoch: seq numbers restart with the broker.
+		if (t.lastSeq !== null)
+			cmd.from = t.lastSeq + 1;
+		t.subId = this._request(cmd, { kind: 'sub', topic, from: cmd.from });
+	}
+
+	_onMessage(raw) {
+		if (typeof raw !== 'string')
+			raw = new TextDecoder().decode(raw);
+		let m;
+		try {
+			m = JSON.parse(raw);
+		} catch (e) {
+			this._emit('error', new RingcastError('bad_json', 'Ringcast: broker sent invalid JSON'));
+			return;
+		}
+		switch (m.op) {
+		case 'welcome': return this._onWelcome(m);
+		case 'msg': return this._onMsg(m);
+		case 'ack': return this._onAck(m);
+		case 'err': return this._onErr(m);
+		case 'gap': return this._onGap(m);
+		default:
+			return; // newer brokers may add messages
+		}
+	}
+
+	_onWelcome(m) {
+		const ws = this._ws;
+		clearTimeout(this._timer);
+		const previous = this.epoch;
+		const restarted = previous !== null && m.epoch !== previous;
+		this.epoch = m.epoch;
+		this.connected = true;
+		this._attempt = 0;
+		const reconnected = previous !== null;
+		if (restarted) {
+			// Old seq numbers mean nothing now: subscribe afresh.
+			for (const t of this._topics.values())
+				t.lastSeq = null;
+		}
+		this._emit('open', { epoch: m.epoch, version: m.version, reconnected });
+		if (restarted)
+			this._emit('reset', { epoch: m.epoch, previousEpoch: previous, topics: [...this._topics.keys()] });
+		if (this._ws !== ws || !this.connected)
+			return; // a listener closed us
+		for (const [topic, t] of this._topics)
+			this._sendSub(topic, t);
+		for (const q of this._queue.splice(0))
+			this._request(q.cmd, { kind: 'pub', topic: q.cmd.topic, resolve: q.resolve, reject: q.reject });
+		this._startPing();
+	}
+
+	_onMsg(m) {
+		const t = this._topics.get(m.topic);
+		// Before the ack the stream may still carry a dropped subscription.
+		if (!t || !t.acked)
+			return;
+		if (t.lastSeq !== null && m.seq <= t.lastSeq)
+			return; // already delivered
+		t.lastSeq = m.seq;
+		const data = m.enc === 'base64' ? decodeBase64(m.data) : m.data;
+		const meta = { topic: m.topic, seq: m.seq, epoch: this.epoch };
+		for (const s of [...t.subs]) {
+			if (!s.active)
+				continue;
+			try {
+				s._handler(data, meta);
+			} catch (e) {
+				report(e);
+			}
+		}
+	}
+
+	_onGap(m) {
+		const t = this._topics.get(m.topic);
+		// Those numbers are gone for good: a later resume starts after them.
+		if (t && t.acked && t.lastSeq !== null && m.to > t.lastSeq)
+			t.lastSeq = m.to;
+		this._emit('gap', { topic: m.topic, from: m.from, to: m.to });
+	}
+
+	_onAck(m) {
+		const p = this._pending.get(m.id);
+		if (!p)
+			return;
+		this._pending.delete(m.id);
+		if (p.kind === 'pub')
+			return p.resolve({ seq: m.seq, epoch: m.epoch });
+		if (p.kind === 'ping')
+			return clearTimeout(p.timer);
+		const t = this._topics.get(p.topic);
+		if (!t || t.subId !== m.id)
+			return; // unsubscribed (or subscribed again) meanwhile
+		t.acked = true;
+		if (t.lastSeq === null) {
+			t.lastSeq = m.seq;
+		} else if (m.seq < t.lastSeq) {
+			// Same epoch but the topic's numbering went back: it vanished
+			// (no subscriber, history expired) and was created anew.
+			t.lastSeq = m.seq;
+			this._emit('reset', { epoch: this.epoch, previousEpoch: this.epoch, topics: [p.topic] });
+		}
+		for (const s of t.subs)
+			s._resolve({ seq: m.seq, epoch: m.epoch });
+	}
+
+	_onErr(m) {
+		const err = new RingcastError(m.code, `Ringcast: ${m.code}: ${m.reason || ''}`,
+			{ reason: m.reason });
+		const p = m.id !== undefined ? this._pending.get(m.id) : undefined;
+		if (p)
+			this._pending.delete(m.id);
+		if (p && p.kind === 'pub')
+			return p.reject(err);
+		if (p && p.kind === 'sub') {
+			err.topic = p.topic;
+			const t = this._topics.get(p.topic);
+			if (t && t.subId === m.id) {
+				this._topics.delete(p.topic);
+				for (const s of t.subs) {
+					s.active = false;
+					s._reject(err);
+				}
+			}
+		}
+		this._emit('error', err);
+	}
+
+	_dropHandler(sub) {
+		const t = this._topics.get(sub.topic);
+		if (!t || !t.subs.delete(sub) || t.subs.size > 0)
+			return;
+		this._topics.delete(sub.topic);
+		if (this.connected)
+			this._send({ op: 'unsub', topic: sub.topic });
+	}
+
+	_startPing() {
+		const { pingInterval, pingTimeout } = this.options;
+		if (!pingInterval)
+			return;
+		const ws = this._ws;
+		this._pingTimer = setInterval(() => {
+			if (this._ws !== ws || !this.connected)
+				return;
+			const p = { kind: 'ping' };
+			p.timer = setTimeout(() => {
+				if (this._ws === ws)
+					this._abort(ws, 'ping timeout');
+			}, pingTimeout);
+			this._request({ op: 'ping' }, p);
+		}, pingInterval);
+	}
+
+	_stopPing() {
+		clearInterval(this._pingTimer);
+		this._pingTimer = null;
+		for (const [id, p] of this._pending) {
+			if (p.kind === 'ping') {
+				clearTimeout(p.timer);
+				this._pending.delete(id);
+			}
+		}
+	}
+}
+
+export default Ringcast;
