@@ -19,9 +19,7 @@
 #include "broker/config.h"
 #include "core/rc.h"
 
-/* The default listen address is not allocated, so rc_config_defaults cannot
- * fail; rc_config_free knows not to free it. */
-static char default_listen[] = "127.0.0.1:8080";
+#define DEFAULT_LISTEN "127.0.0.1:8080"
 
 enum kind {
 	K_LISTEN,	/* char *listen[], comma-separated, repeatable */
@@ -299,9 +297,10 @@ static bool listen_valid(const char *s, size_t len)
 
 static void free_listen(struct rc_config *c)
 {
-	for (unsigned i = 0; i < c->nlisten; i++)
-		if (c->listen[i] != default_listen)
-			free(c->listen[i]);
+	for (unsigned i = 0; i < c->nlisten; i++) {
+		free(c->listen[i]);
+		c->listen[i] = NULL;
+	}
 	c->nlisten = 0;
 }
 
@@ -499,12 +498,15 @@ static int set_trimmed(struct rc_config *c, const char *key, const char *value,
 	return set_value(c, k, buf, true, why);
 }
 
-/* Fills c with the defaults (a broker that works with no file). */
+/* Fills c with the defaults (a broker that works with no file).  The listen
+ * string is allocated like every other one, since callers free entries of
+ * listen[] themselves; if that allocation fails the list stays empty and
+ * rc_config_validate reports it. */
 void rc_config_defaults(struct rc_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->listen[0] = default_listen;
-	c->nlisten = 1;
+	c->listen[0] = strdup(DEFAULT_LISTEN);
+	c->nlisten = c->listen[0] ? 1 : 0;
 	c->threads = 0;
 	c->backlog = 1024;
 	c->log_level = RC_LOG_INFO;
@@ -864,6 +866,7 @@ static void print_usage(FILE *f)
 		fprintf(f, "  --%-36s [%s] %s (default %s)\n", flag, k->section,
 			k->help, val);
 	}
+	rc_config_free(&d);
 	fprintf(f, "\nSizes take K/M/G/T (binary); durations are seconds (0.5, or 500ms).\n"
 		"Every key is documented in deploy/ringcast.ini.\n");
 }
@@ -876,7 +879,8 @@ int rc_config_validate(const struct rc_config *c)
 	int errors = 0;
 
 	if (c->nlisten == 0) {
-		fprintf(stderr, "ringcast: listen: no address to listen on\n");
+		fprintf(stderr, "ringcast: listen: no address to listen on "
+			"(or out of memory)\n");
 		errors++;
 	}
 	for (unsigned i = 0; i < c->nlisten; i++)

@@ -263,6 +263,7 @@ ParameterizedTest(struct bad_case *tc, config, bad_value)
 	cr_assert_not_null(why);
 	cr_assert_gt(rc_config_dump(&cfg, a, sizeof(a)), 0);
 	cr_assert_gt(rc_config_dump(&before, b, sizeof(b)), 0);
+	rc_config_free(&before);
 	cr_assert_str_eq(a, b);
 }
 
@@ -685,4 +686,5 @@ Test(config, example_file_is_the_defaults)
 	cr_assert_eq(rc_config_load_file(&cfg, "deploy/ringcast.ini"), 0);
 	rc_config_defaults(&def);
 	assert_same(&cfg, &def);
+	rc_config_free(&def);
 }
