@@ -17,48 +17,104 @@ static void apply_runtime(const struct rc_config *c)
 	rc_log_set_level((enum rc_log_level)c->log_level);
 }
 
-/* SIGHUP: reload file and environment over the defaults; limits, history
- * and log level take effect for new decisions at once (listen addresses and
- * threads need a restart, and say so). */
+/* The command line, kept for SIGHUP: flags must keep overriding the file. */
+static int saved_argc;
+static char **saved_argv;
+
+/* The value(s) of key in an rc_config_dump text, joined by ','; returns
+ * where the first "key = " line starts (NULL if none). */
+static const char *dump_value(const char *dump, const char *key, size_t klen,
+			      char *val, size_t cap)
+{
+	const char *first = NULL;
+	size_t len = 0;
+
+	val[0] = 0;
+	for (const char *l = dump; *l;) {
+		const char *eol = strchrnul(l, '\n');
+		if ((size_t)(eol - l) > klen + 3 && memcmp(l, key, klen) == 0 &&
+		    memcmp(l + klen, " = ", 3) == 0) {
+			int n = snprintf(val + len, cap - len, "%s%.*s", first ? "," : "",
+					 (int)(eol - l - (ptrdiff_t)klen - 3), l + klen + 3);
+			if (n > 0 && (size_t)n < cap - len)
+				len += (size_t)n;
+			if (!first)
+				first = l;
+		}
+		l = *eol ? eol + 1 : eol;
+	}
+	return first;
+}
+
+/* Writes "key old -> new, ..." for every key whose value differs between two
+ * configuration dumps (or "no change"). */
+static void describe_changes(const char *was, const char *now, char *out, size_t cap)
+{
+	char ov[256], nv[256];
+	size_t len = 0;
+
+	out[0] = 0;
+	for (const char *l = now; *l;) {
+		const char *eol = strchrnul(l, '\n');
+		const char *eq = memmem(l, (size_t)(eol - l), " = ", 3);
+		if (*l != ';' && *l != '[' && eq) {
+			size_t klen = (size_t)(eq - l);
+			dump_value(was, l, klen, ov, sizeof(ov));
+			/* Only at the key's first line (listen may repeat). */
+			if (dump_value(now, l, klen, nv, sizeof(nv)) == l && strcmp(ov, nv) != 0) {
+				bool restart = (klen == 6 && !memcmp(l, "listen", 6)) ||
+					       (klen == 7 && !memcmp(l, "threads", 7));
+				int n = snprintf(out + len, cap - len, "%s%.*s %s -> %s%s",
+						 len ? ", " : "", (int)klen, l, ov, nv,
+						 restart ? " (needs a restart)" : "");
+				if (n > 0 && (size_t)n < cap - len)
+					len += (size_t)n;
+			}
+		}
+		l = *eol ? eol + 1 : eol;
+	}
+	if (!len)
+		snprintf(out, cap, "no change");
+}
+
+/* SIGHUP: reload defaults, file, the original flags and the environment, in
+ * the same order as at start; limits, history and log level take effect for
+ * new decisions at once (listen addresses and threads need a restart, and
+ * the log says so).  The log line lists exactly what changed. */
 static void reload(void)
 {
+	enum { DUMP = 16384 };
 	const struct rc_config *old = bk_cfg();
 	struct rc_config *c = calloc(1, sizeof(*c));
-	bool changed_static;
+	char *was = malloc(DUMP), *now = malloc(DUMP), *what = malloc(DUMP);
+	bool exit_now = false;
 
-	if (!c)
-		return;
+	if (!c || !was || !now || !what)
+		goto cleanup;
 	rc_config_defaults(c);
-	if (old->config_file && rc_config_load_file(c, old->config_file) < 0) {
+	/* Errors are printed by the parser, with file and line. */
+	if (rc_config_from_args(c, saved_argc, saved_argv, &exit_now) < 0) {
 		rc_log(RC_LOG_ERROR, "reload: %s has errors; keeping the running configuration",
-		       old->config_file);
+		       old->config_file ? old->config_file : "the configuration");
 		rc_config_free(c);
-		free(c);
-		return;
+		goto cleanup;
 	}
-	if (rc_config_load_env(c) < 0) {
-		rc_config_free(c);
-		free(c);
-		return;
-	}
-	c->config_file = old->config_file ? strdup(old->config_file) : NULL;
-	changed_static = c->threads != old->threads || c->nlisten != old->nlisten;
-	/* Keep what only a restart can change. */
-	for (unsigned i = 0; i < c->nlisten; i++)
-		free(c->listen[i]);
-	for (unsigned i = 0; i < old->nlisten; i++)
-		c->listen[i] = strdup(old->listen[i]);
-	c->nlisten = old->nlisten;
-	c->threads = old->threads;
+	if (rc_config_dump(old, was, DUMP) < 0 || rc_config_dump(c, now, DUMP) < 0)
+		snprintf(what, DUMP, "(configuration too long to compare)");
+	else
+		describe_changes(was, now, what, DUMP);
 	apply_runtime(c);
 	/* The old struct stays allocated: handlers on other threads may still
 	 * read it; a few hundred bytes per SIGHUP. */
 	atomic_store_explicit(&bk.cfg, c, memory_order_release);
-	rc_log(RC_LOG_INFO, "reloaded%s%s: limits (connections, backpressure, topics per "
-	       "connection, message and body size, JSON rate), slow-consumer policy, "
-	       "history, log level%s", old->config_file ? " " : "",
-	       old->config_file ? old->config_file : "",
-	       changed_static ? "; listen addresses and threads need a restart" : "");
+	c = NULL;
+	rc_log(RC_LOG_INFO, "reloaded%s%s: %s", old->config_file ? " " : "",
+	       old->config_file ? old->config_file : "", what);
+cleanup:
+	free(c);
+	free(was);
+	free(now);
+	free(what);
 }
 
 static void *signal_thread(void *arg)
@@ -120,6 +176,8 @@ int main(int argc, char **argv)
 	if (!cfg)
 		return 1;
 	rc_config_defaults(cfg);
+	saved_argc = argc;
+	saved_argv = argv;
 	if (rc_config_from_args(cfg, argc, argv, &exit_now) < 0)
 		return 2;
 	if (exit_now)
