@@ -175,7 +175,13 @@ struct bk_client {
 	char topic[RC_TOPIC_MAX + 1];
 	uint64_t from;              /* raw sub ?from= */
 	bool has_from;
+	bool ip_counted;            /* counted in max_connections_per_ip */
+	uint8_t ip[16];
 };
+
+/* Per-IP connection counts (ip_limit.c). */
+bool bk_ip_acquire(const uint8_t ip[16], uint64_t limit);
+void bk_ip_release(const uint8_t ip[16]);
 
 /* Queues one delivery of m to sub's connection, applying the slow-consumer
  * policy. */

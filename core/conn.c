@@ -937,27 +937,48 @@ void *rc_conn_user(const struct rc_conn *c) { return c->user; }
 struct rc_loop *rc_conn_loop(const struct rc_conn *c) { return c->loop; }
 /* The server that accepted c, or NULL for a client connection. */
 struct rc_server *rc_conn_server(const struct rc_conn *c) { return c->srv; }
-/* Peer address text; "" for direct descriptors (no getpeername on them). */
+/* Peer address text ("127.0.0.1:5000", "[::1]:5000"), "" if unknown. */
 const char *rc_conn_peer(const struct rc_conn *c)
 {
 	static _Thread_local char text[INET6_ADDRSTRLEN + 8];
 	struct sockaddr_storage ss;
+	const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
 	socklen_t sl = sizeof(ss);
 	char ip[INET6_ADDRSTRLEN];
 
 	text[0] = 0;
-	if (c->fixed || getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
-		return text;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+	if (!c->fixed && getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+		sa = (const struct sockaddr *)&ss;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
 		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
 		snprintf(text, sizeof(text), "%s:%u", ip, ntohs(a->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
 		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
 		snprintf(text, sizeof(text), "[%s]:%u", ip, ntohs(a->sin6_port));
 	}
 	return text;
+}
+
+/* The peer's IP address in 16 bytes (IPv4 as ::ffff:a.b.c.d); false if
+ * unknown. */
+bool rc_conn_peer_ip(const struct rc_conn *c, uint8_t ip[16])
+{
+	const struct sockaddr_in6 *a6 = &c->peer;
+
+	if (a6->sin6_family == AF_INET6) {
+		memcpy(ip, &a6->sin6_addr, 16);
+		return true;
+	}
+	if (a6->sin6_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)a6;
+		memset(ip, 0, 10);
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &a4->sin_addr, 4);
+		return true;
+	}
+	return false;
 }
 
 /* Negotiated permessage-deflate, or NULL. */

@@ -109,6 +109,7 @@ struct rc_listener {
 	bool owned;             /* we close it */
 	bool armed;
 	bool failed;            /* a fatal accept error: given up */
+	int family;             /* AF_INET or AF_INET6 */
 	uint64_t last_warn_ms;
 };
 
@@ -227,6 +228,7 @@ struct rc_conn {
 	size_t queued;
 	struct rc_send_ctx *sctx;
 	struct rc_client_state *cl;
+	struct sockaddr_in6 peer; /* or sockaddr_in; family 0 if unknown */
 };
 
 /* loop.c */

@@ -480,9 +480,33 @@ int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned)
 	ls->loop = l;
 	ls->fd = fd;
 	ls->owned = owned;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	ls->family = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 ? ss.ss_family : AF_INET;
 	rc_list_add_tail(&l->listeners, &ls->link);
 	arm_accept(ls);
 	return 0;
+}
+
+/* A direct descriptor has no getpeername(); Linux 6.7+ answers
+ * getsockopt(SOL_SOCKET, SO_PEERNAME) through IORING_OP_URING_CMD.  The SQE
+ * is hard-linked to the recv that follows, so the address is written before
+ * any request byte is handled, and a kernel without the command (an error
+ * here, leaving the address unknown) neither cancels the recv nor leaves anything naming the connection.
+ * The uapi fields of 6.7 are set by offset: liburing 2.3 predates them. */
+static void ask_peer_name(struct rc_conn *c, int family)
+{
+	struct io_uring_sqe *sqe = rc__sqe(c->loop);
+
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, c->fd, NULL, 0, 0);
+	sqe->off = 2; /* cmd_op = SOCKET_URING_OP_GETSOCKOPT */
+	sqe->addr = (uint64_t)SOL_SOCKET | ((uint64_t)SO_PEERNAME << 32); /* level, optname */
+	/* optlen: SO_PEERNAME refuses a length over the address's own. */
+	sqe->splice_fd_in = family == AF_INET6 ? (int)sizeof(struct sockaddr_in6)
+					       : (int)sizeof(struct sockaddr_in);
+	sqe->addr3 = (uint64_t)(uintptr_t)&c->peer;                      /* optval */
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
+	io_uring_sqe_set_data64(sqe, 0);
 }
 
 static void on_accept(struct rc_listener *ls, const struct io_uring_cqe *cqe)
@@ -502,6 +526,8 @@ static void on_accept(struct rc_listener *ls, const struct io_uring_cqe *cqe)
 			io_uring_sqe_set_data64(sqe, 0);
 		} else {
 			rc__timer_arm(c, RC_T_HANDSHAKE, l->opt.handshake_timeout_ms);
+			if (l->direct)
+				ask_peer_name(c, ls->family);
 			rc__conn_arm_recv(c);
 		}
 	} else if (cqe->res == -ENFILE || cqe->res == -EMFILE || cqe->res == -ENOMEM ||

@@ -164,8 +164,13 @@ struct rc_loop *rc_conn_loop(const struct rc_conn *c);
 struct rc_server *rc_conn_server(const struct rc_conn *c);
 /* The negotiated permessage-deflate parameters, or NULL if not negotiated. */
 const struct rc_pmd_params *rc_conn_deflate(const struct rc_conn *c);
-/* Peer address as text ("127.0.0.1:53422"), or "" if unknown. */
+/* Peer address as text ("127.0.0.1:53422"), or "" if unknown (server
+ * connections on kernels before 6.7, which cannot answer SO_PEERNAME for a
+ * direct descriptor).  The text lives until the next call on this thread. */
 const char *rc_conn_peer(const struct rc_conn *c);
+/* The peer's IP in 16 bytes (IPv4 mapped as ::ffff:a.b.c.d), for per-IP
+ * limits; false if unknown. */
+bool rc_conn_peer_ip(const struct rc_conn *c, uint8_t ip[16]);
 
 /* Sends a message (TEXT, BINARY) or control frame (PING, PONG; payload
  * <= 125).  Compressed when negotiated and worth it.  Any thread: off the
