@@ -20,6 +20,7 @@ struct rc_server {
 	unsigned nthreads;
 	struct rc_loop **loops;
 	char *addrs[RC_MAX_ADDRS];
+	int first_fds[RC_MAX_ADDRS]; /* opened by rc_server_listen; loop 0's */
 	unsigned naddrs;
 	int user_fds[RC_MAX_ADDRS];
 	unsigned nuser_fds;
@@ -155,7 +156,9 @@ int rc_server_listen(struct rc_server *s, const char *addr)
 	fd = open_listener(addr, s->cfg.backlog, &port);
 	if (fd < 0)
 		return fd;
-	close(fd);
+	/* Kept open and handed to loop 0: clients may connect (into the
+	 * backlog) from now on, and nobody can take the port meanwhile. */
+	s->first_fds[s->naddrs] = fd;
 	/* Remember the resolved port so that ":0" means one port for all. */
 	char host[256], p[16], buf[300];
 	parse_addr(addr, host, sizeof(host), p, sizeof(p));
@@ -202,7 +205,9 @@ static int start_loop(struct rc_server *s, unsigned idx)
 	s->loops[idx] = l;
 	for (unsigned i = 0; i < s->naddrs; i++) {
 		int port = 0;
-		int fd = open_listener(s->addrs[i], s->cfg.backlog, &port);
+		int fd = idx == 0 ? s->first_fds[i] : open_listener(s->addrs[i], s->cfg.backlog, &port);
+		if (idx == 0)
+			s->first_fds[i] = -1; /* the loop owns it now */
 		if (fd < 0) {
 			rc_log(RC_LOG_ERROR, "listen %s: %s", s->addrs[i], strerror(-fd));
 			return fd;
@@ -297,8 +302,11 @@ void rc_server_free(struct rc_server *s)
 {
 	if (!s)
 		return;
-	for (unsigned i = 0; i < s->naddrs; i++)
+	for (unsigned i = 0; i < s->naddrs; i++) {
+		if (s->first_fds[i] >= 0)
+			close(s->first_fds[i]);
 		free(s->addrs[i]);
+	}
 	free(s->loops);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->ready);
