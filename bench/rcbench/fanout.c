@@ -1,0 +1,367 @@
+/* fanout: S subscribers over T topics, P publishers (publisher p publishes
+ * to topic p % T), messages of B bytes at a target rate or as fast as a
+ * bounded window allows.  Each subscriber checks every publisher's
+ * sequence: a jump is loss, a repeat a duplicate, a step back a reorder. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench/rcbench/rcbench.h"
+
+static unsigned pubs_per_topic(const struct rcb_opts *o)
+{
+	return (o->pubs + o->topics - 1) / o->topics;
+}
+
+static void fanout_url(const struct rcb_opts *o, uint32_t idx, char *buf, size_t cap)
+{
+	if (o->json_mode)
+		snprintf(buf, cap, "ws://%s:%u/ws", o->host, o->port);
+	else
+		snprintf(buf, cap, "ws://%s:%u/sub/%s%u", o->host, o->port, o->topic_prefix,
+			 idx % o->topics);
+}
+
+static void on_open(struct rc_conn *c)
+{
+	struct rcb_conn *bc = rc_conn_user(c);
+	const struct rcb_opts *o = bc->t->o;
+	char cmd[160];
+
+	bc->state = RCB_C_OPEN;
+	if (!o->json_mode) {
+		/* The broker subscribes before it answers the upgrade. */
+		rcb_conn_ready(bc);
+		return;
+	}
+	int n = snprintf(cmd, sizeof(cmd), "{\"op\":\"sub\",\"topic\":\"%s%u\",\"id\":1}",
+			 o->topic_prefix, bc->topic);
+	if (rc_conn_send(c, RC_OP_TEXT, cmd, (size_t)n) < 0)
+		rc_conn_close(c, 1000, NULL, 0);
+}
+
+static void count_delivery(struct rcb_thread *t, size_t len, uint64_t ts, uint64_t now)
+{
+	struct rcb_stats *st = t->st;
+	uint64_t t0 = t->sh->t0;
+
+	st->delivered++;
+	st->bytes += len;
+	if (t0 && now >= t0) {
+		uint64_t k = (now - t0) / RCB_TICK_NS;
+		if (k < RCB_MAX_TICKS)
+			st->ticks[k]++;
+	}
+	if (ts >= t->sh->mstart && ts < t->sh->mend)
+		rcb_hist_record(&st->hist, now > ts ? now - ts : 0);
+}
+
+static void on_message(struct rc_conn *c, uint8_t opcode, const uint8_t *data, size_t len)
+{
+	struct rcb_conn *bc = rc_conn_user(c);
+	struct rcb_thread *t = bc->t;
+	const struct rcb_opts *o = t->o;
+	uint32_t pub;
+	uint64_t seq, ts, now = rcb_now();
+
+	(void)opcode;
+	if (rcb_payload_parse(data, len, o->json_mode, &pub, &seq, &ts) < 0) {
+		if (o->json_mode && bc->state == RCB_C_OPEN &&
+		    memmem(data, len, "\"op\":\"ack\"", 10))
+			rcb_conn_ready(bc);
+		else if (!(o->json_mode && memmem(data, len, "\"op\":\"welcome\"", 14)))
+			t->st->bad++;
+		return;
+	}
+	if (pub >= o->pubs || pub % o->topics != bc->topic) {
+		t->st->bad++;
+		return;
+	}
+	uint64_t *last = &bc->last[pub / o->topics];
+	if (seq == *last + 1) {
+		*last = seq;
+	} else if (seq > *last + 1) {
+		bc->gaps += seq - *last - 1;
+		*last = seq;
+	} else if (seq == *last) {
+		t->st->duplicated++;
+	} else {
+		/* A late arrival: it was counted as a gap when its successor came. */
+		t->st->reordered++;
+		if (bc->gaps)
+			bc->gaps--;
+	}
+	count_delivery(t, len, ts, now);
+	/* The topic's first subscriber paces window-mode publishers. */
+	if (bc->idx == bc->topic)
+		__atomic_store_n(&t->sh->pub_acked[pub], *last, __ATOMIC_RELAXED);
+}
+
+static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t n)
+{
+	(void)r;
+	(void)n;
+	rcb_conn_gone(rc_conn_user(c), code);
+}
+
+static const struct rc_handlers handlers = {
+	.on_open = on_open, .on_message = on_message, .on_close = on_close,
+};
+
+/* One block of sequence slots for the thread's subscribers, allocated
+ * before any message flows. */
+static int fanout_setup(struct rcb_thread *t)
+{
+	unsigned ppt = pubs_per_topic(t->o);
+	uint64_t *mem = calloc((size_t)t->n * ppt + 1, sizeof(uint64_t));
+
+	if (!mem)
+		return -ENOMEM;
+	t->scratch = mem;
+	for (unsigned i = 0; i < t->n; i++) {
+		t->conns[i].topic = t->conns[i].idx % t->o->topics;
+		t->conns[i].last = mem + (size_t)i * ppt;
+	}
+	return 0;
+}
+
+/* Loss: for every subscriber that was ever subscribed, what its topic's
+ * publishers sent beyond the last seq it saw, plus the holes before it. */
+static void fanout_finish(struct rcb_thread *t)
+{
+	const struct rcb_opts *o = t->o;
+	unsigned ppt = pubs_per_topic(o);
+
+	for (unsigned i = 0; i < t->n; i++) {
+		struct rcb_conn *bc = &t->conns[i];
+		if (bc->state != RCB_C_READY && bc->state != RCB_C_GONE)
+			continue;
+		for (unsigned k = 0; k < ppt; k++) {
+			unsigned p = bc->topic + k * o->topics;
+			if (p >= o->pubs)
+				break;
+			uint64_t sent = t->sh->pub_sent[p];
+			t->st->expected += sent;
+			if (bc->last[k] < sent)
+				t->st->lost += sent - bc->last[k];
+		}
+		t->st->lost += bc->gaps;
+	}
+	free(t->scratch);
+	t->scratch = NULL;
+}
+
+static const struct rcb_scenario_ops ops = {
+	.url = fanout_url, .handlers = &handlers, .setup = fanout_setup,
+	.finish = fanout_finish,
+};
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
+			       .tv_nsec = (long)(ns % 1000000000ull) };
+	nanosleep(&ts, NULL);
+}
+
+struct cpu_sample {
+	uint64_t bench, server, at;
+};
+
+static void sample_cpu(const struct rcb_opts *o, const pid_t *pids, unsigned np,
+		       struct cpu_sample *s)
+{
+	s->bench = rcb_proc_cpu_ns(getpid());
+	for (unsigned i = 0; i < np; i++)
+		s->bench += rcb_proc_cpu_ns(pids[i]);
+	s->server = o->server_pid ? rcb_proc_cpu_ns(o->server_pid) : 0;
+	s->at = rcb_now();
+}
+
+/* Publishes until mend.  Rate mode: keeps the total on the schedule
+ * R * elapsed.  Window mode: each publisher stays at most `window`
+ * messages ahead of its topic's tracking subscriber. */
+static int publish(const struct rcb_opts *o, struct rcb_pub *pubs, const pid_t *pids,
+		   unsigned np, struct cpu_sample *c0, struct cpu_sample *c1,
+		   uint64_t *pub_at_mstart)
+{
+	uint64_t t0 = rcb_sh->t0, total = 0, last_print = t0, last_deliv = 0;
+	bool in_measure = false;
+	unsigned rr = 0;
+
+	for (;;) {
+		uint64_t now = rcb_now();
+		if (now >= rcb_sh->mend)
+			break;
+		if (!in_measure && now >= rcb_sh->mstart) {
+			in_measure = true;
+			*pub_at_mstart = total;
+			sample_cpu(o, pids, np, c0);
+		}
+		if (!o->quiet && now - last_print >= 1000000000ull) {
+			struct rcb_hist h = { 0 };
+			uint64_t d = RCB_SUM(delivered);
+			for (unsigned i = 0; i < rcb_sh->nworkers; i++)
+				rcb_hist_merge(&h, &rcb_sh->w[i].hist);
+			rcb_progress("fanout", (double)(now - t0) / 1e9, RCB_SUM(ready), o->subs,
+				     (double)(d - last_deliv) * 1e9 / (double)(now - last_print),
+				     "deliveries/s", &h, RCB_SUM(closed));
+			last_deliv = d;
+			last_print = now;
+		}
+		unsigned burst = 0;
+		if (o->rate > 0) {
+			uint64_t due = (uint64_t)((double)(now - t0) * o->rate / 1e9) + 1;
+			while (total < due && burst < 4096) {
+				struct rcb_pub *p = &pubs[rr++ % o->pubs];
+				if (rcb_pub_send(p, o->json_mode) < 0)
+					return -EIO;
+				rcb_sh->pub_sent[p->id] = p->seq;
+				total++;
+				burst++;
+			}
+			if (burst == 0) {
+				uint64_t next = t0 + (uint64_t)((double)total * 1e9 / o->rate);
+				sleep_ns(next > now ? (next - now < 1000000 ? next - now : 1000000) : 0);
+			}
+			continue;
+		}
+		for (unsigned i = 0; i < o->pubs; i++) {
+			struct rcb_pub *p = &pubs[i];
+			uint64_t acked = __atomic_load_n(&rcb_sh->pub_acked[i], __ATOMIC_RELAXED);
+			if (p->seq - acked >= o->window)
+				continue;
+			if (rcb_pub_send(p, o->json_mode) < 0)
+				return -EIO;
+			rcb_sh->pub_sent[i] = p->seq;
+			total++;
+			burst++;
+		}
+		if (burst == 0)
+			sleep_ns(20000);
+	}
+	if (!in_measure)
+		sample_cpu(o, pids, np, c0);
+	sample_cpu(o, pids, np, c1);
+	return 0;
+}
+
+/* Waits until deliveries stop changing for 300 ms (bounded: 10 s). */
+static void drain(void)
+{
+	uint64_t last = RCB_SUM(delivered), since = rcb_now(), end = since + 10000000000ull;
+
+	while (rcb_now() < end) {
+		sleep_ns(20000000);
+		uint64_t d = RCB_SUM(delivered);
+		if (d != last) {
+			last = d;
+			since = rcb_now();
+		} else if (rcb_now() - since > 300000000ull) {
+			break;
+		}
+	}
+}
+
+/* The fanout scenario (see rcbench.h). */
+int rcb_fanout(struct rcb_opts *o)
+{
+	struct rcb_result r;
+	struct rcb_pub *pubs;
+	struct cpu_sample c0 = { 0 }, c1 = { 0 };
+	pid_t pids[RCB_MAX_WORKERS];
+	unsigned procs, nw;
+	uint64_t pub_at_mstart = 0;
+	int np, ret = 0;
+
+	if (o->topics == 0 || o->pubs == 0 || o->subs < o->topics) {
+		fprintf(stderr, "fanout: need --topics >= 1, --pubs >= 1 and --subs >= --topics\n");
+		return 2;
+	}
+	rcb_layout(o, o->subs, &procs, &nw);
+	if ((ret = rcb_shared_init(o, nw)) < 0)
+		return 1;
+	memset(&r, 0, sizeof(r));
+	r.o = o;
+	r.scenario = "fanout";
+	np = rcb_workers_start(o, &ops, o->subs, pids, RCB_MAX_WORKERS);
+	if (np < 0) {
+		fprintf(stderr, "fanout: starting workers: %s\n", strerror(-np));
+		return 1;
+	}
+	r.connect_s = rcb_wait_connected(o, o->subs);
+	r.conns = RCB_SUM(ready);
+	r.conns_failed = RCB_SUM(failed);
+	pubs = calloc(o->pubs, sizeof(*pubs));
+	for (unsigned i = 0; pubs && i < o->pubs; i++) {
+		char path[300];
+		const char *why = "";
+		snprintf(path, sizeof(path), o->json_mode ? "/pub/%s%u" : "/pub/%s%u",
+			 o->topic_prefix, i % o->topics);
+		int fd = rcb_ws_dial(o, path, o->naddrs ? o->addrs[(o->subs + i) % o->naddrs] : NULL,
+				     &why);
+		if (fd < 0 || rcb_pub_init(&pubs[i], fd, i, o) < 0) {
+			fprintf(stderr, "fanout: publisher %u: %s: %s\n", i, why, strerror(-fd));
+			ret = 1;
+			for (unsigned k = 0; k < i; k++)
+				rcb_pub_free(&pubs[k]);
+			goto out_stop;
+		}
+	}
+	if (!pubs)
+		goto out_stop;
+	uint64_t t0 = rcb_now();
+	uint64_t wu = (uint64_t)(o->warmup * 10 + 0.5) * RCB_TICK_NS;
+	uint64_t du = (uint64_t)(o->duration * 10 + 0.5) * RCB_TICK_NS;
+	rcb_sh->mstart = t0 + wu;
+	rcb_sh->mend = t0 + wu + du;
+	rcb_sh->t0 = t0;
+	rcb_sh->phase = RCB_RUN;
+	if (publish(o, pubs, pids, (unsigned)np, &c0, &c1, &pub_at_mstart) < 0) {
+		fprintf(stderr, "fanout: a publisher failed (broker gone or not reading)\n");
+		ret = 1;
+	}
+	uint64_t total = 0;
+	for (unsigned i = 0; i < o->pubs; i++)
+		total += pubs[i].seq;
+	rcb_sh->phase = RCB_DRAIN;
+	drain();
+	for (unsigned i = 0; i < o->pubs; i++)
+		rcb_pub_free(&pubs[i]);
+	r.published = total;
+	r.measured_s = (double)du / 1e9;
+	r.publish_rate = (double)(total - pub_at_mstart) / r.measured_s;
+	if (c1.at > c0.at) {
+		r.bench_cpu_pct = 100.0 * (double)(c1.bench - c0.bench) / (double)(c1.at - c0.at);
+		r.server_cpu_pct = 100.0 * (double)(c1.server - c0.server) / (double)(c1.at - c0.at);
+	}
+	if (o->server_pid)
+		r.server_rss_kib = rcb_proc_rss_kib(o->server_pid);
+out_stop:
+	rcb_sh->phase = RCB_STOP;
+	rcb_workers_wait(pids, (unsigned)np, 30);
+	free(pubs);
+	rcb_merge(&r);
+	r.delivered = RCB_SUM(delivered);
+	r.expected = RCB_SUM(expected);
+	r.lost = RCB_SUM(lost);
+	r.duplicated = RCB_SUM(duplicated);
+	r.reordered = RCB_SUM(reordered);
+	r.bad = RCB_SUM(bad);
+	uint64_t m = 0, k0 = (rcb_sh->mstart - rcb_sh->t0) / RCB_TICK_NS;
+	uint64_t k1 = (rcb_sh->mend - rcb_sh->t0) / RCB_TICK_NS;
+	for (uint64_t k = k0; rcb_sh->t0 && k < k1 && k < RCB_MAX_TICKS; k++)
+		m += r.ticks[k];
+	r.nticks = (unsigned)(k1 + 20 < RCB_MAX_TICKS ? k1 + 20 : RCB_MAX_TICKS);
+	if (r.measured_s > 0) {
+		r.deliveries_per_sec = (double)m / r.measured_s;
+		r.mbytes_per_sec = r.deliveries_per_sec * (double)o->size / 1e6;
+	}
+	rcb_report_text(&r);
+	if (o->json_file && rcb_report_json(&r, o->json_file) < 0)
+		ret = 1;
+	if (o->plot_file && rcb_report_svg(&r, o->plot_file) < 0)
+		ret = 1;
+	return ret;
+}
