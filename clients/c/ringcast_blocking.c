@@ -310,7 +310,8 @@ err_free:
 		snprintf(err_text, err_cap, "%s: %s", url,
 			 ret == -EPROTONOSUPPORT ? "scheme not supported (only ws:// and http://; "
 						   "wss:// is not supported yet)"
-						 : strerror(-ret));
+			 : ret == -EINVAL ? "bad URL (expected ws://HOST[:PORT][/PATH])"
+					  : strerror(-ret));
 	free(ps);
 	errno = -ret;
 	return NULL;

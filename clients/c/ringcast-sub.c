@@ -1,0 +1,143 @@
+/* ringcast-sub [OPTIONS] URL TOPIC...: subscribes to each topic over the
+ * broker's JSON mode and prints every message followed by a newline.
+ *
+ * URL: ws://HOST[:PORT] (the tool uses the path /ws), or a full
+ * ws://HOST:PORT/PATH.  wss:// is not supported yet.
+ *   --json        print the server's msg object (one JSON line) instead of
+ *                 the payload (text as is, JSON strings decoded, binary raw)
+ *   --count N     exit 0 after N messages
+ *   --from SEQ    resume each topic from SEQ (history first)
+ *   --timeout S   exit 3 if no message came for S seconds (decimal allowed)
+ *   --socks5 URL  connect through socks5://[user:pass@]host:port
+ *   --no-reconnect  exit 5 when the connection is lost (default: reconnect
+ *                 and resume)
+ * Exit status: 0 done (--count reached), 1 other error, 2 usage, 3 timeout,
+ * 4 bad URL, 5 connection failed or lost, 6 bad topic, 7 other server error. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clients/c/ringcast_client.h"
+#include "proto/json.h"
+
+enum { EX_OK, EX_ERR, EX_USAGE, EX_TIMEOUT, EX_URL, EX_CONN, EX_TOPIC, EX_SERVER };
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ringcast-sub [--json] [--count N] [--from SEQ] [--timeout S] "
+		   "[--socks5 URL] [--no-reconnect] URL TOPIC...\n"
+		   "  URL is ws://HOST[:PORT] (path /ws is used) or ws://HOST:PORT/PATH\n"
+		   "exit: 0 ok, 2 usage, 3 timeout, 4 bad URL, 5 connection failed or lost,\n"
+		   "      6 bad topic, 7 server error, 1 other\n");
+}
+
+static int exit_for(int err)
+{
+	switch (err) {
+	case -EINVAL: return EX_TOPIC;
+	case -EPROTONOSUPPORT: return EX_URL;
+	case -ETIMEDOUT: return EX_TIMEOUT;
+	case -ECONNREFUSED: case -EHOSTUNREACH: case -ECONNABORTED: case -ECONNRESET:
+	case -ENOTCONN: return EX_CONN;
+	case -EPROTO: case -EMLINK: case -EAGAIN: case -EIO: return EX_SERVER;
+	default: return EX_ERR;
+	}
+}
+
+static bool parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return *s && *s != '-' && !*end && !errno;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' }, { "count", required_argument, NULL, 'c' },
+		{ "from", required_argument, NULL, 'f' }, { "timeout", required_argument, NULL, 't' },
+		{ "socks5", required_argument, NULL, 'x' }, { "help", no_argument, NULL, 'h' },
+		{ "no-reconnect", no_argument, NULL, 'n' }, { 0 } };
+	struct rc_pubsub_options o;
+	struct rc_pubsub *ps;
+	uint64_t count = 0, from = 0, got = 0;
+	bool json = false, has_from = false;
+	int timeout_ms = -1, opt, ret = 0;
+	char err[600];
+
+	rc_pubsub_options_default(&o);
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'j': json = true; break;
+		case 'n': o.reconnect = false; break;
+		case 'x': o.socks5 = optarg; break;
+		case 'h': usage(stdout); return EX_OK;
+		case 'c':
+			if (!parse_u64(optarg, &count) || count == 0)
+				return fprintf(stderr, "ringcast-sub: bad --count %s\n", optarg), EX_USAGE;
+			break;
+		case 'f':
+			if (!parse_u64(optarg, &from))
+				return fprintf(stderr, "ringcast-sub: bad --from %s\n", optarg), EX_USAGE;
+			has_from = true;
+			break;
+		case 't': {
+			char *end;
+			double s = strtod(optarg, &end);
+			if (*end || !*optarg || !(s >= 0 && s < 86400 * 365))
+				return fprintf(stderr, "ringcast-sub: bad --timeout %s\n", optarg), EX_USAGE;
+			timeout_ms = (int)(s * 1000);
+			break;
+		}
+		default: usage(stderr); return EX_USAGE;
+		}
+	}
+	if (argc - optind < 2) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	for (int i = optind + 1; i < argc; i++)
+		if (!rc_topic_valid((const uint8_t *)argv[i], strlen(argv[i])))
+			return fprintf(stderr, "ringcast-sub: bad topic '%s' (1-255 bytes of UTF-8, "
+				       "no spaces or control characters)\n", argv[i]), EX_TOPIC;
+	ps = rc_pubsub_open_blocking(argv[optind], &o, timeout_ms < 0 ? 10000 : timeout_ms,
+				     err, sizeof(err));
+	if (!ps) {
+		int e = errno;
+		fprintf(stderr, "ringcast-sub: %s\n", err);
+		return e == EINVAL || e == EPROTONOSUPPORT ? EX_URL : exit_for(-e);
+	}
+	for (int i = optind + 1; i < argc && ret == 0; i++) {
+		ret = rc_pubsub_subscribe_blocking(ps, argv[i], has_from, from, 10000, NULL);
+		if (ret < 0)
+			fprintf(stderr, "ringcast-sub: subscribe to '%s': %s\n", argv[i],
+				ret == -EINVAL ? "bad topic" : rc_pubsub_error(ps)[0]
+				? rc_pubsub_error(ps) : strerror(-ret));
+	}
+	while (ret == 0 && (count == 0 || got < count)) {
+		struct rc_pubsub_msg *m;
+
+		ret = rc_pubsub_next_message(ps, timeout_ms, &m);
+		if (ret == -ETIMEDOUT) {
+			fprintf(stderr, "ringcast-sub: no message within %.3f s\n",
+				timeout_ms / 1000.0);
+		} else if (ret < 0) {
+			fprintf(stderr, "ringcast-sub: %s\n", rc_pubsub_error(ps));
+		} else {
+			if (json)
+				fwrite(m->raw, 1, m->raw_len, stdout);
+			else
+				fwrite(m->data, 1, m->len, stdout);
+			fputc('\n', stdout);
+			fflush(stdout);
+			rc_pubsub_msg_free(m);
+			got++;
+		}
+	}
+	rc_pubsub_close_blocking(ps);
+	return ret == 0 ? EX_OK : exit_for(ret);
+}
