@@ -183,10 +183,17 @@ fuzz: $(FUZZ_BINS)
 	done
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/ringcast
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include/ringcast/core $(DESTDIR)$(PREFIX)/include/ringcast/proto \
+		$(DESTDIR)$(PREFIX)/include/ringcast/clients/c
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 proto/*.h $(DESTDIR)$(PREFIX)/include/ringcast/
+	install -m 644 core/rc.h $(DESTDIR)$(PREFIX)/include/ringcast/core/
+	install -m 644 proto/*.h $(DESTDIR)$(PREFIX)/include/ringcast/proto/
+	install -m 644 clients/c/ringcast_client.h $(DESTDIR)$(PREFIX)/include/ringcast/clients/c/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e "s|@VERSION@|$$(sed -n 's/.*RINGCAST_VERSION \"\(.*\)\".*/\1/p' broker/*.h | head -n 1 | grep . || echo 0.1.0)|" \
+		clients/c/ringcast.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringcast.pc
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringcast.pc
 
 clean:
 	rm -rf build
