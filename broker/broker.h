@@ -130,6 +130,7 @@ struct rc_topic {
 	unsigned refs;              /* guarded by the registry lock */
 	_Atomic unsigned nsubs;
 	unsigned *nsubs_thread;     /* per worker, guarded by lock */
+	_Atomic unsigned *pending;  /* per worker: fanouts posted to it, not yet run */
 	struct bk_list *local;      /* per worker; only that worker touches it */
 	struct rc_msg **hist;       /* ring of the last history_size messages */
 	size_t hist_cap, hist_head, hist_len;

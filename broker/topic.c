@@ -78,9 +78,11 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 		return NULL;
 	t->nsubs_thread = calloc(bk.nthreads, sizeof(*t->nsubs_thread));
 	t->local = calloc(bk.nthreads, sizeof(*t->local));
+	t->pending = calloc(bk.nthreads, sizeof(*t->pending));
 	t->hist_cap = cfg->history_size;
 	t->hist = t->hist_cap ? calloc(t->hist_cap, sizeof(*t->hist)) : NULL;
-	if (!t->nsubs_thread || !t->local || (t->hist_cap && !t->hist)) {
+	if (!t->nsubs_thread || !t->local || !t->pending || (t->hist_cap && !t->hist)) {
+		free(t->pending);
 		free(t->nsubs_thread);
 		free(t->local);
 		free(t->hist);
@@ -153,6 +155,7 @@ void bk_topic_put(struct rc_topic *t)
 	pthread_mutex_destroy(&t->lock);
 	free(t->hist);
 	free(t->local);
+	free(t->pending);
 	free(t->nsubs_thread);
 	free(t);
 }
@@ -220,8 +223,11 @@ static void fanout_local(struct rc_topic *t, unsigned idx, struct rc_msg *m)
 static void fanout_remote(void *arg)
 {
 	struct rc_msg *m = arg;
+	unsigned idx = bk_worker()->idx;
 
-	fanout_local(m->topic, bk_worker()->idx, m);
+	fanout_local(m->topic, idx, m);
+	/* Only this thread decrements its counter; see bk_publish. */
+	atomic_fetch_sub(&m->topic->pending[idx], 1);
 	bk_msg_unref(m);
 }
 
@@ -234,6 +240,7 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	struct rc_topic *t = bk_topic_get(name, tlen, true);
 	struct rc_msg *m;
 	size_t nexp;
+	bool direct;
 
 	if (!t)
 		return -ENOMEM;
@@ -255,14 +262,24 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	}
 	*seq = m->seq;
 	*subscribers = atomic_load(&t->nsubs);
+	/* Another thread's earlier publish may still be queued to this thread
+	 * (posted under this lock, so before us): delivering directly would
+	 * overtake it.  Then this thread's subscribers get the message through
+	 * the same queue, behind it.  pending[i] only grows under the lock and
+	 * only thread i shrinks it, so 0 here means nothing is queued. */
+	direct = atomic_load(&t->pending[w->idx]) == 0;
 	for (unsigned i = 0; i < bk.nthreads; i++) {
-		if (i == w->idx || !t->nsubs_thread[i])
+		if (!t->nsubs_thread[i] || (i == w->idx && direct))
 			continue;
 		bk_msg_ref(m);
-		if (rc_loop_post(bk.workers[i].loop, fanout_remote, m) < 0)
+		atomic_fetch_add(&t->pending[i], 1);
+		if (rc_loop_post(bk.workers[i].loop, fanout_remote, m) < 0) {
+			atomic_fetch_sub(&t->pending[i], 1);
 			bk_msg_unref(m);
+		}
 	}
-	fanout_local(t, w->idx, m);
+	if (direct)
+		fanout_local(t, w->idx, m);
 	pthread_mutex_unlock(&t->lock);
 	bk_stat_add(BK_MSGS_IN, 1);
 	bk_stat_add(BK_BYTES_IN, (int64_t)len);
