@@ -205,6 +205,11 @@ static void on_run_posted(void *arg)
 		t->ops->on_run(t);
 }
 
+static void start_posted(void *arg)
+{
+	start_more(arg);
+}
+
 static void *thread_main(void *arg)
 {
 	struct rcb_thread *t = arg;
@@ -234,7 +239,11 @@ static void *thread_main(void *arg)
 		t->st->done = -1;
 		return NULL;
 	}
-	start_more(t);
+	/* From inside the loop: sends queued by handlers and posted functions
+	 * are flushed at the end of the turn, ones queued before the loop runs
+	 * would wait for its first timeout. */
+	if (rc_loop_post(t->l, start_posted, t) < 0)
+		start_more(t);
 	rc_loop_run(t->l);
 	if (t->ops->finish)
 		t->ops->finish(t);
