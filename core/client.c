@@ -27,9 +27,13 @@ struct rc_client_state {
 	struct rc_pmd_config pmd_cfg;
 	char protocols[256];
 	char headers[1024];
+	bool tls;               /* wss:// */
+	bool insecure;
+	char ca_file[256];
 };
 
 struct url {
+	bool tls;
 	char host[256];
 	char path[1024];
 	uint16_t port;
@@ -91,6 +95,18 @@ static int parse_url(const char *url, const char *scheme, uint16_t defport,
 	return 0;
 }
 
+/* ws://, or wss:// (TLS, port 443 by default). */
+static int parse_ws_url(const char *url, struct url *u)
+{
+	int ret = parse_url(url, "wss", 443, u);
+
+	if (ret == 0) {
+		u->tls = true;
+		return 0;
+	}
+	return parse_url(url, "ws", 80, u);
+}
+
 static int dial_fd(const char *host, uint16_t port, struct sockaddr_storage *ss,
 		   socklen_t *sl)
 {
@@ -116,9 +132,7 @@ static int dial_fd(const char *host, uint16_t port, struct sockaddr_storage *ss,
 
 /* Fails a connection that never opened.  on_close gets 1006 with the
  * reason as text: the caller has nothing else to tell its user why. */
-static void client_fail(struct rc_conn *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void client_fail(struct rc_conn *c, const char *fmt, ...)
+void rc__client_fail(struct rc_conn *c, const char *fmt, ...)
 {
 	char why[RC_CONTROL_MAX_PAYLOAD];
 	va_list ap;
@@ -155,7 +169,7 @@ static void send_raw(struct rc_conn *c, const void *p, size_t n)
 	struct rc_buf *b = rc_buf_new(n);
 
 	if (!b) {
-		client_fail(c, "out of memory");
+		rc__client_fail(c, "out of memory");
 		return;
 	}
 	memcpy(b->data, p, n);
@@ -170,7 +184,7 @@ static void send_upgrade(struct rc_conn *c)
 	ssize_t n;
 
 	if (rc_ws_make_key(s->key) < 0) {
-		client_fail(c, "no random bytes for the handshake key");
+		rc__client_fail(c, "no random bytes for the handshake key");
 		return;
 	}
 	snprintf(host, sizeof(host), strchr(s->host, ':') ? "[%s]:%u" : "%s:%u",
@@ -181,10 +195,18 @@ static void send_upgrade(struct rc_conn *c)
 				s->protocols[0] ? s->protocols : NULL, ext[0] ? ext : NULL,
 				s->headers[0] ? s->headers : NULL);
 	if (n < 0) {
-		client_fail(c, "upgrade request too long");
+		rc__client_fail(c, "upgrade request too long");
 		return;
 	}
 	c->state = RC_CS_HANDSHAKE;
+	/* wss: the request waits in the queue as plaintext until the TLS
+	 * handshake (started by this flush) completes. */
+	if (s->tls && !c->tls &&
+	    rc__tls_connect(c, s->host, s->ca_file[0] ? s->ca_file : NULL, s->insecure) < 0) {
+		rc__client_fail(c, "TLS setup failed (CA file %s)", s->ca_file[0] ? s->ca_file
+								     : "system store");
+		return;
+	}
 	send_raw(c, req, (size_t)n);
 }
 
@@ -218,7 +240,7 @@ void rc__client_on_connect(struct rc_conn *c, int res)
 		return;
 	}
 	if (res < 0) {
-		client_fail(c, "connect%s: %s", s->socks == SOCKS_METHOD ? " to the SOCKS5 proxy" : "",
+		rc__client_fail(c, "connect%s: %s", s->socks == SOCKS_METHOD ? " to the SOCKS5 proxy" : "",
 			    strerror(-res));
 		return;
 	}
@@ -246,11 +268,11 @@ static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 	size_t need;
 
 	if (!b && !(b = c->in = rc_buf_new(512))) {
-		client_fail(c, "out of memory");
+		rc__client_fail(c, "out of memory");
 		return;
 	}
 	if (b->len + n > b->cap) {
-		client_fail(c, "socks5: reply too long");
+		rc__client_fail(c, "socks5: reply too long");
 		return;
 	}
 	memcpy(b->data + b->len, p, n);
@@ -261,7 +283,7 @@ static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 		if (b->len < 2)
 			return;
 		if (d[0] != 5 || (d[1] != 0 && !(d[1] == 2 && s->puser[0]))) {
-			client_fail(c, d[0] != 5 ? "socks5: not a SOCKS5 proxy" :
+			rc__client_fail(c, d[0] != 5 ? "socks5: not a SOCKS5 proxy" :
 				    s->puser[0] ? "socks5: proxy refused our auth methods" :
 				    "socks5: proxy requires authentication (give user:pass@)");
 			return;
@@ -287,7 +309,7 @@ static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 		if (b->len < 2)
 			return;
 		if (d[1] != 0) {
-			client_fail(c, "socks5: username/password rejected by the proxy");
+			rc__client_fail(c, "socks5: username/password rejected by the proxy");
 			return;
 		}
 		b->len = 0;
@@ -300,7 +322,7 @@ static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 		if (b->len < need)
 			return;
 		if (d[0] != 5 || d[1] != 0) {
-			client_fail(c, "socks5: proxy could not connect to %s:%u: %s", s->host,
+			rc__client_fail(c, "socks5: proxy could not connect to %s:%u: %s", s->host,
 				    s->port, socks_reply_text(d[1]));
 			return;
 		}
@@ -325,11 +347,11 @@ void rc__client_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 		return;
 	}
 	if (!c->in && !(c->in = rc_buf_new(4096))) {
-		client_fail(c, "out of memory");
+		rc__client_fail(c, "out of memory");
 		return;
 	}
 	if (c->in->len + n > c->in->cap) {
-		client_fail(c, "handshake failed: response head too large");
+		rc__client_fail(c, "handshake failed: response head too large");
 		return;
 	}
 	memcpy(c->in->data + c->in->len, p, n);
@@ -338,22 +360,22 @@ void rc__client_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 	if (head == -EAGAIN)
 		return;
 	if (head < 0) {
-		client_fail(c, "handshake failed: malformed HTTP response");
+		rc__client_fail(c, "handshake failed: malformed HTTP response");
 		return;
 	}
 	if (res.status != 101) {
-		client_fail(c, "handshake failed: HTTP %d %.*s", res.status,
+		rc__client_fail(c, "handshake failed: HTTP %d %.*s", res.status,
 			    (int)(res.reason.len < 60 ? res.reason.len : 60), res.reason.p);
 		return;
 	}
 	if (rc_ws_check_101(&res, s->key, &proto, &ext, &why) < 0) {
-		client_fail(c, "handshake failed: %s", why ? why : "bad 101 response");
+		rc__client_fail(c, "handshake failed: %s", why ? why : "bad 101 response");
 		return;
 	}
 	bool accepted = false;
 	if (ext.len && (!s->deflate ||
 			rc_pmd_parse_response(ext, &s->pmd_cfg, &c->pmd, &accepted) < 0)) {
-		client_fail(c, "handshake failed: server chose an extension we did not offer");
+		rc__client_fail(c, "handshake failed: server chose an extension we did not offer");
 		return;
 	}
 	c->pmd_on = accepted;
@@ -403,6 +425,10 @@ static struct rc_conn *client_new(struct rc_loop *l, int fd, const struct url *u
 		snprintf(s->protocols, sizeof(s->protocols), "%s", o->protocols);
 	if (o && o->headers)
 		snprintf(s->headers, sizeof(s->headers), "%s", o->headers);
+	s->tls = u->tls;
+	s->insecure = o && o->insecure;
+	if (o && o->ca_file)
+		snprintf(s->ca_file, sizeof(s->ca_file), "%s", o->ca_file);
 	rc__timer_arm(c, RC_T_HANDSHAKE, o && o->connect_timeout_ms ? o->connect_timeout_ms
 						       : l->opt.handshake_timeout_ms);
 	return c;
@@ -419,7 +445,7 @@ struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
 	bool via = o && o->socks5 && o->socks5[0];
 	int ret, fd;
 
-	ret = parse_url(url, "ws", 80, &u);
+	ret = parse_ws_url(url, &u);
 	if (ret < 0) {
 		errno = -ret;
 		return NULL;
@@ -460,7 +486,7 @@ struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
 				  const struct rc_handlers *h, void *user)
 {
 	struct url u;
-	int ret = parse_url(url, "ws", 80, &u);
+	int ret = parse_ws_url(url, &u);
 
 	if (ret < 0) {
 		errno = -ret;

@@ -111,6 +111,7 @@ static void release_buffers(struct rc_conn *c)
 	c->sctx = NULL;
 	if (c->cl)
 		rc__client_free(c);
+	rc__tls_free(c);
 }
 
 /* Drops a reference; the last one frees the memory.  Any thread. */
@@ -194,7 +195,8 @@ void rc__conn_on_shut(struct rc_conn *c)
 
 /* ---- Send queue ---------------------------------------------------------------------- */
 
-static void schedule_flush(struct rc_conn *c)
+/* Queues c for a flush at the end of this loop turn. */
+void rc__conn_schedule_flush(struct rc_conn *c)
 {
 	struct rc_loop *l = c->loop;
 
@@ -218,13 +220,14 @@ int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b)
 	}
 	n->next = NULL;
 	n->buf = b;
+	n->cipher = false;
 	if (c->sq_tail)
 		c->sq_tail->next = n;
 	else
 		c->sq_head = n;
 	c->sq_tail = n;
 	c->queued += b->len;
-	schedule_flush(c);
+	rc__conn_schedule_flush(c);
 	return 0;
 }
 
@@ -237,7 +240,13 @@ void rc__conn_flush(struct rc_conn *c)
 	size_t off = c->sq_off;
 	unsigned i = 0;
 
-	if (c->sending || !c->sq_head || c->state == RC_CS_DEAD)
+	if (c->sending || c->state == RC_CS_DEAD)
+		return;
+	if (c->tls && rc__tls_encrypt(c) < 0)
+		return;
+	/* With TLS only the encrypted prefix of the queue goes out; plaintext
+	 * waiting for the handshake stays. */
+	if (!c->sq_head || (c->tls && !c->sq_head->cipher))
 		return;
 	if (!c->sctx) {
 		c->sctx = rc__pool_alloc(c->loop->pool, sizeof(*c->sctx));
@@ -247,7 +256,7 @@ void rc__conn_flush(struct rc_conn *c)
 		}
 	}
 	s = c->sctx;
-	for (n = c->sq_head; n && i < RC_SEND_IOV; n = n->next, i++) {
+	for (n = c->sq_head; n && i < RC_SEND_IOV && (!c->tls || n->cipher); n = n->next, i++) {
 		s->iov[i].iov_base = n->buf->data + off;
 		s->iov[i].iov_len = n->buf->len - off;
 		off = 0;
@@ -484,6 +493,8 @@ static void maybe_finish(struct rc_conn *c)
 		return;
 	if (!(c->close_sent && (c->close_rcvd || c->fail_fast)) && c->state != RC_CS_DRAIN)
 		return;
+	if (c->tls && rc__tls_close_notify(c))
+		return; /* back here once close_notify is sent */
 	c->state = RC_CS_DRAIN;
 	c->shut_sent = true;
 	sqe = rc__sqe(c->loop);
@@ -884,6 +895,28 @@ void rc__conn_start_ws(struct rc_conn *c)
 		c->h->on_open(c);
 }
 
+/* Plaintext bytes received, handed to the reader of the current state. */
+void rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n)
+{
+	switch (c->state) {
+	case RC_CS_HTTP:
+		rc__http_feed(c, p, n);
+		break;
+	case RC_CS_HANDSHAKE:
+		rc__client_feed(c, p, n);
+		break;
+	case RC_CS_OPEN:
+		if (c->tkind == RC_T_IDLE)
+			rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
+		/* fall through */
+	case RC_CS_CLOSING:
+		rc__conn_feed(c, p, n);
+		break;
+	default: /* DRAIN, DEAD: discard until EOF */
+		break;
+	}
+}
+
 /* A recv completion for c (the buffer is recycled after this returns). */
 void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 {
@@ -895,23 +928,10 @@ void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 	}
 	if (res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
 		uint8_t *p = rc__loop_buf(c->loop, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-		switch (c->state) {
-		case RC_CS_HTTP:
-			rc__http_feed(c, p, (size_t)res);
-			break;
-		case RC_CS_HANDSHAKE:
-			rc__client_feed(c, p, (size_t)res);
-			break;
-		case RC_CS_OPEN:
-			if (c->tkind == RC_T_IDLE)
-				rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
-			/* fall through */
-		case RC_CS_CLOSING:
-			rc__conn_feed(c, p, (size_t)res);
-			break;
-		default: /* DRAIN, DEAD: discard until EOF */
-			break;
-		}
+		if (c->tls)
+			rc__tls_on_recv(c, p, (size_t)res);
+		else
+			rc__conn_dispatch(c, p, (size_t)res);
 	} else if (res == 0 || (res < 0 && res != -ENOBUFS)) {
 		/* EOF or error: the peer is gone (or the recv was cancelled). */
 		if (c->state != RC_CS_DEAD)

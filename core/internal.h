@@ -110,6 +110,7 @@ struct rc_listener {
 	bool armed;
 	bool failed;            /* a fatal accept error: given up */
 	int family;             /* AF_INET or AF_INET6 */
+	struct rc_tls_server *tls; /* NULL: plain */
 	uint64_t last_warn_ms;
 };
 
@@ -144,6 +145,7 @@ struct rc_loop {
 	bool draining;
 	uint64_t drain_deadline;
 	struct rc_conn *flushq;   /* connections with frames queued this turn */
+	uint8_t *tls_scratch;     /* plaintext out of SSL_read */
 
 	/* counters for stats */
 	uint64_t busy_ns, idle_ns;
@@ -164,6 +166,7 @@ enum rc_conn_state {
 struct rc_sendq_node {
 	struct rc_sendq_node *next;
 	struct rc_buf *buf;
+	bool cipher;              /* TLS: already encrypted (see tls.c) */
 };
 
 #define RC_SEND_IOV 64
@@ -229,7 +232,11 @@ struct rc_conn {
 	struct rc_send_ctx *sctx;
 	struct rc_client_state *cl;
 	struct sockaddr_in6 peer; /* or sockaddr_in; family 0 if unknown */
+	struct rc_tls *tls;       /* NULL: plain TCP */
 };
+
+struct rc_tls;
+struct rc_tls_server;
 
 /* loop.c */
 struct io_uring_sqe *rc__sqe(struct rc_loop *l);
@@ -239,7 +246,8 @@ void rc__timer_arm(struct rc_conn *c, enum rc_timer_kind kind, unsigned ms);
 uint8_t *rc__loop_buf(struct rc_loop *l, unsigned bid);
 void rc__loop_flush(struct rc_loop *l);
 void rc__timer_disarm(struct rc_conn *c);
-int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned);
+int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned,
+			  struct rc_tls_server *tls);
 uint64_t rc__now_ms(void);
 
 /* conn.c */
@@ -256,6 +264,19 @@ int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b);
 void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__conn_start_ws(struct rc_conn *c);
 void rc__conn_put(struct rc_conn *c);
+void rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
+void rc__conn_schedule_flush(struct rc_conn *c);
+
+/* tls.c */
+struct rc_tls_server *rc__tls_server_new(const struct rc_tls_config *cfg);
+int rc__tls_server_reload(struct rc_tls_server *t);
+void rc__tls_server_free(struct rc_tls_server *t);
+int rc__tls_accept(struct rc_conn *c, struct rc_tls_server *srv);
+int rc__tls_connect(struct rc_conn *c, const char *host, const char *ca_file, bool insecure);
+void rc__tls_free(struct rc_conn *c);
+void rc__tls_on_recv(struct rc_conn *c, const uint8_t *p, size_t n);
+int rc__tls_encrypt(struct rc_conn *c);
+bool rc__tls_close_notify(struct rc_conn *c);
 
 /* http_conn.c */
 void rc__http_feed(struct rc_conn *c, const uint8_t *p, size_t n);
@@ -264,6 +285,8 @@ void rc__http_feed(struct rc_conn *c, const uint8_t *p, size_t n);
 void rc__client_on_connect(struct rc_conn *c, int res);
 void rc__client_feed(struct rc_conn *c, const uint8_t *p, size_t n);
 void rc__client_free(struct rc_conn *c);
+void rc__client_fail(struct rc_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* server.c */
 const struct rc_server_config *rc__server_config(const struct rc_server *s);

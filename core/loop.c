@@ -471,7 +471,8 @@ static void arm_accept(struct rc_listener *ls)
 }
 
 /* Starts accepting on fd (a listening socket). */
-int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned)
+int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned,
+			  struct rc_tls_server *tls)
 {
 	struct rc_listener *ls = calloc(1, sizeof(*ls));
 
@@ -480,6 +481,7 @@ int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned)
 	ls->loop = l;
 	ls->fd = fd;
 	ls->owned = owned;
+	ls->tls = tls;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	ls->family = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 ? ss.ss_family : AF_INET;
@@ -526,9 +528,13 @@ static void on_accept(struct rc_listener *ls, const struct io_uring_cqe *cqe)
 			io_uring_sqe_set_data64(sqe, 0);
 		} else {
 			rc__timer_arm(c, RC_T_HANDSHAKE, l->opt.handshake_timeout_ms);
-			if (l->direct)
-				ask_peer_name(c, ls->family);
-			rc__conn_arm_recv(c);
+			if (ls->tls && rc__tls_accept(c, ls->tls) < 0) {
+				rc__conn_abort(c, 0);
+			} else {
+				if (l->direct)
+					ask_peer_name(c, ls->family);
+				rc__conn_arm_recv(c);
+			}
 		}
 	} else if (cqe->res == -ENFILE || cqe->res == -EMFILE || cqe->res == -ENOMEM ||
 		   cqe->res == -ENOBUFS) {
@@ -697,6 +703,7 @@ void rc_loop_free(struct rc_loop *l)
 	munmap(l->br_mem, (size_t)l->br_count * l->br_size);
 	munmap(l->br, l->br_count * sizeof(struct io_uring_buf));
 	close(l->wake_fd);
+	free(l->tls_scratch);
 	run_posts(l);
 	if (current_loop == l) {
 		current_loop = NULL;

@@ -140,6 +140,24 @@ struct rc_server *rc_server_new(const struct rc_server_config *cfg);
 /* Adds a listener on "host:port", ":port" or "[v6]:port" (one SO_REUSEPORT
  * socket per loop).  Returns 0 or -errno (-EINVAL for a bad address). */
 int rc_server_listen(struct rc_server *s, const char *addr);
+/* TLS for a listener: OpenSSL over memory BIOs (the ring does the socket
+ * I/O), TLS 1.2 minimum, ALPN http/1.1. */
+struct rc_tls_config {
+	const char *cert_file;      /* PEM certificate chain */
+	const char *key_file;       /* PEM private key */
+	const char *client_ca_file; /* NULL, or require client certificates from it */
+};
+
+/* Adds a TLS listener (like rc_server_listen).  The certificate and key are
+ * loaded now: -EINVAL (reason logged) when they do not load or match. */
+int rc_server_listen_tls(struct rc_server *s, const char *addr,
+			 const struct rc_tls_config *tls);
+/* Re-reads every TLS listener's certificate and key (e.g. on SIGHUP): new
+ * handshakes use them, established connections are untouched.  Any thread.
+ * Returns 0, or -EINVAL if a file failed to load (that listener keeps its
+ * old certificate; the reason is logged). */
+int rc_server_reload_tls(struct rc_server *s);
+
 /* Serves on a listening socket the caller already owns (all loops accept
  * from it).  Returns 0 or -errno. */
 int rc_server_listen_fd(struct rc_server *s, int fd);
@@ -209,9 +227,16 @@ struct rc_client_options {
 	const char *headers;              /* extra "Name: value\r\n" lines */
 	const char *socks5;               /* "socks5://[user:pass@]host:port" */
 	unsigned connect_timeout_ms;      /* TCP + proxy + handshake (10 s) */
+	const char *ca_file;              /* wss: trust these CAs, not the system's */
+	bool insecure;                    /* wss: no certificate check (tests only) */
 };
 
-/* Starts connecting to a ws:// URL on loop l (loop thread).  The handlers'
+/* True if c is encrypted (wss:// or a TLS listener). */
+bool rc_conn_tls(const struct rc_conn *c);
+
+/* Starts connecting to a ws:// or wss:// URL on loop l (loop thread).
+ * wss:// verifies the server's certificate against the system CA store (or
+ * o->ca_file) and its host name, with SNI, unless o->insecure.  The handlers'
  * on_open reports success; on failure on_close is called with 1006 and a
  * reason text.  Returns the connection or NULL with errno set (EINVAL for a
  * bad URL, EPROTONOSUPPORT for a scheme we do not speak). */

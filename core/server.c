@@ -21,6 +21,7 @@ struct rc_server {
 	struct rc_loop **loops;
 	char *addrs[RC_MAX_ADDRS];
 	int first_fds[RC_MAX_ADDRS]; /* opened by rc_server_listen; loop 0's */
+	struct rc_tls_server *tls[RC_MAX_ADDRS]; /* NULL: plain */
 	unsigned naddrs;
 	int user_fds[RC_MAX_ADDRS];
 	unsigned nuser_fds;
@@ -169,6 +170,39 @@ int rc_server_listen(struct rc_server *s, const char *addr)
 	return 0;
 }
 
+/* Adds a TLS listener (see rc.h). */
+int rc_server_listen_tls(struct rc_server *s, const char *addr,
+			 const struct rc_tls_config *tls)
+{
+	struct rc_tls_server *t;
+	int ret;
+
+	if (!tls || !tls->cert_file || !tls->key_file)
+		return -EINVAL;
+	if (s->naddrs == RC_MAX_ADDRS)
+		return -ENOSPC;
+	if (!(t = rc__tls_server_new(tls)))
+		return -EINVAL;
+	ret = rc_server_listen(s, addr);
+	if (ret < 0) {
+		rc__tls_server_free(t);
+		return ret;
+	}
+	s->tls[s->naddrs - 1] = t;
+	return 0;
+}
+
+/* Reloads every TLS listener's files (see rc.h). */
+int rc_server_reload_tls(struct rc_server *s)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; i < s->naddrs; i++)
+		if (s->tls[i] && rc__tls_server_reload(s->tls[i]) < 0)
+			ret = -EINVAL;
+	return ret;
+}
+
 /* Serves on an existing listening socket (see rc.h). */
 int rc_server_listen_fd(struct rc_server *s, int fd)
 {
@@ -212,11 +246,11 @@ static int start_loop(struct rc_server *s, unsigned idx)
 			rc_log(RC_LOG_ERROR, "listen %s: %s", s->addrs[i], strerror(-fd));
 			return fd;
 		}
-		if ((ret = rc__loop_add_listener(l, fd, true)) < 0)
+		if ((ret = rc__loop_add_listener(l, fd, true, s->tls[i])) < 0)
 			return ret;
 	}
 	for (unsigned i = 0; i < s->nuser_fds; i++)
-		if ((ret = rc__loop_add_listener(l, s->user_fds[i], false)) < 0)
+		if ((ret = rc__loop_add_listener(l, s->user_fds[i], false, NULL)) < 0)
 			return ret;
 	return 0;
 }
@@ -305,6 +339,7 @@ void rc_server_free(struct rc_server *s)
 	for (unsigned i = 0; i < s->naddrs; i++) {
 		if (s->first_fds[i] >= 0)
 			close(s->first_fds[i]);
+		rc__tls_server_free(s->tls[i]);
 		free(s->addrs[i]);
 	}
 	free(s->loops);
