@@ -70,6 +70,8 @@ PROGRAMS := $(if $(BROKER_SRCS),$(BUILD)/ringcast) $(EXAMPLES) $(CLI_BINS) \
 TOOLS    := $(if $(MICRO_SRCS),$(MICRO_BIN)) $(BENCH_PROGS)
 
 .PHONY: all deps test unit integration run fuzz install clean
+# Keep intermediate objects (examples, CLI tools) so nothing relinks needlessly.
+.SECONDARY:
 all: $(LIB) $(PROGRAMS) $(TOOLS)
 
 # Checks the Debian packages; as root installs what is missing, otherwise
