@@ -22,7 +22,9 @@
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 
 enum kind {
-	K_LISTEN,	/* char *listen[], comma-separated, repeatable */
+	K_LIST,		/* char *[RC_CFG_MAX_LISTEN] + unsigned count at count_off:
+			 * HOST:PORT items, comma-separated, repeatable */
+	K_PATH,		/* char *, a file name; empty = unset (NULL) */
 	K_UINT,		/* unsigned, plain integer */
 	K_INT,		/* int, plain integer */
 	K_U64,		/* uint64_t, plain integer */
@@ -43,6 +45,7 @@ struct key {
 	uint64_t min, max;	/* in struct units; K_RATE uses them as whole numbers */
 	const char *range;	/* the static "why" when out of range */
 	const char *help;	/* one line for --help */
+	size_t count_off;	/* K_LIST: where the item count lives */
 };
 
 #define F(field) offsetof(struct rc_config, field)
@@ -54,65 +57,76 @@ struct key {
 #define MAX_TIMEOUT_MS (30ull * 86400 * 1000)
 
 static const struct key keys[] = {
-	{ "listen", "server", K_LISTEN, 0, 0, 0, NULL,
-	  "HOST:PORT to listen on; repeatable or comma-separated" },
+	{ "listen", "server", K_LIST, F(listen), 0, 0, NULL,
+	  "HOST:PORT to listen on; repeatable or comma-separated", F(nlisten) },
 	{ "threads", "server", K_UINT, F(threads), 0, 1024,
-	  "out of range (0..1024)", "worker threads, one io_uring each; 0 = one per CPU" },
+	  "out of range (0..1024)", "worker threads, one io_uring each; 0 = one per CPU", 0 },
 	{ "backlog", "server", K_INT, F(backlog), 1, INT_MAX,
-	  "out of range (1..2147483647)", "listen() backlog (capped by net.core.somaxconn)" },
+	  "out of range (1..2147483647)", "listen() backlog (capped by net.core.somaxconn)", 0 },
 	{ "log_level", "server", K_LEVEL, F(log_level), 0, 0, NULL,
-	  "error, warn, info or debug" },
-	{ "echo", "server", K_BOOL, F(echo), 0, 0, NULL, "serve the /echo endpoint" },
+	  "error, warn, info or debug", 0 },
+	{ "echo", "server", K_BOOL, F(echo), 0, 0, NULL, "serve the /echo endpoint", 0 },
 	{ "compression", "server", K_BOOL, F(compression), 0, 0, NULL,
-	  "offer permessage-deflate" },
+	  "offer permessage-deflate", 0 },
 	{ "max_connections", "limits", K_U64, F(max_connections), 0, UINT64_MAX,
-	  NULL, "connections in total; 0 = unlimited" },
+	  NULL, "connections in total; 0 = unlimited", 0 },
 	{ "max_connections_per_ip", "limits", K_U64, F(max_connections_per_ip), 0,
-	  UINT64_MAX, NULL, "connections per client address; 0 = unlimited" },
+	  UINT64_MAX, NULL, "connections per client address; 0 = unlimited", 0 },
 	{ "max_message_size", "limits", K_SIZE, F(max_message_size), 1, GIB,
-	  "out of range (1..1G)", "largest WebSocket message, bytes" },
+	  "out of range (1..1G)", "largest WebSocket message, bytes", 0 },
 	{ "max_backpressure", "limits", K_SIZE, F(max_backpressure), 1, TIB,
-	  "out of range (1..1T)", "queued bytes per connection before the slow-consumer policy" },
+	  "out of range (1..1T)", "queued bytes per connection before the slow-consumer policy", 0 },
 	{ "max_topics_per_connection", "limits", K_U64, F(max_topics_per_connection),
-	  1, 10000000, "out of range (1..10000000)", "subscriptions per connection" },
+	  1, 10000000, "out of range (1..10000000)", "subscriptions per connection", 0 },
 	{ "max_http_body", "limits", K_SIZE, F(max_http_body), 1, GIB,
-	  "out of range (1..1G)", "largest POST /publish body, bytes" },
+	  "out of range (1..1G)", "largest POST /publish body, bytes", 0 },
 	{ "max_http_head", "limits", K_SIZE, F(max_http_head), 256, MIB,
-	  "out of range (256..1M)", "largest HTTP request head, bytes" },
+	  "out of range (256..1M)", "largest HTTP request head, bytes", 0 },
 	{ "json_rate", "limits", K_RATE, F(json_rate), 0, 1000000000,
 	  "out of range (more than 0, at most 1000000000)",
-	  "JSON commands per second per connection" },
+	  "JSON commands per second per connection", 0 },
 	{ "json_burst", "limits", K_U64, F(json_burst), 1, 1000000000,
-	  "out of range (1..1000000000)", "JSON commands allowed in a burst" },
+	  "out of range (1..1000000000)", "JSON commands allowed in a burst", 0 },
 	{ "slow_consumer_policy", "limits", K_POLICY, F(slow_consumer_policy), 0, 0,
-	  NULL, "close (1013) or drop (and report a gap) past max_backpressure" },
+	  NULL, "close (1013) or drop (and report a gap) past max_backpressure", 0 },
 	{ "handshake_timeout", "timeouts", K_MS, F(handshake_timeout_ms), 1,
 	  MAX_TIMEOUT_MS, "out of range (0.001..2592000 s)",
-	  "seconds to complete the HTTP upgrade" },
+	  "seconds to complete the HTTP upgrade", 0 },
 	{ "idle_timeout", "timeouts", K_MS, F(idle_timeout_ms), 1, MAX_TIMEOUT_MS,
-	  "out of range (0.001..2592000 s)", "seconds without traffic before a ping" },
+	  "out of range (0.001..2592000 s)", "seconds without traffic before a ping", 0 },
 	{ "pong_timeout", "timeouts", K_MS, F(pong_timeout_ms), 1, MAX_TIMEOUT_MS,
-	  "out of range (0.001..2592000 s)", "seconds to wait for the pong" },
+	  "out of range (0.001..2592000 s)", "seconds to wait for the pong", 0 },
 	{ "close_timeout", "timeouts", K_MS, F(close_timeout_ms), 1, MAX_TIMEOUT_MS,
-	  "out of range (0.001..2592000 s)", "seconds to wait for the peer's close" },
+	  "out of range (0.001..2592000 s)", "seconds to wait for the peer's close", 0 },
 	{ "history_size", "history", K_U64, F(history_size), 0, 1000000,
-	  "out of range (0..1000000)", "messages kept per topic for resume; 0 = none" },
+	  "out of range (0..1000000)", "messages kept per topic for resume; 0 = none", 0 },
 	{ "history_ttl", "history", K_MS64, F(history_ttl_ms), 0,
 	  10ull * 365 * 86400 * 1000, "out of range (0..315360000 s)",
-	  "seconds a message stays in history; 0 = no age limit" },
+	  "seconds a message stays in history; 0 = no age limit", 0 },
+	{ "tls_listen", "tls", K_LIST, F(tls_listen), 0, 0, NULL,
+	  "HOST:PORT for wss:// and https (needs tls_cert, tls_key); repeatable",
+	  F(ntls_listen) },
+	{ "tls_cert", "tls", K_PATH, F(tls_cert), 0, 0, NULL,
+	  "PEM certificate chain for tls_listen (re-read on SIGHUP)", 0 },
+	{ "tls_key", "tls", K_PATH, F(tls_key), 0, 0, NULL,
+	  "PEM private key for tls_cert (re-read on SIGHUP)", 0 },
+	{ "tls_client_ca", "tls", K_PATH, F(tls_client_ca), 0, 0, NULL,
+	  "PEM CA file: require client certificates it signed (mutual TLS)", 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+_Static_assert(NKEYS <= 64, "struct source.lists_seen has one bit per key");
 
-static const char *const sections[] = { "server", "limits", "timeouts", "history" };
+static const char *const sections[] = { "server", "limits", "timeouts", "history", "tls" };
 
-/* Where a value came from, for error messages and the listen rule: the
- * first listen from a source replaces the earlier list, later ones append. */
+/* Where a value came from, for error messages and the list rule: the first
+ * item of a list key (listen, tls_listen) from a source replaces the earlier
+ * list, later ones append. */
 struct source {
 	const char *file;	/* file name, or NULL */
 	unsigned line;
 	const char *what;	/* "--threads", "RINGCAST_THREADS", ... */
-	bool listen_seen;
+	uint64_t lists_seen;	/* bit i: keys[i] was set from this source */
 	int errors;
 	FILE *f;
 	struct rc_config *c;
@@ -295,26 +309,41 @@ static bool listen_valid(const char *s, size_t len)
 	return true;
 }
 
-static void free_listen(struct rc_config *c)
+/* A list key's items and count inside c. */
+static char **list_items(struct rc_config *c, const struct key *k)
 {
-	for (unsigned i = 0; i < c->nlisten; i++) {
-		free(c->listen[i]);
-		c->listen[i] = NULL;
+	return (char **)((char *)c + k->off);
+}
+
+static unsigned *list_count(struct rc_config *c, const struct key *k)
+{
+	return (unsigned *)((char *)c + k->count_off);
+}
+
+static void free_list(struct rc_config *c, const struct key *k)
+{
+	char **items = list_items(c, k);
+	unsigned *n = list_count(c, k);
+
+	for (unsigned i = 0; i < *n; i++) {
+		free(items[i]);
+		items[i] = NULL;
 	}
-	c->nlisten = 0;
+	*n = 0;
 }
 
 /* Validates every comma-separated item before touching c, so a bad list
- * leaves the previous one in place. */
-static int set_listen(struct rc_config *c, const char *v, bool replace,
-		      const char **why)
+ * leaves the previous one in place.  An empty value is an empty list (how
+ * the example file spells "no TLS listener"). */
+static int set_list(struct rc_config *c, const struct key *k, const char *v,
+		    bool replace, const char **why)
 {
 	char *items[RC_CFG_MAX_LISTEN];
-	unsigned n = 0, base = replace ? 0 : c->nlisten;
+	unsigned n = 0, base = replace ? 0 : *list_count(c, k);
 	const char *p = v;
 	int err = -EINVAL;
 
-	for (;;) {
+	while (*p) {
 		const char *end = strchr(p, ',');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 
@@ -327,7 +356,7 @@ static int set_listen(struct rc_config *c, const char *v, bool replace,
 			goto err_free;
 		}
 		if (base + n >= RC_CFG_MAX_LISTEN) {
-			*why = "too many listen addresses (at most 16)";
+			*why = "too many addresses (at most 16)";
 			goto err_free;
 		}
 		items[n] = strndup(p, len);
@@ -340,17 +369,38 @@ static int set_listen(struct rc_config *c, const char *v, bool replace,
 		if (!end)
 			break;
 		p = end + 1;
+		if (!*p) {	/* "a:1," */
+			*why = "not HOST:PORT (port 1..65535, IPv6 as [addr]:port)";
+			goto err_free;
+		}
 	}
 	if (replace)
-		free_listen(c);
+		free_list(c, k);
 	for (unsigned i = 0; i < n; i++)
-		c->listen[c->nlisten++] = items[i];
+		list_items(c, k)[(*list_count(c, k))++] = items[i];
 	return 0;
 
 err_free:
 	while (n)
 		free(items[--n]);
 	return err;
+}
+
+/* A file name; empty unsets it.  The file is read when a listener is
+ * created, where a missing or bad file is reported with OpenSSL's reason. */
+static int set_path(struct rc_config *c, const struct key *k, const char *v,
+		    const char **why)
+{
+	char **field = (char **)((char *)c + k->off);
+	char *dup = NULL;
+
+	if (*v && !(dup = strdup(v))) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	free(*field);
+	*field = dup;
+	return 0;
 }
 
 static int range_err(const struct key *k, const char **why)
@@ -361,15 +411,17 @@ static int range_err(const struct key *k, const char **why)
 
 /* Parses v for k and stores it; c is untouched on error. */
 static int set_value(struct rc_config *c, const struct key *k, const char *v,
-		     bool listen_replace, const char **why)
+		     bool list_replace, const char **why)
 {
 	char *field = (char *)c + k->off;
 	uint64_t n = 0;
 	int err;
 
 	switch (k->kind) {
-	case K_LISTEN:
-		return set_listen(c, v, listen_replace, why);
+	case K_LIST:
+		return set_list(c, k, v, list_replace, why);
+	case K_PATH:
+		return set_path(c, k, v, why);
 	case K_BOOL:
 		*why = "not a boolean (on/off, true/false, yes/no, 1/0)";
 		return parse_bool(v, (bool *)field);
@@ -469,7 +521,7 @@ static const struct key *lookup(const char *key, const char **why)
 
 /* Trims surrounding blanks (flags and env keep them; inih does not). */
 static int set_trimmed(struct rc_config *c, const char *key, const char *value,
-		       bool *listen_seen, const char **why)
+		       uint64_t *lists_seen, const char **why)
 {
 	const struct key *k = lookup(key, why);
 	char buf[512];
@@ -488,11 +540,12 @@ static int set_trimmed(struct rc_config *c, const char *key, const char *value,
 	}
 	memcpy(buf, value, len);
 	buf[len] = '\0';
-	if (k->kind == K_LISTEN && listen_seen) {
-		int err = set_value(c, k, buf, !*listen_seen, why);
+	if (k->kind == K_LIST && lists_seen) {
+		uint64_t bit = 1ull << (k - keys);
+		int err = set_value(c, k, buf, !(*lists_seen & bit), why);
 
 		if (!err)
-			*listen_seen = true;
+			*lists_seen |= bit;
 		return err;
 	}
 	return set_value(c, k, buf, true, why);
@@ -593,7 +646,7 @@ static int ini_cb(void *user, const char *section, const char *name,
 			src->file, src->line, name, k->section, section);
 		goto fail;
 	}
-	err = set_trimmed(src->c, name, value, &src->listen_seen, &why);
+	err = set_trimmed(src->c, name, value, &src->lists_seen, &why);
 	if (err == -ENOENT) {
 		fprintf(stderr, "ringcast: %s:%u: %s: %s\n", src->file, src->line,
 			name, why);
@@ -732,13 +785,20 @@ static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
 	const char *field = (const char *)c + k->off;
 
 	switch (k->kind) {
-	case K_LISTEN:
+	case K_LIST: {
+		char *const *items = (char *const *)field;
+		unsigned n = *(const unsigned *)((const char *)c + k->count_off);
+
 		buf[0] = '\0';
-		for (unsigned i = 0; i < c->nlisten; i++) {
+		for (unsigned i = 0; i < n; i++) {
 			size_t len = strlen(buf);
 
-			snprintf(buf + len, cap - len, "%s%s", i ? "," : "", c->listen[i]);
+			snprintf(buf + len, cap - len, "%s%s", i ? "," : "", items[i]);
 		}
+		break;
+	}
+	case K_PATH:
+		snprintf(buf, cap, "%s", *(char *const *)field ? *(char *const *)field : "");
 		break;
 	case K_UINT:
 		snprintf(buf, cap, "%u", *(const unsigned *)field);
@@ -798,7 +858,7 @@ static void put(char *out, size_t cap, size_t *len, const char *fmt, ...)
  * address; returns the length written or -ENOSPC. */
 long rc_config_dump(const struct rc_config *c, char *out, size_t cap)
 {
-	char val[64];
+	char val[600];
 	size_t len = 0;
 	const char *section = NULL;
 
@@ -812,9 +872,12 @@ long rc_config_dump(const struct rc_config *c, char *out, size_t cap)
 			section = k->section;
 			put(out, cap, &len, "\n[%s]\n", section);
 		}
-		if (k->kind == K_LISTEN) {
-			for (unsigned j = 0; j < c->nlisten; j++)
-				put(out, cap, &len, "listen = %s\n", c->listen[j]);
+		/* One line per list item; an empty list still gets its line,
+		 * so every key appears (and reads back as empty). */
+		if (k->kind == K_LIST && *list_count((struct rc_config *)c, k)) {
+			for (unsigned j = 0; j < *list_count((struct rc_config *)c, k); j++)
+				put(out, cap, &len, "%s = %s\n", k->name,
+				    list_items((struct rc_config *)c, k)[j]);
 			continue;
 		}
 		fmt_value(c, k, val, sizeof(val));
@@ -828,7 +891,8 @@ long rc_config_dump(const struct rc_config *c, char *out, size_t cap)
 static const char *metavar(enum kind kind)
 {
 	switch (kind) {
-	case K_LISTEN: return "HOST:PORT";
+	case K_LIST: return "HOST:PORT";
+	case K_PATH: return "FILE";
 	case K_SIZE: return "SIZE";
 	case K_MS: case K_MS64: return "SECONDS";
 	case K_BOOL: return "on|off";
@@ -842,7 +906,7 @@ static const char *metavar(enum kind kind)
 static void print_usage(FILE *f)
 {
 	struct rc_config d;
-	char flag[64], val[64];
+	char flag[64], val[600];
 
 	rc_config_defaults(&d);
 	fprintf(f,
@@ -878,18 +942,34 @@ int rc_config_validate(const struct rc_config *c)
 {
 	int errors = 0;
 
+	const char *all[2 * RC_CFG_MAX_LISTEN];
+	unsigned n = 0;
+
 	if (c->nlisten == 0) {
 		fprintf(stderr, "ringcast: listen: no address to listen on "
 			"(or out of memory)\n");
 		errors++;
 	}
+	/* One address in both lists would bind twice (SO_REUSEPORT lets it)
+	 * and split clients between plain and TLS at random. */
 	for (unsigned i = 0; i < c->nlisten; i++)
-		for (unsigned j = i + 1; j < c->nlisten; j++)
-			if (strcmp(c->listen[i], c->listen[j]) == 0) {
-				fprintf(stderr, "ringcast: listen: '%s' given twice\n",
-					c->listen[i]);
+		all[n++] = c->listen[i];
+	for (unsigned i = 0; i < c->ntls_listen; i++)
+		all[n++] = c->tls_listen[i];
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = i + 1; j < n; j++)
+			if (strcmp(all[i], all[j]) == 0) {
+				fprintf(stderr, "ringcast: %s: '%s' given twice\n",
+					j < c->nlisten ? "listen" : "tls_listen", all[i]);
 				errors++;
 			}
+	if (c->ntls_listen && (!c->tls_cert || !c->tls_key)) {
+		fprintf(stderr, "ringcast: tls_listen: needs tls_cert and tls_key\n");
+		errors++;
+	}
+	if (!c->ntls_listen && (c->tls_cert || c->tls_key || c->tls_client_ca))
+		fprintf(stderr, "ringcast: warning: tls_cert/tls_key/tls_client_ca are "
+			"set but there is no tls_listen address; they are unused\n");
 	if (c->max_backpressure < c->max_message_size)
 		fprintf(stderr, "ringcast: warning: max_backpressure (%llu) is below "
 			"max_message_size (%llu): one large message can trip the "
@@ -932,7 +1012,7 @@ static int usage_error(void)
 
 /* Applies one flag at argv[*i]; advances *i past a separate value. */
 static int apply_flag(struct rc_config *c, int argc, char **argv, int *i,
-		      bool *listen_seen)
+		      uint64_t *lists_seen)
 {
 	const char *name, *val, *why = NULL;
 	char key[64];
@@ -961,7 +1041,7 @@ static int apply_flag(struct rc_config *c, int argc, char **argv, int *i,
 		}
 		val = argv[++*i];
 	}
-	err = set_trimmed(c, key, val, listen_seen, &why);
+	err = set_trimmed(c, key, val, lists_seen, &why);
 	if (err) {
 		fprintf(stderr, "ringcast: --%s: %s: '%s'\n", key, why, val);
 		return usage_error();
@@ -980,7 +1060,7 @@ static int load_all(struct rc_config *c, int argc, char **argv,
 		    bool *exit_now, bool *check)
 {
 	const char *file = NULL, *env_file, *name, *val;
-	bool listen_seen = false;
+	uint64_t lists_seen = 0;
 	size_t nlen;
 	int err;
 
@@ -1033,7 +1113,7 @@ static int load_all(struct rc_config *c, int argc, char **argv,
 				continue;
 			}
 		}
-		err = apply_flag(c, argc, argv, &i, &listen_seen);
+		err = apply_flag(c, argc, argv, &i, &lists_seen);
 		if (err)
 			return err;
 	}
@@ -1074,7 +1154,14 @@ int rc_config_from_args(struct rc_config *c, int argc, char **argv,
 /* Frees the strings c owns; c must be re-initialised before reuse. */
 void rc_config_free(struct rc_config *c)
 {
-	free_listen(c);
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].kind == K_LIST)
+			free_list(c, &keys[i]);
+		if (keys[i].kind == K_PATH) {
+			free(*(char **)((char *)c + keys[i].off));
+			*(char **)((char *)c + keys[i].off) = NULL;
+		}
+	}
 	free(c->config_file);
 	c->config_file = NULL;
 }

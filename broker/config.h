@@ -41,6 +41,12 @@ struct rc_config {
 	/* [history] */
 	uint64_t history_size;             /* messages kept per topic */
 	uint64_t history_ttl_ms;           /* 0: no age limit */
+	/* [tls] */
+	char *tls_listen[RC_CFG_MAX_LISTEN]; /* "host:port" for TLS; default none */
+	unsigned ntls_listen;
+	char *tls_cert;                    /* PEM chain; NULL unless tls_listen */
+	char *tls_key;                     /* PEM private key */
+	char *tls_client_ca;               /* NULL: no client certificates asked */
 	char *config_file;                 /* as given, for SIGHUP */
 };
 
@@ -63,15 +69,17 @@ int rc_config_load_file(struct rc_config *c, const char *path);
 int rc_config_load_env(struct rc_config *c);
 
 /* Parses argv: --config FILE is read first (file, then flags, then env),
- * then every --key VALUE / --key=VALUE flag, --listen repeatable.
+ * then every --key VALUE / --key=VALUE flag, --listen and --tls-listen
+ * repeatable.
  * --help and --version print and set *exit_now (exit status 0);
  * --check-config validates and sets *exit_now.  Returns 0, or -EINVAL
  * after printing the error and a usage hint to stderr. */
 int rc_config_from_args(struct rc_config *c, int argc, char **argv,
 			bool *exit_now);
 
-/* Checks what single keys cannot (no listen address, one given twice) and
- * warns about risky combinations.  Returns 0 or -EINVAL (printed to
+/* Checks what single keys cannot (no listen address, one given twice in
+ * listen and tls_listen together, tls_listen without tls_cert and tls_key)
+ * and warns about risky combinations.  Returns 0 or -EINVAL (printed to
  * stderr).  rc_config_from_args already calls it. */
 int rc_config_validate(const struct rc_config *c);
 

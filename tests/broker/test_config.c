@@ -83,6 +83,10 @@ Test(config, defaults)
 	cr_assert_eq(cfg.close_timeout_ms, 5000);
 	cr_assert_eq(cfg.history_size, 100);
 	cr_assert_eq(cfg.history_ttl_ms, 0);
+	cr_assert_eq(cfg.ntls_listen, 0);
+	cr_assert_null(cfg.tls_cert);
+	cr_assert_null(cfg.tls_key);
+	cr_assert_null(cfg.tls_client_ca);
 	cr_assert_null(cfg.config_file);
 	cr_assert_eq(rc_config_validate(&cfg), 0);
 }
@@ -192,6 +196,66 @@ Test(config, set_listen_replaces_and_splits_commas)
 	cr_assert_str_eq(cfg.listen[0], "10.0.0.1:1");
 }
 
+Test(config, tls_listen_is_a_list_like_listen)
+{
+	cr_assert_eq(rc_config_set(&cfg, "tls_listen", "0.0.0.0:443, [::]:8443", NULL), 0);
+	cr_assert_eq(cfg.ntls_listen, 2);
+	cr_assert_str_eq(cfg.tls_listen[0], "0.0.0.0:443");
+	cr_assert_str_eq(cfg.tls_listen[1], "[::]:8443");
+	cr_assert_eq(cfg.nlisten, 1, "the plain list is untouched");
+	cr_assert_str_eq(cfg.listen[0], "127.0.0.1:8080");
+	cr_assert_eq(rc_config_set(&cfg, "tls.tls_listen", "", NULL), 0, "empty: no listener");
+	cr_assert_eq(cfg.ntls_listen, 0);
+	cr_assert_null(cfg.tls_listen[0]);
+}
+
+Test(config, tls_paths_set_replace_and_unset)
+{
+	cr_assert_eq(rc_config_set(&cfg, "tls_cert", " /etc/ringcast/cert.pem ", NULL), 0);
+	cr_assert_str_eq(cfg.tls_cert, "/etc/ringcast/cert.pem");
+	cr_assert_eq(rc_config_set(&cfg, "tls.tls_cert", "/srv/a b.pem", NULL), 0);
+	cr_assert_str_eq(cfg.tls_cert, "/srv/a b.pem", "spaces inside a path stay");
+	cr_assert_eq(rc_config_set(&cfg, "TLS_KEY", "k.pem", NULL), 0);
+	cr_assert_str_eq(cfg.tls_key, "k.pem");
+	cr_assert_eq(rc_config_set(&cfg, "tls-client-ca", "ca.pem", NULL), 0);
+	cr_assert_str_eq(cfg.tls_client_ca, "ca.pem");
+	cr_assert_eq(rc_config_set(&cfg, "tls_cert", "", NULL), 0);
+	cr_assert_null(cfg.tls_cert, "empty unsets");
+}
+
+struct tls_valid_case {
+	char listen[40], tls_listen[40], cert[16], key[16];
+	int err;
+};
+
+static struct tls_valid_case tls_valid_cases[] = {
+	{ "a:1", "a:2", "c.pem", "k.pem", 0 },
+	{ "a:1", "a:2,b:3", "c.pem", "k.pem", 0 },
+	{ "a:1", "a:2", "", "k.pem", -EINVAL },		/* no certificate */
+	{ "a:1", "a:2", "c.pem", "", -EINVAL },		/* no key */
+	{ "a:1", "a:1", "c.pem", "k.pem", -EINVAL },	/* plain and TLS on one address */
+	{ "a:1,b:2", "c:3,b:2", "c.pem", "k.pem", -EINVAL },
+	{ "a:1", "c:3,c:3", "c.pem", "k.pem", -EINVAL },
+	{ "a:1", "", "c.pem", "k.pem", 0 },		/* unused: only a warning */
+};
+
+ParameterizedTestParameters(config, tls_validation)
+{
+	return cr_make_param_array(struct tls_valid_case, tls_valid_cases,
+				   sizeof(tls_valid_cases) / sizeof(tls_valid_cases[0]));
+}
+
+ParameterizedTest(struct tls_valid_case *tc, config, tls_validation)
+{
+	cr_assert_eq(rc_config_set(&cfg, "listen", tc->listen, NULL), 0);
+	cr_assert_eq(rc_config_set(&cfg, "tls_listen", tc->tls_listen, NULL), 0);
+	cr_assert_eq(rc_config_set(&cfg, "tls_cert", tc->cert, NULL), 0);
+	cr_assert_eq(rc_config_set(&cfg, "tls_key", tc->key, NULL), 0);
+	cr_redirect_stderr();
+	cr_assert_eq(rc_config_validate(&cfg), tc->err, "listen %s tls_listen %s cert '%s' key '%s'",
+		     tc->listen, tc->tls_listen, tc->cert, tc->key);
+}
+
 /* ---- bad values and unknown keys --------------------------------------------- */
 
 struct bad_case {
@@ -242,6 +306,12 @@ static struct bad_case bad_cases[] = {
 	{ "listen", "[::1:80", -EINVAL },
 	{ "listen", "a:1,,b:2", -EINVAL },
 	{ "listen", "a b:1", -EINVAL },
+	{ "listen", "a:1,", -EINVAL },
+	{ "tls_listen", "8443", -EINVAL },
+	{ "tls_listen", "a:1,,b:2", -EINVAL },
+	{ "tls_listen", "[::1:443", -EINVAL },
+	{ "server.tls_cert", "/x.pem", -ENOENT },	/* wrong section */
+	{ "tls.listen", "a:1", -ENOENT },
 };
 
 ParameterizedTestParameters(config, bad_value)
@@ -324,6 +394,27 @@ Test(config, file_with_sections)
 	cr_assert_eq(cfg.backlog, 1024, "untouched keys keep their defaults");
 }
 
+Test(config, file_tls_section)
+{
+	const char *p = write_tmp(
+		"[tls]\n"
+		"tls_listen = 0.0.0.0:8443\n"
+		"tls_listen = [::]:8443,127.0.0.1:9443\n"
+		"tls_cert = /etc/ringcast/fullchain.pem\n"
+		"tls_key = /etc/ringcast/key.pem ; inline comment\n"
+		"tls_client_ca =\n");
+
+	cr_assert_eq(rc_config_load_file(&cfg, p), 0);
+	cr_assert_eq(cfg.ntls_listen, 3);
+	cr_assert_str_eq(cfg.tls_listen[0], "0.0.0.0:8443");
+	cr_assert_str_eq(cfg.tls_listen[2], "127.0.0.1:9443");
+	cr_assert_str_eq(cfg.tls_cert, "/etc/ringcast/fullchain.pem");
+	cr_assert_str_eq(cfg.tls_key, "/etc/ringcast/key.pem");
+	cr_assert_null(cfg.tls_client_ca);
+	cr_assert_eq(cfg.nlisten, 1, "listen keeps its default");
+	cr_assert_eq(rc_config_validate(&cfg), 0);
+}
+
 Test(config, file_without_sections)
 {
 	const char *p = write_tmp("threads = 2\nmax_message_size = 2M\n"
@@ -349,6 +440,8 @@ static struct file_err_case file_err_cases[] = {
 	{ "threads 4\n", -EINVAL },				/* inih syntax error */
 	{ "[server\nthreads = 4\n", -EINVAL },
 	{ "threads = 4\nlisten = nope\n", -EINVAL },
+	{ "[server]\ntls_cert = c.pem\n", -EINVAL },		/* belongs in [tls] */
+	{ "[tls]\nlisten = a:1\n", -EINVAL },
 	{ "; the next line is longer than inih's buffer\nlisten = "
 	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -476,6 +569,37 @@ Test(config, listen_file_list_kept_without_flags_and_env_replaces)
 	cr_assert_str_eq(cfg.listen[1], "8.8.8.8:8");
 }
 
+/* The replace-then-append rule is per list: a --listen flag does not make
+ * the first --tls-listen flag append to the file's TLS list. */
+Test(config, tls_listen_flags_and_env_follow_the_list_rule)
+{
+	const char *p = write_tmp("[server]\nlisten = 1.1.1.1:1\n[tls]\ntls_listen = 2.2.2.2:2\n"
+				  "tls_cert = file.pem\ntls_key = file.key\n");
+	bool exit_now;
+
+	cr_assert_eq(RUN(&exit_now, "--config", (char *)p, "--listen", "3.3.3.3:3",
+			 "--tls-listen", "4.4.4.4:4", "--tls-listen=5.5.5.5:5",
+			 "--tls-cert", "flag.pem"), 0);
+	cr_assert_eq(cfg.nlisten, 1);
+	cr_assert_str_eq(cfg.listen[0], "3.3.3.3:3");
+	cr_assert_eq(cfg.ntls_listen, 2);
+	cr_assert_str_eq(cfg.tls_listen[0], "4.4.4.4:4");
+	cr_assert_str_eq(cfg.tls_listen[1], "5.5.5.5:5");
+	cr_assert_str_eq(cfg.tls_cert, "flag.pem", "flag over file");
+	cr_assert_str_eq(cfg.tls_key, "file.key");
+	setenv("RINGCAST_TLS_LISTEN", "6.6.6.6:6", 1);
+	setenv("RINGCAST_TLS_KEY", "env.key", 1);
+	setenv("RINGCAST_TLS_CLIENT_CA", "ca.pem", 1);
+	cr_assert_eq(rc_config_load_env(&cfg), 0);
+	unsetenv("RINGCAST_TLS_LISTEN");
+	unsetenv("RINGCAST_TLS_KEY");
+	unsetenv("RINGCAST_TLS_CLIENT_CA");
+	cr_assert_eq(cfg.ntls_listen, 1);
+	cr_assert_str_eq(cfg.tls_listen[0], "6.6.6.6:6");
+	cr_assert_str_eq(cfg.tls_key, "env.key");
+	cr_assert_str_eq(cfg.tls_client_ca, "ca.pem");
+}
+
 Test(config, no_bool_flags)
 {
 	bool exit_now;
@@ -498,6 +622,9 @@ static struct argv_err_case argv_err_cases[] = {
 	{ "--config", "" },
 	{ "--config", "/nonexistent/ringcast.ini" },
 	{ "--listen", "a:1,a:1" },		/* validation */
+	{ "--tls-listen", "a:2" },		/* no certificate */
+	{ "--tls-listen", "127.0.0.1:8080" },	/* the default plain address */
+	{ "--no-tls-cert", "" },
 	{ "-t", "4" },
 };
 
@@ -567,6 +694,8 @@ Test(config, help_lists_every_key)
 	}
 	cr_assert(strstr(help, "(default 1M)"));
 	cr_assert(strstr(help, "(default 127.0.0.1:8080)"));
+	cr_assert(strstr(help, "--tls-listen HOST:PORT "), "%s", help);
+	cr_assert(strstr(help, "--tls-client-ca FILE "), "%s", help);
 }
 
 Test(config, check_config_ok)
@@ -622,6 +751,13 @@ static void assert_same(const struct rc_config *a, const struct rc_config *b)
 	cr_assert_eq(a->close_timeout_ms, b->close_timeout_ms);
 	cr_assert_eq(a->history_size, b->history_size);
 	cr_assert_eq(a->history_ttl_ms, b->history_ttl_ms);
+	cr_assert_eq(a->ntls_listen, b->ntls_listen);
+	for (unsigned i = 0; i < a->ntls_listen; i++)
+		cr_assert_str_eq(a->tls_listen[i], b->tls_listen[i]);
+	cr_assert_str_eq(a->tls_cert ? a->tls_cert : "(null)", b->tls_cert ? b->tls_cert : "(null)");
+	cr_assert_str_eq(a->tls_key ? a->tls_key : "(null)", b->tls_key ? b->tls_key : "(null)");
+	cr_assert_str_eq(a->tls_client_ca ? a->tls_client_ca : "(null)",
+			 b->tls_client_ca ? b->tls_client_ca : "(null)");
 }
 
 static void round_trip(void)
@@ -657,6 +793,8 @@ Test(config, dump_round_trips_everything_changed)
 		{ "idle_timeout", "0.5" }, { "pong_timeout", "7" },
 		{ "close_timeout", "2.05" }, { "history_size", "0" },
 		{ "history_ttl", "86400.001" },
+		{ "tls_listen", "0.0.0.0:443,[::]:443" }, { "tls_cert", "/a/c.pem" },
+		{ "tls_key", "/a/k.pem" }, { "tls_client_ca", "/a/ca.pem" },
 	};
 
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
