@@ -634,9 +634,11 @@ static int conn_errno(const char *r, size_t n, bool was_open)
 {
 	if (was_open)
 		return -ECONNRESET;
+	if (!r || n == 0)
+		return -ETIMEDOUT;
 	if (memmem(r, n, "refused", 7))
 		return -ECONNREFUSED;
-	if (n == 0 || memmem(r, n, "timed out", 9))
+	if (memmem(r, n, "timed out", 9))
 		return -ETIMEDOUT;
 	return -ECONNABORTED;
 }
@@ -659,6 +661,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 	bool was_open = ps->state == PS_OPEN;
 	bool retry;
 	int err = conn_errno((const char *)r, n, was_open);
+
 
 	ps->conn = NULL;
 	if (ps->freeing) {
@@ -725,6 +728,7 @@ static void on_timer(void *arg)
 
 	pthread_mutex_lock(&ps->tmu);
 	ps->t_posted = false;
+	pthread_cond_signal(&ps->tcv); /* a deadline may have come meanwhile */
 	pthread_mutex_unlock(&ps->tmu);
 	if (ps->freeing) {
 		if (!ps->conn)
@@ -786,7 +790,7 @@ int rc__err_errno(const char *code, size_t len)
 		{ "\"internal\"", -EIO },
 	};
 
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+	for (size_t i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)
 		if (len == strlen(map[i].code) && !memcmp(code, map[i].code, len))
 			return map[i].err;
 	return -EPROTO;
