@@ -21,6 +21,25 @@ static void apply_runtime(const struct rc_config *c)
 static int saved_argc;
 static char **saved_argv;
 
+/* Configurations replaced by SIGHUP.  Handlers on other threads may still
+ * read one, so they are freed only after the loops stopped. */
+struct retired_cfg {
+	struct retired_cfg *next;
+	struct rc_config *cfg;
+};
+static struct retired_cfg *retired;
+
+static void free_retired(void)
+{
+	while (retired) {
+		struct retired_cfg *r = retired;
+		retired = r->next;
+		rc_config_free(r->cfg);
+		free(r->cfg);
+		free(r);
+	}
+}
+
 /* The value(s) of key in an rc_config_dump text, joined by ','; returns
  * where the first "key = " line starts (NULL if none). */
 static const char *dump_value(const char *dump, const char *key, size_t klen,
@@ -87,6 +106,7 @@ static void reload(void)
 	const struct rc_config *old = bk_cfg();
 	struct rc_config *c = calloc(1, sizeof(*c));
 	char *was = malloc(DUMP), *now = malloc(DUMP), *what = malloc(DUMP);
+	struct retired_cfg *r;
 	bool exit_now = false;
 
 	if (!c || !was || !now || !what)
@@ -104,10 +124,15 @@ static void reload(void)
 	else
 		describe_changes(was, now, what, DUMP);
 	apply_runtime(c);
-	/* The old struct stays allocated: handlers on other threads may still
-	 * read it; a few hundred bytes per SIGHUP. */
+	/* The old struct stays allocated until exit (handlers on other threads
+	 * may still read it): a few hundred bytes per SIGHUP. */
 	atomic_store_explicit(&bk.cfg, c, memory_order_release);
 	c = NULL;
+	if ((r = malloc(sizeof(*r)))) {
+		r->cfg = (struct rc_config *)old;
+		r->next = retired;
+		retired = r;
+	}
 	rc_log(RC_LOG_INFO, "reloaded%s%s: %s", old->config_file ? " " : "",
 	       old->config_file ? old->config_file : "", what);
 cleanup:
@@ -230,6 +255,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringcast: %s\n", strerror(-ret));
 		return 1;
 	}
+	free_retired();
 	rc_log(RC_LOG_INFO, "stopped");
 	return 0;
 }
