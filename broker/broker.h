@@ -6,33 +6,12 @@
 #include <stdatomic.h>
 
 #include "broker/config.h"
+#include "core/list.h"
 #include "core/rc.h"
 #include "proto/json.h"
 
 struct rc_topic;
 struct rc_msg;
-
-/* Intrusive list (the broker keeps its own: core's is private). */
-struct bk_list {
-	struct bk_list *next, *prev;
-};
-static inline void bk_list_init(struct bk_list *h) { h->next = h->prev = h; }
-static inline bool bk_list_empty(const struct bk_list *h) { return h->next == h; }
-static inline void bk_list_add(struct bk_list *h, struct bk_list *n)
-{
-	n->prev = h->prev;
-	n->next = h;
-	h->prev->next = n;
-	h->prev = n;
-}
-static inline void bk_list_del(struct bk_list *n)
-{
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	n->next = n->prev = n;
-}
-#define bk_container_of(p, type, member) \
-	((type *)((char *)(p) - offsetof(type, member)))
 
 /* ---- Stats: one block per worker thread, summed on read ------------------ */
 
@@ -115,8 +94,8 @@ struct rc_buf *bk_msg_frame(struct rc_msg *m, enum bk_variant v);
 struct bk_client;
 
 struct bk_sub {
-	struct bk_list tlink;       /* topic->local[worker] */
-	struct bk_list clink;       /* client->subs */
+	struct rc_list tlink;       /* topic->local[worker] */
+	struct rc_list clink;       /* client->subs */
 	struct rc_topic *topic;
 	struct bk_client *cl;
 	uint64_t min_seq;           /* deliveries below this are replays' */
@@ -131,7 +110,7 @@ struct rc_topic {
 	_Atomic unsigned nsubs;
 	unsigned *nsubs_thread;     /* per worker, guarded by lock */
 	_Atomic unsigned *pending;  /* per worker: fanouts posted to it, not yet run */
-	struct bk_list *local;      /* per worker; only that worker touches it */
+	struct rc_list *local;      /* per worker; only that worker touches it */
 	struct rc_msg **hist;       /* ring of the last history_size messages */
 	size_t hist_cap, hist_head, hist_len;
 	uint32_t hash;
@@ -168,7 +147,7 @@ struct bk_client {
 	bool deflate_shared;        /* may receive the shared compressed frames */
 	bool closing;
 	unsigned nsubs;
-	struct bk_list subs;
+	struct rc_list subs;
 	double tokens;              /* JSON command rate limit bucket */
 	uint64_t tokens_ms;
 	unsigned errors_in_row;

@@ -963,6 +963,11 @@ int rc_config_validate(const struct rc_config *c)
 					j < c->nlisten ? "listen" : "tls_listen", all[i]);
 				errors++;
 			}
+	if (n > RC_CFG_MAX_LISTEN) {
+		fprintf(stderr, "ringcast: listen, tls_listen: %u addresses; at most %d "
+			"together\n", n, RC_CFG_MAX_LISTEN);
+		errors++;
+	}
 	if (c->ntls_listen && (!c->tls_cert || !c->tls_key)) {
 		fprintf(stderr, "ringcast: tls_listen: needs tls_cert and tls_key\n");
 		errors++;

@@ -81,8 +81,11 @@ static void describe_changes(const char *was, const char *now, char *out, size_t
 			dump_value(was, l, klen, ov, sizeof(ov));
 			/* Only at the key's first line (listen may repeat). */
 			if (dump_value(now, l, klen, nv, sizeof(nv)) == l && strcmp(ov, nv) != 0) {
+				/* tls_*: the files are re-read on SIGHUP, but new
+				 * names or addresses only at start. */
 				bool restart = (klen == 6 && !memcmp(l, "listen", 6)) ||
-					       (klen == 7 && !memcmp(l, "threads", 7));
+					       (klen == 7 && !memcmp(l, "threads", 7)) ||
+					       (klen > 4 && !memcmp(l, "tls_", 4));
 				int n = snprintf(out + len, cap - len, "%s%.*s %s -> %s%s",
 						 len ? ", " : "", (int)klen, l, ov, nv,
 						 restart ? " (needs a restart)" : "");
@@ -142,6 +145,25 @@ cleanup:
 	free(what);
 }
 
+/* SIGHUP, TLS part: every TLS listener re-reads its certificate and key (a
+ * renewed certificate is picked up by new handshakes; established
+ * connections keep theirs).  Independent of the configuration reload, so a
+ * typo in the file does not hold back a certificate renewal. */
+static void reload_tls(void)
+{
+	const struct rc_config *c = bk_cfg();
+	int ret;
+
+	if (!c->ntls_listen)
+		return;
+	ret = rc_server_reload_tls(bk.srv);
+	if (ret < 0)
+		rc_log(RC_LOG_ERROR, "reload: TLS certificate or key did not load (reason "
+		       "above); keeping the previous certificate");
+	else
+		rc_log(RC_LOG_INFO, "reload: TLS certificate and key re-read");
+}
+
 static void *signal_thread(void *arg)
 {
 	sigset_t *set = arg;
@@ -152,6 +174,7 @@ static void *signal_thread(void *arg)
 			continue;
 		if (sig == SIGHUP) {
 			reload();
+			reload_tls();
 			continue;
 		}
 		rc_log(RC_LOG_INFO, "%s: draining connections", strsignal(sig));
@@ -238,6 +261,23 @@ int main(int argc, char **argv)
 		}
 		rc_log(RC_LOG_INFO, "listening on %s (port %d)", cfg->listen[i],
 		       rc_server_port(bk.srv));
+	}
+	for (unsigned i = 0; i < cfg->ntls_listen; i++) {
+		ret = rc_server_listen_tls(bk.srv, cfg->tls_listen[i], &(struct rc_tls_config){
+			.cert_file = cfg->tls_cert,
+			.key_file = cfg->tls_key,
+			.client_ca_file = cfg->tls_client_ca,
+		});
+		if (ret < 0) {
+			/* -EINVAL: the address, or a file OpenSSL refused (logged). */
+			fprintf(stderr, "ringcast: cannot listen with TLS on %s: %s\n",
+				cfg->tls_listen[i], ret == -EINVAL ?
+				"bad address, or the certificate/key did not load" : strerror(-ret));
+			return 1;
+		}
+		rc_log(RC_LOG_INFO, "listening on %s (TLS, certificate %s%s%s)", cfg->tls_listen[i],
+		       cfg->tls_cert, cfg->tls_client_ca ? ", client certificates from " : "",
+		       cfg->tls_client_ca ? cfg->tls_client_ca : "");
 	}
 	/* Signals go to one thread; the loops never see them. */
 	sigemptyset(&set);

@@ -334,7 +334,7 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 	cl->conn = c;
 	cl->mode = mode;
 	cl->tokens = (double)cfg->json_burst;
-	bk_list_init(&cl->subs);
+	rc_list_init(&cl->subs);
 	if (mode == BK_MODE_SUB || mode == BK_MODE_PUB) {
 		ssize_t n = bk_topic_from_path(rest, cl->topic);
 		if (n < 0) {

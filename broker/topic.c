@@ -90,7 +90,7 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 		return NULL;
 	}
 	for (unsigned i = 0; i < bk.nthreads; i++)
-		bk_list_init(&t->local[i]);
+		rc_list_init(&t->local[i]);
 	/* Recursive: a delivery that fails a connection synchronously may
 	 * unsubscribe it while the publish still holds the lock. */
 	pthread_mutexattr_init(&attr);
@@ -212,11 +212,11 @@ static size_t hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max)
 
 static void fanout_local(struct rc_topic *t, unsigned idx, struct rc_msg *m)
 {
-	struct bk_list *head = &t->local[idx], *it, *next;
+	struct rc_list *head = &t->local[idx], *it, *next;
 
 	for (it = head->next; it != head; it = next) {
 		next = it->next;
-		bk_deliver(bk_container_of(it, struct bk_sub, tlink), m);
+		bk_deliver(rc_container_of(it, struct bk_sub, tlink), m);
 	}
 }
 
@@ -296,8 +296,8 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 
 static struct bk_sub *find_sub(struct bk_client *cl, const char *name, size_t len)
 {
-	for (struct bk_list *it = cl->subs.next; it != &cl->subs; it = it->next) {
-		struct bk_sub *s = bk_container_of(it, struct bk_sub, clink);
+	for (struct rc_list *it = cl->subs.next; it != &cl->subs; it = it->next) {
+		struct bk_sub *s = rc_container_of(it, struct bk_sub, clink);
 		if (s->topic->name_len == len && memcmp(s->topic->name, name, len) == 0)
 			return s;
 	}
@@ -369,13 +369,13 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	/* Live from here: anything at or below the current seq already in
 	 * flight to this thread was covered by the replay. */
 	s->min_seq = t->seq + 1;
-	bk_list_add(&t->local[w->idx], &s->tlink);
+	rc_list_add_tail(&t->local[w->idx], &s->tlink);
 	t->nsubs_thread[w->idx]++;
 	atomic_fetch_add(&t->nsubs, 1);
 	pthread_mutex_unlock(&t->lock);
 	for (size_t i = 0; i < nexp; i++)
 		bk_msg_unref(expired[i]);
-	bk_list_add(&cl->subs, &s->clink);
+	rc_list_add_tail(&cl->subs, &s->clink);
 	cl->nsubs++;
 	bk_stat_add(BK_SUBSCRIPTIONS, 1);
 	return 0;
@@ -387,11 +387,11 @@ static void remove_sub(struct bk_sub *s)
 	unsigned idx = bk_worker()->idx;
 
 	pthread_mutex_lock(&t->lock);
-	bk_list_del(&s->tlink);
+	rc_list_del(&s->tlink);
 	t->nsubs_thread[idx]--;
 	atomic_fetch_sub(&t->nsubs, 1);
 	pthread_mutex_unlock(&t->lock);
-	bk_list_del(&s->clink);
+	rc_list_del(&s->clink);
 	s->cl->nsubs--;
 	bk_stat_add(BK_SUBSCRIPTIONS, -1);
 	bk_topic_put(t);
@@ -412,6 +412,6 @@ int bk_unsubscribe(struct bk_client *cl, const char *name, size_t tlen)
 /* Removes every subscription of cl (on disconnect). */
 void bk_unsubscribe_all(struct bk_client *cl)
 {
-	while (!bk_list_empty(&cl->subs))
-		remove_sub(bk_container_of(cl->subs.next, struct bk_sub, clink));
+	while (!rc_list_empty(&cl->subs))
+		remove_sub(rc_container_of(cl->subs.next, struct bk_sub, clink));
 }

@@ -8,31 +8,8 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
+#include "core/list.h"
 #include "core/rc.h"
-
-/* ---- Intrusive doubly linked list (libuv queue.h style) ------------------ */
-
-struct rc_list {
-	struct rc_list *next, *prev;
-};
-
-static inline void rc_list_init(struct rc_list *h) { h->next = h->prev = h; }
-static inline bool rc_list_empty(const struct rc_list *h) { return h->next == h; }
-static inline void rc_list_add_tail(struct rc_list *h, struct rc_list *n)
-{
-	n->prev = h->prev;
-	n->next = h;
-	h->prev->next = n;
-	h->prev = n;
-}
-static inline void rc_list_del(struct rc_list *n)
-{
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	n->next = n->prev = n;
-}
-#define rc_container_of(p, type, member) \
-	((type *)((char *)(p) - offsetof(type, member)))
 
 /* ---- Size-class pools ------------------------------------------------------
  * Power-of-two classes from 64 B to 1 MiB; larger requests go to malloc.
