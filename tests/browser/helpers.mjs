@@ -50,7 +50,10 @@ async function startOnce(args) {
 		{ stdio: ['ignore', 'ignore', 'pipe'] });
 	children.add(child);
 	let err = '';
-	const exited = new Promise((r) => child.on('exit', (code, sig) => r([code, sig])));
+	const exited = new Promise((r) => {
+		child.on('exit', (code, sig) => r([code, sig]));
+		child.on('error', (e) => r([e.message, null])); // could not spawn
+	});
 	const ready = new Promise((resolve, reject) => {
 		child.stderr.on('data', (d) => {
 			err += d;
