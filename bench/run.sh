@@ -1,0 +1,114 @@
+#!/bin/bash
+# Produces the rows of bench/RESULTS.md: every scenario RUNS times (median
+# reported) against a fresh server pinned to CPU 0, with the bench pinned
+# to CPU 1.  Servers: ringcast (build/ringcast) and, with --compare, the
+# Node ws server in bench/compare/.  Raw JSON of every run goes to OUT.
+#
+#   bench/run.sh [--runs 3] [--duration 3] [--out build/bench-results]
+#                [--only REGEX] [--compare] [--bin DIR]
+# Bounded: every run has a duration, servers are killed by pid at the end.
+set -u
+cd "$(dirname "$0")/.."
+RUNS=3 DUR=3 OUT=build/bench-results ONLY=. COMPARE=0 BIN=build
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=$2; shift 2 ;;
+    --duration) DUR=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --compare) COMPARE=1; shift ;;
+    --bin) BIN=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--duration S] [--out DIR] [--only REGEX] [--compare] [--bin DIR]" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$OUT"
+PORT=${PORT:-18700}
+SPID=
+start_server() { # kind deflate threads
+  PORT=$((PORT + 1))
+  if [ "$1" = ringcast ]; then
+    taskset -c 0 "$BIN/ringcast" --listen 127.0.0.1:$PORT --threads "$3" --log-level error \
+      --max-backpressure 64M --max-connections-per-ip 0 >"$OUT/server.log" 2>&1 &
+  else
+    taskset -c 0 node bench/compare/server.js --port $PORT $([ "$2" = 1 ] && echo --deflate) \
+      >"$OUT/server.log" 2>&1 &
+  fi
+  SPID=$!
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "server did not start" >&2; return 1
+}
+stop_server() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; SPID=; }
+trap stop_server EXIT
+
+median() { # file field...: median of a JSON field over runs
+  python3 - "$@" <<'PY'
+import json, sys, statistics
+files, field = sys.argv[2:], sys.argv[1]
+vals = [json.load(open(f)).get(field, 0) for f in files]
+print(f"{statistics.median(vals):.1f}")
+PY
+}
+
+# name server deflate threads -- bench args
+row() {
+  local name=$1 kind=$2 defl=$3 thr=$4; shift 5
+  [[ "$name" =~ $ONLY ]] || return 0
+  local files=()
+  for i in $(seq "$RUNS"); do
+    start_server "$kind" "$defl" "$thr" || return 1
+    local f="$OUT/$name-$kind-$i.json"
+    echo "+ taskset -c 1 $BIN/ringcast-bench $* --url ws://127.0.0.1:$PORT --server-pid $SPID --json $f" >&2
+    taskset -c 1 "$BIN/ringcast-bench" "$@" --url ws://127.0.0.1:$PORT --server-pid "$SPID" \
+      --json "$f" --quiet >"$OUT/$name-$kind-$i.txt" 2>&1
+    stop_server
+    files+=("$f")
+  done
+  printf '| %s | %s | %s | %s | %s | %s | %s/%s/%s | %s%% / %s%% |\n' "$name" "$kind" \
+    "$(median deliveries_per_sec "${files[@]}")" "$(median p50_us "${files[@]}")" \
+    "$(median p99_us "${files[@]}")" "$(median p999_us "${files[@]}")" \
+    "$(median lost "${files[@]}")" "$(median duplicated "${files[@]}")" \
+    "$(median reordered "${files[@]}")" "$(median bench_cpu_pct "${files[@]}")" \
+    "$(median server_cpu_pct "${files[@]}")"
+}
+
+limit() { # name conns frame-bytes batch
+  [[ "$1" =~ $ONLY ]] || return 0
+  local files=()
+  for i in $(seq "$RUNS"); do
+    local f="$OUT/$1-$i.json"
+    echo "+ $BIN/iouring_limit --conns $2 --size $3 --batch $4 --duration $DUR --send-cpu 0 --recv-cpu 1" >&2
+    "$BIN/iouring_limit" --conns "$2" --size "$3" --batch "$4" --duration "$DUR" \
+      --send-cpu 0 --recv-cpu 1 --json "$f" >/dev/null
+    files+=("$f")
+  done
+  printf '| %s | iouring_limit | %s | | | | | |\n' "$1" "$(median deliveries_per_sec "${files[@]}")"
+}
+
+F="--duration $DUR --warmup 1"
+echo "| row | server | deliveries/s | p50 us | p99 us | p99.9 us | lost/dup/reord | bench / server CPU |"
+echo "|---|---|---|---|---|---|---|---|"
+KINDS=ringcast
+[ "$COMPARE" = 1 ] && KINDS="ringcast ws"
+for k in $KINDS; do
+  row fanout-10k-100t-64B "$k" 0 1 -- fanout --subs 10000 --topics 100 --pubs 100 --size 64 $F
+  row fanout-1k-1t-1KiB "$k" 0 1 -- fanout --subs 1000 --topics 1 --pubs 1 --size 1024 $F
+  row fanout-1k-1t-16KiB "$k" 0 1 -- fanout --subs 1000 --topics 1 --pubs 1 --size 16384 $F
+  row fanout-1k-1t-16KiB-deflate "$k" 1 1 -- fanout --subs 1000 --topics 1 --pubs 1 --size 16384 --deflate $F
+  row echo-1000-1KiB "$k" 0 1 -- echo --conns 1000 --size 1024 $F
+  row echo-1000-1KiB-deflate "$k" 1 1 -- echo --conns 1000 --size 1024 --deflate $F
+done
+# Half of the fanout-10k rate ringcast reached, for the latency target.
+if [[ fanout-10k-half =~ $ONLY ]] && ls "$OUT"/fanout-10k-100t-64B-ringcast-*.json >/dev/null 2>&1; then
+  HALF=$(median publish_rate "$OUT"/fanout-10k-100t-64B-ringcast-*.json | awk '{printf "%d", $1/2}')
+  for k in $KINDS; do
+    row fanout-10k-100t-64B-half "$k" 0 1 -- fanout --subs 10000 --topics 100 --pubs 100 --size 64 --rate "$HALF" $F
+  done
+fi
+# The physical limit: same frame bytes (header + payload), same socket counts.
+limit limit-10k-66B 10000 66 1
+limit limit-10k-66B-batch16 10000 66 16
+limit limit-1k-1028B 1000 1028 1
+limit limit-1k-16388B 1000 16388 1

@@ -1,0 +1,128 @@
+"""ringcast-bench fanout against a broker this test starts: 2 s, small
+numbers, both modes; the --json report has the documented fields, nothing
+is lost, duplicated or reordered, and every subscriber got every message
+(delivered == published x subscribers per topic).  Also the echo scenario
+and the usage errors.  Everything started here is stopped here."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+BROKER = os.path.join(BUILD, "ringcast")
+BENCH = os.path.join(BUILD, "ringcast-bench")
+FIELDS = ["deliveries_per_sec", "published", "delivered", "lost", "duplicated", "reordered",
+          "p50_us", "p99_us", "p999_us", "max_us"]
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_broker():
+    port = free_port()
+    p = subprocess.Popen([BROKER, "--listen", f"127.0.0.1:{port}", "--threads", "1",
+                          "--log-level", "warn"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return p, port
+        except OSError:
+            if p.poll() is not None:
+                break
+            time.sleep(0.02)
+    p.kill()
+    raise SystemExit(f"broker did not start: {p.stderr.read().decode()[-500:]}")
+
+
+def bench(args, timeout=60):
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        path = f.name
+    try:
+        r = subprocess.run([BENCH] + args + ["--json", path, "--quiet"], capture_output=True,
+                           timeout=timeout)
+        data = json.load(open(path)) if r.returncode == 0 and os.path.getsize(path) else None
+        return r, data
+    finally:
+        os.unlink(path)
+
+
+def fanout_case(port, mode, subs, topics, pubs, size, extra=()):
+    name = f"fanout {mode} {subs} subs / {topics} topics / {pubs} pubs / {size} B {' '.join(extra)}"
+    r, d = bench(["fanout", "--url", f"ws://127.0.0.1:{port}", "--subs", str(subs),
+                  "--topics", str(topics), "--pubs", str(pubs), "--size", str(size),
+                  "--duration", "2", "--warmup", "0.5", "--mode", mode, "--topic-prefix",
+                  f"t{mode}{size}x"] + list(extra))
+    check(r.returncode == 0 and d is not None, f"{name}: exit 0 with a JSON report "
+          f"({r.stderr.decode()[-300:]})")
+    if d is None:
+        return
+    missing = [k for k in FIELDS if k not in d]
+    check(not missing, f"{name}: documented fields present (missing {missing})")
+    check(d["published"] > 0, f"{name}: published {d['published']} > 0")
+    check(d["lost"] == 0, f"{name}: lost == 0 (got {d['lost']})")
+    check(d["duplicated"] == 0, f"{name}: duplicated == 0 (got {d['duplicated']})")
+    check(d["reordered"] == 0, f"{name}: reordered == 0 (got {d['reordered']})")
+    # pubs is a multiple of topics here, so every topic has subs/topics
+    # subscribers and each message reaches exactly that many.
+    want = d["published"] * (subs // topics)
+    check(d["delivered"] == want, f"{name}: delivered {d['delivered']} == published x "
+          f"subscribers per topic ({want})")
+    check(d["deliveries_per_sec"] > 0, f"{name}: deliveries_per_sec > 0")
+    check(0 < d["p50_us"] <= d["p99_us"] <= d["p999_us"] <= d["max_us"] * 1.04 + 1,
+          f"{name}: 0 < p50 <= p99 <= p99.9 <= max ({d['p50_us']}, {d['p99_us']}, "
+          f"{d['p999_us']}, {d['max_us']})")
+
+
+def main():
+    if not os.access(BENCH, os.X_OK) or not os.access(BROKER, os.X_OK):
+        print(f"skip: {BENCH} or {BROKER} not built")
+        return 0
+    broker, port = start_broker()
+    try:
+        fanout_case(port, "raw", 200, 4, 4, 64)
+        fanout_case(port, "raw", 100, 1, 2, 1024, ["--rate", "2000"])
+        fanout_case(port, "raw", 50, 1, 1, 16384, ["--deflate"])
+        fanout_case(port, "json", 60, 3, 3, 100)
+        r, d = bench(["echo", "--url", f"ws://127.0.0.1:{port}", "--conns", "20",
+                      "--size", "256", "--duration", "1", "--warmup", "0.2"])
+        check(d is not None and d["delivered"] > 0 and d["lost"] == 0 and d["malformed"] == 0,
+              f"echo: answers came back, none lost or malformed ({d and d['delivered']})")
+        r, d = bench(["broadcast", "--url", f"ws://127.0.0.1:{port}", "--subs", "100",
+                      "--rounds", "3", "--duration", "1"])
+        check(d is not None and d["delivered"] == 300 and d["lost"] == 0 and
+              d["time_to_last_us"] > 0,
+              f"broadcast: 3 rounds x 100 subscribers delivered ({d and d['delivered']})")
+        r = subprocess.run([BENCH, "fanout", "--subs", "1"], capture_output=True, timeout=10)
+        check(r.returncode == 2 and b"--url" in r.stderr, "no --url: exit 2 with a message")
+        r = subprocess.run([BENCH, "fanout", "--url", "wss://127.0.0.1:1"], capture_output=True,
+                           timeout=10)
+        check(r.returncode == 2, "wss:// URL refused with exit 2")
+        check(broker.poll() is None, "broker still running after the benchmarks")
+    finally:
+        broker.terminate()
+        try:
+            broker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+            broker.wait()
+    print(f"test_bench: {len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
