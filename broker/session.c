@@ -168,14 +168,19 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 	unsigned subs;
 
 	if (!rate_ok(cl)) {
-		/* The first dropped command is told; json_burst more are
-		 * tolerated; the one after that is a flood (PROTOCOL.md). */
+		/* A dropped command that carries an id is answered with its id,
+		 * so the client knows exactly what to resend; of those without,
+		 * the first is told.  json_burst more are tolerated; the one
+		 * after that is a flood (PROTOCOL.md). */
 		if (++cl->errors_in_row > bk_cfg()->json_burst + 1) {
 			rc_conn_close(cl->conn, RC_CLOSE_POLICY, "command flood", 13);
 			cl->closing = true;
-		} else if (cl->errors_in_row == 1) {
-			send_err(cl, no_id(), "rate_limited", "too many commands; slow down");
+			return;
 		}
+		rc_cmd_parse(p, n, &cmd); /* for the id only */
+		if (cmd.has_id || cl->errors_in_row == 1)
+			send_err(cl, cmd.has_id ? cmd.id : no_id(), "rate_limited",
+				 "too many commands; slow down");
 		return;
 	}
 	cl->errors_in_row = 0;
