@@ -1,0 +1,131 @@
+// Type declarations for ringcast.js, the ringcast pub/sub client.
+
+/** Any value JSON can carry. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** What a handler gets with each message. */
+export interface MessageMeta {
+	topic: string;
+	/** The topic's sequence number, 1, 2, 3, … within one broker epoch. */
+	seq: number;
+	/** The broker epoch the seq belongs to. */
+	epoch: string;
+}
+
+/**
+ * Text payloads that are JSON arrive parsed, other text as a string,
+ * binary payloads (published over HTTP or /pub) as a Uint8Array.
+ */
+export type MessageData = Json | Uint8Array;
+
+export type MessageHandler = (data: MessageData, meta: MessageMeta) => void;
+
+/** The constructor of a WHATWG-style WebSocket (browsers, Node 22+, `ws`). */
+export interface WebSocketConstructor {
+	new (url: string): {
+		send(data: string): void;
+		close(code?: number, reason?: string): void;
+		onmessage: ((ev: { data: unknown }) => void) | null;
+		onerror: ((ev: unknown) => void) | null;
+		onclose: ((ev: { code: number; reason: string }) => void) | null;
+	};
+}
+
+export interface RingcastOptions {
+	/** WebSocket constructor; default globalThis.WebSocket. */
+	WebSocket?: WebSocketConstructor;
+	/** ms before the first reconnect attempt (default 250). */
+	minDelay?: number;
+	/** ms, the reconnect backoff's ceiling (default 10000). */
+	maxDelay?: number;
+	/** Publishes held while disconnected (default 1000); 0 rejects them. */
+	maxQueue?: number;
+	/** ms between keep-alive pings (default 25000); 0 = none. */
+	pingInterval?: number;
+	/** ms to wait for a ping's ack before dropping the connection (default 10000). */
+	pingTimeout?: number;
+	/** ms to wait for the broker's welcome before trying again (default 10000). */
+	connectTimeout?: number;
+	/** Reconnect after a lost connection (default true). */
+	reconnect?: boolean;
+}
+
+export interface OpenEvent {
+	epoch: string;
+	version: string;
+	/** false for the first connection, true for every later one. */
+	reconnected: boolean;
+}
+
+export interface CloseEvent {
+	code: number;
+	reason: string;
+	/** Whether this socket had got the broker's welcome (false: a failed attempt). */
+	wasOpen: boolean;
+	willReconnect: boolean;
+	/** ms until the next attempt, when willReconnect. */
+	delay?: number | null;
+}
+
+export interface GapEvent {
+	topic: string;
+	/** The first lost seq. */
+	from: number;
+	/** The last lost seq (inclusive). */
+	to: number;
+}
+
+export interface ResetEvent {
+	epoch: string;
+	previousEpoch: string;
+	/** The topics whose numbering restarted (all subscribed ones on a new epoch). */
+	topics: string[];
+}
+
+export interface RingcastEvents {
+	open: OpenEvent;
+	close: CloseEvent;
+	error: RingcastError | Error;
+	gap: GapEvent;
+	reset: ResetEvent;
+}
+
+/** An error with the broker's code ('bad_topic', 'rate_limited', …) or the client's
+ *  ('queue_full', 'connection_lost', 'closed', 'socket', 'bad_json'). */
+export class RingcastError extends Error {
+	code: string;
+	reason?: string;
+	topic?: string;
+	constructor(code: string, message?: string, extra?: object);
+}
+
+export class Subscription {
+	readonly topic: string;
+	/** false after unsubscribe(), close(), or the broker refusing the topic. */
+	active: boolean;
+	/** Settles with the first ack, or rejects with the broker's err. */
+	readonly ready: Promise<{ seq: number; epoch: string }>;
+	unsubscribe(): void;
+}
+
+export class Ringcast {
+	/** url: ws://host:port/ws; in a page it defaults to this page's host. */
+	constructor(url?: string | URL, options?: RingcastOptions);
+	constructor(options: RingcastOptions);
+	readonly url: string;
+	readonly options: Required<Omit<RingcastOptions, 'WebSocket'>> & { WebSocket?: WebSocketConstructor };
+	/** The broker's epoch, from the last welcome (null before the first). */
+	readonly epoch: string | null;
+	/** Between the welcome and the connection's end. */
+	readonly connected: boolean;
+	/** After close(). */
+	readonly closed: boolean;
+	on<K extends keyof RingcastEvents>(event: K, fn: (ev: RingcastEvents[K]) => void): () => void;
+	off<K extends keyof RingcastEvents>(event: K, fn: (ev: RingcastEvents[K]) => void): void;
+	subscribe(topic: string, handler: MessageHandler): Subscription;
+	/** Resolves with the seq the broker assigned. */
+	publish(topic: string, data: Json): Promise<{ seq: number; epoch: string }>;
+	close(): void;
+}
+
+export default Ringcast;
