@@ -13,10 +13,11 @@ struct rc__url {
 	char host[256];
 	uint16_t port;
 	char path[1024];
-	char ws[1400]; /* ws://host:port/path as core's rc_client_connect wants */
+	char ws[1400]; /* ws[s]://host:port/path as core's rc_client_connect wants */
+	bool tls;      /* wss:// */
 };
 
-/* Parses ws://, http:// (wss://, https:// give -EPROTONOSUPPORT); an empty
+/* Parses ws://, wss://, http:// (https:// gives -EPROTONOSUPPORT); an empty
  * path or "/" becomes "/ws".  Returns 0, -EINVAL or -EPROTONOSUPPORT. */
 int rc__url_parse(const char *url, struct rc__url *u);
 
@@ -31,6 +32,7 @@ struct rc_pubsub {
 	struct rc__url url;
 	struct rc_pubsub_options o;
 	char socks5[512];
+	char ca_file[512];
 	struct rc_options copt;
 	struct rc_client_options cco;
 	struct rc_conn *conn;

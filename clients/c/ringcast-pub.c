@@ -2,7 +2,7 @@
  * line of stdin (without its newline) when there is no MESSAGE.
  *
  * URL: ws://HOST[:PORT] (the tool uses the path /ws) or ws://HOST:PORT/PATH;
- * with --http also http://HOST:PORT.  wss:// is not supported yet.
+ * with --http also http://HOST:PORT.  wss://HOST[:PORT] for TLS.
  * Over WebSocket (JSON mode) a text that is one valid JSON value is
  * published verbatim and any other text as a JSON string (see
  * ringcast_client.h); the tool waits for every ack before it exits, so
@@ -13,6 +13,8 @@
  *                 message
  *   --rate N      at most N messages per second
  *   --timeout S   give up (exit 3) when an answer takes longer (10 s)
+ *   --ca-file F   wss: trust the CAs in F instead of the system store
+ *   --insecure    wss: do not check the certificate (tests only)
  *   --socks5 URL  connect through socks5://[user:pass@]host:port (WebSocket
  *                 only)
  * Exit status: 0 ok, 1 other error, 2 usage, 3 timeout, 4 bad URL,
@@ -42,9 +44,9 @@ struct pub {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ringcast-pub [--http] [--binary] [--rate N] [--timeout S] "
-		   "[--socks5 URL] URL TOPIC [MESSAGE]\n"
+		   "[--ca-file F] [--insecure] [--socks5 URL] URL TOPIC [MESSAGE]\n"
 		   "  without MESSAGE each line of stdin is a message\n"
-		   "  URL is ws://HOST[:PORT] (path /ws is used) or ws://HOST:PORT/PATH\n"
+		   "  URL is ws[s]://HOST[:PORT] (path /ws is used) or ws[s]://HOST:PORT/PATH\n"
 		   "exit: 0 ok, 2 usage, 3 timeout, 4 bad URL, 5 connection failed or lost,\n"
 		   "      6 bad topic, 7 server error, 1 other\n");
 }
@@ -132,6 +134,7 @@ int main(int argc, char **argv)
 		{ "http", no_argument, NULL, 'H' }, { "binary", no_argument, NULL, 'b' },
 		{ "rate", required_argument, NULL, 'r' }, { "timeout", required_argument, NULL, 't' },
 		{ "socks5", required_argument, NULL, 'x' }, { "help", no_argument, NULL, 'h' },
+		{ "ca-file", required_argument, NULL, 'C' }, { "insecure", no_argument, NULL, 'k' },
 		{ 0 } };
 	struct pub p = { .timeout_ms = 10000 };
 	struct rc_pubsub_options o;
@@ -147,6 +150,8 @@ int main(int argc, char **argv)
 		case 'H': http = true; break;
 		case 'b': p.binary = http = true; break;
 		case 'x': o.socks5 = optarg; break;
+		case 'C': o.ca_file = optarg; break;
+		case 'k': o.insecure = true; break;
 		case 'h': usage(stdout); return EX_OK;
 		case 'r':
 			p.rate = strtod(optarg, &end);
@@ -187,8 +192,8 @@ int main(int argc, char **argv)
 		int e = rc__url_parse(p.url, &u);
 		if (e < 0)
 			return fprintf(stderr, "ringcast-pub: %s: %s\n", p.url, e == -EPROTONOSUPPORT ?
-				       "scheme not supported (only ws:// and http://; wss:// is not "
-				       "supported yet)" : "bad URL"), EX_URL;
+				       "scheme not supported (ws://, wss:// and http://; https:// is "
+				       "not supported)" : "bad URL"), EX_URL;
 	}
 	if (argc - optind == 3)
 		ret = publish(&p, argv[optind + 2], strlen(argv[optind + 2]));

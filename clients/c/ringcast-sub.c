@@ -2,12 +2,14 @@
  * broker's JSON mode and prints every message followed by a newline.
  *
  * URL: ws://HOST[:PORT] (the tool uses the path /ws), or a full
- * ws://HOST:PORT/PATH.  wss:// is not supported yet.
+ * ws://HOST:PORT/PATH.  wss://HOST[:PORT] for TLS.
  *   --json        print the server's msg object (one JSON line) instead of
  *                 the payload (text as is, JSON strings decoded, binary raw)
  *   --count N     exit 0 after N messages
  *   --from SEQ    resume each topic from SEQ (history first)
  *   --timeout S   exit 3 if no message came for S seconds (decimal allowed)
+ *   --ca-file F   wss: trust the CAs in F instead of the system store
+ *   --insecure    wss: do not check the certificate (tests only)
  *   --socks5 URL  connect through socks5://[user:pass@]host:port
  *   --no-reconnect  exit 5 when the connection is lost (default: reconnect
  *                 and resume)
@@ -27,8 +29,8 @@ enum { EX_OK, EX_ERR, EX_USAGE, EX_TIMEOUT, EX_URL, EX_CONN, EX_TOPIC, EX_SERVER
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ringcast-sub [--json] [--count N] [--from SEQ] [--timeout S] "
-		   "[--socks5 URL] [--no-reconnect] URL TOPIC...\n"
-		   "  URL is ws://HOST[:PORT] (path /ws is used) or ws://HOST:PORT/PATH\n"
+		   "[--ca-file F] [--insecure] [--socks5 URL] [--no-reconnect] URL TOPIC...\n"
+		   "  URL is ws[s]://HOST[:PORT] (path /ws is used) or ws[s]://HOST:PORT/PATH\n"
 		   "exit: 0 ok, 2 usage, 3 timeout, 4 bad URL, 5 connection failed or lost,\n"
 		   "      6 bad topic, 7 server error, 1 other\n");
 }
@@ -61,6 +63,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' }, { "count", required_argument, NULL, 'c' },
 		{ "from", required_argument, NULL, 'f' }, { "timeout", required_argument, NULL, 't' },
 		{ "socks5", required_argument, NULL, 'x' }, { "help", no_argument, NULL, 'h' },
+		{ "ca-file", required_argument, NULL, 'C' }, { "insecure", no_argument, NULL, 'k' },
 		{ "no-reconnect", no_argument, NULL, 'n' }, { 0 } };
 	struct rc_pubsub_options o;
 	struct rc_pubsub *ps;
@@ -75,6 +78,8 @@ int main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'n': o.reconnect = false; break;
 		case 'x': o.socks5 = optarg; break;
+		case 'C': o.ca_file = optarg; break;
+		case 'k': o.insecure = true; break;
 		case 'h': usage(stdout); return EX_OK;
 		case 'c':
 			if (!parse_u64(optarg, &count) || count == 0)

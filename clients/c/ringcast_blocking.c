@@ -308,9 +308,9 @@ err_destroy:
 err_free:
 	if (err_text && err_cap)
 		snprintf(err_text, err_cap, "%s: %s", url,
-			 ret == -EPROTONOSUPPORT ? "scheme not supported (only ws:// and http://; "
-						   "wss:// is not supported yet)"
-			 : ret == -EINVAL ? "bad URL (expected ws://HOST[:PORT][/PATH])"
+			 ret == -EPROTONOSUPPORT ? "scheme not supported (ws://, wss:// and http://; "
+						   "https:// is not supported)"
+			 : ret == -EINVAL ? "bad URL (expected ws[s]://HOST[:PORT][/PATH])"
 					  : strerror(-ret));
 	free(ps);
 	errno = -ret;

@@ -75,9 +75,13 @@ int rc__url_parse(const char *url, struct rc__url *u)
 	size_t hl;
 
 	memset(u, 0, sizeof(*u));
-	if (!strncmp(url, "wss://", 6) || !strncmp(url, "https://", 8))
+	if (!strncmp(url, "https://", 8))
 		return -EPROTONOSUPPORT;
-	if (!strncmp(url, "ws://", 5))
+	if (!strncmp(url, "wss://", 6)) {
+		p = url + 6;
+		port = 443;
+		u->tls = true;
+	} else if (!strncmp(url, "ws://", 5))
 		p = url + 5;
 	else if (!strncmp(url, "http://", 7))
 		p = url + 7;
@@ -119,8 +123,8 @@ int rc__url_parse(const char *url, struct rc__url *u)
 		snprintf(u->path, sizeof(u->path), "/ws%s", end);
 	else
 		snprintf(u->path, sizeof(u->path), "%s", end);
-	snprintf(u->ws, sizeof(u->ws), strchr(u->host, ':') ? "ws://[%s]:%u%s" : "ws://%s:%u%s",
-		 u->host, u->port, u->path);
+	snprintf(u->ws, sizeof(u->ws), strchr(u->host, ':') ? "%s://[%s]:%u%s" : "%s://%s:%u%s",
+		 u->tls ? "wss" : "ws", u->host, u->port, u->path);
 	return 0;
 }
 
@@ -173,6 +177,14 @@ int rc__ps_init(struct rc_pubsub *ps, const char *url, const struct rc_pubsub_op
 	ps->cco.options = &ps->copt;
 	ps->cco.socks5 = ps->o.socks5;
 	ps->cco.connect_timeout_ms = ps->o.connect_timeout_ms;
+	if (ps->o.ca_file) {
+		if (strlen(ps->o.ca_file) >= sizeof(ps->ca_file))
+			return -EINVAL;
+		strcpy(ps->ca_file, ps->o.ca_file);
+		ps->o.ca_file = ps->ca_file;
+	}
+	ps->cco.ca_file = ps->o.ca_file;
+	ps->cco.insecure = ps->o.insecure;
 	ps->tokens = ps->o.cmd_burst;
 	ps->tokens_ms = rc__ps_now_ms();
 	ps->next_id = 1;

@@ -10,10 +10,12 @@
  *    way to run a loop for a while and keep its connections - rc_loop_stop
  *    drains them - so the loop cannot run on the caller's thread.)
  *
- * URLs: ws://HOST[:PORT][/PATH].  With no path (or "/") the library uses
- * "/ws".  http://HOST[:PORT] is accepted too and means the same server.
- * wss:// and https:// fail with EPROTONOSUPPORT ("not supported yet": the
- * core has no TLS client yet).
+ * URLs: ws://HOST[:PORT][/PATH] or wss://HOST[:PORT][/PATH] (TLS, port 443
+ * by default; the certificate is verified against the system CA store or
+ * options.ca_file, with the host name, unless options.insecure).  With no
+ * path (or "/") the library uses "/ws".  http://HOST[:PORT] is accepted too
+ * and means the same server; https:// (TLS for the HTTP publish path) fails
+ * with EPROTONOSUPPORT.
  *
  * Payload mapping (JSON mode carries every payload inside JSON):
  *  - publish: RC_PUBSUB_AUTO sends text that is one valid JSON value
@@ -98,6 +100,8 @@ typedef void (*rc_pubsub_event_cb)(struct rc_pubsub *ps,
 
 struct rc_pubsub_options {
 	const char *socks5;          /* "socks5://[user:pass@]host:port" or NULL */
+	const char *ca_file;         /* wss: trust these CAs instead of the system's */
+	bool insecure;               /* wss: skip certificate checks (tests only) */
 	unsigned connect_timeout_ms; /* TCP + proxy + handshake (10 s) */
 	bool reconnect;              /* after a lost connection (true) */
 	bool retry_first;            /* also when the first connect fails (false) */
@@ -126,7 +130,7 @@ enum rc_pubsub_pub_flags {
 /* ---- Event-loop API (loop thread only) ------------------------------------ */
 
 /* Creates a client for url on loop l (nothing is sent yet; the options are
- * copied).  Returns NULL with errno EINVAL (bad URL), EPROTONOSUPPORT (wss://
+ * copied).  Returns NULL with errno EINVAL (bad URL), EPROTONOSUPPORT (https://
  * or another scheme), ENOMEM, or EAGAIN (no thread for the timer). */
 struct rc_pubsub *rc_pubsub_new(struct rc_loop *l, const char *url,
 				const struct rc_pubsub_options *o);

@@ -149,6 +149,8 @@ int rc_pubsub_http_publish(const char *url, const char *topic, const void *data,
 	ret = rc__url_parse(url, &u);
 	if (ret < 0)
 		return ret;
+	if (u.tls) /* the HTTP publish path has no TLS (yet) */
+		return -EPROTONOSUPPORT;
 	if (!rc_topic_valid((const uint8_t *)topic, strlen(topic)))
 		return -EINVAL;
 	fd = dial(&u, end);

@@ -105,11 +105,13 @@ def test_timeout_and_errors():
     finally:
         b.stop()
     dead = f"ws://127.0.0.1:{free_port()}"
-    for argv in ([PUB, dead, "t", "x"], [SUB, dead, "t"], [PUB, "--http", dead, "t", "x"]):
+    dead_tls = f"wss://127.0.0.1:{free_port()}"
+    for argv in ([PUB, dead, "t", "x"], [SUB, dead, "t"], [PUB, "--http", dead, "t", "x"],
+                 [PUB, dead_tls, "t", "x"]):
         rc, _, err = tool(argv)
         eq(rc, EX_CONN, f"{argv[1:]} refused exit (stderr {err!r})")
         check("refused" in err, f"stderr names the failure: {err!r}")
-    for url in ["ws://", "nonsense", "ws://host:99999", "wss://127.0.0.1:1"]:
+    for url in ["ws://", "nonsense", "ws://host:99999", "https://127.0.0.1:1"]:
         rc, _, err = tool([PUB, url, "t", "x"])
         eq(rc, EX_URL, f"{url!r} exit (stderr {err!r})")
         check(err.strip(), "an error message")
