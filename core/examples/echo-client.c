@@ -4,6 +4,8 @@
  *   --binary        send binary messages instead of text
  *   --no-deflate    do not offer permessage-deflate (offered by default)
  *   --socks5 URL    dial through socks5://[user:pass@]host:port
+ *   --ca FILE       wss://: trust the CAs in FILE instead of the system's
+ *   --insecure      wss://: do not verify the certificate (tests only)
  *   --size N        also send a generated message of N bytes (prints
  *                   "N bytes echoed" instead of the message) */
 #include <errno.h>
@@ -110,7 +112,8 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "binary", no_argument, NULL, 'b' }, { "deflate", no_argument, NULL, 'd' },
 		{ "no-deflate", no_argument, NULL, 'n' }, { "socks5", required_argument, NULL, 'x' },
-		{ "size", required_argument, NULL, 's' }, { 0 } };
+		{ "size", required_argument, NULL, 's' }, { "ca", required_argument, NULL, 'c' },
+		{ "insecure", no_argument, NULL, 'k' }, { 0 } };
 	struct rc_client_options co = { 0 };
 	struct rc_options o;
 	struct rc_loop *l;
@@ -128,6 +131,8 @@ int main(int argc, char **argv)
 		case 'd': o.deflate.enabled = true; break;
 		case 'n': o.deflate.enabled = false; break;
 		case 'x': co.socks5 = optarg; break;
+		case 'c': co.ca_file = optarg; break;
+		case 'k': co.insecure = true; break;
 		case 's': {
 			unsigned long long n = strtoull(optarg, &end, 10);
 			if (*end || !*optarg || n > o.max_message_size || add(generate(n), n, true) < 0) {
@@ -164,7 +169,7 @@ int main(int argc, char **argv)
 	rc_loop_free(l);
 	return status;
 usage:
-	fprintf(stderr, "usage: echo-client [--binary] [--no-deflate] [--socks5 URL] "
-		"[--size N]... ws://HOST:PORT/PATH [MESSAGE...]\n");
+	fprintf(stderr, "usage: echo-client [--binary] [--no-deflate] [--socks5 URL] [--ca FILE] "
+		"[--insecure] [--size N]... ws[s]://HOST:PORT/PATH [MESSAGE...]\n");
 	return 2;
 }

@@ -224,7 +224,7 @@ Test(config, tls_paths_set_replace_and_unset)
 }
 
 struct tls_valid_case {
-	char listen[40], tls_listen[40], cert[16], key[16];
+	char listen[64], tls_listen[64], cert[16], key[16];
 	int err;
 };
 
@@ -237,6 +237,9 @@ static struct tls_valid_case tls_valid_cases[] = {
 	{ "a:1,b:2", "c:3,b:2", "c.pem", "k.pem", -EINVAL },
 	{ "a:1", "c:3,c:3", "c.pem", "k.pem", -EINVAL },
 	{ "a:1", "", "c.pem", "k.pem", 0 },		/* unused: only a warning */
+	{ "a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8", "b:1,b:2,b:3,b:4,b:5,b:6,b:7,b:8", "c", "k", 0 },
+	{ "a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8", "b:1,b:2,b:3,b:4,b:5,b:6,b:7,b:8,b:9", "c", "k",
+	  -EINVAL },	/* 17 sockets: more than the server holds */
 };
 
 ParameterizedTestParameters(config, tls_validation)
