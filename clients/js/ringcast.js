@@ -206,8 +206,7 @@ export class Ringcast {
 				ws.close(1000, 'bye');
 			} catch (e) { /* already closing */ }
 		}
-		if (wasConnected || ws)
-			this._emit('close', { code: 1000, reason: 'closed by client', willReconnect: false });
+		this._emit('close', { code: 1000, reason: 'closed by client', wasOpen: wasConnected, willReconnect: false });
 	}
 
 	// --- internals ---
