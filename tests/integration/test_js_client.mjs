@@ -2,7 +2,9 @@
 // build/ringcast: subscribe, publish (JSON mode and HTTP POST, text, JSON
 // and binary), unsubscribe, errors, the publish queue, reconnect through a
 // TCP proxy the test cuts (resume with every message in order), gap when
-// the cut outlasts the history, and reset when the broker's epoch changes.
+// the cut outlasts the history, and reset when the broker's epoch changes;
+// with a scripted fake WebSocket: backoff with jitter, welcome and ping
+// timeouts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -308,4 +310,79 @@ test('a new broker epoch: resubscribe without from and emit reset', { timeout: 6
 		if (b2)
 			await b2.stop();
 	}
+});
+
+// A scripted stand-in for WebSocket: each instance asks behave(ws, n) what
+// to do (the client only needs the WHATWG-style on* properties).
+function fakeSocket(behave) {
+	const made = [];
+	class Fake {
+		constructor(url) {
+			this.url = url;
+			this.sent = [];
+			made.push(this);
+			queueMicrotask(() => behave(this, made.length));
+		}
+		send(s) { this.sent.push(JSON.parse(s)); if (this.onsend) this.onsend(JSON.parse(s)); }
+		close(code = 1005, reason = '') { this.fail(code, reason); }
+		fail(code = 1006, reason = '') {
+			if (this.dead)
+				return;
+			this.dead = true;
+			queueMicrotask(() => this.onclose && this.onclose({ code, reason }));
+		}
+		welcome(epoch = 'e1') { this.onmessage({ data: JSON.stringify({ op: 'welcome', version: 't', epoch }) }); }
+	}
+	return { Fake, made };
+}
+
+test('backoff: exponential with jitter, capped, reset by a welcome; welcome and ping timeouts', { timeout: 60000 }, async () => {
+	// Attempts 1..8 fail at once, 9 gets a welcome and then drops, 10 fails.
+	const { Fake, made } = fakeSocket((ws, n) => {
+		if (n === 9) {
+			ws.welcome();
+			ws.fail(1006);
+		} else if (n <= 10) {
+			ws.fail(1006);
+		}
+	});
+	const rc = new Ringcast('ws://fake/ws', { WebSocket: Fake, minDelay: 4, maxDelay: 64 });
+	clients.add(rc);
+	const closes = [];
+	rc.on('close', (c) => closes.push(c));
+	await waitFor(() => closes.length >= 10, T, '10 closes');
+	rc.close();
+	const delays = closes.slice(0, 10).map((c) => c.delay);
+	const steps = [4, 8, 16, 32, 64, 64, 64, 64, 4, 8]; // the 9th had a welcome
+	delays.forEach((d, i) => assert.ok(d >= steps[i] / 2 && d <= steps[i],
+		`attempt ${i + 1}: delay ${d} not in [${steps[i] / 2}, ${steps[i]}]`));
+	assert.deepEqual(closes.slice(0, 10).map((c) => c.wasOpen), [0, 0, 0, 0, 0, 0, 0, 0, 1, 0].map(Boolean));
+	assert.ok(made.length >= 10 && made.every((w) => w.url === 'ws://fake/ws'));
+
+	// No welcome within connectTimeout: the socket is dropped and made anew.
+	const silent = fakeSocket(() => {});
+	const rc2 = new Ringcast('ws://fake/ws', { WebSocket: silent.Fake, connectTimeout: 50, minDelay: 1, maxDelay: 2 });
+	clients.add(rc2);
+	await waitFor(() => silent.made.length >= 3, T, 'connect timeouts');
+	assert.ok(silent.made.slice(0, 2).every((w) => w.dead), 'timed-out sockets are closed');
+	rc2.close();
+
+	// Pings not acked within pingTimeout: the connection is replaced; acked
+	// pings keep it.
+	let answer = true;
+	const pinged = fakeSocket((ws) => {
+		ws.onsend = (cmd) => {
+			if (cmd.op === 'ping' && answer)
+				queueMicrotask(() => ws.onmessage({ data: JSON.stringify({ op: 'ack', id: cmd.id }) }));
+		};
+		ws.welcome();
+	});
+	const rc3 = new Ringcast('ws://fake/ws', { WebSocket: pinged.Fake, pingInterval: 20, pingTimeout: 40, minDelay: 1, maxDelay: 2 });
+	clients.add(rc3);
+	await waitFor(() => pinged.made[0] && pinged.made[0].sent.filter((c) => c.op === 'ping').length >= 4, T, 'acked pings');
+	assert.equal(pinged.made.length, 1, 'acked pings keep the connection');
+	answer = false;
+	await waitFor(() => pinged.made.length >= 2, T, 'reconnect after a ping timeout');
+	assert.ok(pinged.made[0].dead);
+	rc3.close();
 });
