@@ -14,7 +14,8 @@ Each entry is a (cert, key) pair of paths; pki.ca is the CA file.
 
 start_tls_broker() starts ringcast with a plain and a TLS listener and waits
 for both.  `python3 tlsutil.py echo CERT KEY` is a python3-websockets wss
-echo server (prints "listening on port N" on stderr).
+echo server (prints "listening on port N" on stderr); `python3 tlsutil.py
+pki DIR` makes the files and prints their paths as JSON (for Node tests).
 """
 import asyncio
 import os
@@ -228,3 +229,8 @@ def start_wss_echo(cert):
 
 if __name__ == "__main__" and sys.argv[1:2] == ["echo"]:
     asyncio.run(_echo_main(sys.argv[2], sys.argv[3]))
+elif __name__ == "__main__" and sys.argv[1:2] == ["pki"]:
+    # For the Node tests: makes the files in DIR, prints their paths as JSON.
+    import json
+    pki = Pki(sys.argv[2])
+    print(json.dumps({k: v for k, v in vars(pki).items() if k != "dir"}))
