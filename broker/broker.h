@@ -32,8 +32,7 @@ enum bk_stat {
 };
 
 struct bk_worker {
-	unsigned idx;
-	struct rc_loop *loop;
+	unsigned idx;             /* its loop: rc_server_loop(bk.srv, idx) */
 	struct rc_deflater deflater; /* compress-once scratch, window 15 */
 	bool deflater_ready;
 	_Atomic uint64_t stats[BK_NSTATS];

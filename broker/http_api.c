@@ -96,7 +96,7 @@ static void loop_util(unsigned i, double *util, unsigned *conns)
 {
 	uint64_t busy, idle;
 
-	rc_loop_stats(bk.workers[i].loop, &busy, &idle, conns);
+	rc_loop_stats(rc_server_loop(bk.srv, i), &busy, &idle, conns);
 	*util = busy + idle ? (double)busy / (double)(busy + idle) : 0.0;
 }
 
@@ -108,7 +108,8 @@ static void stats(struct rc_conn *c)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	tprintf(&t, "{\"version\":\"%s\",\"epoch\":\"%s\",\"uptime_s\":%llu,\"threads\":%u,"
 		"\"topics\":%zu", RINGCAST_VERSION, bk.epoch,
-		(unsigned long long)(((uint64_t)ts.tv_sec * 1000 - bk.started_ms) / 1000), bk.nthreads,
+		(unsigned long long)(((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 -
+				      bk.started_ms) / 1000), bk.nthreads,
 		bk_topics_count());
 	for (int s = 0; s < BK_NSTATS; s++)
 		tprintf(&t, ",\"%s\":%lld", stat_names[s], (long long)bk_stat_sum(s));

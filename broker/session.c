@@ -50,7 +50,9 @@ static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 	}
 	cl->closing = true;
 	bk_stat_add(BK_SLOW_CLOSES, 1);
-	rc_conn_close(cl->conn, RC_CLOSE_TRY_AGAIN, "slow consumer", 13);
+	/* Queued frames it is not reading are dropped, so the close frame
+	 * reaches it right behind what is already on its way. */
+	rc_conn_close_now(cl->conn, RC_CLOSE_TRY_AGAIN, "slow consumer", 13);
 }
 
 /* Queues m to s's connection (see broker.h). */

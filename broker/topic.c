@@ -273,7 +273,7 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 			continue;
 		bk_msg_ref(m);
 		atomic_fetch_add(&t->pending[i], 1);
-		if (rc_loop_post(bk.workers[i].loop, fanout_remote, m) < 0) {
+		if (rc_loop_post(rc_server_loop(bk.srv, i), fanout_remote, m) < 0) {
 			atomic_fetch_sub(&t->pending[i], 1);
 			bk_msg_unref(m);
 		}

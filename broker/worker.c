@@ -15,7 +15,6 @@ struct bk_worker *bk_worker(void)
 	l = rc_loop_current();
 	for (unsigned i = 0; i < bk.nthreads; i++) {
 		if (rc_server_loop(bk.srv, i) == l) {
-			bk.workers[i].loop = l;
 			tl_worker = &bk.workers[i];
 			return tl_worker;
 		}

@@ -269,6 +269,7 @@ void rc__conn_flush(struct rc_conn *c)
 	set_fd(sqe, c);
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_SEND));
 	c->sending = true;
+	c->send_iovs = (uint8_t)i;
 	c->inflight++;
 }
 
@@ -515,6 +516,40 @@ static void close_local(struct rc_conn *c, uint16_t code, const char *reason, si
 	}
 	c->state = RC_CS_CLOSING;
 	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
+}
+
+/* Drops the queued frames that have not started to go out: not those the
+ * sendmsg in flight covers, not a partly sent head, and nothing already
+ * encrypted (TLS records are numbered; dropping one breaks the stream). */
+static void drop_unsent(struct rc_conn *c)
+{
+	struct rc_sendq_node **pp = &c->sq_head, *n;
+	unsigned keep = c->sending ? c->send_iovs : (c->sq_off ? 1 : 0);
+
+	c->sq_tail = NULL;
+	while ((n = *pp)) {
+		if (keep || n->cipher) {
+			if (keep)
+				keep--;
+			c->sq_tail = n;
+			pp = &n->next;
+			continue;
+		}
+		*pp = n->next;
+		c->queued -= n->buf->len;
+		rc_buf_unref(n->buf);
+		rc__pool_release(n);
+	}
+}
+
+/* Closes without flushing what is queued (see rc.h); loop thread. */
+int rc_conn_close_now(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
+{
+	if (c->state != RC_CS_OPEN || c->close_sent)
+		return -EPIPE;
+	drop_unsent(c);
+	close_local(c, code, reason, len);
+	return 0;
 }
 
 /* Starts the close handshake; any thread (see rc.h). */

@@ -146,7 +146,7 @@ struct rc_sendq_node {
 	bool cipher;              /* TLS: already encrypted (see tls.c) */
 };
 
-#define RC_SEND_IOV 64
+#define RC_SEND_IOV 64 /* fits conn->send_iovs */
 
 struct rc_send_ctx {
 	struct msghdr msg;
@@ -184,6 +184,7 @@ struct rc_conn {
 	bool closed_cb;           /* on_close was called */
 	bool shut_sent;
 	uint8_t tkind;            /* which timer list c->timer is on */
+	uint8_t send_iovs;        /* queue nodes the sendmsg in flight covers */
 	uint8_t hlen;             /* bytes in hbuf */
 	uint8_t hbuf[RC_FRAME_MAX_HEADER];
 	struct rc_frame_header fh;/* current frame once hlen is complete */

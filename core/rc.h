@@ -204,6 +204,12 @@ int rc_conn_send_frame(struct rc_conn *c, struct rc_buf *frame);
  * or -EPIPE if already closing. */
 int rc_conn_close(struct rc_conn *c, uint16_t code, const char *reason,
 		  size_t len);
+/* Like rc_conn_close, but first drops the queued frames that have not
+ * started to go out, so the close frame follows right behind what is in
+ * flight: for a slow consumer that would otherwise see its close only after
+ * megabytes it is not reading.  Loop thread only.  0 or -EPIPE. */
+int rc_conn_close_now(struct rc_conn *c, uint16_t code, const char *reason,
+		      size_t len);
 /* Bytes queued and not yet acknowledged by the kernel. */
 size_t rc_conn_queued(const struct rc_conn *c);
 /* Inside on_message: a reference to a buffer holding the message, for use
