@@ -4,6 +4,7 @@
  * signals to one thread: SIGTERM/SIGINT drain (close 1001, flush, exit 0),
  * SIGHUP reloads what can change at run time. */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,10 @@ static void *signal_thread(void *arg)
 			continue;
 		}
 		rc_log(RC_LOG_INFO, "%s: draining connections", strsignal(sig));
+		/* A certificate reload gave this thread OpenSSL state (its DRBG,
+		 * error queue) that is freed only at thread exit; main may exit
+		 * first once the server stops, so free it now. */
+		OPENSSL_thread_stop();
 		rc_server_stop(bk.srv);
 		return NULL;
 	}
@@ -226,10 +231,12 @@ int main(int argc, char **argv)
 	rc_config_defaults(cfg);
 	saved_argc = argc;
 	saved_argv = argv;
-	if (rc_config_from_args(cfg, argc, argv, &exit_now) < 0)
-		return 2;
-	if (exit_now)
-		return 0;
+	ret = rc_config_from_args(cfg, argc, argv, &exit_now);
+	if (ret < 0 || exit_now) {
+		rc_config_free(cfg);
+		free(cfg);
+		return ret < 0 ? 2 : 0;
+	}
 	apply_runtime(cfg);
 	atomic_store(&bk.cfg, cfg);
 	make_epoch();
