@@ -41,11 +41,9 @@ const T = 20000; // bound on every single wait
 const TOPIC = 'demo';
 
 async function main() {
-	// One loop thread: broker/http_api.c reads bk.workers[i].loop, which
-	// stays NULL until thread i has handled something, so GET /stats (which
-	// the page polls) can crash a multi-thread broker. Raise this to 2 when
-	// it uses rc_server_loop() instead.
-	const broker = await startBroker(['--threads', '1']);
+	// Two loop threads: the page's connection and the test's publishes may
+	// land on different threads, as in production.
+	const broker = await startBroker(['--threads', '2']);
 	const proxy = await startProxy(broker.port);
 	const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-chromium-'));
 	let ctx;
