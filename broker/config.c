@@ -928,7 +928,7 @@ static void print_usage(FILE *f)
 		snprintf(flag + j, sizeof(flag) - j, " %s", metavar(k->kind));
 		fmt_value(&d, k, val, sizeof(val));
 		fprintf(f, "  --%-36s [%s] %s (default %s)\n", flag, k->section,
-			k->help, val);
+			k->help, val[0] ? val : "none");
 	}
 	rc_config_free(&d);
 	fprintf(f, "\nSizes take K/M/G/T (binary); durations are seconds (0.5, or 500ms).\n"
