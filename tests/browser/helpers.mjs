@@ -1,6 +1,7 @@
 // Shared by the JS client and browser tests: start/stop build/ringcast on a
 // free port, bounded waits, HTTP publish.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,26 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.join(here, '..', '..');
 export const BUILD = process.env.BUILD || path.join(ROOT, 'build');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+// playwright-core from tests/node_modules (Debian's chromium only, no
+// browser download). The runner installs tests/node_modules only when ws
+// is missing; a tree from before playwright-core was added needs `npm ci`.
+export function loadPlaywright() {
+	process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1';
+	const require = createRequire(path.join(here, '..', 'package.json'));
+	try {
+		return require('playwright-core');
+	} catch (e) {
+		if (e.code !== 'MODULE_NOT_FOUND')
+			throw e;
+	}
+	const r = spawnSync('npm', ['ci', '--prefix', path.join(here, '..'), '--no-audit', '--no-fund'],
+		{ encoding: 'utf8', timeout: 300000 });
+	if (r.status !== 0)
+		throw new Error(`playwright-core missing and 'npm ci --prefix tests' failed: ${r.stderr}`);
+	return require('playwright-core');
+}
 
 const children = new Set();
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
@@ -33,7 +54,8 @@ export async function waitFor(cond, ms, what) {
 	}
 }
 
-function freePort() {
+// A loopback TCP port nobody listens on right now.
+export function freePort() {
 	return new Promise((resolve, reject) => {
 		const s = net.createServer();
 		s.once('error', reject);
