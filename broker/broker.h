@@ -48,6 +48,7 @@ struct bk_broker {
 	struct bk_worker *workers;
 	char epoch[24];                  /* changes at every start */
 	_Atomic uint64_t conns;          /* WebSocket connections, all threads */
+	_Atomic uint64_t hist_bytes;     /* payload bytes held by histories */
 	uint64_t started_ms;
 };
 

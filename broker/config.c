@@ -76,6 +76,8 @@ static const struct key keys[] = {
 	  "out of range (1..1G)", "largest WebSocket message, bytes", 0 },
 	{ "max_backpressure", "limits", K_SIZE, F(max_backpressure), 1, TIB,
 	  "out of range (1..1T)", "queued bytes per connection before the slow-consumer policy", 0 },
+	{ "max_topics", "limits", K_U64, F(max_topics), 1, 100000000,
+	  "out of range (1..100000000)", "topics that may exist at once", 0 },
 	{ "max_topics_per_connection", "limits", K_U64, F(max_topics_per_connection),
 	  1, 10000000, "out of range (1..10000000)", "subscriptions per connection", 0 },
 	{ "max_http_body", "limits", K_SIZE, F(max_http_body), 1, GIB,
@@ -98,6 +100,8 @@ static const struct key keys[] = {
 	  "out of range (0.001..2592000 s)", "seconds to wait for the pong", 0 },
 	{ "close_timeout", "timeouts", K_MS, F(close_timeout_ms), 1, MAX_TIMEOUT_MS,
 	  "out of range (0.001..2592000 s)", "seconds to wait for the peer's close", 0 },
+	{ "history_max_bytes", "history", K_SIZE, F(history_max_bytes), 0, TIB,
+	  "out of range (0..1T)", "payload bytes kept in all topics' history together", 0 },
 	{ "history_size", "history", K_U64, F(history_size), 0, 1000000,
 	  "out of range (0..1000000)", "messages kept per topic for resume; 0 = none", 0 },
 	{ "history_ttl", "history", K_MS64, F(history_ttl_ms), 0,
@@ -570,6 +574,7 @@ void rc_config_defaults(struct rc_config *c)
 	c->max_message_size = 1 * MIB;
 	c->max_backpressure = 1 * MIB;
 	c->max_topics_per_connection = 1000;
+	c->max_topics = 100000;
 	c->max_http_body = 1 * MIB;
 	c->max_http_head = 8 * KIB;
 	c->json_rate = 1000;
@@ -580,6 +585,7 @@ void rc_config_defaults(struct rc_config *c)
 	c->pong_timeout_ms = 10000;
 	c->close_timeout_ms = 5000;
 	c->history_size = 100;
+	c->history_max_bytes = 256 * MIB;
 	c->history_ttl_ms = 0;
 	c->config_file = NULL;
 }

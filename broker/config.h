@@ -28,6 +28,7 @@ struct rc_config {
 	uint64_t max_message_size;         /* bytes */
 	uint64_t max_backpressure;         /* queued bytes per connection */
 	uint64_t max_topics_per_connection;
+	uint64_t max_topics;               /* topics in the registry */
 	uint64_t max_http_body;
 	uint64_t max_http_head;
 	double json_rate;                  /* commands per second per connection */
@@ -40,6 +41,7 @@ struct rc_config {
 	unsigned close_timeout_ms;
 	/* [history] */
 	uint64_t history_size;             /* messages kept per topic */
+	uint64_t history_max_bytes;        /* payload bytes in all histories */
 	uint64_t history_ttl_ms;           /* 0: no age limit */
 	/* [tls] */
 	char *tls_listen[RC_CFG_MAX_LISTEN]; /* "host:port" for TLS; default none */

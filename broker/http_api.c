@@ -113,6 +113,7 @@ static void stats(struct rc_conn *c)
 		bk_topics_count());
 	for (int s = 0; s < BK_NSTATS; s++)
 		tprintf(&t, ",\"%s\":%lld", stat_names[s], (long long)bk_stat_sum(s));
+	tprintf(&t, ",\"history_bytes\":%llu", (unsigned long long)atomic_load(&bk.hist_bytes));
 	tprintf(&t, ",\"loops\":[");
 	for (unsigned i = 0; i < bk.nthreads; i++) {
 		double util;
@@ -136,6 +137,8 @@ static void metrics(struct rc_conn *c)
 			g ? "" : "_total", (long long)bk_stat_sum(s));
 	}
 	tprintf(&t, "# TYPE ringcast_topics gauge\nringcast_topics %zu\n", bk_topics_count());
+	tprintf(&t, "# TYPE ringcast_history_bytes gauge\nringcast_history_bytes %llu\n",
+		(unsigned long long)atomic_load(&bk.hist_bytes));
 	tprintf(&t, "# TYPE ringcast_loop_utilisation gauge\n");
 	for (unsigned i = 0; i < bk.nthreads; i++) {
 		double util;
@@ -207,9 +210,11 @@ static void publish(struct rc_conn *c, const struct rc_http_request *req,
 		error(c, 400, "text body is not valid UTF-8", NULL);
 		return;
 	}
-	if (bk_publish(topic, (size_t)tl, text ? RC_OP_TEXT : RC_OP_BINARY, body, len, &seq,
-		       &subs) < 0) {
-		error(c, 503, "out of memory", NULL);
+	int err = bk_publish(topic, (size_t)tl, text ? RC_OP_TEXT : RC_OP_BINARY, body, len,
+			     &seq, &subs);
+	if (err < 0) {
+		error(c, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
+		      NULL);
 		return;
 	}
 	ssize_t nl = rc_json_write_string(name, sizeof(name), topic, (size_t)tl);

@@ -147,6 +147,16 @@ static bool rate_ok(struct bk_client *cl)
 	return true;
 }
 
+/* The err for a publish or subscribe the registry refused. */
+static void send_failed(struct bk_client *cl, const struct rc_cmd *cmd, int err)
+{
+	if (err == -ENOSPC)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "topic_limit",
+			 "max_topics reached: no new topic can be created now");
+	else
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "internal", "out of memory");
+}
+
 static void on_sub(struct bk_client *cl, const struct rc_cmd *cmd)
 {
 	uint64_t cur = 0;
@@ -158,7 +168,7 @@ static void on_sub(struct bk_client *cl, const struct rc_cmd *cmd)
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "too_many_topics",
 			 "max_topics_per_connection reached");
 	else if (ret < 0 && ret != -EEXIST)
-		send_err(cl, cmd->has_id ? cmd->id : no_id(), "internal", "out of memory");
+		send_failed(cl, cmd, ret);
 	else if (ret == -EEXIST)
 		send_ack(cl, cmd, true, cur);
 }
@@ -201,13 +211,15 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 		else
 			send_ack(cl, &cmd, false, 0);
 		break;
-	case RC_CMD_PUB:
-		if (bk_publish(cmd.topic, cmd.topic_len, RC_OP_TEXT, cmd.data.p, cmd.data.len,
-			       &seq, &subs) < 0)
-			send_err(cl, cmd.has_id ? cmd.id : no_id(), "internal", "out of memory");
+	case RC_CMD_PUB: {
+		int err = bk_publish(cmd.topic, cmd.topic_len, RC_OP_TEXT, cmd.data.p,
+				     cmd.data.len, &seq, &subs);
+		if (err < 0)
+			send_failed(cl, &cmd, err);
 		else
 			send_ack(cl, &cmd, true, seq);
 		break;
+	}
 	case RC_CMD_PING:
 		send_ack(cl, &cmd, false, 0);
 		break;
@@ -236,8 +248,11 @@ static void on_open(struct rc_conn *c)
 		if (n > 0)
 			bk_send_json(cl, buf, (size_t)n);
 	} else if (cl->mode == BK_MODE_SUB) {
-		if (bk_subscribe(cl, cl->topic, cl->topic_len, cl->has_from, cl->from, NULL,
-				 &cur) < 0 && !cl->closing)
+		int err = bk_subscribe(cl, cl->topic, cl->topic_len, cl->has_from, cl->from,
+				       NULL, &cur);
+		if (err == -ENOSPC)
+			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic limit reached", 19);
+		else if (err < 0 && !cl->closing)
 			rc_conn_close(c, RC_CLOSE_INTERNAL, "subscribe failed", 16);
 	}
 }
@@ -256,10 +271,14 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 		}
 		on_command(cl, p, n);
 		return;
-	case BK_MODE_PUB:
-		if (bk_publish(cl->topic, cl->topic_len, op, p, n, &seq, &subs) < 0)
+	case BK_MODE_PUB: {
+		int err = bk_publish(cl->topic, cl->topic_len, op, p, n, &seq, &subs);
+		if (err == -ENOSPC)
+			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic limit reached", 19);
+		else if (err < 0)
 			rc_conn_close(c, RC_CLOSE_INTERNAL, "out of memory", 13);
 		return;
+	}
 	case BK_MODE_ECHO:
 		rc_conn_send(c, op, p, n);
 		return;

@@ -104,7 +104,8 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 }
 
 /* Finds (or creates) a topic and takes a reference.  NULL if absent (and
- * !create) or out of memory. */
+ * !create), with errno ENOSPC when creating would pass max_topics, or
+ * ENOMEM. */
 struct rc_topic *bk_topic_get(const char *name, size_t len, bool create)
 {
 	uint32_t h = hash(name, len);
@@ -114,12 +115,18 @@ struct rc_topic *bk_topic_get(const char *name, size_t len, bool create)
 	for (t = reg.buckets[h & (reg.nbuckets - 1)]; t; t = t->hnext)
 		if (t->hash == h && t->name_len == len && memcmp(t->name, name, len) == 0)
 			break;
-	if (!t && create && (t = topic_new(name, len, h))) {
-		if (reg.count >= reg.nbuckets * 2)
-			grow_table();
-		t->hnext = reg.buckets[h & (reg.nbuckets - 1)];
-		reg.buckets[h & (reg.nbuckets - 1)] = t;
-		reg.count++;
+	if (!t && create) {
+		if (reg.count >= bk_cfg()->max_topics) {
+			errno = ENOSPC;
+		} else if (!(t = topic_new(name, len, h))) {
+			errno = ENOMEM;
+		} else {
+			if (reg.count >= reg.nbuckets * 2)
+				grow_table();
+			t->hnext = reg.buckets[h & (reg.nbuckets - 1)];
+			reg.buckets[h & (reg.nbuckets - 1)] = t;
+			reg.count++;
+		}
 	}
 	if (t)
 		t->refs++;
@@ -191,6 +198,7 @@ static struct rc_msg *hist_at(const struct rc_topic *t, size_t i)
 static void hist_drop_oldest(struct rc_topic *t, struct rc_msg **freed)
 {
 	*freed = t->hist[t->hist_head];
+	atomic_fetch_sub(&bk.hist_bytes, (*freed)->len);
 	t->hist[t->hist_head] = NULL;
 	t->hist_head = (t->hist_head + 1) % t->hist_cap;
 	t->hist_len--;
@@ -243,7 +251,7 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	bool direct;
 
 	if (!t)
-		return -ENOMEM;
+		return -errno;
 	m = bk_msg_new(t, opcode, p, len);
 	if (!m) {
 		bk_topic_put(t);
@@ -259,6 +267,15 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 		bk_msg_ref(m);
 		t->hist[(t->hist_head + t->hist_len) % t->hist_cap] = m;
 		t->hist_len++;
+		atomic_fetch_add(&bk.hist_bytes, len);
+		/* Over history_max_bytes: this topic's oldest go first, the new
+		 * message last.  We hold a topic reference, so these unrefs
+		 * cannot free t under its own lock. */
+		while (t->hist_len && atomic_load(&bk.hist_bytes) > bk_cfg()->history_max_bytes) {
+			struct rc_msg *old;
+			hist_drop_oldest(t, &old);
+			bk_msg_unref(old);
+		}
 	}
 	*seq = m->seq;
 	*subscribers = atomic_load(&t->nsubs);
@@ -327,7 +344,7 @@ static void replay(struct bk_sub *s, uint64_t from)
 
 /* Subscribes cl to a topic (see broker.h).  Returns 0, -EEXIST when already
  * subscribed (*cur still set), -EMLINK over max_topics_per_connection, or
- * -ENOMEM. */
+ * -ENOSPC (max_topics) or -ENOMEM. */
 int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_from,
 		 uint64_t from, const struct rc_span *ack_id, uint64_t *cur)
 {
@@ -346,7 +363,7 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	if (cl->nsubs >= bk_cfg()->max_topics_per_connection)
 		return -EMLINK;
 	if (!(t = bk_topic_get(name, tlen, true)))
-		return -ENOMEM;
+		return -errno;
 	if (!(s = rc_mem_alloc(sizeof(*s)))) {
 		bk_topic_put(t);
 		return -ENOMEM;
