@@ -11,7 +11,8 @@
 static void bc_url(const struct rcb_opts *o, uint32_t idx, char *buf, size_t cap)
 {
 	(void)idx;
-	snprintf(buf, cap, "ws://%s:%u/sub/%sbcast", o->host, o->port, o->topic_prefix);
+	snprintf(buf, cap, "%s://%s:%u/sub/%sbcast", o->scheme, o->host, o->port,
+		 o->topic_prefix);
 }
 
 static void on_open(struct rc_conn *c)

@@ -10,7 +10,7 @@
 static void connect_url(const struct rcb_opts *o, uint32_t idx, char *buf, size_t cap)
 {
 	(void)idx;
-	snprintf(buf, cap, "ws://%s:%u%s", o->host, o->port, o->path);
+	snprintf(buf, cap, "%s://%s:%u%s", o->scheme, o->host, o->port, o->path);
 }
 
 static void on_open(struct rc_conn *c)

@@ -12,7 +12,7 @@
 static void echo_url(const struct rcb_opts *o, uint32_t idx, char *buf, size_t cap)
 {
 	(void)idx;
-	snprintf(buf, cap, "ws://%s:%u/echo", o->host, o->port);
+	snprintf(buf, cap, "%s://%s:%u/echo", o->scheme, o->host, o->port);
 }
 
 static void send_next(struct rcb_conn *bc)

@@ -18,9 +18,10 @@ static unsigned pubs_per_topic(const struct rcb_opts *o)
 static void fanout_url(const struct rcb_opts *o, uint32_t idx, char *buf, size_t cap)
 {
 	if (o->json_mode)
-		snprintf(buf, cap, "ws://%s:%u/ws", o->host, o->port);
+		snprintf(buf, cap, "%s://%s:%u/ws", o->scheme, o->host, o->port);
 	else
-		snprintf(buf, cap, "ws://%s:%u/sub/%s%u", o->host, o->port, o->topic_prefix,
+		snprintf(buf, cap, "%s://%s:%u/sub/%s%u", o->scheme, o->host, o->port,
+			 o->topic_prefix,
 			 idx % o->topics);
 }
 

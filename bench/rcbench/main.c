@@ -13,7 +13,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: ringcast-bench SCENARIO --url ws://HOST:PORT [options]\n"
+"Usage: ringcast-bench SCENARIO --url ws[s]://HOST:PORT [options]\n"
 "Scenarios:\n"
 "  fanout     --subs S --topics T --pubs P --size B [--rate R] --duration D\n"
 "             S subscribers over T topics, publisher p -> topic p %% T; without\n"
@@ -22,7 +22,14 @@ static void usage(FILE *f)
 "  connect    --conns C --duration D [--path /sub/x]: open C, hold them idle\n"
 "  broadcast  --subs S --size B [--rounds N]: one message to S idle subscribers\n"
 "Options:\n"
-"  --url ws://HOST:PORT   the broker (only this address is ever contacted)\n"
+"  --url ws://HOST:PORT   the broker (only this address and --pub-url are ever\n"
+"                         contacted); wss:// makes subscriber, echo and connect\n"
+"                         connections TLS\n"
+"  --pub-url ws://HOST:PORT  where publishers connect, always plain (default: the\n"
+"                         --url; required for fanout/broadcast with a wss:// --url):\n"
+"                         over wss the measurement is the fanout to TLS subscribers\n"
+"  --ca-file FILE         wss: trust the CAs in FILE instead of the system store\n"
+"  --insecure             wss: no certificate check (self-signed test brokers)\n"
 "  --warmup S             seconds before measuring (1)\n"
 "  --json FILE            machine-readable results (\"-\" for stdout)\n"
 "  --plot FILE.svg        latency CDF and deliveries over time\n"
@@ -40,29 +47,60 @@ static void usage(FILE *f)
 "  --quiet                no progress lines\n", RCB_PER_PROC, RCB_CONN_PER_ADDR);
 }
 
+/* Host and port of the authority at p (after "scheme://"); the port
+ * defaults to dport. */
+static int parse_authority(const char *p, uint16_t dport, char *host, size_t hcap,
+			   uint16_t *port)
+{
+	const char *end = p + strcspn(p, "/?");
+	const char *colon = memchr(p, ':', (size_t)(end - p));
+	size_t hl = (size_t)((colon ? colon : end) - p);
+
+	if (hl == 0 || hl >= hcap)
+		return -EINVAL;
+	memcpy(host, p, hl);
+	host[hl] = 0;
+	*port = dport;
+	if (colon) {
+		char *pe;
+		long v = strtol(colon + 1, &pe, 10);
+		if (v <= 0 || v > 65535 || pe != end)
+			return -EINVAL;
+		*port = (uint16_t)v;
+	}
+	return 0;
+}
+
 static int parse_url(struct rcb_opts *o, const char *url)
 {
-	const char *p, *end, *colon;
+	bool tls = strncmp(url, "wss://", 6) == 0;
 
-	if (strncmp(url, "ws://", 5) != 0) {
-		fprintf(stderr, "ringcast-bench: only ws:// URLs (got %s)\n", url);
+	if (!tls && strncmp(url, "ws://", 5) != 0) {
+		fprintf(stderr, "ringcast-bench: --url wants ws:// or wss:// (got %s)\n", url);
 		return -EINVAL;
 	}
 	snprintf(o->url, sizeof(o->url), "%s", url);
-	p = url + 5;
-	end = p + strcspn(p, "/?");
-	colon = memchr(p, ':', (size_t)(end - p));
-	size_t hl = (size_t)((colon ? colon : end) - p);
-	if (hl == 0 || hl >= sizeof(o->host))
+	o->scheme = tls ? "wss" : "ws";
+	if (parse_authority(url + (tls ? 6 : 5), tls ? 443 : 80, o->host, sizeof(o->host),
+			    &o->port) < 0) {
+		fprintf(stderr, "ringcast-bench: bad host or port in --url %s\n", url);
 		return -EINVAL;
-	memcpy(o->host, p, hl);
-	o->host[hl] = 0;
-	o->port = 80;
-	if (colon) {
-		long port = strtol(colon + 1, NULL, 10);
-		if (port <= 0 || port > 65535)
-			return -EINVAL;
-		o->port = (uint16_t)port;
+	}
+	return 0;
+}
+
+/* Publishers write hand-made frames on plain sockets: ws:// only. */
+static int parse_pub_url(struct rcb_opts *o, const char *url)
+{
+	if (strncmp(url, "ws://", 5) != 0) {
+		fprintf(stderr, "ringcast-bench: --pub-url wants ws:// (publishers stay "
+			"plain; got %s)\n", url);
+		return -EINVAL;
+	}
+	if (parse_authority(url + 5, 80, o->pub_host, sizeof(o->pub_host),
+			    &o->pub_port) < 0) {
+		fprintf(stderr, "ringcast-bench: bad host or port in --pub-url %s\n", url);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -123,6 +161,7 @@ enum {
 	O_URL = 256, O_SUBS, O_TOPICS, O_PUBS, O_SIZE, O_RATE, O_DURATION, O_WARMUP,
 	O_JSON, O_PLOT, O_THREADS, O_MODE, O_DEFLATE, O_ADDRS, O_CONNS, O_PID, O_WINDOW,
 	O_CONC, O_CTIMEOUT, O_PREFIX, O_QUIET, O_ROUNDS, O_PATH, O_PERPROC, O_HELP,
+	O_PUBURL, O_CAFILE, O_INSECURE,
 };
 
 static const struct option longopts[] = {
@@ -135,12 +174,13 @@ static const struct option longopts[] = {
 	{ "concurrency", 1, 0, O_CONC }, { "connect-timeout", 1, 0, O_CTIMEOUT },
 	{ "topic-prefix", 1, 0, O_PREFIX }, { "quiet", 0, 0, O_QUIET },
 	{ "rounds", 1, 0, O_ROUNDS }, { "path", 1, 0, O_PATH }, { "per-proc", 1, 0, O_PERPROC },
-	{ "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
+	{ "pub-url", 1, 0, O_PUBURL }, { "ca-file", 1, 0, O_CAFILE },
+	{ "insecure", 0, 0, O_INSECURE }, { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
 };
 
 static int parse(struct rcb_opts *o, int argc, char **argv)
 {
-	bool ok = true, have_url = false;
+	bool ok = true, have_url = false, have_pub = false;
 	int c;
 
 	while (ok && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -174,6 +214,9 @@ static int parse(struct rcb_opts *o, int argc, char **argv)
 		case O_QUIET: o->quiet = true; break;
 		case O_ROUNDS: o->rounds = (unsigned)num(optarg, "rounds", &ok); break;
 		case O_PATH: snprintf(o->path, sizeof(o->path), "%s", optarg); break;
+		case O_PUBURL: ok = parse_pub_url(o, optarg) == 0; have_pub = ok; break;
+		case O_CAFILE: o->ca_file = optarg; break;
+		case O_INSECURE: o->insecure = true; break;
 		case O_HELP: case 'h': usage(stdout); exit(0);
 		default: ok = false;
 		}
@@ -183,6 +226,16 @@ static int parse(struct rcb_opts *o, int argc, char **argv)
 	if (!have_url) {
 		fprintf(stderr, "ringcast-bench: --url ws://HOST:PORT is required\n");
 		return -EINVAL;
+	}
+	if (!have_pub && strcmp(o->scheme, "wss") == 0 &&
+	    (o->scenario == RCB_FANOUT || o->scenario == RCB_BROADCAST)) {
+		fprintf(stderr, "ringcast-bench: --url wss:// needs --pub-url ws://HOST:PORT: "
+			"publishers connect without TLS (give the broker's plain listener)\n");
+		return -EINVAL;
+	}
+	if (!have_pub) {
+		snprintf(o->pub_host, sizeof(o->pub_host), "%s", o->host);
+		o->pub_port = o->port;
 	}
 	if (o->threads == 0 || o->threads > RCB_MAX_WORKERS || o->per_proc == 0 ||
 	    o->per_proc > 19000 || o->concurrency == 0 || o->window == 0) {

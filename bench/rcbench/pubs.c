@@ -1,7 +1,9 @@
 /* Publisher connections: plain blocking sockets that write pre-built,
  * masked frames, with nothing but a header rewrite per message.  They live
  * in the coordinator and stay out of the subscribers' loops, so pacing is a
- * simple clock loop and the measured fanout is the broker's. */
+ * simple clock loop and the measured fanout is the broker's.  They never
+ * speak TLS: with --url wss:// they go to the plain --pub-url listener, and
+ * what is measured is the fanout to encrypted subscribers. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -29,8 +31,8 @@ static int resolve(const struct rcb_opts *o, struct sockaddr_storage *ss, sockle
 	struct addrinfo *ai;
 	char ps[8];
 
-	snprintf(ps, sizeof(ps), "%u", o->port);
-	if (getaddrinfo(o->host, ps, &hints, &ai) != 0)
+	snprintf(ps, sizeof(ps), "%u", o->pub_port);
+	if (getaddrinfo(o->pub_host, ps, &hints, &ai) != 0)
 		return -EHOSTUNREACH;
 	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
 	*sl = ai->ai_addrlen;
@@ -108,7 +110,7 @@ int rcb_ws_dial(const struct rcb_opts *o, const char *path, const char *src,
 		ret = -errno;
 		goto err_close;
 	}
-	snprintf(host, sizeof(host), "%s:%u", o->host, o->port);
+	snprintf(host, sizeof(host), "%s:%u", o->pub_host, o->pub_port);
 	if (rc_ws_make_key(key) < 0) {
 		*why = "no random bytes";
 		ret = -EIO;

@@ -51,9 +51,16 @@ enum rcb_scenario { RCB_FANOUT, RCB_ECHO, RCB_CONNECT, RCB_BROADCAST };
 
 struct rcb_opts {
 	enum rcb_scenario scenario;
-	char url[512];          /* ws://host:port (path ignored) */
+	char url[512];          /* ws:// or wss://host:port (path ignored) */
 	char host[256];
 	uint16_t port;
+	const char *scheme;     /* "ws" or "wss": every connection but publishers */
+	/* Publishers stay plain ws:// (--pub-url, or the --url when that is
+	 * ws://): with wss the measurement is the fanout to TLS subscribers. */
+	char pub_host[256];
+	uint16_t pub_port;
+	const char *ca_file;    /* wss: trust this CA file, not the system's */
+	bool insecure;          /* wss: no certificate check */
 	unsigned subs, topics, pubs, conns;
 	size_t size;
 	double rate;            /* msgs/s over all publishers; 0: window mode */
@@ -195,8 +202,9 @@ struct rcb_pub {
 	size_t hlen, flen;
 	uint8_t mask[4];
 };
-/* Connects and upgrades a blocking client socket to path, binding to
- * source address src (NULL: any).  Returns the fd or -errno with *why set. */
+/* Connects and upgrades a blocking client socket to path on the publisher
+ * address (o->pub_host, o->pub_port; always plain ws://), binding to source
+ * address src (NULL: any).  Returns the fd or -errno with *why set. */
 int rcb_ws_dial(const struct rcb_opts *o, const char *path, const char *src,
 		const char **why);
 /* Prepares publisher p (connected on fd) for messages of o->size. */

@@ -356,6 +356,8 @@ int rcb_workers_start(const struct rcb_opts *o, const struct rcb_scenario_ops *o
 	memcpy(&dst, ai->ai_addr, ai->ai_addrlen);
 	dst_len = ai->ai_addrlen;
 	freeaddrinfo(ai);
+	client_opts.ca_file = o->ca_file;
+	client_opts.insecure = o->insecure;
 	raise_nofile();
 	rcb_layout(o, nconns, &procs, &nw);
 	if (procs > maxpids)

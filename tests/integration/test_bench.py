@@ -1,8 +1,10 @@
 """ringcast-bench fanout against a broker this test starts: 2 s, small
 numbers, both modes; the --json report has the documented fields, nothing
 is lost, duplicated or reordered, and every subscriber got every message
-(delivered == published x subscribers per topic).  Also the echo scenario
-and the usage errors.  Everything started here is stopped here."""
+(delivered == published x subscribers per topic).  Also the echo scenario,
+the usage errors, and one fanout over wss:// (subscribers on the broker's
+TLS listener, verified against a throwaway CA from lib/tlsutil.py;
+publishers on its plain one).  Everything started here is stopped here."""
 import json
 import os
 import socket
@@ -10,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 BUILD = os.environ.get("BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 BROKER = os.path.join(BUILD, "ringcast")
@@ -61,9 +65,11 @@ def bench(args, timeout=60):
         os.unlink(path)
 
 
-def fanout_case(port, mode, subs, topics, pubs, size, extra=()):
-    name = f"fanout {mode} {subs} subs / {topics} topics / {pubs} pubs / {size} B {' '.join(extra)}"
-    r, d = bench(["fanout", "--url", f"ws://127.0.0.1:{port}", "--subs", str(subs),
+def fanout_case(port, mode, subs, topics, pubs, size, extra=(), url=None):
+    url = url or f"ws://127.0.0.1:{port}"
+    name = (f"fanout {url.split(':')[0]} {mode} {subs} subs / {topics} topics / {pubs} pubs / "
+            f"{size} B {' '.join(extra)}")
+    r, d = bench(["fanout", "--url", url, "--subs", str(subs),
                   "--topics", str(topics), "--pubs", str(pubs), "--size", str(size),
                   "--duration", "2", "--warmup", "0.5", "--mode", mode, "--topic-prefix",
                   f"t{mode}{size}x"] + list(extra))
@@ -86,6 +92,30 @@ def fanout_case(port, mode, subs, topics, pubs, size, extra=()):
     check(0 < d["p50_us"] <= d["p99_us"] <= d["p999_us"] <= d["max_us"] * 1.04 + 1,
           f"{name}: 0 < p50 <= p99 <= p99.9 <= max ({d['p50_us']}, {d['p99_us']}, "
           f"{d['p999_us']}, {d['max_us']})")
+
+
+def wss_case():
+    """Subscribers over TLS on the broker's --tls-listen port, trusting only
+    the test CA and checking the host name (localhost); publishers plain."""
+    import tlsutil
+    with tempfile.TemporaryDirectory() as d:
+        pki = tlsutil.Pki(d)
+        b = tlsutil.start_tls_broker(pki, "--log-level", "warn", exe=BROKER)
+        try:
+            fanout_case(b.port, "raw", 60, 2, 2, 1024,
+                        ["--pub-url", f"ws://127.0.0.1:{b.port}", "--ca-file", pki.ca],
+                        url=f"wss://localhost:{b.tls_port}")
+            # A CA that did not sign the broker's certificate: every TLS
+            # handshake fails verification, so no connection becomes ready.
+            r, d = bench(["connect", "--url", f"wss://localhost:{b.tls_port}", "--ca-file",
+                          pki.other_ca, "--conns", "5", "--duration", "0.5",
+                          "--connect-timeout", "10"])
+            check(d is not None and d["connections"] == 0 and d["connections_failed"] == 5,
+                  f"wss with the wrong CA: 0 of 5 connections, 5 failed "
+                  f"({d and (d['connections'], d['connections_failed'])})")
+            check(b.alive(), "TLS broker still running after the wss benchmarks")
+        finally:
+            b.stop()
 
 
 def main():
@@ -111,7 +141,12 @@ def main():
         check(r.returncode == 2 and b"--url" in r.stderr, "no --url: exit 2 with a message")
         r = subprocess.run([BENCH, "fanout", "--url", "wss://127.0.0.1:1"], capture_output=True,
                            timeout=10)
-        check(r.returncode == 2, "wss:// URL refused with exit 2")
+        check(r.returncode == 2 and b"--pub-url" in r.stderr,
+              "fanout with a wss:// URL and no --pub-url: exit 2 naming --pub-url")
+        r = subprocess.run([BENCH, "fanout", "--url", "wss://127.0.0.1:1", "--pub-url",
+                            "wss://127.0.0.1:2"], capture_output=True, timeout=10)
+        check(r.returncode == 2 and b"--pub-url wants ws://" in r.stderr,
+              "--pub-url wss:// refused with exit 2 (publishers stay plain)")
         check(broker.poll() is None, "broker still running after the benchmarks")
     finally:
         broker.terminate()
@@ -120,6 +155,7 @@ def main():
         except subprocess.TimeoutExpired:
             broker.kill()
             broker.wait()
+    wss_case()
     print(f"test_bench: {len(failures)} failures")
     return 1 if failures else 0
 
