@@ -3,10 +3,12 @@
 #include "tests/support/alloc_count.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* glibc's real allocator, exported for exactly this purpose (wrappers that
@@ -235,10 +237,43 @@ static void report(void)
 /* RC_ALLOC_COUNT_REPORT=1: print the totals at exit (the way to read them
  * when the counter is LD_PRELOADed under a program that knows nothing of
  * it). */
+/* Writes "alloc_count: allocs N\n" with write(2) only: this runs inside a
+ * signal handler, where stdio and the allocator are off limits. */
+static void on_sigusr2(int sig)
+{
+	char buf[64] = "alloc_count: allocs ", digits[24];
+	uint64_t v = atomic_load_explicit(&g_allocs, memory_order_relaxed);
+	size_t n = strlen(buf), d = 0;
+	int saved = errno;
+
+	(void)sig;
+	do
+		digits[d++] = (char)('0' + v % 10);
+	while ((v /= 10) && d < sizeof(digits));
+	while (d)
+		buf[n++] = digits[--d];
+	buf[n++] = '\n';
+	(void)!write(STDERR_FILENO, buf, n);
+	errno = saved;
+}
+
+/* RC_ALLOC_COUNT_REPORT=1: print the totals at exit (the way to read them
+ * when the counter is LD_PRELOADed under a program that knows nothing of
+ * it).  RC_ALLOC_COUNT_SIGNAL=1: print the running allocation count on
+ * every SIGUSR2, so a test can read it before and after a phase of a
+ * program that keeps running. */
 __attribute__((constructor)) static void report_init(void)
 {
 	const char *v = getenv("RC_ALLOC_COUNT_REPORT");
+	const char *sig = getenv("RC_ALLOC_COUNT_SIGNAL");
 
 	if (v && *v && *v != '0')
 		atexit(report);
+	if (sig && *sig && *sig != '0') {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_sigusr2;
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGUSR2, &sa, NULL);
+	}
 }
