@@ -1,7 +1,8 @@
 /* The JSON control protocol of "GET /ws" (see DESIGN.md, "Endpoints"): the
- * command parser for client frames and the writers for server frames.
- * Sans-I/O and allocation-free: parsed strings are spans into the caller's
- * frame buffer, writers fill caller buffers and never write past cap.
+ * command parser for client frames (proto/json.c) and the writers for server
+ * frames (proto/json_write.c).  Sans-I/O and allocation-free: parsed strings
+ * are spans into the caller's frame buffer, writers fill caller buffers and
+ * never write past cap.
  *
  *   client {"op":"sub","topic":"t","id":1}          optional "from":<seq>
  *   client {"op":"unsub","topic":"t","id":2}
