@@ -1,13 +1,6 @@
-/* A WebSocket connection: the RFC 6455 receive state machine over bytes from
- * the ring, the send queue of frame references, the close handshake and the
- * connection's life cycle.
- *
- * Receive: bytes are parsed where they land (the provided buffer), unmasked
- * in place, and a single-frame message that fits in one buffer is handed to
- * on_message without a copy.  Anything that must outlive the buffer (a
- * split header, a message spanning frames or buffers) is copied into the
- * connection's pooled buffers, because the provided buffer goes back to the
- * kernel as soon as this completion is handled.
+/* A WebSocket connection: the send queue of frame references, the close
+ * handshake and the connection's life cycle (the receive state machine is
+ * ws_recv.c).
  *
  * Send: the queue holds references to immutable frames; at most one sendmsg
  * is in flight per socket, and everything queued meanwhile goes in the next
@@ -24,11 +17,6 @@
 #include <unistd.h>
 
 #include "core/internal.h"
-
-#define RC_CTRL_CAP 128
-
-static void fail(struct rc_conn *c, int err);
-static void maybe_finish(struct rc_conn *c);
 
 /* Allocates a connection on l for descriptor fd (direct if fixed). */
 struct rc_conn *rc__conn_new(struct rc_loop *l, int fd, bool fixed)
@@ -127,8 +115,9 @@ void rc_conn_unref(struct rc_conn *c)
 	rc__conn_put(c);
 }
 
-static void call_on_close(struct rc_conn *c, uint16_t code,
-			  const uint8_t *reason, size_t len)
+/* Calls on_close once per connection. */
+void rc__conn_call_on_close(struct rc_conn *c, uint16_t code,
+			    const uint8_t *reason, size_t len)
 {
 	if (c->closed_cb)
 		return;
@@ -164,7 +153,7 @@ void rc__conn_abort(struct rc_conn *c, uint16_t code)
 
 	if (c->state == RC_CS_DEAD)
 		return;
-	call_on_close(c, code ? code : RC_CLOSE_ABNORMAL, NULL, 0);
+	rc__conn_call_on_close(c, code ? code : RC_CLOSE_ABNORMAL, NULL, 0);
 	c->state = RC_CS_DEAD;
 	rc__timer_disarm(c);
 	if (c->inflight) {
@@ -318,7 +307,7 @@ void rc__conn_on_send(struct rc_conn *c, int res)
 	/* The queue is empty: nothing more is kept for an idle connection. */
 	rc__pool_release(c->sctx);
 	c->sctx = NULL;
-	maybe_finish(c);
+	rc__conn_maybe_finish(c);
 }
 
 /* Builds a frame for opcode/payload in this loop's pool.  Compressed with
@@ -367,8 +356,10 @@ static struct rc_buf *build_frame(struct rc_conn *c, uint8_t opcode,
 	return b;
 }
 
-static int send_local(struct rc_conn *c, uint8_t opcode, const uint8_t *data,
-		      size_t len)
+/* Sends a message or control frame on the loop thread: 0, -EPIPE when
+ * closing, -ENOBUFS past max_backpressure (not for control frames), -ENOMEM. */
+int rc__conn_send_local(struct rc_conn *c, uint8_t opcode, const uint8_t *data,
+			size_t len)
 {
 	bool control = opcode >= RC_OP_CLOSE;
 	struct rc_buf *b;
@@ -436,7 +427,7 @@ int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data, size_t len
 	     opcode != RC_OP_PONG) || (control && len > RC_CONTROL_MAX_PAYLOAD))
 		return -EINVAL;
 	if (rc_loop_current() == c->loop)
-		return send_local(c, opcode, data, len);
+		return rc__conn_send_local(c, opcode, data, len);
 	/* Another thread: frame it here (uncompressed, the connection's
 	 * deflater belongs to its loop) and hand the reference over. */
 	if (!control && c->queued + len > c->loop->opt.max_backpressure)
@@ -470,7 +461,8 @@ size_t rc_conn_queued(const struct rc_conn *c) { return c->queued; }
 
 /* ---- Close handshake ------------------------------------------------------------------ */
 
-static int send_close(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
+/* Queues our close frame (code and reason) and remembers it was sent. */
+int rc__conn_send_close(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
 {
 	uint8_t payload[RC_CONTROL_MAX_PAYLOAD];
 	size_t n = rc_close_write(payload, code, reason, len);
@@ -486,7 +478,7 @@ static int send_close(struct rc_conn *c, uint16_t code, const char *reason, size
 /* After both close frames (or ours after a failure) are flushed: shutdown
  * our side and wait for the peer's EOF, bounded by close_timeout_ms.  The
  * server closes TCP first (RFC 6455 section 7.1.1). */
-static void maybe_finish(struct rc_conn *c)
+void rc__conn_maybe_finish(struct rc_conn *c)
 {
 	struct io_uring_sqe *sqe;
 
@@ -510,7 +502,7 @@ static void close_local(struct rc_conn *c, uint16_t code, const char *reason, si
 {
 	if (c->state != RC_CS_OPEN || c->close_sent)
 		return;
-	if (send_close(c, code, reason, len) < 0) {
+	if (rc__conn_send_close(c, code, reason, len) < 0) {
 		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
 		return;
 	}
@@ -571,7 +563,7 @@ int rc_conn_close(struct rc_conn *c, uint16_t code, const char *reason, size_t l
 
 /* Fails the connection (RFC 6455 section 7.1.7): send a close with the code
  * for err, stop reading frames, close TCP once it is flushed. */
-static void fail(struct rc_conn *c, int err)
+void rc__conn_fail(struct rc_conn *c, int err)
 {
 	uint16_t code = rc_close_code_for(err);
 
@@ -580,14 +572,14 @@ static void fail(struct rc_conn *c, int err)
 		rc__conn_abort(c, code);
 		return;
 	}
-	call_on_close(c, code, NULL, 0);
-	if (!c->close_sent && send_close(c, code, NULL, 0) < 0) {
+	rc__conn_call_on_close(c, code, NULL, 0);
+	if (!c->close_sent && rc__conn_send_close(c, code, NULL, 0) < 0) {
 		rc__conn_abort(c, code);
 		return;
 	}
 	c->state = RC_CS_CLOSING;
 	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
-	maybe_finish(c);
+	rc__conn_maybe_finish(c);
 }
 
 /* A timer expired (see loop.c). */
@@ -597,7 +589,7 @@ void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind)
 	case RC_T_IDLE: {
 		/* Silence: ask for a sign of life. */
 		if (c->state == RC_CS_OPEN && !c->close_sent &&
-		    send_local(c, RC_OP_PING, NULL, 0) == 0) {
+		    rc__conn_send_local(c, RC_OP_PING, NULL, 0) == 0) {
 			rc__timer_arm(c, RC_T_PONG, c->loop->opt.pong_timeout_ms);
 			return;
 		}
@@ -613,300 +605,7 @@ void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind)
 	}
 }
 
-/* ---- Receive -------------------------------------------------------------------------- */
-
-/* Makes sure *bp has room for need more bytes, growing by doubling from the
- * pool.  Returns 0 or -ENOMEM. */
-static int buf_reserve(struct rc_buf **bp, size_t need)
-{
-	struct rc_buf *b = *bp, *nb;
-	size_t cap;
-
-	if (b && b->cap - b->len >= need)
-		return 0;
-	cap = b ? b->cap * 2 : 1024;
-	while (cap < (b ? b->len : 0) + need)
-		cap *= 2;
-	nb = rc_buf_new(cap);
-	if (!nb)
-		return -ENOMEM;
-	if (b) {
-		memcpy(nb->data, b->data, b->len);
-		nb->len = b->len;
-		rc_buf_unref(b);
-	}
-	*bp = nb;
-	return 0;
-}
-
-static void deliver(struct rc_conn *c, uint8_t opcode, const uint8_t *data, size_t len)
-{
-	c->cur_data = data;
-	c->cur_len = len;
-	if (c->h && c->h->on_message)
-		c->h->on_message(c, opcode, data, len);
-	c->cur_data = NULL;
-	rc_buf_unref(c->kept);
-	c->kept = NULL;
-}
-
-/* Inside on_message: keep the message past the handler (see rc.h). */
-struct rc_buf *rc_conn_keep_message(struct rc_conn *c)
-{
-	struct rc_buf *b;
-
-	if (!c->cur_data)
-		return NULL;
-	if (c->msg && c->cur_data == c->msg->data)
-		return rc_buf_ref(c->msg);
-	if (c->kept)
-		return rc_buf_ref(c->kept);
-	b = rc_buf_new(c->cur_len);
-	if (!b)
-		return NULL;
-	memcpy(b->data, c->cur_data, c->cur_len);
-	b->len = c->cur_len;
-	c->kept = b;
-	return rc_buf_ref(b);
-}
-
-static int ensure_inflater(struct rc_conn *c)
-{
-	if (c->inf)
-		return 0;
-	c->inf = rc__pool_alloc(c->loop->pool, sizeof(*c->inf));
-	if (!c->inf)
-		return -ENOMEM;
-	bool no_ctx = c->client ? c->pmd.server_no_context_takeover
-				: c->pmd.client_no_context_takeover;
-	if (rc_inflater_init(c->inf, no_ctx) < 0) {
-		rc__pool_release(c->inf);
-		c->inf = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* Payload bytes of a data frame (already unmasked).  last: the final bytes
- * of the message. */
-static int on_data(struct rc_conn *c, const uint8_t *p, size_t n, bool last)
-{
-	uint64_t max = c->loop->opt.max_message_size;
-	size_t before = c->msg ? c->msg->len : 0;
-	int ret;
-
-	if (c->msg_z) {
-		if ((ret = ensure_inflater(c)) < 0)
-			return ret;
-		for (;;) {
-			size_t room = 4096, len;
-			if (before + room > max)
-				room = max - before;
-			if ((ret = buf_reserve(&c->msg, room ? room : 1)) < 0)
-				return ret;
-			len = c->msg->len;
-			size_t cap = c->msg->cap < max ? c->msg->cap : (size_t)max;
-			ret = rc_inflate_stream(c->inf, &p, &n, last, c->msg->data, cap, &len);
-			c->msg->len = len;
-			if (ret != -ENOBUFS)
-				break;
-			if (len >= max)
-				return -EMSGSIZE;
-			if ((ret = buf_reserve(&c->msg, c->msg->cap)) < 0)
-				return ret;
-		}
-		if (ret < 0)
-			return ret;
-	} else {
-		if (before + n > max)
-			return -EMSGSIZE;
-		if ((ret = buf_reserve(&c->msg, n)) < 0)
-			return ret;
-		memcpy(c->msg->data + c->msg->len, p, n);
-		c->msg->len += n;
-	}
-	if (c->msg_op == RC_OP_TEXT &&
-	    rc_utf8_feed(&c->utf8, c->msg->data + before, c->msg->len - before, NULL) < 0)
-		return -EILSEQ;
-	return 0;
-}
-
-static int end_message(struct rc_conn *c)
-{
-	uint8_t op = c->msg_op;
-
-	if (op == RC_OP_TEXT && !rc_utf8_done(&c->utf8))
-		return -EILSEQ;
-	if (c->msg) {
-		deliver(c, op, c->msg->data, c->msg->len);
-		/* Small buffers are kept for the next message; a large one goes
-		 * back so an idle connection holds little.  One the handler kept
-		 * (rc_conn_keep_message) is the user's now: reusing it would
-		 * overwrite the kept message with the next one. */
-		if (c->msg && (c->msg->cap > 16384 ||
-			       atomic_load_explicit(&c->msg->refs, memory_order_acquire) > 1)) {
-			rc_buf_unref(c->msg);
-			c->msg = NULL;
-		} else if (c->msg) {
-			c->msg->len = 0;
-		}
-	} else {
-		deliver(c, op, (const uint8_t *)"", 0);
-	}
-	return 0;
-}
-
-static int on_control(struct rc_conn *c, const uint8_t *p, size_t n)
-{
-	uint16_t code;
-	const uint8_t *reason;
-	size_t rlen;
-	int ret;
-
-	switch (c->fh.opcode) {
-	case RC_OP_PING:
-		if (!c->loop->opt.manual_pong && !c->close_sent)
-			send_local(c, RC_OP_PONG, p, n);
-		if (c->h && c->h->on_ping)
-			c->h->on_ping(c, p, n);
-		return 0;
-	case RC_OP_PONG:
-		if (c->tkind == RC_T_PONG)
-			rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
-		if (c->h && c->h->on_pong)
-			c->h->on_pong(c, p, n);
-		return 0;
-	case RC_OP_CLOSE:
-		ret = rc_close_parse(p, n, &code, &reason, &rlen);
-		if (ret < 0)
-			return ret;
-		c->close_rcvd = true;
-		c->peer_close = code;
-		call_on_close(c, code, reason, rlen);
-		if (!c->close_sent) {
-			/* Echo the code and reason (RFC 6455 section 5.5.1): the
-			 * peer sees its close was understood.  An empty payload
-			 * (1005) is answered with an empty one. */
-			send_close(c, code, (const char *)reason, rlen);
-		}
-		c->state = RC_CS_CLOSING;
-		rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
-		maybe_finish(c);
-		return 0;
-	}
-	return -EPROTO;
-}
-
-static int begin_frame(struct rc_conn *c)
-{
-	uint64_t max = c->loop->opt.max_message_size;
-	int ret = rc_msg_state_next(&c->ms, &c->fh);
-
-	if (ret < 0)
-		return ret;
-	if (c->fh.opcode >= RC_OP_CLOSE)
-		return 0;
-	if (c->fh.opcode != RC_OP_CONT) { /* first frame of a message */
-		rc_utf8_init(&c->utf8);
-		c->msg_op = c->fh.opcode;
-		c->msg_z = c->fh.rsv1;
-	}
-	if (!c->msg_z && (c->msg ? c->msg->len : 0) + c->fh.payload_len > max)
-		return -EMSGSIZE;
-	return 0;
-}
-
-/* Frame payload bytes p[0..n) (n <= remaining), unmasked here. */
-static int on_payload(struct rc_conn *c, uint8_t *p, size_t n)
-{
-	bool frame_end = n == c->remaining;
-	int ret;
-
-	if (c->fh.masked)
-		c->mask_off = rc_ws_mask(p, n, c->fh.mask, c->mask_off);
-	c->remaining -= n;
-	if (c->fh.opcode >= RC_OP_CLOSE) {
-		if (frame_end && c->fh.payload_len == n) /* whole in this buffer */
-			return on_control(c, p, n);
-		if ((ret = buf_reserve(&c->in, n)) < 0)
-			return ret;
-		memcpy(c->in->data + c->in->len, p, n);
-		c->in->len += n;
-		if (!frame_end)
-			return 0;
-		ret = on_control(c, c->in->data, c->in->len);
-		if (c->in)
-			c->in->len = 0;
-		return ret;
-	}
-	/* Zero-copy: an uncompressed single-frame message, whole in this buffer. */
-	if (frame_end && c->fh.fin && !c->msg_z && c->fh.payload_len == n &&
-	    (!c->msg || c->msg->len == 0)) {
-		uint8_t op = c->msg_op;
-		if (op == RC_OP_TEXT &&
-		    (rc_utf8_feed(&c->utf8, p, n, NULL) < 0 || !rc_utf8_done(&c->utf8)))
-			return -EILSEQ;
-		deliver(c, op, p, n);
-		return 0;
-	}
-	if ((ret = on_data(c, p, n, frame_end && c->fh.fin)) < 0)
-		return ret;
-	if (frame_end && c->fh.fin)
-		return end_message(c);
-	return 0;
-}
-
-/* Feeds bytes received on an open connection. */
-void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n)
-{
-	struct rc_frame_rules rules = {
-		.expect_masked = !c->client,
-		.allow_rsv1 = c->pmd_on,
-		.max_payload = c->loop->opt.max_frame_size,
-	};
-	int ret = 0;
-
-	while (n && !c->fail_fast && (c->state == RC_CS_OPEN || c->state == RC_CS_CLOSING)) {
-		if (!c->in_payload) {
-			size_t take = sizeof(c->hbuf) - c->hlen;
-			if (take > n)
-				take = n;
-			memcpy(c->hbuf + c->hlen, p, take);
-			ret = rc_frame_parse_header(c->hbuf, c->hlen + take, &rules, &c->fh);
-			if (ret == -EAGAIN) {
-				c->hlen += take;
-				return;
-			}
-			if (ret < 0)
-				break;
-			size_t used = (size_t)ret - c->hlen;
-			p += used;
-			n -= used;
-			c->hlen = 0;
-			if ((ret = begin_frame(c)) < 0)
-				break;
-			c->in_payload = true;
-			c->remaining = c->fh.payload_len;
-			c->mask_off = 0;
-			if (c->remaining == 0) {
-				c->in_payload = false;
-				if ((ret = on_payload(c, p, 0)) < 0)
-					break;
-				continue;
-			}
-			if (!n)
-				return;
-		}
-		size_t chunk = n < c->remaining ? n : (size_t)c->remaining;
-		c->in_payload = chunk < c->remaining;
-		if ((ret = on_payload(c, p, chunk)) < 0)
-			break;
-		p += chunk;
-		n -= chunk;
-	}
-	if (ret < 0)
-		fail(c, ret);
-}
+/* ---- Opening and receiving --------------------------------------------------------- */
 
 /* The connection becomes a WebSocket (after a 101 either way). */
 void rc__conn_start_ws(struct rc_conn *c)

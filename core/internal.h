@@ -243,6 +243,13 @@ void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__conn_start_ws(struct rc_conn *c);
 void rc__conn_put(struct rc_conn *c);
 void rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
+/* conn.c, for ws_recv.c */
+void rc__conn_fail(struct rc_conn *c, int err);
+void rc__conn_maybe_finish(struct rc_conn *c);
+int rc__conn_send_local(struct rc_conn *c, uint8_t opcode, const uint8_t *data, size_t len);
+int rc__conn_send_close(struct rc_conn *c, uint16_t code, const char *reason, size_t len);
+void rc__conn_call_on_close(struct rc_conn *c, uint16_t code, const uint8_t *reason,
+			    size_t len);
 void rc__conn_schedule_flush(struct rc_conn *c);
 
 /* tls.c */
