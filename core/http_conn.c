@@ -10,26 +10,14 @@
 
 static int append_in(struct rc_conn *c, const uint8_t *p, size_t n, size_t limit)
 {
-	struct rc_buf *b = c->in;
+	size_t have = c->in ? c->in->len : 0;
 
-	if (b && b->len + n > limit)
-		n = limit > b->len ? limit - b->len : 0;
-	if (!b || b->cap - b->len < n) {
-		size_t cap = b ? b->cap * 2 : 2048;
-		while (cap < (b ? b->len : 0) + n)
-			cap *= 2;
-		struct rc_buf *nb = rc_buf_new(cap);
-		if (!nb)
-			return -ENOMEM;
-		if (b) {
-			memcpy(nb->data, b->data, b->len);
-			nb->len = b->len;
-			rc_buf_unref(b);
-		}
-		c->in = b = nb;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
+	if (have + n > limit)
+		n = limit > have ? limit - have : 0;
+	if (rc__buf_reserve(&c->in, n ? n : 1) < 0)
+		return -ENOMEM;
+	memcpy(c->in->data + c->in->len, p, n);
+	c->in->len += n;
 	return 0;
 }
 

@@ -44,6 +44,9 @@ void *rc__pool_alloc(struct rc_pool *p, size_t size);
 void rc__pool_release(void *ptr);
 /* Usable size of an object from rc__pool_alloc. */
 size_t rc__pool_usable(const void *ptr);
+/* Makes sure *bp (may be NULL) has room for need more bytes, replacing it
+ * with a larger pooled copy if not (capacity doubles).  0 or -ENOMEM. */
+int rc__buf_reserve(struct rc_buf **bp, size_t need);
 /* Bytes of chunk memory the pool holds (for memory reports). */
 size_t rc__pool_footprint(const struct rc_pool *p);
 

@@ -261,6 +261,30 @@ void rc_buf_unref(struct rc_buf *b)
 		rc__pool_release(b);
 }
 
+/* Makes sure *bp has room for need more bytes, growing by doubling from the
+ * pool.  Returns 0 or -ENOMEM. */
+int rc__buf_reserve(struct rc_buf **bp, size_t need)
+{
+	struct rc_buf *b = *bp, *nb;
+	size_t cap;
+
+	if (b && b->cap - b->len >= need)
+		return 0;
+	cap = b ? b->cap * 2 : 1024;
+	while (cap < (b ? b->len : 0) + need)
+		cap *= 2;
+	nb = rc_buf_new(cap);
+	if (!nb)
+		return -ENOMEM;
+	if (b) {
+		memcpy(nb->data, b->data, b->len);
+		nb->len = b->len;
+		rc_buf_unref(b);
+	}
+	*bp = nb;
+	return 0;
+}
+
 /* Encodes one shareable server frame (see rc.h). */
 struct rc_buf *rc_frame_encode(uint8_t opcode, const uint8_t *payload,
 			       size_t len, struct rc_deflater *d)

@@ -14,30 +14,6 @@
 
 #include "core/internal.h"
 
-/* Makes sure *bp has room for need more bytes, growing by doubling from the
- * pool.  Returns 0 or -ENOMEM. */
-static int buf_reserve(struct rc_buf **bp, size_t need)
-{
-	struct rc_buf *b = *bp, *nb;
-	size_t cap;
-
-	if (b && b->cap - b->len >= need)
-		return 0;
-	cap = b ? b->cap * 2 : 1024;
-	while (cap < (b ? b->len : 0) + need)
-		cap *= 2;
-	nb = rc_buf_new(cap);
-	if (!nb)
-		return -ENOMEM;
-	if (b) {
-		memcpy(nb->data, b->data, b->len);
-		nb->len = b->len;
-		rc_buf_unref(b);
-	}
-	*bp = nb;
-	return 0;
-}
-
 static void deliver(struct rc_conn *c, uint8_t opcode, const uint8_t *data, size_t len)
 {
 	c->cur_data = data;
@@ -101,7 +77,7 @@ static int on_data(struct rc_conn *c, const uint8_t *p, size_t n, bool last)
 			size_t room = 4096, len;
 			if (before + room > max)
 				room = max - before;
-			if ((ret = buf_reserve(&c->msg, room ? room : 1)) < 0)
+			if ((ret = rc__buf_reserve(&c->msg, room ? room : 1)) < 0)
 				return ret;
 			len = c->msg->len;
 			size_t cap = c->msg->cap < max ? c->msg->cap : (size_t)max;
@@ -111,7 +87,7 @@ static int on_data(struct rc_conn *c, const uint8_t *p, size_t n, bool last)
 				break;
 			if (len >= max)
 				return -EMSGSIZE;
-			if ((ret = buf_reserve(&c->msg, c->msg->cap)) < 0)
+			if ((ret = rc__buf_reserve(&c->msg, c->msg->cap)) < 0)
 				return ret;
 		}
 		if (ret < 0)
@@ -119,7 +95,7 @@ static int on_data(struct rc_conn *c, const uint8_t *p, size_t n, bool last)
 	} else {
 		if (before + n > max)
 			return -EMSGSIZE;
-		if ((ret = buf_reserve(&c->msg, n)) < 0)
+		if ((ret = rc__buf_reserve(&c->msg, n)) < 0)
 			return ret;
 		memcpy(c->msg->data + c->msg->len, p, n);
 		c->msg->len += n;
@@ -227,7 +203,7 @@ static int on_payload(struct rc_conn *c, uint8_t *p, size_t n)
 	if (c->fh.opcode >= RC_OP_CLOSE) {
 		if (frame_end && c->fh.payload_len == n) /* whole in this buffer */
 			return on_control(c, p, n);
-		if ((ret = buf_reserve(&c->in, n)) < 0)
+		if ((ret = rc__buf_reserve(&c->in, n)) < 0)
 			return ret;
 		memcpy(c->in->data + c->in->len, p, n);
 		c->in->len += n;
