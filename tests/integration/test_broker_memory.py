@@ -1,4 +1,5 @@
-"""Memory bounds of the broker's registry whatever clients send: max_topics
+"""Bounds the broker keeps whatever clients do: max_connections_per_ip
+(429 past it, counted again when a connection closes), max_topics
 (publish or subscribe that would create one more topic is refused with 503,
 err topic_limit, or close 1013) and history_max_bytes (histories together
 hold at most that much payload; the publishing topic's oldest messages go
@@ -10,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 import broker  # noqa: E402
-from rctest import check, eq, run  # noqa: E402
+from rctest import check, eq, run, wait_until  # noqa: E402
 
 
 async def test_max_topics_refuses_new_topics_only():
@@ -70,6 +71,27 @@ async def test_history_max_bytes_bounds_history_and_reports_the_gap():
         b.stop()
 
 
+async def test_max_connections_per_ip():
+    b = broker.start("--max-connections-per-ip", "2", threads=2)
+    try:
+        a = await b.connect("/ws")
+        c = await b.connect("/sub/x")
+        st, head, _ = b.raw_request(broker.upgrade_request(b.port, "/ws")[1])
+        eq(st, 429, f"third connection from 127.0.0.1 ({head!r})")
+        check(b.stats()["connections_refused"] >= 1, "counted in /stats")
+        st, _, _ = b.http("GET", "/healthz")
+        eq(st, 200, "plain HTTP is not a WebSocket connection and is not limited")
+        await a.close()
+
+        def freed():
+            st, _, _ = b.raw_request(broker.upgrade_request(b.port, "/ws")[1])
+            return st == 101
+        wait_until(freed, 10, "a slot to free after a close")
+        await c.close()
+    finally:
+        b.stop()
+
+
 if __name__ == "__main__":
-    run([test_max_topics_refuses_new_topics_only,
+    run([test_max_connections_per_ip, test_max_topics_refuses_new_topics_only,
          test_history_max_bytes_bounds_history_and_reports_the_gap])
