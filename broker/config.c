@@ -1,12 +1,12 @@
 /* The broker's configuration: one table of keys drives the INI loader, the
  * command-line flags, the RINGCAST_* environment variables, --help and the
  * dump, so a key added to the table is automatically settable from all
- * three sources and documented in all outputs. */
+ * three sources and documented in all outputs.  This file holds the table
+ * and everything that reads settings in; config_fmt.c writes them out. */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,46 +17,16 @@
 #include <ini.h>
 
 #include "broker/config.h"
+#include "broker/config_internal.h"
 #include "core/rc.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 
-enum kind {
-	K_LIST,		/* char *[RC_CFG_MAX_LISTEN] + unsigned count at count_off:
-			 * HOST:PORT items, comma-separated, repeatable */
-	K_PATH,		/* char *, a file name; empty = unset (NULL) */
-	K_UINT,		/* unsigned, plain integer */
-	K_INT,		/* int, plain integer */
-	K_U64,		/* uint64_t, plain integer */
-	K_SIZE,		/* uint64_t bytes, K/M/G/T suffixes (binary) */
-	K_MS,		/* unsigned milliseconds, seconds in text */
-	K_MS64,		/* uint64_t milliseconds, seconds in text */
-	K_BOOL,
-	K_LEVEL,	/* enum rc_log_level stored in an int */
-	K_POLICY,	/* enum rc_slow_policy */
-	K_RATE,		/* double, > 0 */
-};
-
-struct key {
-	const char *name;
-	const char *section;
-	enum kind kind;
-	size_t off;
-	uint64_t min, max;	/* in struct units; K_RATE uses them as whole numbers */
-	const char *range;	/* the static "why" when out of range */
-	const char *help;	/* one line for --help */
-	size_t count_off;	/* K_LIST: where the item count lives */
-};
-
 #define F(field) offsetof(struct rc_config, field)
-#define KIB 1024ull
-#define MIB (1024ull * KIB)
-#define GIB (1024ull * MIB)
-#define TIB (1024ull * GIB)
 /* 30 days: every timeout fits an unsigned of milliseconds with room. */
 #define MAX_TIMEOUT_MS (30ull * 86400 * 1000)
 
-static const struct key keys[] = {
+const struct key rc__config_keys[] = {
 	{ "listen", "server", K_LIST, F(listen), 0, 0, NULL,
 	  "HOST:PORT to listen on; repeatable or comma-separated", F(nlisten) },
 	{ "threads", "server", K_UINT, F(threads), 0, 1024,
@@ -118,7 +88,8 @@ static const struct key keys[] = {
 	  "PEM CA file: require client certificates it signed (mutual TLS)", 0 },
 };
 
-#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+#define NKEYS (sizeof(rc__config_keys) / sizeof(rc__config_keys[0]))
+const size_t rc__config_nkeys = NKEYS;
 _Static_assert(NKEYS <= 64, "struct source.lists_seen has one bit per key");
 
 static const char *const sections[] = { "server", "limits", "timeouts", "history", "tls" };
@@ -130,7 +101,7 @@ struct source {
 	const char *file;	/* file name, or NULL */
 	unsigned line;
 	const char *what;	/* "--threads", "RINGCAST_THREADS", ... */
-	uint64_t lists_seen;	/* bit i: keys[i] was set from this source */
+	uint64_t lists_seen;	/* bit i: key i was set from this source */
 	int errors;
 	FILE *f;
 	struct rc_config *c;
@@ -154,8 +125,8 @@ static bool name_eq(const char *a, size_t alen, const char *b)
 static const struct key *find_key(const char *name, size_t len)
 {
 	for (size_t i = 0; i < NKEYS; i++)
-		if (name_eq(name, len, keys[i].name))
-			return &keys[i];
+		if (name_eq(name, len, rc__config_keys[i].name))
+			return &rc__config_keys[i];
 	return NULL;
 }
 
@@ -313,21 +284,10 @@ static bool listen_valid(const char *s, size_t len)
 	return true;
 }
 
-/* A list key's items and count inside c. */
-static char **list_items(struct rc_config *c, const struct key *k)
-{
-	return (char **)((char *)c + k->off);
-}
-
-static unsigned *list_count(struct rc_config *c, const struct key *k)
-{
-	return (unsigned *)((char *)c + k->count_off);
-}
-
 static void free_list(struct rc_config *c, const struct key *k)
 {
-	char **items = list_items(c, k);
-	unsigned *n = list_count(c, k);
+	char **items = rc__config_list_items(c, k);
+	unsigned *n = rc__config_list_count(c, k);
 
 	for (unsigned i = 0; i < *n; i++) {
 		free(items[i]);
@@ -343,7 +303,7 @@ static int set_list(struct rc_config *c, const struct key *k, const char *v,
 		    bool replace, const char **why)
 {
 	char *items[RC_CFG_MAX_LISTEN];
-	unsigned n = 0, base = replace ? 0 : *list_count(c, k);
+	unsigned n = 0, base = replace ? 0 : *rc__config_list_count(c, k);
 	const char *p = v;
 	int err = -EINVAL;
 
@@ -381,7 +341,8 @@ static int set_list(struct rc_config *c, const struct key *k, const char *v,
 	if (replace)
 		free_list(c, k);
 	for (unsigned i = 0; i < n; i++)
-		list_items(c, k)[(*list_count(c, k))++] = items[i];
+		rc__config_list_items(c, k)[(*rc__config_list_count(c, k))++] =
+			items[i];
 	return 0;
 
 err_free:
@@ -545,7 +506,7 @@ static int set_trimmed(struct rc_config *c, const char *key, const char *value,
 	memcpy(buf, value, len);
 	buf[len] = '\0';
 	if (k->kind == K_LIST && lists_seen) {
-		uint64_t bit = 1ull << (k - keys);
+		uint64_t bit = 1ull << (k - rc__config_keys);
 		int err = set_value(c, k, buf, !(*lists_seen & bit), why);
 
 		if (!err)
@@ -715,16 +676,17 @@ int rc_config_load_env(struct rc_config *c)
 		int err;
 
 		j = (size_t)snprintf(name, sizeof(name), "RINGCAST_");
-		for (const char *p = keys[i].name; *p && j < sizeof(name) - 1; p++)
+		for (const char *p = rc__config_keys[i].name;
+		     *p && j < sizeof(name) - 1; p++)
 			name[j++] = (char)toupper((unsigned char)*p);
 		name[j] = '\0';
 		v = getenv(name);
 		if (!v || !*v)
 			continue;
-		err = set_trimmed(c, keys[i].name, v, NULL, &why);
+		err = set_trimmed(c, rc__config_keys[i].name, v, NULL, &why);
 		if (err) {
 			fprintf(stderr, "ringcast: %s: %s: %s: '%s'\n", name,
-				keys[i].name, why, v);
+				rc__config_keys[i].name, why, v);
 			errors++;
 		}
 	}
@@ -740,205 +702,6 @@ int rc_config_load_env(struct rc_config *c)
 			(int)(eq - *e), *e);
 	}
 	return errors ? -EINVAL : 0;
-}
-
-/* ---- formatting: dump and --help share it ----------------------------------- */
-
-static void fmt_size(uint64_t v, char *buf, size_t cap)
-{
-	static const struct { uint64_t m; char s; } u[] = {
-		{ TIB, 'T' }, { GIB, 'G' }, { MIB, 'M' }, { KIB, 'K' },
-	};
-
-	for (size_t i = 0; i < 4; i++) {
-		if (v && v % u[i].m == 0) {
-			snprintf(buf, cap, "%llu%c", (unsigned long long)(v / u[i].m), u[i].s);
-			return;
-		}
-	}
-	snprintf(buf, cap, "%llu", (unsigned long long)v);
-}
-
-static void fmt_ms(uint64_t ms, char *buf, size_t cap)
-{
-	int n;
-
-	if (ms % 1000 == 0) {
-		snprintf(buf, cap, "%llu", (unsigned long long)(ms / 1000));
-		return;
-	}
-	n = snprintf(buf, cap, "%llu.%03llu", (unsigned long long)(ms / 1000),
-		     (unsigned long long)(ms % 1000));
-	while (n > 0 && (size_t)n < cap && buf[n - 1] == '0')
-		buf[--n] = '\0';
-}
-
-/* Shortest %g form that reads back as the same double, so the dump
- * round-trips without printing 0.10000000000000001 for 0.1. */
-static void fmt_rate(double d, char *buf, size_t cap)
-{
-	for (int prec = 6; prec <= 17; prec++) {
-		snprintf(buf, cap, "%.*g", prec, d);
-		if (strtod(buf, NULL) == d)
-			return;
-	}
-}
-
-static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
-		      size_t cap)
-{
-	static const char *const levels[] = { "error", "warn", "info", "debug" };
-	const char *field = (const char *)c + k->off;
-
-	switch (k->kind) {
-	case K_LIST: {
-		char *const *items = (char *const *)field;
-		unsigned n = *(const unsigned *)((const char *)c + k->count_off);
-
-		buf[0] = '\0';
-		for (unsigned i = 0; i < n; i++) {
-			size_t len = strlen(buf);
-
-			snprintf(buf + len, cap - len, "%s%s", i ? "," : "", items[i]);
-		}
-		break;
-	}
-	case K_PATH:
-		snprintf(buf, cap, "%s", *(char *const *)field ? *(char *const *)field : "");
-		break;
-	case K_UINT:
-		snprintf(buf, cap, "%u", *(const unsigned *)field);
-		break;
-	case K_INT:
-		snprintf(buf, cap, "%d", *(const int *)field);
-		break;
-	case K_U64:
-		snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)field);
-		break;
-	case K_SIZE:
-		fmt_size(*(const uint64_t *)field, buf, cap);
-		break;
-	case K_MS:
-		fmt_ms(*(const unsigned *)field, buf, cap);
-		break;
-	case K_MS64:
-		fmt_ms(*(const uint64_t *)field, buf, cap);
-		break;
-	case K_BOOL:
-		snprintf(buf, cap, "%s", *(const bool *)field ? "on" : "off");
-		break;
-	case K_LEVEL: {
-		int l = *(const int *)field;
-
-		snprintf(buf, cap, "%s", l >= 0 && l <= 3 ? levels[l] : "info");
-		break;
-	}
-	case K_POLICY:
-		snprintf(buf, cap, "%s", c->slow_consumer_policy == RC_SLOW_DROP ?
-			 "drop" : "close");
-		break;
-	case K_RATE:
-		fmt_rate(*(const double *)field, buf, cap);
-		break;
-	}
-}
-
-/* Appends to out; *len keeps counting past cap so overflow is detected once
- * at the end. */
-static void put(char *out, size_t cap, size_t *len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void put(char *out, size_t cap, size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(*len < cap ? out + *len : NULL, *len < cap ? cap - *len : 0,
-		      fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*len += (size_t)n;
-}
-
-/* Writes the effective configuration as INI text, one listen line per
- * address; returns the length written or -ENOSPC. */
-long rc_config_dump(const struct rc_config *c, char *out, size_t cap)
-{
-	char val[600];
-	size_t len = 0;
-	const char *section = NULL;
-
-	put(out, cap, &len, "; ringcast %s effective configuration\n", RINGCAST_VERSION);
-	if (c->config_file)
-		put(out, cap, &len, "; config file: %s\n", c->config_file);
-	for (size_t i = 0; i < NKEYS; i++) {
-		const struct key *k = &keys[i];
-
-		if (!section || strcmp(section, k->section) != 0) {
-			section = k->section;
-			put(out, cap, &len, "\n[%s]\n", section);
-		}
-		/* One line per list item; an empty list still gets its line,
-		 * so every key appears (and reads back as empty). */
-		if (k->kind == K_LIST && *list_count((struct rc_config *)c, k)) {
-			for (unsigned j = 0; j < *list_count((struct rc_config *)c, k); j++)
-				put(out, cap, &len, "%s = %s\n", k->name,
-				    list_items((struct rc_config *)c, k)[j]);
-			continue;
-		}
-		fmt_value(c, k, val, sizeof(val));
-		put(out, cap, &len, "%s = %s\n", k->name, val);
-	}
-	if (len >= cap)
-		return -ENOSPC;
-	return (long)len;
-}
-
-static const char *metavar(enum kind kind)
-{
-	switch (kind) {
-	case K_LIST: return "HOST:PORT";
-	case K_PATH: return "FILE";
-	case K_SIZE: return "SIZE";
-	case K_MS: case K_MS64: return "SECONDS";
-	case K_BOOL: return "on|off";
-	case K_LEVEL: return "LEVEL";
-	case K_POLICY: return "close|drop";
-	case K_RATE: return "RATE";
-	default: return "N";
-	}
-}
-
-static void print_usage(FILE *f)
-{
-	struct rc_config d;
-	char flag[64], val[600];
-
-	rc_config_defaults(&d);
-	fprintf(f,
-		"Usage: ringcast [--config FILE] [--listen HOST:PORT]... [--KEY VALUE]...\n"
-		"A WebSocket pub/sub broker.  Settings come from the defaults, then the\n"
-		"file, then flags, then RINGCAST_<KEY> environment variables.\n\n"
-		"  --config FILE                          INI file (RINGCAST_CONFIG overrides)\n"
-		"  --check-config                         validate, print the effective config, exit\n"
-		"  --help, -h                             this text\n"
-		"  --version, -V                          print the version\n\n"
-		"Keys: --key VALUE, --key=VALUE (dashes or underscores), --no-KEY for\n"
-		"on/off keys, RINGCAST_KEY, or 'key = value' in the file's [section]:\n");
-	for (size_t i = 0; i < NKEYS; i++) {
-		const struct key *k = &keys[i];
-		size_t j = 0;
-
-		for (const char *p = k->name; *p; p++)
-			flag[j++] = *p == '_' ? '-' : *p;
-		snprintf(flag + j, sizeof(flag) - j, " %s", metavar(k->kind));
-		fmt_value(&d, k, val, sizeof(val));
-		fprintf(f, "  --%-36s [%s] %s (default %s)\n", flag, k->section,
-			k->help, val[0] ? val : "none");
-	}
-	rc_config_free(&d);
-	fprintf(f, "\nSizes take K/M/G/T (binary); durations are seconds (0.5, or 500ms).\n"
-		"Every key is documented in deploy/ringcast.ini.\n");
 }
 
 /* ---- validation and flags ------------------------------------------------- */
@@ -1080,7 +843,7 @@ static int load_all(struct rc_config *c, int argc, char **argv,
 		const char *a = argv[i];
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			print_usage(stdout);
+			rc__config_print_usage(stdout);
 			*exit_now = true;
 			return 0;
 		}
@@ -1166,11 +929,11 @@ int rc_config_from_args(struct rc_config *c, int argc, char **argv,
 void rc_config_free(struct rc_config *c)
 {
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (keys[i].kind == K_LIST)
-			free_list(c, &keys[i]);
-		if (keys[i].kind == K_PATH) {
-			free(*(char **)((char *)c + keys[i].off));
-			*(char **)((char *)c + keys[i].off) = NULL;
+		if (rc__config_keys[i].kind == K_LIST)
+			free_list(c, &rc__config_keys[i]);
+		if (rc__config_keys[i].kind == K_PATH) {
+			free(*(char **)((char *)c + rc__config_keys[i].off));
+			*(char **)((char *)c + rc__config_keys[i].off) = NULL;
 		}
 	}
 	free(c->config_file);

@@ -1,0 +1,64 @@
+/* Private to broker/config.c and broker/config_fmt.c: the key table that
+ * drives loading (config.c) and the dump and --help text (config_fmt.c). */
+#ifndef RC_BROKER_CONFIG_INTERNAL_H
+#define RC_BROKER_CONFIG_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "broker/config.h"
+
+#define KIB 1024ull
+#define MIB (1024ull * KIB)
+#define GIB (1024ull * MIB)
+#define TIB (1024ull * GIB)
+
+enum kind {
+	K_LIST,		/* char *[RC_CFG_MAX_LISTEN] + unsigned count at count_off:
+			 * HOST:PORT items, comma-separated, repeatable */
+	K_PATH,		/* char *, a file name; empty = unset (NULL) */
+	K_UINT,		/* unsigned, plain integer */
+	K_INT,		/* int, plain integer */
+	K_U64,		/* uint64_t, plain integer */
+	K_SIZE,		/* uint64_t bytes, K/M/G/T suffixes (binary) */
+	K_MS,		/* unsigned milliseconds, seconds in text */
+	K_MS64,		/* uint64_t milliseconds, seconds in text */
+	K_BOOL,
+	K_LEVEL,	/* enum rc_log_level stored in an int */
+	K_POLICY,	/* enum rc_slow_policy */
+	K_RATE,		/* double, > 0 */
+};
+
+struct key {
+	const char *name;
+	const char *section;
+	enum kind kind;
+	size_t off;
+	uint64_t min, max;	/* in struct units; K_RATE uses them as whole numbers */
+	const char *range;	/* the static "why" when out of range */
+	const char *help;	/* one line for --help */
+	size_t count_off;	/* K_LIST: where the item count lives */
+};
+
+/* The table, in dump and --help order (grouped by section). */
+extern const struct key rc__config_keys[];
+extern const size_t rc__config_nkeys;
+
+/* A list key's items and count inside c. */
+static inline char **rc__config_list_items(struct rc_config *c,
+					    const struct key *k)
+{
+	return (char **)((char *)c + k->off);
+}
+
+static inline unsigned *rc__config_list_count(struct rc_config *c,
+					      const struct key *k)
+{
+	return (unsigned *)((char *)c + k->count_off);
+}
+
+/* Prints the --help text (in config_fmt.c). */
+void rc__config_print_usage(FILE *f);
+
+#endif
