@@ -29,6 +29,7 @@ struct rc_tls {
 	SSL *ssl;
 	BIO *rbio, *wbio;  /* owned by ssl */
 	bool done;         /* handshake finished */
+	bool failed;       /* fatal error: only the alert in the BIO is left to send */
 	bool notify_sent;  /* close_notify queued */
 };
 
@@ -282,6 +283,8 @@ void rc__tls_free(struct rc_conn *c)
 
 /* ---- Data path ------------------------------------------------------------------- */
 
+static bool pending_output(const struct rc_conn *c);
+
 static void tls_fail(struct rc_conn *c, const char *what)
 {
 	const char *why = ssl_error_text();
@@ -290,10 +293,19 @@ static void tls_fail(struct rc_conn *c, const char *what)
 	if (v != X509_V_OK)
 		why = X509_verify_cert_error_string(v);
 	rc_log(RC_LOG_DEBUG, "tls: %s: %s", what, why);
-	if (c->client)
+	c->tls->failed = true;
+	if (c->client) {
 		rc__client_fail(c, "TLS %s failed: %s", what, why);
-	else
+	} else if (pending_output(c) && c->state != RC_CS_DEAD) {
+		/* Send OpenSSL's alert (e.g. protocol_version) so the peer learns
+		 * why, then close as after any answer: shutdown, bounded wait. */
+		c->fail_fast = true;
+		c->state = RC_CS_DRAIN;
+		rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
+		rc__conn_schedule_flush(c);
+	} else {
 		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+	}
 }
 
 static bool pending_output(const struct rc_conn *c)
@@ -308,6 +320,8 @@ void rc__tls_on_recv(struct rc_conn *c, const uint8_t *p, size_t n)
 	struct rc_loop *l = c->loop;
 	int r;
 
+	if (t->failed)
+		return; /* draining the alert: the rest is noise */
 	if (BIO_write(t->rbio, p, (int)n) != (int)n) {
 		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
 		return;
@@ -368,7 +382,7 @@ int rc__tls_encrypt(struct rc_conn *c)
 	size_t pending;
 	int r;
 
-	if (!t->done) {
+	if (!t->done && !t->failed) {
 		r = SSL_do_handshake(t->ssl);
 		if (r == 1) {
 			t->done = true;
@@ -380,7 +394,7 @@ int rc__tls_encrypt(struct rc_conn *c)
 			}
 		}
 	}
-	while (t->done && (n = last ? last->next : c->sq_head)) {
+	while (t->done && !t->failed && (n = last ? last->next : c->sq_head)) {
 		r = SSL_write(t->ssl, n->buf->data, (int)n->buf->len);
 		if (r <= 0) {
 			tls_fail(c, "write");
