@@ -130,9 +130,10 @@ def test_openssl_s_client_alpn_and_versions():
             rc, out = tlsutil.s_client(b.tls_port, "-CAfile", PKI.ca, v, stdin=b"")
             check("Verify return code: 0 (ok)" in out, f"{v} handshake: {out[-1500:]!r}")
         rc, out = tlsutil.s_client(b.tls_port, "-tls1_1", stdin=b"")
-        # Refused: no cipher agreed (the server closes without an alert,
-        # see core/README.md).
+        # Refused with the protocol_version alert (number 70), so the
+        # client learns why (core/README.md).
         check(rc != 0 and "Cipher is (NONE)" in out, f"TLS 1.1 refused: {out[-1500:]!r}")
+        check("alert protocol version" in out, f"protocol_version alert: {out[-1500:]!r}")
         check(b.alive(), "broker alive after s_client runs")
     finally:
         b.stop()
