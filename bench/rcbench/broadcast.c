@@ -15,14 +15,6 @@ static void bc_url(const struct rcb_opts *o, uint32_t idx, char *buf, size_t cap
 		 o->topic_prefix);
 }
 
-static void on_open(struct rc_conn *c)
-{
-	struct rcb_conn *bc = rc_conn_user(c);
-
-	bc->state = RCB_C_OPEN;
-	rcb_conn_ready(bc);
-}
-
 static void on_message(struct rc_conn *c, uint8_t opcode, const uint8_t *data, size_t len)
 {
 	struct rcb_conn *bc = rc_conn_user(c);
@@ -44,15 +36,8 @@ static void on_message(struct rc_conn *c, uint8_t opcode, const uint8_t *data, s
 	rcb_hist_record(&st->hist, now - ts);
 }
 
-static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t n)
-{
-	(void)r;
-	(void)n;
-	rcb_conn_gone(rc_conn_user(c), code);
-}
-
 static const struct rc_handlers handlers = {
-	.on_open = on_open, .on_message = on_message, .on_close = on_close,
+	.on_open = rcb_on_open_ready, .on_message = on_message, .on_close = rcb_on_close,
 };
 
 static const struct rcb_scenario_ops ops = { .url = bc_url, .handlers = &handlers };
@@ -83,7 +68,6 @@ int rcb_broadcast(struct rcb_opts *o)
 	struct rcb_result r;
 	struct rcb_pub pub;
 	pid_t pids[RCB_MAX_WORKERS];
-	unsigned procs, nw;
 	int np, ret = 0;
 	const char *why = "";
 	char path[300];
@@ -95,21 +79,9 @@ int rcb_broadcast(struct rcb_opts *o)
 	}
 	o->json_mode = false;
 	o->pubs = 1;
-	rcb_layout(o, o->subs, &procs, &nw);
-	if (rcb_shared_init(o, nw) < 0)
+	np = rcb_scenario_start(o, "broadcast", &ops, o->subs, true, &r, pids);
+	if (np < 0)
 		return 1;
-	memset(&r, 0, sizeof(r));
-	r.o = o;
-	r.scenario = "broadcast";
-	r.server_rss_base_kib = o->server_pid ? rcb_proc_rss_kib(o->server_pid) : -1;
-	np = rcb_workers_start(o, &ops, o->subs, pids, RCB_MAX_WORKERS);
-	if (np < 0) {
-		fprintf(stderr, "broadcast: starting workers: %s\n", strerror(-np));
-		return 1;
-	}
-	r.connect_s = rcb_wait_connected(o, o->subs);
-	r.conns = RCB_SUM(ready);
-	r.conns_failed = RCB_SUM(failed);
 	if (o->server_pid) {
 		struct timespec ts = { .tv_nsec = 500000000 };
 		nanosleep(&ts, NULL); /* let the last handshakes settle */
@@ -154,10 +126,7 @@ int rcb_broadcast(struct rcb_opts *o)
 	r.published = pub.seq;
 	rcb_pub_free(&pub);
 out_stop:
-	rcb_sh->phase = RCB_STOP;
-	rcb_workers_wait(pids, (unsigned)np, 60);
-	rcb_merge(&r);
-	r.delivered = RCB_SUM(delivered);
+	rcb_scenario_stop(&r, pids, np, 60);
 	r.expected = r.published * r.conns;
 	r.bad = RCB_SUM(bad);
 	if (r.rounds) {
@@ -166,10 +135,5 @@ out_stop:
 		qsort(v, r.rounds, sizeof(double), cmp_double);
 		r.time_to_last_us = v[r.rounds / 2];
 	}
-	rcb_report_text(&r);
-	if (o->json_file && rcb_report_json(&r, o->json_file) < 0)
-		ret = 1;
-	if (o->plot_file && rcb_report_svg(&r, o->plot_file) < 0)
-		ret = 1;
-	return ret;
+	return rcb_scenario_report(&r) | ret;
 }

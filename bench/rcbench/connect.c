@@ -2,7 +2,6 @@
  * idle; reports the connect rate and, for a local broker (--server-pid),
  * its RSS growth per connection. */
 #include <stdio.h>
-#include <string.h>
 #include <time.h>
 
 #include "bench/rcbench/rcbench.h"
@@ -11,14 +10,6 @@ static void connect_url(const struct rcb_opts *o, uint32_t idx, char *buf, size_
 {
 	(void)idx;
 	snprintf(buf, cap, "%s://%s:%u%s", o->scheme, o->host, o->port, o->path);
-}
-
-static void on_open(struct rc_conn *c)
-{
-	struct rcb_conn *bc = rc_conn_user(c);
-
-	bc->state = RCB_C_OPEN;
-	rcb_conn_ready(bc);
 }
 
 static void on_message(struct rc_conn *c, uint8_t opcode, const uint8_t *data, size_t len)
@@ -31,15 +22,8 @@ static void on_message(struct rc_conn *c, uint8_t opcode, const uint8_t *data, s
 	bc->t->st->bytes += len;
 }
 
-static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t n)
-{
-	(void)r;
-	(void)n;
-	rcb_conn_gone(rc_conn_user(c), code);
-}
-
 static const struct rc_handlers handlers = {
-	.on_open = on_open, .on_message = on_message, .on_close = on_close,
+	.on_open = rcb_on_open_ready, .on_message = on_message, .on_close = rcb_on_close,
 };
 
 static const struct rcb_scenario_ops ops = { .url = connect_url, .handlers = &handlers };
@@ -49,24 +33,10 @@ int rcb_connect(struct rcb_opts *o)
 {
 	struct rcb_result r;
 	pid_t pids[RCB_MAX_WORKERS];
-	unsigned procs, nw;
-	int np, ret = 0;
+	int np = rcb_scenario_start(o, "connect", &ops, o->conns, true, &r, pids);
 
-	rcb_layout(o, o->conns, &procs, &nw);
-	if (rcb_shared_init(o, nw) < 0)
+	if (np < 0)
 		return 1;
-	memset(&r, 0, sizeof(r));
-	r.o = o;
-	r.scenario = "connect";
-	r.server_rss_base_kib = o->server_pid ? rcb_proc_rss_kib(o->server_pid) : -1;
-	np = rcb_workers_start(o, &ops, o->conns, pids, RCB_MAX_WORKERS);
-	if (np < 0) {
-		fprintf(stderr, "connect: starting workers: %s\n", strerror(-np));
-		return 1;
-	}
-	r.connect_s = rcb_wait_connected(o, o->conns);
-	r.conns = RCB_SUM(ready);
-	r.conns_failed = RCB_SUM(failed);
 	/* Hold them idle; RSS after the hold, when the broker has settled. */
 	uint64_t end = rcb_now() + (uint64_t)(o->duration * 1e9), last = rcb_now();
 	while (rcb_now() < end) {
@@ -84,17 +54,9 @@ int rcb_connect(struct rcb_opts *o)
 			r.rss_per_conn_bytes = (double)(r.server_rss_kib - r.server_rss_base_kib) *
 					       1024.0 / (double)r.conns;
 	}
-	rcb_sh->phase = RCB_STOP;
-	rcb_workers_wait(pids, (unsigned)np, 60);
-	rcb_merge(&r);
-	r.delivered = RCB_SUM(delivered);
+	rcb_scenario_stop(&r, pids, np, 60);
 	r.published = 0;
 	if (r.connect_s > 0)
 		r.publish_rate = (double)r.conns / r.connect_s; /* connections/s */
-	rcb_report_text(&r);
-	if (o->json_file && rcb_report_json(&r, o->json_file) < 0)
-		ret = 1;
-	if (o->plot_file && rcb_report_svg(&r, o->plot_file) < 0)
-		ret = 1;
-	return ret;
+	return rcb_scenario_report(&r);
 }

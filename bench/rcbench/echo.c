@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "bench/rcbench/rcbench.h"
@@ -61,15 +60,8 @@ static void on_message(struct rc_conn *c, uint8_t opcode, const uint8_t *data, s
 		send_next(bc);
 }
 
-static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t n)
-{
-	(void)r;
-	(void)n;
-	rcb_conn_gone(rc_conn_user(c), code);
-}
-
 static const struct rc_handlers handlers = {
-	.on_open = on_open, .on_message = on_message, .on_close = on_close,
+	.on_open = on_open, .on_message = on_message, .on_close = rcb_on_close,
 };
 
 static void echo_run(struct rcb_thread *t)
@@ -113,27 +105,15 @@ int rcb_echo(struct rcb_opts *o)
 {
 	struct rcb_result r;
 	pid_t pids[RCB_MAX_WORKERS];
-	unsigned procs, nw;
-	int np, ret = 0;
+	int np;
 
 	if (o->size < RCB_MIN_RAW) {
 		fprintf(stderr, "echo: --size must be at least %d\n", RCB_MIN_RAW);
 		return 2;
 	}
-	rcb_layout(o, o->conns, &procs, &nw);
-	if (rcb_shared_init(o, nw) < 0)
+	np = rcb_scenario_start(o, "echo", &ops, o->conns, false, &r, pids);
+	if (np < 0)
 		return 1;
-	memset(&r, 0, sizeof(r));
-	r.o = o;
-	r.scenario = "echo";
-	np = rcb_workers_start(o, &ops, o->conns, pids, RCB_MAX_WORKERS);
-	if (np < 0) {
-		fprintf(stderr, "echo: starting workers: %s\n", strerror(-np));
-		return 1;
-	}
-	r.connect_s = rcb_wait_connected(o, o->conns);
-	r.conns = RCB_SUM(ready);
-	r.conns_failed = RCB_SUM(failed);
 	uint64_t t0 = rcb_now();
 	uint64_t wu = (uint64_t)(o->warmup * 10 + 0.5) * RCB_TICK_NS;
 	uint64_t du = (uint64_t)(o->duration * 10 + 0.5) * RCB_TICK_NS;
@@ -178,11 +158,8 @@ int rcb_echo(struct rcb_opts *o)
 	nanosleep(&ts, NULL);
 	if (o->server_pid)
 		r.server_rss_kib = rcb_proc_rss_kib(o->server_pid);
-	rcb_sh->phase = RCB_STOP;
-	rcb_workers_wait(pids, (unsigned)np, 30);
-	rcb_merge(&r);
+	rcb_scenario_stop(&r, pids, np, 30);
 	r.published = RCB_SUM(sent);
-	r.delivered = RCB_SUM(delivered);
 	r.expected = r.published;
 	r.lost = RCB_SUM(lost);
 	r.reordered = RCB_SUM(reordered);
@@ -197,10 +174,5 @@ int rcb_echo(struct rcb_opts *o)
 	r.deliveries_per_sec = (double)m / r.measured_s;
 	r.publish_rate = r.deliveries_per_sec;
 	r.mbytes_per_sec = r.deliveries_per_sec * (double)o->size / 1e6;
-	rcb_report_text(&r);
-	if (o->json_file && rcb_report_json(&r, o->json_file) < 0)
-		ret = 1;
-	if (o->plot_file && rcb_report_svg(&r, o->plot_file) < 0)
-		ret = 1;
-	return ret;
+	return rcb_scenario_report(&r);
 }

@@ -100,15 +100,8 @@ static void on_message(struct rc_conn *c, uint8_t opcode, const uint8_t *data, s
 		__atomic_store_n(&t->sh->pub_acked[pub], *last, __ATOMIC_RELAXED);
 }
 
-static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t n)
-{
-	(void)r;
-	(void)n;
-	rcb_conn_gone(rc_conn_user(c), code);
-}
-
 static const struct rc_handlers handlers = {
-	.on_open = on_open, .on_message = on_message, .on_close = on_close,
+	.on_open = on_open, .on_message = on_message, .on_close = rcb_on_close,
 };
 
 /* One block of sequence slots for the thread's subscribers, allocated
@@ -272,7 +265,6 @@ int rcb_fanout(struct rcb_opts *o)
 	struct rcb_pub *pubs;
 	struct cpu_sample c0 = { 0 }, c1 = { 0 };
 	pid_t pids[RCB_MAX_WORKERS];
-	unsigned procs, nw;
 	uint64_t pub_at_mstart = 0;
 	int np, ret = 0;
 
@@ -280,20 +272,9 @@ int rcb_fanout(struct rcb_opts *o)
 		fprintf(stderr, "fanout: need --topics >= 1, --pubs >= 1 and --subs >= --topics\n");
 		return 2;
 	}
-	rcb_layout(o, o->subs, &procs, &nw);
-	if ((ret = rcb_shared_init(o, nw)) < 0)
+	np = rcb_scenario_start(o, "fanout", &ops, o->subs, false, &r, pids);
+	if (np < 0)
 		return 1;
-	memset(&r, 0, sizeof(r));
-	r.o = o;
-	r.scenario = "fanout";
-	np = rcb_workers_start(o, &ops, o->subs, pids, RCB_MAX_WORKERS);
-	if (np < 0) {
-		fprintf(stderr, "fanout: starting workers: %s\n", strerror(-np));
-		return 1;
-	}
-	r.connect_s = rcb_wait_connected(o, o->subs);
-	r.conns = RCB_SUM(ready);
-	r.conns_failed = RCB_SUM(failed);
 	pubs = calloc(o->pubs, sizeof(*pubs));
 	for (unsigned i = 0; pubs && i < o->pubs; i++) {
 		char path[300];
@@ -340,11 +321,8 @@ int rcb_fanout(struct rcb_opts *o)
 	if (o->server_pid)
 		r.server_rss_kib = rcb_proc_rss_kib(o->server_pid);
 out_stop:
-	rcb_sh->phase = RCB_STOP;
-	rcb_workers_wait(pids, (unsigned)np, 30);
+	rcb_scenario_stop(&r, pids, np, 30);
 	free(pubs);
-	rcb_merge(&r);
-	r.delivered = RCB_SUM(delivered);
 	r.expected = RCB_SUM(expected);
 	r.lost = RCB_SUM(lost);
 	r.duplicated = RCB_SUM(duplicated);
@@ -359,10 +337,5 @@ out_stop:
 		r.deliveries_per_sec = (double)m / r.measured_s;
 		r.mbytes_per_sec = r.deliveries_per_sec * (double)o->size / 1e6;
 	}
-	rcb_report_text(&r);
-	if (o->json_file && rcb_report_json(&r, o->json_file) < 0)
-		ret = 1;
-	if (o->plot_file && rcb_report_svg(&r, o->plot_file) < 0)
-		ret = 1;
-	return ret;
+	return rcb_scenario_report(&r) | ret;
 }

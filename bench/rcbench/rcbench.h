@@ -252,6 +252,27 @@ int rcb_echo(struct rcb_opts *o);
 int rcb_connect(struct rcb_opts *o);
 int rcb_broadcast(struct rcb_opts *o);
 
+/* ---- What the scenarios share (scenario.c) ---------------------------------- */
+/* Lays out and maps the shared block, forks the workers for nconns
+ * connections of ops and waits until they are connected.  r is zeroed and
+ * gets name, the connect time and the connection counts; with rss_base
+ * also the broker's RSS before the connections (-1 without --server-pid).
+ * Fills pids[RCB_MAX_WORKERS].  Returns the number of worker processes, or
+ * -1 when they could not be started (said on stderr when it was the fork). */
+int rcb_scenario_start(struct rcb_opts *o, const char *name,
+		       const struct rcb_scenario_ops *ops, unsigned nconns, bool rss_base,
+		       struct rcb_result *r, pid_t *pids);
+/* Sets the phase to STOP, waits for the np workers (at most timeout_s),
+ * merges their histograms and timelines into r and sums r->delivered. */
+void rcb_scenario_stop(struct rcb_result *r, pid_t *pids, int np, double timeout_s);
+/* Prints the text report and writes --json and --plot.  Returns 0, or 1 if
+ * a file could not be written. */
+int rcb_scenario_report(const struct rcb_result *r);
+/* Handlers: on close, the connection is gone (rcb_conn_gone); on open,
+ * ready at once (the upgrade was all the handshake the scenario needs). */
+void rcb_on_close(struct rc_conn *c, uint16_t code, const uint8_t *reason, size_t n);
+void rcb_on_open_ready(struct rc_conn *c);
+
 /* Coordinator helpers (worker.c). */
 /* Waits until every connection is ready or failed (bounded by
  * o->connect_timeout), printing progress.  Returns seconds taken. */

@@ -1,0 +1,78 @@
+/* What every scenario's coordinator does the same way: start the workers
+ * and wait for their connections, open the measured window, sample CPU
+ * time, print progress, stop the workers and report.  The scenarios keep
+ * only what makes them different (publishing, rounds, holding idle). */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/rcbench/rcbench.h"
+
+/* Starts the scenario's workers and waits for the connections (see
+ * rcbench.h). */
+int rcb_scenario_start(struct rcb_opts *o, const char *name,
+		       const struct rcb_scenario_ops *ops, unsigned nconns, bool rss_base,
+		       struct rcb_result *r, pid_t *pids)
+{
+	unsigned procs, nw;
+	int np;
+
+	rcb_layout(o, nconns, &procs, &nw);
+	if (rcb_shared_init(o, nw) < 0)
+		return -1;
+	memset(r, 0, sizeof(*r));
+	r->o = o;
+	r->scenario = name;
+	if (rss_base)
+		r->server_rss_base_kib = o->server_pid ? rcb_proc_rss_kib(o->server_pid) : -1;
+	np = rcb_workers_start(o, ops, nconns, pids, RCB_MAX_WORKERS);
+	if (np < 0) {
+		fprintf(stderr, "%s: starting workers: %s\n", name, strerror(-np));
+		return -1;
+	}
+	r->connect_s = rcb_wait_connected(o, nconns);
+	r->conns = RCB_SUM(ready);
+	r->conns_failed = RCB_SUM(failed);
+	return np;
+}
+
+/* Stops the workers and collects what they measured (see rcbench.h). */
+void rcb_scenario_stop(struct rcb_result *r, pid_t *pids, int np, double timeout_s)
+{
+	rcb_sh->phase = RCB_STOP;
+	rcb_workers_wait(pids, (unsigned)np, timeout_s);
+	rcb_merge(r);
+	r->delivered = RCB_SUM(delivered);
+}
+
+/* Prints and writes the report (see rcbench.h). */
+int rcb_scenario_report(const struct rcb_result *r)
+{
+	const struct rcb_opts *o = r->o;
+	int ret = 0;
+
+	rcb_report_text(r);
+	if (o->json_file && rcb_report_json(r, o->json_file) < 0)
+		ret = 1;
+	if (o->plot_file && rcb_report_svg(r, o->plot_file) < 0)
+		ret = 1;
+	return ret;
+}
+
+/* The on_close handler every scenario shares (see rcbench.h). */
+void rcb_on_close(struct rc_conn *c, uint16_t code, const uint8_t *reason, size_t n)
+{
+	(void)reason;
+	(void)n;
+	rcb_conn_gone(rc_conn_user(c), code);
+}
+
+/* The on_open handler of scenarios with nothing to do after the upgrade
+ * (see rcbench.h). */
+void rcb_on_open_ready(struct rc_conn *c)
+{
+	struct rcb_conn *bc = rc_conn_user(c);
+
+	bc->state = RCB_C_OPEN;
+	rcb_conn_ready(bc);
+}
