@@ -1,6 +1,6 @@
 /* Private to clients/c: the client object shared by the event-loop core
- * (ringcast_client.c), the blocking layer (ringcast_blocking.c) and HTTP
- * publish (ringcast_http.c). */
+ * (ringcast_client.c), its setup and timer thread (ringcast_setup.c), the
+ * blocking layer (ringcast_blocking.c) and HTTP publish (ringcast_http.c). */
 #ifndef RC_CLIENTS_CLIENT_INTERNAL_H
 #define RC_CLIENTS_CLIENT_INTERNAL_H
 
@@ -55,7 +55,7 @@ struct rc_pubsub {
 	char *dec;
 	size_t dec_cap;
 	/* Timer thread: core/rc.h has no timers, so a thread sleeps until the
-	 * earliest deadline and posts on_timer to the loop. */
+	 * earliest deadline and posts rc__ps_on_timer to the loop. */
 	pthread_t timer;
 	pthread_mutex_t tmu;
 	pthread_cond_t tcv;
@@ -82,5 +82,13 @@ void rc__ps_destroy(struct rc_pubsub *ps);
 void rc__ps_shutdown(struct rc_pubsub *ps, int err);
 /* Maps a server err code (raw JSON string) to -errno. */
 int rc__err_errno(const char *code, size_t len);
+/* Records the last failure: err and printf-style text, under mu. */
+void rc__ps_set_err(struct rc_pubsub *ps, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Asks for rc__ps_on_timer within ms (the earliest request wins). */
+void rc__ps_timer_arm(struct rc_pubsub *ps, uint64_t ms);
+/* Loop thread, posted by the timer thread: retries a connection whose
+ * backoff is over and pumps the command queue. */
+void rc__ps_on_timer(void *arg);
 
 #endif

@@ -1,10 +1,11 @@
-/* ringcast C client, event-loop part (see ringcast_client.h). */
+/* ringcast C client, event-loop part (see ringcast_client.h): the command
+ * queues, the connection and reconnection state machine and the handling of
+ * server messages.  URLs, options, setup and the timer thread are in
+ * ringcast_setup.c. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clients/c/client_internal.h"
 #include "proto/base64.h"
@@ -41,253 +42,6 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t n);
 static const struct rc_handlers handlers = { .on_open = on_open, .on_message = on_message,
 					     .on_close = on_close };
-
-/* Milliseconds on the monotonic clock. */
-uint64_t rc__ps_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Defaults (see ringcast_client.h). */
-void rc_pubsub_options_default(struct rc_pubsub_options *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->connect_timeout_ms = 10000;
-	o->reconnect = true;
-	o->backoff_min_ms = 100;
-	o->backoff_max_ms = 10000;
-	o->cmd_rate = 900;
-	o->cmd_burst = 900;
-	o->max_inflight = 512;
-	o->deflate = true;
-}
-
-/* ---- URLs ----------------------------------------------------------------- */
-
-/* Parses a broker URL (see client_internal.h). */
-int rc__url_parse(const char *url, struct rc__url *u)
-{
-	const char *p, *end, *colon;
-	unsigned long port = 80;
-	size_t hl;
-
-	memset(u, 0, sizeof(*u));
-	if (!strncmp(url, "https://", 8))
-		return -EPROTONOSUPPORT;
-	if (!strncmp(url, "wss://", 6)) {
-		p = url + 6;
-		port = 443;
-		u->tls = true;
-	} else if (!strncmp(url, "ws://", 5))
-		p = url + 5;
-	else if (!strncmp(url, "http://", 7))
-		p = url + 7;
-	else
-		return strstr(url, "://") ? -EPROTONOSUPPORT : -EINVAL;
-	end = p + strcspn(p, "/?#");
-	if (*p == '[') {
-		const char *rb = memchr(p, ']', (size_t)(end - p));
-		if (!rb || rb == p + 1)
-			return -EINVAL;
-		hl = (size_t)(rb - p - 1);
-		if (hl >= sizeof(u->host))
-			return -EINVAL;
-		memcpy(u->host, p + 1, hl);
-		colon = rb[1] == ':' ? rb + 1 : (rb + 1 == end ? NULL : rb);
-		if (colon == rb)
-			return -EINVAL;
-	} else {
-		colon = memchr(p, ':', (size_t)(end - p));
-		hl = (size_t)((colon ? colon : end) - p);
-		if (hl == 0 || hl >= sizeof(u->host) || memchr(p, '@', hl))
-			return -EINVAL;
-		memcpy(u->host, p, hl);
-	}
-	if (colon) {
-		char *e;
-		if (colon + 1 == end)
-			return -EINVAL;
-		port = strtoul(colon + 1, &e, 10);
-		if (e != end || port == 0 || port > 65535)
-			return -EINVAL;
-	}
-	u->port = (uint16_t)port;
-	if (*end == '#' || strlen(end) + 4 > sizeof(u->path))
-		return -EINVAL;
-	if (*end == 0 || !strcmp(end, "/"))
-		strcpy(u->path, "/ws");
-	else if (*end == '?')
-		snprintf(u->path, sizeof(u->path), "/ws%s", end);
-	else
-		snprintf(u->path, sizeof(u->path), "%s", end);
-	snprintf(u->ws, sizeof(u->ws), strchr(u->host, ':') ? "%s://[%s]:%u%s" : "%s://%s:%u%s",
-		 u->tls ? "wss" : "ws", u->host, u->port, u->path);
-	return 0;
-}
-
-/* ---- Setup and the timer thread --------------------------------------------- */
-
-static void set_err(struct rc_pubsub *ps, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(struct rc_pubsub *ps, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&ps->mu);
-	va_start(ap, fmt);
-	vsnprintf(ps->err, sizeof(ps->err), fmt, ap);
-	va_end(ap);
-	ps->err_no = err;
-	pthread_mutex_unlock(&ps->mu);
-}
-
-/* Initialises a client (see client_internal.h). */
-int rc__ps_init(struct rc_pubsub *ps, const char *url, const struct rc_pubsub_options *o)
-{
-	pthread_condattr_t ca;
-	int ret;
-
-	memset(ps, 0, sizeof(*ps));
-	ret = rc__url_parse(url, &ps->url);
-	if (ret < 0)
-		return ret;
-	if (o)
-		ps->o = *o;
-	else
-		rc_pubsub_options_default(&ps->o);
-	if (ps->o.socks5) {
-		if (strlen(ps->o.socks5) >= sizeof(ps->socks5))
-			return -EINVAL;
-		strcpy(ps->socks5, ps->o.socks5);
-		ps->o.socks5 = ps->socks5;
-	}
-	if (ps->o.max_inflight == 0)
-		ps->o.max_inflight = 1;
-	if (ps->o.cmd_burst == 0)
-		ps->o.cmd_burst = 1;
-	if (ps->o.backoff_min_ms == 0)
-		ps->o.backoff_min_ms = 1;
-	if (ps->o.backoff_max_ms < ps->o.backoff_min_ms)
-		ps->o.backoff_max_ms = ps->o.backoff_min_ms;
-	rc_options_default(&ps->copt);
-	ps->copt.deflate.enabled = ps->o.deflate;
-	ps->cco.options = &ps->copt;
-	ps->cco.socks5 = ps->o.socks5;
-	ps->cco.connect_timeout_ms = ps->o.connect_timeout_ms;
-	if (ps->o.ca_file) {
-		if (strlen(ps->o.ca_file) >= sizeof(ps->ca_file))
-			return -EINVAL;
-		strcpy(ps->ca_file, ps->o.ca_file);
-		ps->o.ca_file = ps->ca_file;
-	}
-	ps->cco.ca_file = ps->o.ca_file;
-	ps->cco.insecure = ps->o.insecure;
-	ps->tokens = ps->o.cmd_burst;
-	ps->tokens_ms = rc__ps_now_ms();
-	ps->next_id = 1;
-	pthread_mutex_init(&ps->mu, NULL);
-	pthread_mutex_init(&ps->tmu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ps->tcv, &ca);
-	pthread_condattr_destroy(&ca);
-	return 0;
-}
-
-static void on_timer(void *arg);
-
-static void *timer_main(void *arg)
-{
-	struct rc_pubsub *ps = arg;
-
-	pthread_mutex_lock(&ps->tmu);
-	while (!ps->t_quit) {
-		uint64_t now = rc__ps_now_ms();
-		if (ps->t_deadline == 0 || ps->t_posted) {
-			pthread_cond_wait(&ps->tcv, &ps->tmu);
-		} else if (now >= ps->t_deadline) {
-			ps->t_deadline = 0;
-			ps->t_posted = true;
-			if (rc_loop_post(ps->loop, on_timer, ps) < 0) {
-				ps->t_posted = false;
-				ps->t_deadline = now + 10;
-			}
-		} else {
-			struct timespec ts = { .tv_sec = (time_t)(ps->t_deadline / 1000),
-					       .tv_nsec = (long)(ps->t_deadline % 1000) * 1000000 };
-			pthread_cond_timedwait(&ps->tcv, &ps->tmu, &ts);
-		}
-	}
-	pthread_mutex_unlock(&ps->tmu);
-	return NULL;
-}
-
-/* Starts the timer thread (see client_internal.h). */
-int rc__ps_start_timer(struct rc_pubsub *ps)
-{
-	int ret = pthread_create(&ps->timer, NULL, timer_main, ps);
-
-	if (ret)
-		return -ret;
-	ps->t_started = true;
-	return 0;
-}
-
-/* Stops the timer thread (see client_internal.h). */
-void rc__ps_stop_timer(struct rc_pubsub *ps)
-{
-	if (!ps->t_started)
-		return;
-	pthread_mutex_lock(&ps->tmu);
-	ps->t_quit = true;
-	pthread_cond_signal(&ps->tcv);
-	pthread_mutex_unlock(&ps->tmu);
-	pthread_join(ps->timer, NULL);
-	ps->t_started = false;
-}
-
-/* Asks for on_timer within ms (the earliest request wins). */
-static void timer_arm(struct rc_pubsub *ps, uint64_t ms)
-{
-	uint64_t at = rc__ps_now_ms() + ms;
-
-	pthread_mutex_lock(&ps->tmu);
-	if (ps->t_deadline == 0 || at < ps->t_deadline) {
-		ps->t_deadline = at;
-		pthread_cond_signal(&ps->tcv);
-	}
-	pthread_mutex_unlock(&ps->tmu);
-}
-
-/* Event API constructor (see ringcast_client.h). */
-struct rc_pubsub *rc_pubsub_new(struct rc_loop *l, const char *url,
-				const struct rc_pubsub_options *o)
-{
-	struct rc_pubsub *ps = malloc(sizeof(*ps));
-	int ret;
-
-	if (!ps) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	ret = rc__ps_init(ps, url, o);
-	if (ret < 0)
-		goto err_free;
-	ps->loop = l;
-	ret = rc__ps_start_timer(ps);
-	if (ret < 0)
-		goto err_destroy;
-	return ps;
-err_destroy:
-	rc__ps_destroy(ps);
-err_free:
-	free(ps);
-	errno = -ret;
-	return NULL;
-}
 
 /* ---- Commands -------------------------------------------------------------- */
 
@@ -441,16 +195,17 @@ static void pump(struct rc_pubsub *ps)
 		int n, ret;
 
 		if (ps->o.cmd_rate && ps->tokens < 1.0) {
-			timer_arm(ps, 1 + (uint64_t)((1.0 - ps->tokens) * 1000.0 / ps->o.cmd_rate));
+			rc__ps_timer_arm(ps, 1 + (uint64_t)((1.0 - ps->tokens) * 1000.0 /
+							    ps->o.cmd_rate));
 			return;
 		}
 		c = ps->q_head;
 		n = build(ps, c);
 		if (n < 0)
-			return timer_arm(ps, 10);
+			return rc__ps_timer_arm(ps, 10);
 		ret = rc_conn_send(ps->conn, RC_OP_TEXT, ps->scratch, (size_t)n);
 		if (ret == -ENOBUFS || ret == -ENOMEM)
-			return timer_arm(ps, 10);
+			return rc__ps_timer_arm(ps, 10);
 		if (ret < 0)
 			return; /* closing: on_close requeues */
 		q_pop(ps);
@@ -559,7 +314,7 @@ int rc_pubsub_connect(struct rc_pubsub *ps)
 	c = rc_client_connect(ps->loop, ps->url.ws, &ps->cco, &handlers, ps);
 	if (!c) {
 		int err = errno == EHOSTUNREACH ? -EHOSTUNREACH : -errno;
-		set_err(ps, err, "cannot connect to %s:%u: %s", ps->url.host, ps->url.port,
+		rc__ps_set_err(ps, err, "cannot connect to %s:%u: %s", ps->url.host, ps->url.port,
 			err == -EHOSTUNREACH ? "host name not resolved" : strerror(-err));
 		return err;
 	}
@@ -684,10 +439,10 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 	if (ps->state == PS_CLOSED)
 		return notify(ps);
 	if (was_open)
-		set_err(ps, err, "connection to %s:%u closed (%u%s%.*s)", ps->url.host,
+		rc__ps_set_err(ps, err, "connection to %s:%u closed (%u%s%.*s)", ps->url.host,
 			ps->url.port, code, n ? ": " : "", (int)n, (const char *)r);
 	else
-		set_err(ps, err, "cannot connect to %s:%u: %.*s", ps->url.host, ps->url.port,
+		rc__ps_set_err(ps, err, "cannot connect to %s:%u: %.*s", ps->url.host, ps->url.port,
 			(int)n, n ? (const char *)r : "timed out");
 	/* What was in flight is sent again, first, in its order. */
 	while (ps->f_head)
@@ -716,7 +471,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 	ps->state = PS_WAIT;
 	pthread_mutex_unlock(&ps->mu);
 	ps->retry_at = rc__ps_now_ms() + delay;
-	timer_arm(ps, delay);
+	rc__ps_timer_arm(ps, delay);
 	emit(ps, &ev);
 	notify(ps);
 }
@@ -730,11 +485,12 @@ static void retry_now(struct rc_pubsub *ps)
 		unsigned delay = backoff(ps);
 		ps->retries++;
 		ps->retry_at = rc__ps_now_ms() + delay;
-		timer_arm(ps, delay);
+		rc__ps_timer_arm(ps, delay);
 	}
 }
 
-static void on_timer(void *arg)
+/* Timer fired (see client_internal.h). */
+void rc__ps_on_timer(void *arg)
 {
 	struct rc_pubsub *ps = arg;
 
@@ -750,7 +506,7 @@ static void on_timer(void *arg)
 	if (ps->state == PS_WAIT && rc__ps_now_ms() >= ps->retry_at)
 		retry_now(ps);
 	else if (ps->state == PS_WAIT)
-		timer_arm(ps, ps->retry_at - rc__ps_now_ms());
+		rc__ps_timer_arm(ps, ps->retry_at - rc__ps_now_ms());
 	pump(ps);
 }
 
@@ -821,7 +577,7 @@ static void on_answer(struct rc_pubsub *ps, const struct rc_srv_msg *m)
 		c = f_take(ps, id);
 	if (m->op == RC_SRV_ERR) {
 		err = rc__err_errno(m->code.p, m->code.len);
-		set_err(ps, err, "server error %.*s: %.*s", (int)m->code.len, m->code.p,
+		rc__ps_set_err(ps, err, "server error %.*s: %.*s", (int)m->code.len, m->code.p,
 			(int)m->reason.len, m->reason.p);
 	}
 	if (!c) {
@@ -930,38 +686,6 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 	default:
 		break;
 	}
-}
-
-/* ---- Accessors ------------------------------------------------------------------- */
-
-/* Unanswered commands (see ringcast_client.h). */
-size_t rc_pubsub_pending(const struct rc_pubsub *ps)
-{
-	return ps->nqueued + ps->ninflight;
-}
-
-/* Connected (see ringcast_client.h). */
-bool rc_pubsub_is_open(const struct rc_pubsub *ps)
-{
-	return ps->state == PS_OPEN;
-}
-
-/* Epoch (see ringcast_client.h). */
-const char *rc_pubsub_epoch(const struct rc_pubsub *ps)
-{
-	return ps->epoch;
-}
-
-/* Last failure (see ringcast_client.h). */
-const char *rc_pubsub_error(const struct rc_pubsub *ps)
-{
-	return ps->err;
-}
-
-/* User pointer (see ringcast_client.h). */
-void *rc_pubsub_user(const struct rc_pubsub *ps)
-{
-	return ps->o.user;
 }
 
 /* Frees the client's memory (see client_internal.h). */
