@@ -1,8 +1,9 @@
 /* The broker's configuration: one table of keys drives the INI loader, the
  * command-line flags, the RINGCAST_* environment variables, --help and the
  * dump, so a key added to the table is automatically settable from all
- * three sources and documented in all outputs.  This file holds the table
- * and everything that reads settings in; config_fmt.c writes them out. */
+ * three sources and documented in all outputs.  This file holds the table,
+ * the value parsers, the INI file and the environment; config_args.c reads
+ * the command line and config_fmt.c writes the settings out. */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -122,7 +123,8 @@ static bool name_eq(const char *a, size_t alen, const char *b)
 	return b[i] == '\0';
 }
 
-static const struct key *find_key(const char *name, size_t len)
+/* The key named name[0..len) (see config_internal.h). */
+const struct key *rc__config_find_key(const char *name, size_t len)
 {
 	for (size_t i = 0; i < NKEYS; i++)
 		if (name_eq(name, len, rc__config_keys[i].name))
@@ -463,7 +465,7 @@ static const struct key *lookup(const char *key, const char **why)
 	const struct key *k;
 
 	if (!dot) {
-		k = find_key(key, strlen(key));
+		k = rc__config_find_key(key, strlen(key));
 		if (!k)
 			*why = "unknown key";
 		return k;
@@ -472,7 +474,7 @@ static const struct key *lookup(const char *key, const char **why)
 		*why = "unknown section";
 		return NULL;
 	}
-	k = find_key(dot + 1, strlen(dot + 1));
+	k = rc__config_find_key(dot + 1, strlen(dot + 1));
 	if (!k) {
 		*why = "unknown key";
 		return NULL;
@@ -485,8 +487,9 @@ static const struct key *lookup(const char *key, const char **why)
 }
 
 /* Trims surrounding blanks (flags and env keep them; inih does not). */
-static int set_trimmed(struct rc_config *c, const char *key, const char *value,
-		       uint64_t *lists_seen, const char **why)
+int rc__config_set_trimmed(struct rc_config *c, const char *key,
+			   const char *value, uint64_t *lists_seen,
+			   const char **why)
 {
 	const struct key *k = lookup(key, why);
 	char buf[512];
@@ -557,7 +560,7 @@ int rc_config_set(struct rc_config *c, const char *key, const char *value,
 {
 	const char *dummy;
 
-	return set_trimmed(c, key, value, NULL, why ? why : &dummy);
+	return rc__config_set_trimmed(c, key, value, NULL, why ? why : &dummy);
 }
 
 /* ---- INI file -------------------------------------------------------------- */
@@ -599,7 +602,7 @@ static int ini_cb(void *user, const char *section, const char *name,
 		  const char *value)
 {
 	struct source *src = user;
-	const struct key *k = find_key(name, strlen(name));
+	const struct key *k = rc__config_find_key(name, strlen(name));
 	const char *why = NULL;
 	int err;
 
@@ -613,7 +616,8 @@ static int ini_cb(void *user, const char *section, const char *name,
 			src->file, src->line, name, k->section, section);
 		goto fail;
 	}
-	err = set_trimmed(src->c, name, value, &src->lists_seen, &why);
+	err = rc__config_set_trimmed(src->c, name, value, &src->lists_seen,
+				     &why);
 	if (err == -ENOENT) {
 		fprintf(stderr, "ringcast: %s:%u: %s: %s\n", src->file, src->line,
 			name, why);
@@ -683,7 +687,8 @@ int rc_config_load_env(struct rc_config *c)
 		v = getenv(name);
 		if (!v || !*v)
 			continue;
-		err = set_trimmed(c, rc__config_keys[i].name, v, NULL, &why);
+		err = rc__config_set_trimmed(c, rc__config_keys[i].name, v, NULL,
+					     &why);
 		if (err) {
 			fprintf(stderr, "ringcast: %s: %s: %s: '%s'\n", name,
 				rc__config_keys[i].name, why, v);
@@ -696,7 +701,7 @@ int rc_config_load_env(struct rc_config *c)
 		if (strncmp(*e, "RINGCAST_", 9) != 0 || !(eq = strchr(*e, '=')))
 			continue;
 		if (name_eq(*e + 9, (size_t)(eq - *e - 9), "config") ||
-		    find_key(*e + 9, (size_t)(eq - *e - 9)))
+		    rc__config_find_key(*e + 9, (size_t)(eq - *e - 9)))
 			continue;
 		fprintf(stderr, "ringcast: warning: %.*s is not a ringcast setting; ignored\n",
 			(int)(eq - *e), *e);
@@ -704,7 +709,7 @@ int rc_config_load_env(struct rc_config *c)
 	return errors ? -EINVAL : 0;
 }
 
-/* ---- validation and flags ------------------------------------------------- */
+/* ---- validation ------------------------------------------------------------ */
 
 /* Checks what single keys cannot: returns 0 or -EINVAL (printed). */
 int rc_config_validate(const struct rc_config *c)
@@ -751,178 +756,6 @@ int rc_config_validate(const struct rc_config *c)
 			(unsigned long long)c->max_backpressure,
 			(unsigned long long)c->max_message_size);
 	return errors ? -EINVAL : 0;
-}
-
-/* Splits "--name=value" / "--name"; returns false for non-flags. */
-static bool split_flag(const char *a, const char **name, size_t *nlen,
-		       const char **inline_val)
-{
-	const char *eq;
-
-	if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
-		return false;
-	*name = a + 2;
-	eq = strchr(*name, '=');
-	*nlen = eq ? (size_t)(eq - *name) : strlen(*name);
-	*inline_val = eq ? eq + 1 : NULL;
-	return true;
-}
-
-static bool is_bool_negation(const char *name, size_t nlen)
-{
-	const struct key *k;
-
-	if (nlen <= 3 || strncmp(name, "no-", 3) != 0)
-		return false;
-	k = find_key(name + 3, nlen - 3);
-	return k && k->kind == K_BOOL;
-}
-
-static int usage_error(void)
-{
-	fprintf(stderr, "Try 'ringcast --help' for the flags and keys.\n");
-	return -EINVAL;
-}
-
-/* Applies one flag at argv[*i]; advances *i past a separate value. */
-static int apply_flag(struct rc_config *c, int argc, char **argv, int *i,
-		      uint64_t *lists_seen)
-{
-	const char *name, *val, *why = NULL;
-	char key[64];
-	size_t nlen;
-	int err;
-
-	if (!split_flag(argv[*i], &name, &nlen, &val)) {
-		fprintf(stderr, "ringcast: unexpected argument '%s'\n", argv[*i]);
-		return usage_error();
-	}
-	if (!val && is_bool_negation(name, nlen)) {
-		name += 3;
-		nlen -= 3;
-		val = "off";
-	}
-	if (nlen >= sizeof(key) || !find_key(name, nlen)) {
-		fprintf(stderr, "ringcast: unknown flag '--%.*s'\n", (int)nlen, name);
-		return usage_error();
-	}
-	memcpy(key, name, nlen);
-	key[nlen] = '\0';
-	if (!val) {
-		if (*i + 1 >= argc) {
-			fprintf(stderr, "ringcast: --%s: needs a value\n", key);
-			return usage_error();
-		}
-		val = argv[++*i];
-	}
-	err = set_trimmed(c, key, val, lists_seen, &why);
-	if (err) {
-		fprintf(stderr, "ringcast: --%s: %s: '%s'\n", key, why, val);
-		return usage_error();
-	}
-	return 0;
-}
-
-static bool flag_is(const char *name, size_t nlen, const char *want)
-{
-	return strlen(want) == nlen && strncmp(name, want, nlen) == 0;
-}
-
-/* Everything but --help/--version/--check-config output; *check tells
- * whether --check-config was given. */
-static int load_all(struct rc_config *c, int argc, char **argv,
-		    bool *exit_now, bool *check)
-{
-	const char *file = NULL, *env_file, *name, *val;
-	uint64_t lists_seen = 0;
-	size_t nlen;
-	int err;
-
-	/* Pass 1: what changes the whole run, and the file to read first. */
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			rc__config_print_usage(stdout);
-			*exit_now = true;
-			return 0;
-		}
-		if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
-			printf("ringcast %s\n", RINGCAST_VERSION);
-			*exit_now = true;
-			return 0;
-		}
-		if (!split_flag(a, &name, &nlen, &val))
-			continue;
-		if (flag_is(name, nlen, "check-config")) {
-			*check = true;
-		} else if (flag_is(name, nlen, "config")) {
-			if (!val && i + 1 >= argc) {
-				fprintf(stderr, "ringcast: --config: needs a file\n");
-				return usage_error();
-			}
-			file = val ? val : argv[++i];
-		} else if (!val && !is_bool_negation(name, nlen)) {
-			i++;	/* skip the value, which may look like anything */
-		}
-	}
-	env_file = getenv("RINGCAST_CONFIG");
-	if (env_file && *env_file)
-		file = env_file;
-	if (file) {
-		free(c->config_file);
-		c->config_file = strdup(file);
-		if (!c->config_file)
-			return -ENOMEM;
-		if (rc_config_load_file(c, file) < 0)
-			return -EINVAL;
-	}
-	/* Pass 2: every key flag, in order. */
-	for (int i = 1; i < argc; i++) {
-		if (split_flag(argv[i], &name, &nlen, &val)) {
-			if (flag_is(name, nlen, "check-config"))
-				continue;
-			if (flag_is(name, nlen, "config")) {
-				i += val ? 0 : 1;
-				continue;
-			}
-		}
-		err = apply_flag(c, argc, argv, &i, &lists_seen);
-		if (err)
-			return err;
-	}
-	if (rc_config_load_env(c) < 0 || rc_config_validate(c) < 0)
-		return -EINVAL;
-	return 0;
-}
-
-/* Parses argv over c (which holds the defaults): the file named by
- * --config (or RINGCAST_CONFIG), then flags in order, then the environment,
- * then rc_config_validate. */
-int rc_config_from_args(struct rc_config *c, int argc, char **argv,
-			bool *exit_now)
-{
-	char buf[16384];
-	bool check = false;
-	long n;
-	int err;
-
-	*exit_now = false;
-	err = load_all(c, argc, argv, exit_now, &check);
-	if (!check || *exit_now)
-		return err;
-	*exit_now = true;
-	if (err) {
-		fprintf(stderr, "ringcast: configuration is not valid\n");
-		return -EINVAL;
-	}
-	n = rc_config_dump(c, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	fwrite(buf, 1, (size_t)n, stdout);
-	printf("\nconfig OK\n");
-	fflush(stdout);
-	return 0;
 }
 
 /* Frees the strings c owns; c must be re-initialised before reuse. */

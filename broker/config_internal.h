@@ -1,5 +1,6 @@
-/* Private to broker/config.c and broker/config_fmt.c: the key table that
- * drives loading (config.c) and the dump and --help text (config_fmt.c). */
+/* Private to broker/config*.c: the key table that drives loading (config.c),
+ * the command line (config_args.c) and the dump and --help text
+ * (config_fmt.c). */
 #ifndef RC_BROKER_CONFIG_INTERNAL_H
 #define RC_BROKER_CONFIG_INTERNAL_H
 
@@ -58,6 +59,16 @@ static inline unsigned *rc__config_list_count(struct rc_config *c,
 	return (unsigned *)((char *)c + k->count_off);
 }
 
+/* The key named name[0..len), compared ignoring case and with '-' as '_',
+ * or NULL. */
+const struct key *rc__config_find_key(const char *name, size_t len);
+/* Sets "key" or "section.key" from text with surrounding blanks trimmed.
+ * lists_seen (or NULL: always replace) tracks which list keys this source
+ * has set, so its first item replaces the list and later ones append.
+ * Returns 0, -ENOENT (unknown key), -EINVAL or -ENOMEM with *why set. */
+int rc__config_set_trimmed(struct rc_config *c, const char *key,
+			   const char *value, uint64_t *lists_seen,
+			   const char **why);
 /* Prints the --help text (in config_fmt.c). */
 void rc__config_print_usage(FILE *f);
 
