@@ -114,45 +114,19 @@ int rcb_echo(struct rcb_opts *o)
 	np = rcb_scenario_start(o, "echo", &ops, o->conns, false, &r, pids);
 	if (np < 0)
 		return 1;
-	uint64_t t0 = rcb_now();
-	uint64_t wu = (uint64_t)(o->warmup * 10 + 0.5) * RCB_TICK_NS;
-	uint64_t du = (uint64_t)(o->duration * 10 + 0.5) * RCB_TICK_NS;
-	rcb_sh->mstart = t0 + wu;
-	rcb_sh->mend = t0 + wu + du;
-	rcb_sh->t0 = t0;
-	rcb_sh->phase = RCB_RUN;
-	uint64_t last_print = t0, last_d = 0, cb0 = 0, cs0 = 0, at0 = 0;
+	uint64_t wu, du, t0 = rcb_run_window(o, &wu, &du);
+	struct rcb_ticker tk = { .t0 = t0, .last_print = t0 };
+	struct rcb_cpu_sample c0 = { 0 }, c1;
 	while (rcb_now() < rcb_sh->mend) {
 		struct timespec ts = { .tv_nsec = 5000000 };
 		nanosleep(&ts, NULL);
 		uint64_t now = rcb_now();
-		if (!at0 && now >= rcb_sh->mstart) {
-			at0 = now;
-			cb0 = rcb_proc_cpu_ns(getpid());
-			for (int i = 0; i < np; i++)
-				cb0 += rcb_proc_cpu_ns(pids[i]);
-			cs0 = o->server_pid ? rcb_proc_cpu_ns(o->server_pid) : 0;
-		}
-		if (!o->quiet && now - last_print >= 1000000000ull) {
-			struct rcb_hist h = { 0 };
-			uint64_t d = RCB_SUM(delivered);
-			for (unsigned i = 0; i < rcb_sh->nworkers; i++)
-				rcb_hist_merge(&h, &rcb_sh->w[i].hist);
-			rcb_progress("echo", (double)(now - t0) / 1e9, RCB_SUM(ready), o->conns,
-				     (double)(d - last_d) * 1e9 / (double)(now - last_print), "echoes/s",
-				     &h, RCB_SUM(closed));
-			last_d = d;
-			last_print = now;
-		}
+		if (!c0.at && now >= rcb_sh->mstart)
+			rcb_cpu_sample(o, pids, (unsigned)np, &c0);
+		rcb_progress_tick(&tk, o, "echo", o->conns, "echoes/s", now);
 	}
-	uint64_t at1 = rcb_now(), cb1 = rcb_proc_cpu_ns(getpid());
-	for (int i = 0; i < np; i++)
-		cb1 += rcb_proc_cpu_ns(pids[i]);
-	uint64_t cs1 = o->server_pid ? rcb_proc_cpu_ns(o->server_pid) : 0;
-	if (at0 && at1 > at0) {
-		r.bench_cpu_pct = 100.0 * (double)(cb1 - cb0) / (double)(at1 - at0);
-		r.server_cpu_pct = 100.0 * (double)(cs1 - cs0) / (double)(at1 - at0);
-	}
+	rcb_cpu_sample(o, pids, (unsigned)np, &c1);
+	rcb_cpu_pct(&r, &c0, &c1);
 	rcb_sh->phase = RCB_DRAIN;
 	struct timespec ts = { .tv_nsec = 300000000 };
 	nanosleep(&ts, NULL);

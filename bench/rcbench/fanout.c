@@ -159,28 +159,15 @@ static void sleep_ns(uint64_t ns)
 	nanosleep(&ts, NULL);
 }
 
-struct cpu_sample {
-	uint64_t bench, server, at;
-};
-
-static void sample_cpu(const struct rcb_opts *o, const pid_t *pids, unsigned np,
-		       struct cpu_sample *s)
-{
-	s->bench = rcb_proc_cpu_ns(getpid());
-	for (unsigned i = 0; i < np; i++)
-		s->bench += rcb_proc_cpu_ns(pids[i]);
-	s->server = o->server_pid ? rcb_proc_cpu_ns(o->server_pid) : 0;
-	s->at = rcb_now();
-}
-
 /* Publishes until mend.  Rate mode: keeps the total on the schedule
  * R * elapsed.  Window mode: each publisher stays at most `window`
  * messages ahead of its topic's tracking subscriber. */
 static int publish(const struct rcb_opts *o, struct rcb_pub *pubs, const pid_t *pids,
-		   unsigned np, struct cpu_sample *c0, struct cpu_sample *c1,
+		   unsigned np, struct rcb_cpu_sample *c0, struct rcb_cpu_sample *c1,
 		   uint64_t *pub_at_mstart)
 {
-	uint64_t t0 = rcb_sh->t0, total = 0, last_print = t0, last_deliv = 0;
+	uint64_t t0 = rcb_sh->t0, total = 0;
+	struct rcb_ticker tk = { .t0 = t0, .last_print = t0 };
 	bool in_measure = false;
 	unsigned rr = 0;
 
@@ -191,19 +178,9 @@ static int publish(const struct rcb_opts *o, struct rcb_pub *pubs, const pid_t *
 		if (!in_measure && now >= rcb_sh->mstart) {
 			in_measure = true;
 			*pub_at_mstart = total;
-			sample_cpu(o, pids, np, c0);
+			rcb_cpu_sample(o, pids, np, c0);
 		}
-		if (!o->quiet && now - last_print >= 1000000000ull) {
-			struct rcb_hist h = { 0 };
-			uint64_t d = RCB_SUM(delivered);
-			for (unsigned i = 0; i < rcb_sh->nworkers; i++)
-				rcb_hist_merge(&h, &rcb_sh->w[i].hist);
-			rcb_progress("fanout", (double)(now - t0) / 1e9, RCB_SUM(ready), o->subs,
-				     (double)(d - last_deliv) * 1e9 / (double)(now - last_print),
-				     "deliveries/s", &h, RCB_SUM(closed));
-			last_deliv = d;
-			last_print = now;
-		}
+		rcb_progress_tick(&tk, o, "fanout", o->subs, "deliveries/s", now);
 		unsigned burst = 0;
 		if (o->rate > 0) {
 			uint64_t due = (uint64_t)((double)(now - t0) * o->rate / 1e9) + 1;
@@ -236,8 +213,8 @@ static int publish(const struct rcb_opts *o, struct rcb_pub *pubs, const pid_t *
 			sleep_ns(20000);
 	}
 	if (!in_measure)
-		sample_cpu(o, pids, np, c0);
-	sample_cpu(o, pids, np, c1);
+		rcb_cpu_sample(o, pids, np, c0);
+	rcb_cpu_sample(o, pids, np, c1);
 	return 0;
 }
 
@@ -263,7 +240,7 @@ int rcb_fanout(struct rcb_opts *o)
 {
 	struct rcb_result r;
 	struct rcb_pub *pubs;
-	struct cpu_sample c0 = { 0 }, c1 = { 0 };
+	struct rcb_cpu_sample c0 = { 0 }, c1 = { 0 };
 	pid_t pids[RCB_MAX_WORKERS];
 	uint64_t pub_at_mstart = 0;
 	int np, ret = 0;
@@ -293,13 +270,8 @@ int rcb_fanout(struct rcb_opts *o)
 	}
 	if (!pubs)
 		goto out_stop;
-	uint64_t t0 = rcb_now();
-	uint64_t wu = (uint64_t)(o->warmup * 10 + 0.5) * RCB_TICK_NS;
-	uint64_t du = (uint64_t)(o->duration * 10 + 0.5) * RCB_TICK_NS;
-	rcb_sh->mstart = t0 + wu;
-	rcb_sh->mend = t0 + wu + du;
-	rcb_sh->t0 = t0;
-	rcb_sh->phase = RCB_RUN;
+	uint64_t wu, du;
+	rcb_run_window(o, &wu, &du);
 	if (publish(o, pubs, pids, (unsigned)np, &c0, &c1, &pub_at_mstart) < 0) {
 		fprintf(stderr, "fanout: a publisher failed (broker gone or not reading)\n");
 		ret = 1;
@@ -314,10 +286,7 @@ int rcb_fanout(struct rcb_opts *o)
 	r.published = total;
 	r.measured_s = (double)du / 1e9;
 	r.publish_rate = (double)(total - pub_at_mstart) / r.measured_s;
-	if (c1.at > c0.at) {
-		r.bench_cpu_pct = 100.0 * (double)(c1.bench - c0.bench) / (double)(c1.at - c0.at);
-		r.server_cpu_pct = 100.0 * (double)(c1.server - c0.server) / (double)(c1.at - c0.at);
-	}
+	rcb_cpu_pct(&r, &c0, &c1);
 	if (o->server_pid)
 		r.server_rss_kib = rcb_proc_rss_kib(o->server_pid);
 out_stop:

@@ -262,6 +262,31 @@ int rcb_broadcast(struct rcb_opts *o);
 int rcb_scenario_start(struct rcb_opts *o, const char *name,
 		       const struct rcb_scenario_ops *ops, unsigned nconns, bool rss_base,
 		       struct rcb_result *r, pid_t *pids);
+/* Opens the measured window: warmup then duration from now, both rounded to
+ * whole ticks (*wu, *du in ns), and sets the phase to RUN.  Returns t0. */
+uint64_t rcb_run_window(const struct rcb_opts *o, uint64_t *wu, uint64_t *du);
+
+/* CPU time (ns) of the bench (this process and its np workers) and of the
+ * broker (--server-pid, else 0), taken at `at` (ns, monotonic). */
+struct rcb_cpu_sample {
+	uint64_t bench, server, at;
+};
+void rcb_cpu_sample(const struct rcb_opts *o, const pid_t *pids, unsigned np,
+		    struct rcb_cpu_sample *s);
+/* r's bench and server CPU (% of one core) from c0 to c1; left alone unless
+ * both were taken, c1 after c0. */
+void rcb_cpu_pct(struct rcb_result *r, const struct rcb_cpu_sample *c0,
+		 const struct rcb_cpu_sample *c1);
+
+/* Progress of a running scenario: t0 is when the run started; last_print
+ * and last_d the time and delivery count of the previous line. */
+struct rcb_ticker {
+	uint64_t t0, last_print, last_d;
+};
+/* Prints the progress line (unless --quiet) when a second has passed
+ * since the previous one: target connections, deliveries/s as rate_name. */
+void rcb_progress_tick(struct rcb_ticker *tk, const struct rcb_opts *o, const char *what,
+		       uint64_t target, const char *rate_name, uint64_t now);
 /* Sets the phase to STOP, waits for the np workers (at most timeout_s),
  * merges their histograms and timelines into r and sums r->delivered. */
 void rcb_scenario_stop(struct rcb_result *r, pid_t *pids, int np, double timeout_s);

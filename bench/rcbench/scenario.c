@@ -36,6 +36,59 @@ int rcb_scenario_start(struct rcb_opts *o, const char *name,
 	return np;
 }
 
+/* Opens the measured window (see rcbench.h). */
+uint64_t rcb_run_window(const struct rcb_opts *o, uint64_t *wu, uint64_t *du)
+{
+	uint64_t t0 = rcb_now();
+
+	/* Whole ticks, so the measured window is a whole run of the timeline. */
+	*wu = (uint64_t)(o->warmup * 10 + 0.5) * RCB_TICK_NS;
+	*du = (uint64_t)(o->duration * 10 + 0.5) * RCB_TICK_NS;
+	rcb_sh->mstart = t0 + *wu;
+	rcb_sh->mend = t0 + *wu + *du;
+	rcb_sh->t0 = t0;
+	rcb_sh->phase = RCB_RUN;
+	return t0;
+}
+
+/* Samples the CPU time of the bench and the broker (see rcbench.h). */
+void rcb_cpu_sample(const struct rcb_opts *o, const pid_t *pids, unsigned np,
+		    struct rcb_cpu_sample *s)
+{
+	s->bench = rcb_proc_cpu_ns(getpid());
+	for (unsigned i = 0; i < np; i++)
+		s->bench += rcb_proc_cpu_ns(pids[i]);
+	s->server = o->server_pid ? rcb_proc_cpu_ns(o->server_pid) : 0;
+	s->at = rcb_now();
+}
+
+/* CPU percentages between two samples into r (see rcbench.h). */
+void rcb_cpu_pct(struct rcb_result *r, const struct rcb_cpu_sample *c0,
+		 const struct rcb_cpu_sample *c1)
+{
+	if (!c0->at || c1->at <= c0->at)
+		return;
+	r->bench_cpu_pct = 100.0 * (double)(c1->bench - c0->bench) / (double)(c1->at - c0->at);
+	r->server_cpu_pct = 100.0 * (double)(c1->server - c0->server) / (double)(c1->at - c0->at);
+}
+
+/* The once-a-second progress line of a running scenario (see rcbench.h). */
+void rcb_progress_tick(struct rcb_ticker *tk, const struct rcb_opts *o, const char *what,
+		       uint64_t target, const char *rate_name, uint64_t now)
+{
+	if (o->quiet || now - tk->last_print < 1000000000ull)
+		return;
+	struct rcb_hist h = { 0 };
+	uint64_t d = RCB_SUM(delivered);
+	for (unsigned i = 0; i < rcb_sh->nworkers; i++)
+		rcb_hist_merge(&h, &rcb_sh->w[i].hist);
+	rcb_progress(what, (double)(now - tk->t0) / 1e9, RCB_SUM(ready), target,
+		     (double)(d - tk->last_d) * 1e9 / (double)(now - tk->last_print), rate_name,
+		     &h, RCB_SUM(closed));
+	tk->last_d = d;
+	tk->last_print = now;
+}
+
 /* Stops the workers and collects what they measured (see rcbench.h). */
 void rcb_scenario_stop(struct rcb_result *r, pid_t *pids, int np, double timeout_s)
 {
