@@ -85,10 +85,7 @@ int rcb_broadcast(struct rcb_opts *o)
 	if (o->server_pid) {
 		struct timespec ts = { .tv_nsec = 500000000 };
 		nanosleep(&ts, NULL); /* let the last handshakes settle */
-		r.server_rss_kib = rcb_proc_rss_kib(o->server_pid);
-		if (r.conns && r.server_rss_base_kib >= 0)
-			r.rss_per_conn_bytes = (double)(r.server_rss_kib - r.server_rss_base_kib) *
-					       1024.0 / (double)r.conns;
+		rcb_rss_per_conn(&r);
 	}
 	snprintf(path, sizeof(path), "/pub/%sbcast", o->topic_prefix);
 	int fd = rcb_ws_dial(o, path, NULL, &why);

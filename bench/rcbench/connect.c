@@ -48,12 +48,8 @@ int rcb_connect(struct rcb_opts *o)
 				(unsigned long long)RCB_SUM(ready), (unsigned long long)RCB_SUM(closed));
 		}
 	}
-	if (o->server_pid) {
-		r.server_rss_kib = rcb_proc_rss_kib(o->server_pid);
-		if (r.conns && r.server_rss_base_kib >= 0)
-			r.rss_per_conn_bytes = (double)(r.server_rss_kib - r.server_rss_base_kib) *
-					       1024.0 / (double)r.conns;
-	}
+	if (o->server_pid)
+		rcb_rss_per_conn(&r);
 	rcb_scenario_stop(&r, pids, np, 60);
 	r.published = 0;
 	if (r.connect_s > 0)

@@ -287,6 +287,9 @@ struct rcb_ticker {
  * since the previous one: target connections, deliveries/s as rate_name. */
 void rcb_progress_tick(struct rcb_ticker *tk, const struct rcb_opts *o, const char *what,
 		       uint64_t target, const char *rate_name, uint64_t now);
+/* Reads the broker's RSS into r (needs --server-pid) and, with a base from
+ * rcb_scenario_start, its growth per ready connection. */
+void rcb_rss_per_conn(struct rcb_result *r);
 /* Sets the phase to STOP, waits for the np workers (at most timeout_s),
  * merges their histograms and timelines into r and sums r->delivered. */
 void rcb_scenario_stop(struct rcb_result *r, pid_t *pids, int np, double timeout_s);

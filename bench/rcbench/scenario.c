@@ -89,6 +89,17 @@ void rcb_progress_tick(struct rcb_ticker *tk, const struct rcb_opts *o, const ch
 	tk->last_print = now;
 }
 
+/* The broker's RSS now, and its growth per connection (see rcbench.h). */
+void rcb_rss_per_conn(struct rcb_result *r)
+{
+	const struct rcb_opts *o = r->o;
+
+	r->server_rss_kib = rcb_proc_rss_kib(o->server_pid);
+	if (r->conns && r->server_rss_base_kib >= 0)
+		r->rss_per_conn_bytes = (double)(r->server_rss_kib - r->server_rss_base_kib) *
+					1024.0 / (double)r->conns;
+}
+
 /* Stops the workers and collects what they measured (see rcbench.h). */
 void rcb_scenario_stop(struct rcb_result *r, pid_t *pids, int np, double timeout_s)
 {
