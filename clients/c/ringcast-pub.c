@@ -26,10 +26,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clients/c/cli_common.h"
 #include "clients/c/client_internal.h" /* rc__url_parse for --http */
-#include "proto/json.h"
-
-enum { EX_OK, EX_ERR, EX_USAGE, EX_TIMEOUT, EX_URL, EX_CONN, EX_TOPIC, EX_SERVER };
 
 struct pub {
 	const char *url, *topic;
@@ -46,22 +44,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: ringcast-pub [--http] [--binary] [--rate N] [--timeout S] "
 		   "[--ca-file F] [--insecure] [--socks5 URL] URL TOPIC [MESSAGE]\n"
 		   "  without MESSAGE each line of stdin is a message\n"
-		   "  URL is ws[s]://HOST[:PORT] (path /ws is used) or ws[s]://HOST:PORT/PATH\n"
-		   "exit: 0 ok, 2 usage, 3 timeout, 4 bad URL, 5 connection failed or lost,\n"
-		   "      6 bad topic, 7 server error, 1 other\n");
-}
-
-static int exit_for(int err)
-{
-	switch (err) {
-	case -EINVAL: return EX_TOPIC;
-	case -EPROTONOSUPPORT: return EX_URL;
-	case -ETIMEDOUT: return EX_TIMEOUT;
-	case -ECONNREFUSED: case -EHOSTUNREACH: case -ECONNABORTED: case -ECONNRESET:
-	case -ENOTCONN: return EX_CONN;
-	case -EPROTO: case -EMLINK: case -EAGAIN: case -EIO: return EX_SERVER;
-	default: return EX_ERR;
-	}
+		   RC__CLI_USAGE_TAIL);
 }
 
 /* --rate: sleeps until the next slot (absolute, so no drift). */
@@ -159,8 +142,8 @@ int main(int argc, char **argv)
 				return fprintf(stderr, "ringcast-pub: bad --rate %s\n", optarg), EX_USAGE;
 			break;
 		case 't': {
-			double s = strtod(optarg, &end);
-			if (*end || !*optarg || !(s > 0 && s < 86400 * 365))
+			double s;
+			if (!rc__cli_seconds(optarg, &s) || s == 0)
 				return fprintf(stderr, "ringcast-pub: bad --timeout %s\n", optarg), EX_USAGE;
 			p.timeout_ms = (int)(s * 1000);
 			break;
@@ -177,16 +160,12 @@ int main(int argc, char **argv)
 	if (http && o.socks5)
 		return fprintf(stderr, "ringcast-pub: --socks5 works over WebSocket only, "
 			       "not with --http or --binary\n"), EX_USAGE;
-	if (!rc_topic_valid((const uint8_t *)p.topic, strlen(p.topic)))
-		return fprintf(stderr, "ringcast-pub: bad topic '%s' (1-255 bytes of UTF-8, no "
-			       "spaces or control characters)\n", p.topic), EX_TOPIC;
+	if (!rc__cli_topic_ok("ringcast-pub", p.topic))
+		return EX_TOPIC;
 	if (!http) {
 		p.ps = rc_pubsub_open_blocking(p.url, &o, p.timeout_ms, p.err, sizeof(p.err));
-		if (!p.ps) {
-			int e = errno;
-			fprintf(stderr, "ringcast-pub: %s\n", p.err);
-			return e == EINVAL || e == EPROTONOSUPPORT ? EX_URL : exit_for(-e);
-		}
+		if (!p.ps)
+			return rc__cli_open_failed("ringcast-pub", p.err);
 	} else {
 		struct rc__url u;
 		int e = rc__url_parse(p.url, &u);
@@ -210,7 +189,7 @@ int main(int argc, char **argv)
 	}
 	if (ret < 0) {
 		fprintf(stderr, "ringcast-pub: %s\n", p.err[0] ? p.err : strerror(-ret));
-		return exit_for(ret);
+		return rc__cli_exit_for(ret);
 	}
 	return EX_OK;
 }

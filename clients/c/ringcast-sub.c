@@ -21,31 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clients/c/cli_common.h"
 #include "clients/c/ringcast_client.h"
-#include "proto/json.h"
-
-enum { EX_OK, EX_ERR, EX_USAGE, EX_TIMEOUT, EX_URL, EX_CONN, EX_TOPIC, EX_SERVER };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ringcast-sub [--json] [--count N] [--from SEQ] [--timeout S] "
 		   "[--ca-file F] [--insecure] [--socks5 URL] [--no-reconnect] URL TOPIC...\n"
-		   "  URL is ws[s]://HOST[:PORT] (path /ws is used) or ws[s]://HOST:PORT/PATH\n"
-		   "exit: 0 ok, 2 usage, 3 timeout, 4 bad URL, 5 connection failed or lost,\n"
-		   "      6 bad topic, 7 server error, 1 other\n");
-}
-
-static int exit_for(int err)
-{
-	switch (err) {
-	case -EINVAL: return EX_TOPIC;
-	case -EPROTONOSUPPORT: return EX_URL;
-	case -ETIMEDOUT: return EX_TIMEOUT;
-	case -ECONNREFUSED: case -EHOSTUNREACH: case -ECONNABORTED: case -ECONNRESET:
-	case -ENOTCONN: return EX_CONN;
-	case -EPROTO: case -EMLINK: case -EAGAIN: case -EIO: return EX_SERVER;
-	default: return EX_ERR;
-	}
+		   RC__CLI_USAGE_TAIL);
 }
 
 static bool parse_u64(const char *s, uint64_t *v)
@@ -91,9 +74,8 @@ int main(int argc, char **argv)
 			has_from = true;
 			break;
 		case 't': {
-			char *end;
-			double s = strtod(optarg, &end);
-			if (*end || !*optarg || !(s >= 0 && s < 86400 * 365))
+			double s;
+			if (!rc__cli_seconds(optarg, &s))
 				return fprintf(stderr, "ringcast-sub: bad --timeout %s\n", optarg), EX_USAGE;
 			timeout_ms = (int)(s * 1000);
 			break;
@@ -106,16 +88,12 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	for (int i = optind + 1; i < argc; i++)
-		if (!rc_topic_valid((const uint8_t *)argv[i], strlen(argv[i])))
-			return fprintf(stderr, "ringcast-sub: bad topic '%s' (1-255 bytes of UTF-8, "
-				       "no spaces or control characters)\n", argv[i]), EX_TOPIC;
+		if (!rc__cli_topic_ok("ringcast-sub", argv[i]))
+			return EX_TOPIC;
 	ps = rc_pubsub_open_blocking(argv[optind], &o, timeout_ms < 0 ? 10000 : timeout_ms,
 				     err, sizeof(err));
-	if (!ps) {
-		int e = errno;
-		fprintf(stderr, "ringcast-sub: %s\n", err);
-		return e == EINVAL || e == EPROTONOSUPPORT ? EX_URL : exit_for(-e);
-	}
+	if (!ps)
+		return rc__cli_open_failed("ringcast-sub", err);
 	for (int i = optind + 1; i < argc && ret == 0; i++) {
 		ret = rc_pubsub_subscribe_blocking(ps, argv[i], has_from, from, 10000, NULL);
 		if (ret < 0)
@@ -144,5 +122,5 @@ int main(int argc, char **argv)
 		}
 	}
 	rc_pubsub_close_blocking(ps);
-	return ret == 0 ? EX_OK : exit_for(ret);
+	return ret == 0 ? EX_OK : rc__cli_exit_for(ret);
 }
