@@ -285,8 +285,11 @@ struct rc_pubsub *rc_pubsub_open_blocking(const char *url, const struct rc_pubsu
 	if (ret < 0)
 		goto err_bl;
 	pthread_mutex_lock(&ps->mu);
-	while ((!ps->bl->ready || (ps->state != PS_OPEN && ps->state != PS_CLOSED)) &&
-	       wait_until(ps, timeout_ms, &dl))
+	/* The loop thread's start-up is not part of the timeout: even with a
+	 * timeout of 0 the loop must exist before anything can close it. */
+	while (!ps->bl->ready)
+		pthread_cond_wait(&ps->bl->cv, &ps->mu);
+	while (ps->state != PS_OPEN && ps->state != PS_CLOSED && wait_until(ps, timeout_ms, &dl))
 		;
 	ret = ps->state == PS_OPEN ? 0 : ps->state == PS_CLOSED ? ps->err_no : -ETIMEDOUT;
 	if (ret == -ETIMEDOUT)

@@ -97,6 +97,8 @@ def test_timeout_and_errors():
         rc, _, err = tool([SUB, "--timeout", "0.3", b.url, "quiet"])
         eq(rc, EX_TIMEOUT, f"--timeout exit (stderr {err!r})")
         check("no message" in err, f"timeout message: {err!r}")
+        rc, _, err = tool([SUB, "--timeout", "0", b.url, "quiet"])
+        eq(rc, EX_TIMEOUT, f"--timeout 0 exit, no crash (stderr {err!r})")
         rc, _, err = tool([PUB, b.url, "bad topic", "x"])
         eq(rc, EX_TOPIC, f"bad topic exit (stderr {err!r})")
         check("bad topic" in err, err)
