@@ -241,7 +241,10 @@ void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n)
 	};
 	int ret = 0;
 
-	while (n && !c->fail_fast && (c->state == RC_CS_OPEN || c->state == RC_CS_CLOSING)) {
+	/* Nothing after the peer's close frame is read (RFC 6455 5.5.1: it
+	 * is the last frame it sends); on_close has run already. */
+	while (n && !c->fail_fast && !c->close_rcvd &&
+	       (c->state == RC_CS_OPEN || c->state == RC_CS_CLOSING)) {
 		if (!c->in_payload) {
 			size_t take = sizeof(c->hbuf) - c->hlen;
 			if (take > n)
