@@ -220,7 +220,7 @@ int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b)
 	return 0;
 }
 
-/* Submits one sendmsg covering as much of the queue as fits in the iovec. */
+/* Submits one send covering as much of the queue as fits in the iovec. */
 void rc__conn_flush(struct rc_conn *c)
 {
 	struct rc_sendq_node *n;
@@ -237,24 +237,31 @@ void rc__conn_flush(struct rc_conn *c)
 	 * waiting for the handshake stays. */
 	if (!c->sq_head || (c->tls && !c->sq_head->cipher))
 		return;
-	if (!c->sctx) {
-		c->sctx = rc__pool_alloc(c->loop->pool, sizeof(*c->sctx));
-		if (!c->sctx) {
+	n = c->sq_head;
+	if (!n->next || (c->tls && !n->next->cipher)) {
+		/* One buffer (a broadcast to an idle subscriber, an echo): a
+		 * plain send needs no msghdr and no send context. */
+		sqe = rc__sqe(c->loop);
+		io_uring_prep_send(sqe, c->fd, n->buf->data + off, n->buf->len - off,
+				   MSG_NOSIGNAL);
+		i = 1;
+	} else {
+		if (!c->sctx && !(c->sctx = rc__pool_alloc(c->loop->pool, sizeof(*c->sctx)))) {
 			rc__conn_abort(c, RC_CLOSE_ABNORMAL);
 			return;
 		}
+		s = c->sctx;
+		for (; n && i < RC_SEND_IOV && (!c->tls || n->cipher); n = n->next, i++) {
+			s->iov[i].iov_base = n->buf->data + off;
+			s->iov[i].iov_len = n->buf->len - off;
+			off = 0;
+		}
+		memset(&s->msg, 0, sizeof(s->msg));
+		s->msg.msg_iov = s->iov;
+		s->msg.msg_iovlen = i;
+		sqe = rc__sqe(c->loop);
+		io_uring_prep_sendmsg(sqe, c->fd, &s->msg, MSG_NOSIGNAL);
 	}
-	s = c->sctx;
-	for (n = c->sq_head; n && i < RC_SEND_IOV && (!c->tls || n->cipher); n = n->next, i++) {
-		s->iov[i].iov_base = n->buf->data + off;
-		s->iov[i].iov_len = n->buf->len - off;
-		off = 0;
-	}
-	memset(&s->msg, 0, sizeof(s->msg));
-	s->msg.msg_iov = s->iov;
-	s->msg.msg_iovlen = i;
-	sqe = rc__sqe(c->loop);
-	io_uring_prep_sendmsg(sqe, c->fd, &s->msg, MSG_NOSIGNAL);
 	set_fd(sqe, c);
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_SEND));
 	c->sending = true;
