@@ -333,6 +333,21 @@ static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 	}
 }
 
+/* True if chosen (the 101's Sec-WebSocket-Protocol) is one of the names we
+ * offered; names compare case-sensitively, and a list is never a choice. */
+static bool protocol_offered(const struct rc_client_state *s, struct rc_span chosen)
+{
+	char name[sizeof(s->protocols)];
+	const char *const one[] = { name, NULL };
+
+	if (!s->protocols[0] || chosen.len >= sizeof(name) || memchr(chosen.p, 0, chosen.len))
+		return false;
+	memcpy(name, chosen.p, chosen.len);
+	name[chosen.len] = 0;
+	return rc_ws_select_protocol((struct rc_span){ s->protocols, strlen(s->protocols) },
+				     one) != NULL;
+}
+
 /* Bytes before the connection is a WebSocket (client side). */
 void rc__client_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 {
@@ -370,6 +385,11 @@ void rc__client_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 	}
 	if (rc_ws_check_101(&res, s->key, &proto, &ext, &why) < 0) {
 		rc__client_fail(c, "handshake failed: %s", why ? why : "bad 101 response");
+		return;
+	}
+	if (proto.len && !protocol_offered(s, proto)) {
+		/* RFC 6455 4.1: a subprotocol we did not ask for fails. */
+		rc__client_fail(c, "handshake failed: server chose a subprotocol we did not offer");
 		return;
 	}
 	bool accepted = false;
