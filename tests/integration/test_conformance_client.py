@@ -11,8 +11,10 @@ close code the client sends, and that the client closes TCP within a bounded
 time after the close handshake.  Handshake failures are checked with
 build/echo-client, as a user would meet them (exit status and stderr).
 """
+import atexit
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -38,7 +40,9 @@ def build_client():
     """gcc tests/support/conform_client.c + libringcast.a, with the
     sanitizers when the library under test was built with them."""
     global CLIENT
-    out = os.path.join(tempfile.mkdtemp(prefix="rc-conform-client-"), "conform_client")
+    d = tempfile.mkdtemp(prefix="rc-conform-client-")
+    atexit.register(shutil.rmtree, d, True)
+    out = os.path.join(d, "conform_client")
     cmd = ["gcc", "-std=gnu11", "-O1", "-g", "-D_GNU_SOURCE", "-pthread", "-I", ROOT,
            "-o", out, os.path.join(ROOT, "tests", "support", "conform_client.c"),
            os.path.join(BUILD, "libringcast.a"),
