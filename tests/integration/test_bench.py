@@ -83,7 +83,8 @@ def fanout_case(port, mode, subs, topics, pubs, size, extra=(), url=None):
     missing = [k for k in FIELDS if k not in d]
     check(not missing, f"{name}: documented fields present (missing {missing})")
     check(d["published"] > 0, f"{name}: published {d['published']} > 0")
-    check(d["lost"] == 0, f"{name}: lost == 0 (got {d['lost']})")
+    check(d["lost"] == 0, f"{name}: lost == 0 (got {d['lost']}; connections closed "
+                          f"early: {d.get('closed')})")
     check(d["duplicated"] == 0, f"{name}: duplicated == 0 (got {d['duplicated']})")
     check(d["reordered"] == 0, f"{name}: reordered == 0 (got {d['reordered']})")
     # pubs is a multiple of topics here, so every topic has subs/topics
@@ -118,6 +119,10 @@ def wss_case():
                   f"wss with the wrong CA: 0 of 5 connections, 5 failed "
                   f"({d and (d['connections'], d['connections_failed'])})")
             check(b.alive(), "TLS broker still running after the wss benchmarks")
+            st = b.stats()
+            # A loss above would show here if the broker closed subscribers.
+            check(st["slow_consumer_closes"] == 0,
+                  f"no slow-consumer closes during the wss fanout (got {st['slow_consumer_closes']})")
         finally:
             b.stop()
 
