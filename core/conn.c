@@ -80,7 +80,7 @@ static void release_buffers(struct rc_conn *c)
 		n = next;
 	}
 	c->sq_head = c->sq_tail = NULL;
-	c->queued = 0;
+	rc__queued_add(c, -(ptrdiff_t)c->queued);
 	rc_buf_unref(c->in);
 	rc_buf_unref(c->msg);
 	rc_buf_unref(c->kept);
@@ -215,7 +215,7 @@ int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b)
 	else
 		c->sq_head = n;
 	c->sq_tail = n;
-	c->queued += b->len;
+	rc__queued_add(c, (ptrdiff_t)b->len);
 	rc__conn_schedule_flush(c);
 	return 0;
 }
@@ -286,7 +286,7 @@ void rc__conn_on_send(struct rc_conn *c, int res)
 		return;
 	}
 	done = (size_t)res;
-	c->queued -= done;
+	rc__queued_add(c, -(ptrdiff_t)done);
 	while (done && c->sq_head) {
 		struct rc_sendq_node *n = c->sq_head;
 		size_t left = n->buf->len - c->sq_off;
@@ -373,7 +373,7 @@ int rc__conn_send_local(struct rc_conn *c, uint8_t opcode, const uint8_t *data,
 
 	if (c->state != RC_CS_OPEN || c->close_sent)
 		return -EPIPE;
-	if (!control && c->queued + len > c->loop->opt.max_backpressure)
+	if (!control && rc__queued(c) + len > c->loop->opt.max_backpressure)
 		return -ENOBUFS;
 	b = build_frame(c, opcode, data, len);
 	if (!b)
@@ -437,7 +437,7 @@ int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data, size_t len
 		return rc__conn_send_local(c, opcode, data, len);
 	/* Another thread: frame it here (uncompressed, the connection's
 	 * deflater belongs to its loop) and hand the reference over. */
-	if (!control && c->queued + len > c->loop->opt.max_backpressure)
+	if (!control && rc__queued(c) + len > c->loop->opt.max_backpressure)
 		return -ENOBUFS;
 	struct rc_buf *b = rc_frame_encode(opcode, data, len, NULL);
 	if (!b)
@@ -454,7 +454,7 @@ int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data, size_t len
 /* Queues a shared pre-encoded frame; any thread (see rc.h). */
 int rc_conn_send_frame(struct rc_conn *c, struct rc_buf *frame)
 {
-	if (c->queued + frame->len > c->loop->opt.max_backpressure)
+	if (rc__queued(c) + frame->len > c->loop->opt.max_backpressure)
 		return -ENOBUFS;
 	if (rc_loop_current() != c->loop)
 		return post_to_owner(c, rc_buf_ref(frame), 0);
@@ -464,7 +464,7 @@ int rc_conn_send_frame(struct rc_conn *c, struct rc_buf *frame)
 }
 
 /* Bytes queued and not yet taken by the kernel. */
-size_t rc_conn_queued(const struct rc_conn *c) { return c->queued; }
+size_t rc_conn_queued(const struct rc_conn *c) { return rc__queued(c); }
 
 /* ---- Close handshake ------------------------------------------------------------------ */
 
@@ -535,7 +535,7 @@ static void drop_unsent(struct rc_conn *c)
 			continue;
 		}
 		*pp = n->next;
-		c->queued -= n->buf->len;
+		rc__queued_add(c, -(ptrdiff_t)n->buf->len);
 		rc_buf_unref(n->buf);
 		rc__pool_release(n);
 	}

@@ -209,7 +209,9 @@ struct rc_conn {
 	struct rc_pmd_params pmd;
 	struct rc_sendq_node *sq_head, *sq_tail;
 	size_t sq_off;            /* bytes of sq_head already sent */
-	size_t queued;
+	size_t queued;            /* written by the loop thread only, through
+				   * rc__queued_add; read anywhere with
+				   * rc__queued (rc_conn_send's check) */
 	struct rc_send_ctx *sctx;
 	struct rc_client_state *cl;
 	struct sockaddr_in6 peer; /* or sockaddr_in; family 0 if unknown */
@@ -218,6 +220,18 @@ struct rc_conn {
 
 struct rc_tls;
 struct rc_tls_server;
+
+/* The queued-bytes counter: one writer (the loop thread), readers on any
+ * thread, so both sides use relaxed atomics (an approximate but race-free
+ * backpressure check for cross-thread sends). */
+static inline size_t rc__queued(const struct rc_conn *c)
+{
+	return __atomic_load_n(&c->queued, __ATOMIC_RELAXED);
+}
+static inline void rc__queued_add(struct rc_conn *c, ptrdiff_t delta)
+{
+	__atomic_store_n(&c->queued, c->queued + (size_t)delta, __ATOMIC_RELAXED);
+}
 
 /* loop.c */
 struct io_uring_sqe *rc__sqe(struct rc_loop *l);

@@ -406,7 +406,7 @@ int rc__tls_encrypt(struct rc_conn *c)
 			c->sq_head = n->next;
 		if (c->sq_tail == n)
 			c->sq_tail = last;
-		c->queued -= n->buf->len;
+		rc__queued_add(c, -(ptrdiff_t)n->buf->len);
 		rc_buf_unref(n->buf);
 		rc__pool_release(n);
 	}
@@ -431,7 +431,7 @@ int rc__tls_encrypt(struct rc_conn *c)
 		c->sq_head = n;
 	if (!n->next)
 		c->sq_tail = n;
-	c->queued += pending;
+	rc__queued_add(c, (ptrdiff_t)pending);
 	return 0;
 }
 
