@@ -238,7 +238,6 @@ static void on_open(struct rc_conn *c)
 
 	const struct rc_pmd_params *pmd = rc_conn_deflate(c);
 
-	bk_stat_add(BK_CONNECTIONS, 1);
 	/* The shared compressed frames use a 15-bit window and a fresh
 	 * context: they suit a peer that accepted exactly that. */
 	cl->deflate_shared = pmd && pmd->server_max_window_bits == 15 &&
@@ -393,7 +392,10 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		}
 		cl->ip_counted = true;
 	}
+	/* Counted here, uncounted in on_close: the core owes on_close to
+	 * every connection accepted here, even one whose 101 fails. */
 	atomic_fetch_add(&bk.conns, 1);
+	bk_stat_add(BK_CONNECTIONS, 1);
 	rc_conn_set_user(c, cl);
 	rc_conn_set_handlers(c, &bk_handlers);
 	return 0;

@@ -122,9 +122,10 @@ void rc__conn_call_on_close(struct rc_conn *c, uint16_t code,
 	if (c->closed_cb)
 		return;
 	c->closed_cb = true;
-	/* Servers report only connections the user saw open; a client also
+	/* Servers report connections their on_upgrade accepted (even if the
+	 * 101 then failed: the user may hold state for it); a client also
 	 * learns that its connect or handshake failed. */
-	if ((c->opened || c->client) && c->h && c->h->on_close)
+	if ((c->opened || c->accepted || c->client) && c->h && c->h->on_close)
 		c->h->on_close(c, code, reason, len);
 }
 

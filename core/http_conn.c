@@ -53,6 +53,7 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		refuse(c, status, "refused", NULL);
 		return;
 	}
+	c->accepted = true;
 	if (o->deflate.enabled) {
 		n = rc_http_header_join(req, "sec-websocket-extensions", ext, sizeof(ext));
 		struct rc_span offers = { ext, n > 0 ? (size_t)n : 0 };

@@ -177,6 +177,7 @@ struct rc_conn {
 	bool recv_armed;
 	bool sending;
 	bool opened;              /* on_open was called */
+	bool accepted;            /* on_upgrade accepted it: on_close is owed */
 	bool close_sent;
 	bool close_rcvd;
 	bool fail_fast;           /* protocol error: no more reading */

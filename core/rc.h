@@ -84,7 +84,8 @@ struct rc_handlers {
 			   const uint8_t *data, size_t len);
 	void (*on_ping)(struct rc_conn *c, const uint8_t *data, size_t len);
 	void (*on_pong)(struct rc_conn *c, const uint8_t *data, size_t len);
-	/* Called once per connection that reached on_open, when it is gone:
+	/* Called once per connection that on_upgrade accepted (usually after
+	 * on_open; without it if the 101 could not be sent), when it is gone:
 	 * code is the peer's close code, or 1006 when the TCP connection
 	 * ended without a close handshake.  The connection must not be used
 	 * after this returns. */
