@@ -16,8 +16,8 @@ import struct
 import time
 import zlib
 
-from wsconform import (GUID, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, TIMEOUT, Closed,
-                       Frame, Timeout, frame, mask_bytes, parse_extension)
+from wsconform import (GUID, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, TIMEOUT, Closed, RawPeer,
+                       Frame, Timeout, frame, parse_extension)
 
 __all__ = ["RawServer", "ServerPMD", "Closed", "Timeout"]
 
@@ -56,7 +56,7 @@ class ServerPMD:
         return out
 
 
-class RawServer:
+class RawServer(RawPeer):
     """Listens on 127.0.0.1:<free port>; accept() takes one connection."""
 
     def __init__(self, timeout=TIMEOUT):
@@ -136,54 +136,6 @@ class RawServer:
         name, params = parse_extension(self.offer.split(",")[0])
         return params if name == "permessage-deflate" else None
 
-    # -- bytes ------------------------------------------------------------
-    def _fill(self, deadline):
-        if self.eof:
-            raise Closed()
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise Timeout()
-        r, _, _ = select.select([self.sock], [], [], left)
-        if not r:
-            raise Timeout()
-        try:
-            data = self.sock.recv(1 << 20)
-        except (ConnectionResetError, BrokenPipeError):
-            data = b""
-        if not data:
-            self.eof = True
-            raise Closed()
-        self.buf += data
-
-    def _take(self, n, deadline):
-        while len(self.buf) < n:
-            self._fill(deadline)
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def _read_until(self, marker, limit):
-        deadline = time.monotonic() + self.timeout
-        while marker not in self.buf:
-            if len(self.buf) > limit:
-                raise AssertionError("request head too long")
-            self._fill(deadline)
-        i = self.buf.index(marker) + len(marker)
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
-
-    def send(self, data, chunk=None):
-        """Raw bytes, at once or `chunk` bytes per send (TCP_NODELAY: they
-        leave as separate segments).  A reset is not an error here; the
-        reads will tell what the client did."""
-        try:
-            if not chunk:
-                self.sock.sendall(data)
-                return
-            for i in range(0, len(data), chunk):
-                self.sock.sendall(data[i:i + chunk])
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
     def send_frame(self, opcode, payload=b"", chunk=None, mask=False, **kw):
         """A server frame: unmasked unless mask=True (a protocol error)."""
         self.send(frame(opcode, payload, mask=mask, **kw), chunk)
@@ -208,18 +160,7 @@ class RawServer:
     def recv_frame(self, timeout=None):
         """The next frame from the client, unmasked.  A frame without a
         mask fails the test (RFC 6455 5.1: clients mask every frame)."""
-        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
-        b0, b1 = self._take(2, deadline)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", self._take(2, deadline))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", self._take(8, deadline))[0]
-        if not b1 & 0x80:
-            raise AssertionError(f"client frame (opcode {b0 & 15}) is not masked")
-        key = self._take(4, deadline)
-        payload = mask_bytes(self._take(n, deadline), key)
-        return Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, payload)
+        return self._recv_frame(timeout, masked=True)
 
     def recv_message(self, timeout=None):
         """The next data message from the client, reassembled and inflated;

@@ -151,7 +151,82 @@ class Frame:
         return f"Frame(fin={self.fin}, rsv={self.rsv}, op={self.opcode}, {len(self.payload)}B {p!r})"
 
 
-class Client:
+class RawPeer:
+    """Byte and frame reading shared by the raw client here and the raw
+    server in rawserver.py: a subclass sets self.sock, self.buf = b"",
+    self.eof = False and self.timeout.  Every read has a deadline."""
+
+    def _fill(self, deadline):
+        """Reads what is available (waiting until deadline); raises Closed
+        on EOF/reset and Timeout when nothing came."""
+        if self.eof:
+            raise Closed()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Timeout()
+        r, _, _ = select.select([self.sock], [], [], left)
+        if not r:
+            raise Timeout()
+        try:
+            data = self.sock.recv(1 << 20)
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        if not data:
+            self.eof = True
+            raise Closed()
+        self.buf += data
+
+    def _take(self, n, deadline):
+        while len(self.buf) < n:
+            self._fill(deadline)
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _read_until(self, marker, limit):
+        """An HTTP head: everything up to and including marker."""
+        deadline = time.monotonic() + self.timeout
+        while marker not in self.buf:
+            if len(self.buf) > limit:
+                raise AssertionError("HTTP head too long")
+            self._fill(deadline)
+        i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def send(self, data, chunk=None):
+        """Sends raw bytes, all at once or `chunk` bytes per send() with
+        TCP_NODELAY so they leave as separate segments.  A reset (the peer
+        already closed) is not an error here; the reads will tell."""
+        try:
+            if not chunk:
+                self.sock.sendall(data)
+                return
+            for i in range(0, len(data), chunk):
+                self.sock.sendall(data[i:i + chunk])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _recv_frame(self, timeout, masked):
+        """The next frame, unmasked; masked says whether the peer must mask
+        (a client) or must not (a server), RFC 6455 5.1."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        b0, b1 = self._take(2, deadline)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._take(2, deadline))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._take(8, deadline))[0]
+        if bool(b1 & 0x80) != masked:
+            raise AssertionError(f"frame (opcode {b0 & 15}) is {'not ' if masked else ''}"
+                                 f"masked, and {'clients must' if masked else 'servers must not'}")
+        key = self._take(4, deadline) if masked else None
+        payload = self._take(n, deadline)
+        if key:
+            payload = mask_bytes(payload, key)
+        return Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, payload)
+
+
+class Client(RawPeer):
     """A raw client connection.  Every read waits at most `timeout`."""
 
     def __init__(self, port, path="/", extensions=None, host="127.0.0.1",
@@ -194,72 +269,12 @@ class Client:
         if self.extensions:
             self.pmd = PMD(self.extensions)
 
-    def _read_until(self, marker, limit):
-        while marker not in self.buf:
-            if len(self.buf) > limit:
-                raise AssertionError("response head too long")
-            self._fill(time.monotonic() + self.timeout)
-        i = self.buf.index(marker) + len(marker)
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
-
-    # -- bytes ------------------------------------------------------------
-    def _fill(self, deadline):
-        """Reads what is available (waiting until deadline); raises Closed
-        on EOF/reset and Timeout when nothing came."""
-        if self.eof:
-            raise Closed()
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise Timeout()
-        r, _, _ = select.select([self.sock], [], [], left)
-        if not r:
-            raise Timeout()
-        try:
-            data = self.sock.recv(1 << 20)
-        except (ConnectionResetError, BrokenPipeError):
-            data = b""
-        if not data:
-            self.eof = True
-            raise Closed()
-        self.buf += data
-
-    def _take(self, n, deadline):
-        while len(self.buf) < n:
-            self._fill(deadline)
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def send(self, data, chunk=None):
-        """Sends raw bytes, all at once or `chunk` bytes per send() with
-        TCP_NODELAY so they leave as separate segments.  A reset (the server
-        already closed) is not an error here; the reads will tell."""
-        try:
-            if not chunk:
-                self.sock.sendall(data)
-                return
-            for i in range(0, len(data), chunk):
-                self.sock.sendall(data[i:i + chunk])
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
     def send_frame(self, opcode, payload=b"", chunk=None, **kw):
         self.send(frame(opcode, payload, **kw), chunk)
 
-    # -- frames -----------------------------------------------------------
     def recv_frame(self, timeout=None):
         """The next frame from the server.  Raises Timeout or Closed."""
-        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
-        b0, b1 = self._take(2, deadline)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", self._take(2, deadline))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", self._take(8, deadline))[0]
-        if b1 & 0x80:
-            raise AssertionError("server frames must not be masked")
-        payload = self._take(n, deadline)
-        return Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, payload)
+        return self._recv_frame(timeout, masked=False)
 
     def recv_message(self, timeout=None):
         """The next data message, reassembled and inflated when RSV1 says
