@@ -3,36 +3,15 @@
 // HTTP and from the UI, see the messages on the page; cut the page's
 // connection while publishing goes on and see it reconnect and resume with
 // every message, in order. Saves build/artifacts/demo.png.
-import { createRequire } from 'node:module';
-import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startProxy } from '../browser/proxy.mjs';
-import { startBroker, httpPublish, waitFor, withTimeout, BUILD } from '../browser/helpers.mjs';
+import { startBroker, httpPublish, waitFor, withTimeout, loadPlaywright, BUILD, CHROMIUM }
+	from '../browser/helpers.mjs';
 
 process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1'; // Debian's chromium only
-const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(path.join(here, '..', 'package.json'));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-
-// The runner installs tests/node_modules only when ws is missing; a tree
-// from before playwright-core was added needs a fresh `npm ci`.
-function loadPlaywright() {
-	try {
-		return require('playwright-core');
-	} catch (e) {
-		if (e.code !== 'MODULE_NOT_FOUND')
-			throw e;
-	}
-	const r = spawnSync('npm', ['ci', '--prefix', path.join(here, '..'), '--no-audit', '--no-fund'],
-		{ encoding: 'utf8', timeout: 300000 });
-	if (r.status !== 0)
-		throw new Error(`playwright-core missing and 'npm ci --prefix tests' failed: ${r.stderr}`);
-	return require('playwright-core');
-}
 if (!fs.existsSync(CHROMIUM))
 	throw new Error(`${CHROMIUM} not found: apt-get install chromium (make deps)`);
 const { chromium } = loadPlaywright();
