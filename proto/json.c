@@ -12,6 +12,8 @@
 #include <jsmn.h>
 
 #include "proto/json.h"
+#include "proto/json_internal.h"
+#include "proto/utf8.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -62,8 +64,8 @@ static int hexval(uint8_t c)
 	return -1;
 }
 
-/* Value of four hex digits at p, or -1. */
-static int32_t hex4(const uint8_t *p)
+/* Value of four hex digits at p, or -1 (json_internal.h). */
+int32_t rc__json_hex4(const uint8_t *p)
 {
 	int32_t v = 0;
 
@@ -75,30 +77,6 @@ static int32_t hex4(const uint8_t *p)
 		v = v << 4 | h;
 	}
 	return v;
-}
-
-static size_t utf8_encode(uint32_t cp, uint8_t out[4])
-{
-	if (cp < 0x80) {
-		out[0] = (uint8_t)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (uint8_t)(0xc0 | cp >> 6);
-		out[1] = (uint8_t)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (uint8_t)(0xe0 | cp >> 12);
-		out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (uint8_t)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (uint8_t)(0xf0 | cp >> 18);
-	out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (uint8_t)(0x80 | (cp & 0x3f));
-	return 4;
 }
 
 /* Byte iterator over the unescaped value of a scanned JSON string body
@@ -138,11 +116,11 @@ static void str_iter_fill(struct str_iter *it)
 	case 'u': break;
 	default: it->u[0] = s[it->i - 1]; return; /* " \ / */
 	}
-	cp = (uint32_t)hex4(s + it->i);
+	cp = (uint32_t)rc__json_hex4(s + it->i);
 	it->i += 4;
 	if (cp >= 0xd800 && cp <= 0xdbff && it->end - it->i >= 6 &&
 	    s[it->i] == '\\' && s[it->i + 1] == 'u') {
-		uint32_t lo = (uint32_t)hex4(s + it->i + 2);
+		uint32_t lo = (uint32_t)rc__json_hex4(s + it->i + 2);
 
 		if (lo >= 0xdc00 && lo <= 0xdfff) {
 			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -151,7 +129,7 @@ static void str_iter_fill(struct str_iter *it)
 	}
 	if (cp >= 0xd800 && cp <= 0xdfff)
 		it->lone = true;
-	it->n = (uint8_t)utf8_encode(cp, it->u);
+	it->n = (uint8_t)rc_utf8_encode(cp, it->u);
 }
 
 /* Next unescaped byte, or -1 at the end. */
@@ -221,7 +199,7 @@ static size_t scan_string(const uint8_t *p, size_t len, size_t i)
 		if (++i >= len)
 			return 0;
 		if (p[i] == 'u') {
-			if (len - i < 5 || hex4(p + i + 1) < 0)
+			if (len - i < 5 || rc__json_hex4(p + i + 1) < 0)
 				return 0;
 			i += 5;
 		} else if (p[i] && strchr("\"\\/bfnrt", p[i])) {

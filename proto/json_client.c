@@ -1,5 +1,7 @@
 /* Client side of the JSON control protocol (see json_client.h). */
 #include "proto/json_client.h"
+#include "proto/json_internal.h"
+#include "proto/utf8.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -159,51 +161,9 @@ int rc_srv_parse(const uint8_t *buf, size_t len, struct rc_srv_msg *m)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static int32_t hex4(const char *p, const char *end)
 {
-	int32_t v = 0;
-
-	if (end - p < 4)
-		return -1;
-	for (int i = 0; i < 4; i++) {
-		int h = hexval(p[i]);
-		if (h < 0)
-			return -1;
-		v = v << 4 | h;
-	}
-	return v;
-}
-
-static size_t put_utf8(char *o, uint32_t cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | cp >> 6);
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | cp >> 12);
-		o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | cp >> 18);
-	o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-	o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
+	return end - p < 4 ? -1 : rc__json_hex4((const uint8_t *)p);
 }
 
 /* Decodes one escape at p (just past the backslash) into u; returns the
@@ -224,13 +184,14 @@ static int unescape_one(const char *p, const char *end, char u[4], size_t *ulen)
 	if (cp >= 0xdc00 && cp <= 0xdfff)
 		return -1;
 	if (cp < 0xd800 || cp > 0xdbff) {
-		*ulen = put_utf8(u, (uint32_t)cp);
+		*ulen = rc_utf8_encode((uint32_t)cp, (uint8_t *)u);
 		return 5;
 	}
 	if (end - p < 11 || p[5] != '\\' || p[6] != 'u' || (lo = hex4(p + 7, end)) < 0xdc00 ||
 	    lo > 0xdfff)
 		return -1;
-	*ulen = put_utf8(u, 0x10000 + (((uint32_t)cp - 0xd800) << 10) + ((uint32_t)lo - 0xdc00));
+	*ulen = rc_utf8_encode(0x10000 + (((uint32_t)cp - 0xd800) << 10) + ((uint32_t)lo - 0xdc00),
+			       (uint8_t *)u);
 	return 11;
 }
 

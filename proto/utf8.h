@@ -29,6 +29,11 @@ int rc_utf8_feed(struct rc_utf8 *v, const uint8_t *p, size_t len, size_t *bad_at
  * valid text).  Call at the end of a message. */
 bool rc_utf8_done(const struct rc_utf8 *v);
 
+/* Encodes code point cp (at most U+10FFFF) as UTF-8 into out and returns
+ * the length, 1 to 4.  Surrogates are encoded as given (callers that must
+ * not produce them check first). */
+size_t rc_utf8_encode(uint32_t cp, uint8_t out[4]);
+
 /* Whole-buffer convenience: true if p[0..len) is complete, valid UTF-8. */
 bool rc_utf8_valid(const uint8_t *p, size_t len);
 
