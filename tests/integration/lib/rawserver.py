@@ -59,6 +59,8 @@ class ServerPMD:
 class RawServer(RawPeer):
     """Listens on 127.0.0.1:<free port>; accept() takes one connection."""
 
+    peer = "client"
+
     def __init__(self, timeout=TIMEOUT):
         self.timeout = timeout
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -201,38 +203,9 @@ class RawServer(RawPeer):
 
     def expect_close(self, code, reason=None, timeout=None):
         """The client sends a close frame with `code` (None: empty payload)
-        and nothing before it, then closes TCP within the time left; we
-        then close ours.  Returns the frame."""
+        and nothing before it.  Returns the frame."""
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
-        try:
-            f = self.recv_frame(max(0.0, deadline - time.monotonic()))
-        except Timeout:
-            raise AssertionError(f"no close frame (expected {code}) in time")
-        except Closed:
-            raise AssertionError(f"TCP closed without a close frame (expected {code})")
-        if f.opcode != OP_CLOSE:
-            raise AssertionError(f"expected close {code}, got {f}")
-        if f.close_code != code:
-            raise AssertionError(f"close code {f.close_code} (payload {f.payload!r}), "
-                                 f"expected {code}")
-        if reason is not None and f.payload[2:] != reason:
-            raise AssertionError(f"close reason {f.payload[2:]!r}, expected {reason!r}")
-        return f
-
-    def expect_tcp_close(self, timeout=None):
-        """The client ends its side of TCP (FIN or reset) within timeout;
-        any byte before that fails.  Returns the seconds it took."""
-        t0 = time.monotonic()
-        deadline = t0 + (timeout if timeout is not None else self.timeout)
-        try:
-            while True:
-                self._fill(deadline)
-                if self.buf:
-                    raise AssertionError(f"bytes after the close frame: {self.buf[:40]!r}")
-        except Closed:
-            return time.monotonic() - t0
-        except Timeout:
-            raise AssertionError("the client did not close TCP in time")
+        return self._close_frame(code, reason, deadline)
 
     def close_handshake(self, code, reason=b"", tcp_within=None):
         """Server-initiated close: sends ours (code None: an empty one),

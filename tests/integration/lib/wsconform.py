@@ -225,9 +225,47 @@ class RawPeer:
             payload = mask_bytes(payload, key)
         return Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, payload)
 
+    def _close_frame(self, code, reason, deadline):
+        """The next frame must be a close with `code` (None: an empty
+        payload; a tuple: any of them) and, unless reason is None, that
+        reason.  Returns it."""
+        try:
+            f = self.recv_frame(max(0.0, deadline - time.monotonic()))
+        except Timeout:
+            raise AssertionError(f"no close frame (expected {code}) in time")
+        except Closed:
+            raise AssertionError(f"TCP closed without a close frame (expected {code})")
+        if f.opcode != OP_CLOSE:
+            raise AssertionError(f"expected close {code}, got {f}")
+        codes = code if isinstance(code, tuple) else (code,)
+        if f.close_code not in codes:
+            raise AssertionError(f"close code {f.close_code} (payload {f.payload!r}), "
+                                 f"expected {code}")
+        if reason is not None and f.payload[2:] != reason:
+            raise AssertionError(f"close reason {f.payload[2:]!r}, expected {reason!r}")
+        return f
+
+    def expect_tcp_close(self, timeout=None):
+        """The peer ends its side of TCP (FIN or reset) within timeout; any
+        byte before that fails (nothing may follow a close frame).  Returns
+        the seconds it took."""
+        t0 = time.monotonic()
+        deadline = t0 + (timeout if timeout is not None else self.timeout)
+        try:
+            while True:
+                self._fill(deadline)
+                if self.buf:
+                    raise AssertionError(f"bytes after the close frame: {self.buf[:40]!r}")
+        except Closed:
+            return time.monotonic() - t0
+        except Timeout:
+            raise AssertionError(f"the {self.peer} did not close TCP in time")
+
 
 class Client(RawPeer):
     """A raw client connection.  Every read waits at most `timeout`."""
+
+    peer = "server"
 
     def __init__(self, port, path="/", extensions=None, host="127.0.0.1",
                  extra_headers="", timeout=TIMEOUT):
@@ -309,34 +347,9 @@ class Client(RawPeer):
         test (e.g. an echo or a pong for a frame sent after a protocol
         error)."""
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
-        try:
-            f = self.recv_frame(max(0.0, deadline - time.monotonic()))
-        except Timeout:
-            raise AssertionError(f"no close frame (expected {code}) in time")
-        except Closed:
-            raise AssertionError(f"TCP closed without a close frame (expected {code})")
-        if f.opcode != OP_CLOSE:
-            raise AssertionError(f"expected close {code}, got {f}")
-        got = f.close_code
-        codes = code if isinstance(code, tuple) else (code,)
-        if got not in codes:
-            raise AssertionError(f"close code {got} (payload {f.payload!r}), expected {code}")
+        f = self._close_frame(code, None, deadline)
         self.expect_tcp_close(max(0.0, deadline - time.monotonic()) + 1.0)
         return f
-
-    def expect_tcp_close(self, timeout=None):
-        """The server closes TCP within timeout; any byte before the EOF
-        fails (nothing may follow a close frame)."""
-        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
-        try:
-            while True:
-                self._fill(deadline)
-                if self.buf:
-                    raise AssertionError(f"bytes after the close frame: {self.buf[:40]!r}")
-        except Closed:
-            return
-        except Timeout:
-            raise AssertionError("server did not close the TCP connection in time")
 
     def close(self, code=1000, reason=b""):
         """The client side of a clean close: send ours, expect the echo of
