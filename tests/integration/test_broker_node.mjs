@@ -5,9 +5,9 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withTimeout, freePort } from '../browser/helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, '..', 'package.json'));
@@ -21,21 +21,6 @@ function check(cond, msg) { if (!cond) throw new Error(msg); }
 function eq(got, want, what) {
 	const g = JSON.stringify(got), w = JSON.stringify(want);
 	check(g === w, `${what}: got ${g?.slice(0, 200)}, want ${w?.slice(0, 200)}`);
-}
-
-function withTimeout(p, ms, what) {
-	let t;
-	return Promise.race([p, new Promise((_, rej) => {
-		t = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-	})]).finally(() => clearTimeout(t));
-}
-
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.on('error', reject);
-		s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-	});
 }
 
 async function startBroker(args = []) {

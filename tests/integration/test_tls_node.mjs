@@ -7,10 +7,10 @@ import { spawn, execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withTimeout, freePort } from '../browser/helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, '..', 'package.json'));
@@ -30,24 +30,9 @@ function eq(got, want, what) {
 	check(g === w, `${what}: got ${g?.slice(0, 200)}, want ${w?.slice(0, 200)}`);
 }
 
-function withTimeout(p, ms, what) {
-	let t;
-	return Promise.race([p, new Promise((_, rej) => {
-		t = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-	})]).finally(() => clearTimeout(t));
-}
-
 const pki = JSON.parse(execFileSync('/usr/bin/python3',
 	[path.join(here, 'lib', 'tlsutil.py'), 'pki', tmp], { timeout: 60000 }).toString());
 const CA = fs.readFileSync(pki.ca);
-
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.on('error', reject);
-		s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-	});
-}
 
 function httpReq(port, method, p, body) {
 	return withTimeout(new Promise((resolve, reject) => {
