@@ -59,11 +59,11 @@ def build_client():
 class Session:
     """One client process connected to one RawServer."""
 
-    def __init__(self, args=(), extensions=None, pmd=None):
+    def __init__(self, args=(), extensions=None, pmd=None, early=None, chunk=None):
         self.srv = RawServer()
         self.proc = Proc([CLIENT, *args, self.srv.url], name="conform_client")
         try:
-            self.srv.handshake(extensions=extensions, pmd=pmd)
+            self.srv.handshake(extensions=extensions, pmd=pmd, early=early, chunk=chunk)
             self.wait_event(r"^open ")
         except BaseException:
             self.end(check_exit=False)

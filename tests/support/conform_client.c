@@ -1,4 +1,5 @@
-/* conform_client [--no-deflate] [--window-bits N] [--protocols LIST] URL: the
+/* conform_client [--no-deflate] [--window-bits N] [--protocols LIST]
+ * [--close-after N] URL: the
  * core WebSocket client for tests/integration/test_conformance_client.py (the
  * Autobahn "fuzzingserver" direction).  It connects, echoes every message it
  * receives back to the server (like an Autobahn test client, so the server
@@ -8,6 +9,8 @@
  *   message op=N len=N crc=XXXXXXXX
  *   ping len=N crc=XXXXXXXX / pong len=N crc=XXXXXXXX
  *   close code=N reason=TEXT
+ * With --close-after N it starts the close handshake itself (1000, reason
+ * "client done") right after echoing the Nth message.
  * It exits 0 once the loop has drained (after on_close), 1 if it could not
  * start.  Built by the test with gcc against libringcast.a. */
 #include <errno.h>
@@ -18,6 +21,8 @@
 #include <zlib.h>
 
 #include "core/rc.h"
+
+static unsigned long close_after, received;
 
 static unsigned long crc(const uint8_t *p, size_t n)
 {
@@ -46,6 +51,8 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 		printf("send-error %s\n", strerror(-ret));
 		fflush(stdout);
 	}
+	if (++received == close_after)
+		rc_conn_close(c, RC_CLOSE_NORMAL, "client done", 11);
 }
 
 static void on_ping(struct rc_conn *c, const uint8_t *p, size_t n)
@@ -77,7 +84,8 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "no-deflate", no_argument, NULL, 'n' },
 		{ "window-bits", required_argument, NULL, 'w' },
-		{ "protocols", required_argument, NULL, 'p' }, { 0 } };
+		{ "protocols", required_argument, NULL, 'p' },
+		{ "close-after", required_argument, NULL, 'c' }, { 0 } };
 	struct rc_client_options co = { 0 };
 	struct rc_options o;
 	struct rc_loop *l;
@@ -92,6 +100,7 @@ int main(int argc, char **argv)
 		case 'n': o.deflate.enabled = false; break;
 		case 'w': o.deflate.max_window_bits = (uint8_t)atoi(optarg); break;
 		case 'p': co.protocols = optarg; break;
+		case 'c': close_after = strtoul(optarg, NULL, 10); break;
 		default: goto usage;
 		}
 	}
@@ -112,6 +121,6 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: conform_client [--no-deflate] [--window-bits N] [--protocols LIST] "
-		"ws://HOST:PORT/PATH\n");
+		"[--close-after N] ws://HOST:PORT/PATH\n");
 	return 2;
 }

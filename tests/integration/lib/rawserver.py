@@ -61,12 +61,19 @@ class RawServer(RawPeer):
 
     peer = "client"
 
-    def __init__(self, timeout=TIMEOUT):
+    def __init__(self, timeout=TIMEOUT, listener=None):
+        """listener: another RawServer whose listening socket this one
+        shares (one RawServer per connection of a client that opens
+        several); it stays open until that one's shutdown()."""
         self.timeout = timeout
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(1)
+        if listener is None:
+            self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.lsock.bind(("127.0.0.1", 0))
+            self.lsock.listen(8)
+        else:
+            self.lsock = listener.lsock
+        self.owns_lsock = listener is None
         self.port = self.lsock.getsockname()[1]
         self.url = f"ws://127.0.0.1:{self.port}/conform"
         self.sock = None
@@ -111,11 +118,14 @@ class RawServer(RawPeer):
         return hdrs
 
     def handshake(self, extensions=None, pmd=None, accept=None, status_line=None,
-                  extra=""):
+                  extra="", early=None, chunk=None):
         """accept() + read_request() + the 101.  extensions: the
         Sec-WebSocket-Extensions value to answer (None: none); pmd: the
         ServerPMD that value means; accept: a Sec-WebSocket-Accept to send
-        instead of the right one."""
+        instead of the right one.  early(self) -> bytes: frames written
+        right behind the 101 in the same send (built once self.pmd is set,
+        so they may be compressed); chunk: the 101 and those frames go out
+        in writes of that many bytes instead (1: byte by byte)."""
         self.accept()
         hdrs = self.read_request()
         if accept is None:
@@ -126,8 +136,8 @@ class RawServer(RawPeer):
             f"Sec-WebSocket-Accept: {accept}\r\n"
         if extensions:
             resp += f"Sec-WebSocket-Extensions: {extensions}\r\n"
-        self.send((resp + extra + "\r\n").encode())
         self.pmd = pmd
+        self.send((resp + extra + "\r\n").encode() + (early(self) if early else b""), chunk)
         return hdrs
 
     def offered_deflate(self):
@@ -146,17 +156,21 @@ class RawServer(RawPeer):
                      between=b""):
         """A data message, compressed with self.pmd when asked, cut into
         `fragments` frames with the bytes `between` sent between them."""
+        self.send(self.message(opcode, payload, compress, fragments, between), chunk)
+
+    def message(self, opcode, payload, compress=False, fragments=1, between=b""):
+        """The frames send_message() sends, as bytes."""
         data = self.pmd.deflate(payload) if compress else payload
         n = max(1, fragments)
         step = -(-len(data) // n) if data else 0
         parts = [data[i * step:(i + 1) * step] for i in range(n)] if step else [b""] * n
-        out = b""
+        out = []
         for i, part in enumerate(parts):
-            out += frame(opcode if i == 0 else OP_CONT, part, fin=i == n - 1,
-                         rsv1=compress and i == 0, mask=False)
+            out.append(frame(opcode if i == 0 else OP_CONT, part, fin=i == n - 1,
+                             rsv1=compress and i == 0, mask=False))
             if i < n - 1:
-                out += between
-        self.send(out, chunk)
+                out.append(between)
+        return b"".join(out)
 
     # -- frames -----------------------------------------------------------
     def recv_frame(self, timeout=None):
@@ -218,7 +232,7 @@ class RawServer(RawPeer):
         return f
 
     def shutdown(self):
-        for s in (self.sock, self.lsock):
+        for s in (self.sock, self.lsock if self.owns_lsock else None):
             if s is not None:
                 try:
                     s.close()
