@@ -22,6 +22,8 @@ struct rc_client_state {
 	char key[25];
 	uint16_t port;
 	uint8_t socks;          /* enum socks_step */
+	uint16_t slen;          /* bytes of the proxy's current reply in sreply */
+	uint8_t sreply[262];    /* the longest reply: CONNECT with a 255-byte name */
 	char puser[256], ppass[256];
 	bool deflate;
 	struct rc_pmd_config pmd_cfg;
@@ -229,6 +231,19 @@ static void socks_send_connect(struct rc_conn *c)
 	send_raw(c, m, n);
 }
 
+/* Offers "no auth", and username/password when we have one.  Proxy replies
+ * are read in the handshake state (rc__client_feed hands them to
+ * socks_feed). */
+static void socks_hello(struct rc_conn *c)
+{
+	uint8_t hello[4] = { 5, 1, 0, 2 };
+
+	c->state = RC_CS_HANDSHAKE;
+	if (c->cl->puser[0])
+		hello[1] = 2;
+	send_raw(c, hello, (size_t)2 + hello[1]);
+}
+
 /* The connect SQE completed. */
 void rc__client_on_connect(struct rc_conn *c, int res)
 {
@@ -246,49 +261,43 @@ void rc__client_on_connect(struct rc_conn *c, int res)
 	}
 	rc__conn_arm_recv(c);
 	if (s->socks == SOCKS_METHOD) {
-		/* Proxy replies are read in the handshake state too
-		 * (rc__client_feed hands them to socks_feed). */
-		c->state = RC_CS_HANDSHAKE;
-		/* Offer "no auth", and username/password when we have one. */
-		uint8_t hello[4] = { 5, 1, 0, 2 };
-		if (s->puser[0])
-			hello[1] = 2;
-		send_raw(c, hello, (size_t)2 + hello[1]);
+		socks_hello(c);
 		return;
 	}
 	send_upgrade(c);
 }
 
-/* SOCKS replies arrive whole in practice (a few bytes); a short read is
- * kept in c->in until complete. */
-static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
+/* Bytes of the proxy's current reply needed before it can be read: 2 for
+ * the method and auth replies; for CONNECT the 5 that tell the address
+ * type, then the whole reply.  0: an address type RFC 1928 does not have. */
+static size_t socks_need(const struct rc_client_state *s)
+{
+	if (s->socks != SOCKS_CONNECT)
+		return 2;
+	if (s->slen < 5)
+		return 5;
+	switch (s->sreply[3]) {
+	case 1: return 10;                       /* IPv4 */
+	case 3: return (size_t)7 + s->sreply[4]; /* domain name */
+	case 4: return 22;                       /* IPv6 */
+	}
+	return 0;
+}
+
+/* A complete reply is in s->sreply: answer it, or fail. */
+static void socks_reply(struct rc_conn *c)
 {
 	struct rc_client_state *s = c->cl;
-	struct rc_buf *b = c->in;
-	size_t need;
+	const uint8_t *d = s->sreply;
 
-	if (!b && !(b = c->in = rc_buf_new(512))) {
-		rc__client_fail(c, "out of memory");
-		return;
-	}
-	if (b->len + n > b->cap) {
-		rc__client_fail(c, "socks5: reply too long");
-		return;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	const uint8_t *d = b->data;
 	switch (s->socks) {
 	case SOCKS_METHOD:
-		if (b->len < 2)
-			return;
 		if (d[0] != 5 || (d[1] != 0 && !(d[1] == 2 && s->puser[0]))) {
 			rc__client_fail(c, d[0] != 5 ? "socks5: not a SOCKS5 proxy" :
 				    s->puser[0] ? "socks5: proxy refused our auth methods" :
 				    "socks5: proxy requires authentication (give user:pass@)");
 			return;
 		}
-		b->len = 0;
 		if (d[1] == 0) {
 			socks_send_connect(c);
 			return;
@@ -306,31 +315,57 @@ static void socks_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 		send_raw(c, m, k);
 		return;
 	case SOCKS_AUTH:
-		if (b->len < 2)
-			return;
 		if (d[1] != 0) {
 			rc__client_fail(c, "socks5: username/password rejected by the proxy");
 			return;
 		}
-		b->len = 0;
 		socks_send_connect(c);
 		return;
 	case SOCKS_CONNECT:
-		if (b->len < 5)
-			return;
-		need = d[3] == 1 ? 10 : d[3] == 4 ? 22 : (size_t)7 + d[4];
-		if (b->len < need)
-			return;
-		if (d[0] != 5 || d[1] != 0) {
-			rc__client_fail(c, "socks5: proxy could not connect to %s:%u: %s", s->host,
-				    s->port, socks_reply_text(d[1]));
-			return;
-		}
-		b->len = 0;
 		s->socks = SOCKS_NONE;
 		send_upgrade(c);
 		return;
 	}
+}
+
+/* Proxy replies, in any pieces.  Only the bytes of the current reply are
+ * copied (into s->sreply, which holds the longest one); bytes behind the
+ * CONNECT reply are the server's already and go on to the next reader. */
+static void socks_feed(struct rc_conn *c, uint8_t *p, size_t n)
+{
+	struct rc_client_state *s = c->cl;
+
+	while (n && s->socks != SOCKS_NONE && c->state == RC_CS_HANDSHAKE) {
+		size_t need = socks_need(s), take;
+		if (!need) {
+			rc__client_fail(c, "socks5: reply with an unknown address type %u",
+				    s->sreply[3]);
+			return;
+		}
+		take = need - s->slen < n ? need - s->slen : n;
+		memcpy(s->sreply + s->slen, p, take);
+		s->slen = (uint16_t)(s->slen + take);
+		p += take;
+		n -= take;
+		if (s->socks == SOCKS_CONNECT && s->slen >= 2 &&
+		    (s->sreply[0] != 5 || s->sreply[1] != 0)) {
+			/* Refusals need not wait for the address. */
+			rc__client_fail(c, "socks5: proxy could not connect to %s:%u: %s", s->host,
+				    s->port, s->sreply[0] != 5 ? "not a SOCKS5 reply"
+							       : socks_reply_text(s->sreply[1]));
+			return;
+		}
+		if (s->slen == socks_need(s)) {
+			socks_reply(c);
+			s->slen = 0;
+		}
+	}
+	if (!n || c->state != RC_CS_HANDSHAKE)
+		return;
+	if (c->tls)
+		rc__tls_on_recv(c, p, n); /* wss: the TLS handshake's bytes */
+	else
+		rc__client_feed(c, p, n);
 }
 
 /* True if chosen (the 101's Sec-WebSocket-Protocol) is one of the names we
@@ -348,65 +383,97 @@ static bool protocol_offered(const struct rc_client_state *s, struct rc_span cho
 				     one) != NULL;
 }
 
-/* Bytes before the connection is a WebSocket (client side). */
-void rc__client_feed(struct rc_conn *c, const uint8_t *p, size_t n)
+/* Checks a complete response head: the 101, the accept key, the chosen
+ * subprotocol and extension.  False if the handshake failed (the
+ * connection is failed here). */
+static bool check_response(struct rc_conn *c, const struct rc_http_response *res)
 {
 	struct rc_client_state *s = c->cl;
-	struct rc_http_response res;
 	struct rc_span proto, ext;
 	const char *why = NULL;
-	int head;
+	bool accepted = false;
 
-	if (s->socks != SOCKS_NONE) {
-		socks_feed(c, p, n);
-		return;
+	if (res->status != 101) {
+		rc__client_fail(c, "handshake failed: HTTP %d %.*s", res->status,
+			    (int)(res->reason.len < 60 ? res->reason.len : 60), res->reason.p);
+		return false;
 	}
-	if (!c->in && !(c->in = rc_buf_new(4096))) {
-		rc__client_fail(c, "out of memory");
-		return;
-	}
-	if (c->in->len + n > c->in->cap) {
-		rc__client_fail(c, "handshake failed: response head too large");
-		return;
-	}
-	memcpy(c->in->data + c->in->len, p, n);
-	c->in->len += n;
-	head = rc_http_parse_response(c->in->data, c->in->len, c->in->cap, &res);
-	if (head == -EAGAIN)
-		return;
-	if (head < 0) {
-		rc__client_fail(c, "handshake failed: malformed HTTP response");
-		return;
-	}
-	if (res.status != 101) {
-		rc__client_fail(c, "handshake failed: HTTP %d %.*s", res.status,
-			    (int)(res.reason.len < 60 ? res.reason.len : 60), res.reason.p);
-		return;
-	}
-	if (rc_ws_check_101(&res, s->key, &proto, &ext, &why) < 0) {
+	if (rc_ws_check_101(res, s->key, &proto, &ext, &why) < 0) {
 		rc__client_fail(c, "handshake failed: %s", why ? why : "bad 101 response");
-		return;
+		return false;
 	}
 	if (proto.len && !protocol_offered(s, proto)) {
 		/* RFC 6455 4.1: a subprotocol we did not ask for fails. */
 		rc__client_fail(c, "handshake failed: server chose a subprotocol we did not offer");
-		return;
+		return false;
 	}
-	bool accepted = false;
 	if (ext.len && (!s->deflate ||
 			rc_pmd_parse_response(ext, &s->pmd_cfg, &c->pmd, &accepted) < 0)) {
 		rc__client_fail(c, "handshake failed: server chose an extension we did not offer");
-		return;
+		return false;
 	}
 	c->pmd_on = accepted;
-	size_t rest = c->in->len - (size_t)head;
-	uint8_t early[4096];
-	memcpy(early, c->in->data + head, rest);
+	return true;
+}
+
+/* Bytes before the connection is a WebSocket (client side).  The response
+ * head is parsed where it lies: in p itself when it arrives whole, else
+ * in c->in, which only ever holds head bytes (at most max_http_head + 1:
+ * never more is copied).  Whatever follows the head in p (frames a server
+ * sent right behind its 101, any amount) goes to the frame reader straight
+ * from p, which is the receive buffer: no copy, no size limit but the
+ * WebSocket ones. */
+void rc__client_feed(struct rc_conn *c, uint8_t *p, size_t n)
+{
+	size_t limit = c->loop->opt.max_http_head, old = c->in ? c->in->len : 0;
+	const uint8_t *head_buf = p;
+	struct rc_http_response res;
+	size_t have = n, used;
+	int head;
+
+	if (c->cl->socks != SOCKS_NONE) {
+		socks_feed(c, p, n);
+		return;
+	}
+	if (old) {
+		/* The head's start came earlier: add at most what can still
+		 * be head (one byte over the limit tells "too large"). */
+		size_t take = limit + 1 - old < n ? limit + 1 - old : n;
+		memcpy(c->in->data + old, p, take);
+		c->in->len += take;
+		head_buf = c->in->data;
+		have = c->in->len;
+	}
+	head = rc_http_parse_response(head_buf, have, limit, &res);
+	if (head == -EAGAIN && !old) {
+		/* n <= limit here (a longer incomplete head is -EINVAL). */
+		if (rc__buf_reserve(&c->in, limit + 1) < 0) {
+			rc__client_fail(c, "out of memory");
+			return;
+		}
+		memcpy(c->in->data, p, n);
+		c->in->len = n;
+		return;
+	}
+	if (head == -EAGAIN)
+		return;
+	if (head < 0) {
+		bool big = have > limit &&
+			   rc_http_parse_response(head_buf, limit, limit, &res) == -EAGAIN;
+		rc__client_fail(c, big ? "handshake failed: response head too large"
+				       : "handshake failed: malformed HTTP response");
+		return;
+	}
+	if (!check_response(c, &res))
+		return;
+	used = (size_t)head - old; /* bytes of p that were head */
 	rc_buf_unref(c->in);
 	c->in = NULL;
 	rc__conn_start_ws(c);
-	if (rest && c->state == RC_CS_OPEN)
-		rc__conn_feed(c, early, rest);
+	/* on_open may have closed (CLOSING still reads the peer's close) or
+	 * aborted; rc__conn_feed reads only in the states that read. */
+	if (n > used)
+		rc__conn_feed(c, p + used, n - used);
 }
 
 /* Frees the client state with the connection. */
@@ -454,6 +521,26 @@ static struct rc_conn *client_new(struct rc_loop *l, int fd, const struct url *u
 	return c;
 }
 
+/* Dial through this proxy: SOCKS5 comes first once connected. */
+static void socks_init(struct rc_conn *c, const struct url *proxy)
+{
+	c->cl->socks = SOCKS_METHOD;
+	snprintf(c->cl->puser, sizeof(c->cl->puser), "%s", proxy->user);
+	snprintf(c->cl->ppass, sizeof(c->cl->ppass), "%s", proxy->pass);
+}
+
+/* Parses url, and o->socks5 when given (*via says so).  0 or -errno. */
+static int parse_target(const char *url, const struct rc_client_options *o,
+			struct url *u, struct url *proxy, bool *via)
+{
+	int ret = parse_ws_url(url, u);
+
+	*via = o && o->socks5 && o->socks5[0];
+	if (ret == 0 && *via)
+		ret = parse_url(o->socks5, "socks5", 1080, proxy);
+	return ret;
+}
+
 /* Starts a client connection (see rc.h). */
 struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
 				  const struct rc_client_options *o,
@@ -462,15 +549,11 @@ struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
 	struct sockaddr_storage ss;
 	struct url u, proxy;
 	socklen_t sl;
-	bool via = o && o->socks5 && o->socks5[0];
+	bool via;
 	int ret, fd;
 
-	ret = parse_ws_url(url, &u);
+	ret = parse_target(url, o, &u, &proxy, &via);
 	if (ret < 0) {
-		errno = -ret;
-		return NULL;
-	}
-	if (via && (ret = parse_url(o->socks5, "socks5", 1080, &proxy)) < 0) {
 		errno = -ret;
 		return NULL;
 	}
@@ -486,11 +569,8 @@ struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
 		return NULL;
 	}
 	c->state = RC_CS_CONNECTING;
-	if (via) {
-		c->cl->socks = SOCKS_METHOD;
-		snprintf(c->cl->puser, sizeof(c->cl->puser), "%s", proxy.user);
-		snprintf(c->cl->ppass, sizeof(c->cl->ppass), "%s", proxy.pass);
-	}
+	if (via)
+		socks_init(c, &proxy);
 	/* The sockaddr must live until the SQE is consumed: submit now. */
 	struct io_uring_sqe *sqe = rc__sqe(l);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&ss, sl);
@@ -505,8 +585,9 @@ struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
 				  const struct rc_client_options *o,
 				  const struct rc_handlers *h, void *user)
 {
-	struct url u;
-	int ret = parse_ws_url(url, &u);
+	struct url u, proxy;
+	bool via;
+	int ret = parse_target(url, o, &u, &proxy, &via);
 
 	if (ret < 0) {
 		errno = -ret;
@@ -518,6 +599,11 @@ struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
 		return NULL;
 	}
 	rc__conn_arm_recv(c);
-	send_upgrade(c);
+	if (via) {
+		socks_init(c, &proxy);
+		socks_hello(c);
+	} else {
+		send_upgrade(c);
+	}
 	return c;
 }

@@ -286,7 +286,7 @@ void rc__http_feed(struct rc_conn *c, const uint8_t *p, size_t n);
 
 /* client.c */
 void rc__client_on_connect(struct rc_conn *c, int res);
-void rc__client_feed(struct rc_conn *c, const uint8_t *p, size_t n);
+void rc__client_feed(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__client_free(struct rc_conn *c);
 void rc__client_fail(struct rc_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

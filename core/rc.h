@@ -252,7 +252,9 @@ struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
 				  const struct rc_handlers *h, void *user);
 
 /* Wraps an already connected socket (GWS NewClientFromConn): performs the
- * client handshake for url's host and path over fd, which the loop now owns. */
+ * client handshake for url's host and path over fd, which the loop now owns.
+ * With o->socks5, fd is connected to that proxy (its host and port are not
+ * used) and the SOCKS5 exchange comes first. */
 struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
 				  const struct rc_client_options *o,
 				  const struct rc_handlers *h, void *user);

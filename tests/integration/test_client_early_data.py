@@ -24,6 +24,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -203,6 +204,72 @@ def test_echo_client_tool():
         eq((rc, out), (0, f"{MIB} bytes echoed\n"), f"echo-client result (stderr {err!r})")
 
 
+def socks_proxy(srv, connect_reply, chunk):
+    """Plays a SOCKS5 proxy with username/password on srv's connection (the
+    proxy and the server are one here); returns the CONNECT request."""
+    srv.accept()
+    deadline = time.monotonic() + srv.timeout
+    eq(srv._take(4, deadline), b"\x05\x02\x00\x02", "method offer")
+    srv.send(b"\x05\x02", chunk)
+    ver, ulen = srv._take(2, deadline)
+    user = srv._take(ulen, deadline)
+    pw = srv._take(srv._take(1, deadline)[0], deadline)
+    eq((ver, user, pw), (1, b"u", b"pw"), "username/password")
+    srv.send(b"\x01\x00", chunk)
+    req = srv._take(5, deadline)
+    req += srv._take(req[4] + 2, deadline)
+    srv.send(connect_reply, chunk)
+    return req
+
+
+def socks_echo_client(srv, proxy_url=None):
+    holder = {}
+    t = threading.Thread(target=lambda: holder.setdefault("r", run_client(
+        ["--no-deflate", "--socks5", proxy_url or f"socks5://u:pw@127.0.0.1:{srv.port}",
+         "--size", "100000", "ws://target.example:9000/x"], timeout=30)))
+    t.start()
+    return t, holder
+
+
+def test_socks5_replies():
+    """Each proxy reply in one write or byte by byte, with each address
+    type, then the 101 with the echo behind it; and the replies that must
+    fail: an unknown address type, a refusal cut short after 2 bytes."""
+    msg = generated(100000)
+    replies = [b"\x05\x00\x00\x01\x7f\x00\x00\x01\x23\x28",
+               b"\x05\x00\x00\x03\x0dproxy.example\x23\x28",
+               b"\x05\x00\x00\x04" + b"\x00" * 15 + b"\x01\x23\x28"]
+    for reply in replies:
+        for chunk in (None, 1):
+            srv = RawServer()
+            t, holder = socks_echo_client(srv)
+            try:
+                req = socks_proxy(srv, reply, chunk)
+                eq(req, b"\x05\x01\x00\x03\x0etarget.example\x23\x28", "CONNECT request")
+                srv.handshake(early=lambda s: s.message(OP_TEXT, msg, fragments=3),
+                              chunk=chunk)
+                eq(srv.recv_message(BIG_TIMEOUT)[:2], (OP_TEXT, msg), "echo-client's message")
+                srv.expect_close(1000)
+                srv.send_frame(OP_CLOSE, struct.pack("!H", 1000))
+                srv.expect_tcp_close(tcc.TCP_CLOSE_WITHIN)
+            finally:
+                srv.shutdown()
+                t.join(40)
+            eq(holder["r"][:2], (0, "100000 bytes echoed\n"), f"echo-client ({holder['r'][2]!r})")
+    for reply, words in [(b"\x05\x00\x00\x09\x00\x00\x00", "unknown address type 9"),
+                         (b"\x05\x05", "connection refused")]:
+        srv = RawServer()
+        t, holder = socks_echo_client(srv)
+        try:
+            socks_proxy(srv, reply, None)  # and the connection stays open
+            t.join(20)
+        finally:
+            srv.shutdown()
+            t.join(20)
+        rc, out, err = holder["r"]
+        check(rc != 0 and words in err, f"echo-client must fail saying {words!r}: {err!r}")
+
+
 def json_frame(obj):
     return frame(OP_TEXT, json.dumps(obj, separators=(",", ":")).encode(), mask=False)
 
@@ -285,4 +352,5 @@ if __name__ == "__main__":
     tcc.build_client()
     run([test_one_write_plain, test_one_write_deflate, test_one_write_fragments,
          test_one_write_many_messages, test_one_write_with_close, test_byte_by_byte,
-         test_echo_client_tool, test_ringcast_sub_tool, test_ringcast_bench_tool])
+         test_socks5_replies, test_echo_client_tool, test_ringcast_sub_tool,
+         test_ringcast_bench_tool])

@@ -125,8 +125,11 @@ class RawServer(RawPeer):
         instead of the right one.  early(self) -> bytes: frames written
         right behind the 101 in the same send (built once self.pmd is set,
         so they may be compressed); chunk: the 101 and those frames go out
-        in writes of that many bytes instead (1: byte by byte)."""
-        self.accept()
+        in writes of that many bytes instead (1: byte by byte).  A
+        connection accept()ed already (e.g. after a SOCKS5 exchange the
+        test played as the proxy) is used as it is."""
+        if self.sock is None:
+            self.accept()
         hdrs = self.read_request()
         if accept is None:
             accept = base64.b64encode(hashlib.sha1(hdrs["sec-websocket-key"].encode() +
