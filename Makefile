@@ -162,23 +162,28 @@ run: all
 	$(BUILD)/ringcast
 
 # libFuzzer harnesses: tests/fuzz/fuzz_NAME.c, built with clang against the
-# proto sources, each run for FUZZ_SECONDS from a scratch copy of its corpus.
+# proto sources (and the core sources and liburing too when the harness
+# includes a core/ header), each run for FUZZ_SECONDS from a scratch copy of
+# its corpus, with tests/fuzz/NAME.dict when there is one.
 FUZZ_SECONDS ?= 30
-FUZZ_CFLAGS  := -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS  := -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -pthread -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+fuzz_core     = $(if $(shell grep -l '^\#include "core/' $<),$(CORE_SRCS) -luring)
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRCS) $(wildcard proto/*.h) | deps
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRCS) $(wildcard proto/*.h) $(CORE_SRCS) \
+		$(wildcard core/*.h) | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(PROTO_SRCS) -lz -lssl -lcrypto
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(PROTO_SRCS) $(fuzz_core) -lz -lssl -lcrypto
 
 fuzz: $(FUZZ_BINS)
 	$(Q)set -e; for n in $(FUZZ_NAMES); do \
 	  rm -rf build/fuzz/corpus-$$n; mkdir -p build/fuzz/corpus-$$n; \
 	  if [ -d tests/fuzz/corpus/$$n ]; then cp tests/fuzz/corpus/$$n/* build/fuzz/corpus-$$n/ 2>/dev/null || true; fi; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
-	  build/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	  dict=; [ -f tests/fuzz/$$n.dict ] && dict=-dict=tests/fuzz/$$n.dict; \
+	  build/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $$dict \
 	    -artifact_prefix=build/fuzz/crash-$$n- build/fuzz/corpus-$$n 2>build/fuzz/$$n.log || \
 	    { tail -n 40 build/fuzz/$$n.log; exit 1; }; \
 	  grep -E '^#[0-9]+.*DONE' build/fuzz/$$n.log | tail -n 1; \

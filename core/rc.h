@@ -62,7 +62,8 @@ struct rc_options {
 	uint64_t max_message_size;   /* bytes after inflate; 1009 past it (16 MiB) */
 	uint64_t max_frame_size;     /* bytes per frame (= max_message_size) */
 	size_t max_backpressure;     /* queued bytes before sends fail (4 MiB) */
-	size_t max_http_head;        /* request head (8 KiB; 431 past it) */
+	size_t max_http_head;        /* request head (8 KiB; 431 past it), and a
+				      * client's response head */
 	size_t max_http_body;        /* plain HTTP request body (1 MiB; 413) */
 	unsigned handshake_timeout_ms; /* 10 s */
 	unsigned idle_timeout_ms;    /* silence before we ping (30 s); 0: never */

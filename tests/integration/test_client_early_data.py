@@ -169,6 +169,24 @@ def test_byte_by_byte():
             between=ping, close="server")
 
 
+def test_head_in_pieces():
+    """The head cut across reads with frames behind its last piece (the
+    head is gathered, the frames are not), and a head over max_http_head
+    (8 KiB) fails the handshake with a reason."""
+    msgs = [(OP_BINARY, binary(200000, 6), 1), (OP_TEXT, text(5000, 7), 2)]
+    for chunk in (50, 4096):
+        session(msgs, chunk=chunk, close="client")
+    tcc.handshake_failure([], "response head too large", extra="X-Pad: " + "a" * 9000 + "\r\n")
+    # just under the limit is fine
+    s = tcc.Session(["--no-deflate"], extra="X-Pad: " + "a" * 7900 + "\r\n",
+                    early=lambda srv: frame(OP_TEXT, b"ok", mask=False))
+    try:
+        expect_echo(s, OP_TEXT, b"ok")
+        tcc.finish(s)
+    finally:
+        s.srv.shutdown()
+
+
 # -- the tools: 1 MiB of frames with the 101 -------------------------------------
 
 MIB = 1 << 20
@@ -352,5 +370,6 @@ if __name__ == "__main__":
     tcc.build_client()
     run([test_one_write_plain, test_one_write_deflate, test_one_write_fragments,
          test_one_write_many_messages, test_one_write_with_close, test_byte_by_byte,
+         test_head_in_pieces,
          test_socks5_replies, test_echo_client_tool, test_ringcast_sub_tool,
          test_ringcast_bench_tool])

@@ -59,11 +59,12 @@ def build_client():
 class Session:
     """One client process connected to one RawServer."""
 
-    def __init__(self, args=(), extensions=None, pmd=None, early=None, chunk=None):
+    def __init__(self, args=(), extensions=None, pmd=None, early=None, chunk=None, extra=""):
         self.srv = RawServer()
         self.proc = Proc([CLIENT, *args, self.srv.url], name="conform_client")
         try:
-            self.srv.handshake(extensions=extensions, pmd=pmd, early=early, chunk=chunk)
+            self.srv.handshake(extensions=extensions, pmd=pmd, early=early, chunk=chunk,
+                               extra=extra)
             self.wait_event(r"^open ")
         except BaseException:
             self.end(check_exit=False)
