@@ -457,8 +457,10 @@ void rc__client_feed(struct rc_conn *c, uint8_t *p, size_t n)
 	}
 	if (head == -EAGAIN)
 		return;
-	if (head < 0) {
-		bool big = have > limit &&
+	/* (A head ending within the bytes kept earlier cannot be: they
+	 * were incomplete.  Refused rather than trusted.) */
+	if (head < 0 || (size_t)head < old) {
+		bool big = head < 0 && have > limit &&
 			   rc_http_parse_response(head_buf, limit, limit, &res) == -EAGAIN;
 		rc__client_fail(c, big ? "handshake failed: response head too large"
 				       : "handshake failed: malformed HTTP response");

@@ -81,7 +81,9 @@ def session(msgs, compress=False, chunk=None, close="server", args=(), between=b
             tail=b""):
     """A client whose 101 arrives with `msgs` ((opcode, payload, fragments)
     each) behind it; checks every echo and closes from `close`'s side."""
-    args = list(args) + ([] if compress else ["--no-deflate"])
+    # The server here takes its time with 16 MiB echoes before it answers
+    # a close; the client's close timer must not count that as silence.
+    args = list(args) + ["--close-timeout", "60000"] + ([] if compress else ["--no-deflate"])
     if close == "client":
         args += ["--close-after", str(len(msgs))]
 

@@ -1,5 +1,5 @@
 /* conform_client [--no-deflate] [--window-bits N] [--protocols LIST]
- * [--close-after N] URL: the
+ * [--close-after N] [--close-timeout MS] URL: the
  * core WebSocket client for tests/integration/test_conformance_client.py (the
  * Autobahn "fuzzingserver" direction).  It connects, echoes every message it
  * receives back to the server (like an Autobahn test client, so the server
@@ -10,7 +10,8 @@
  *   ping len=N crc=XXXXXXXX / pong len=N crc=XXXXXXXX
  *   close code=N reason=TEXT
  * With --close-after N it starts the close handshake itself (1000, reason
- * "client done") right after echoing the Nth message.
+ * "client done") right after echoing the Nth message.  --close-timeout sets
+ * close_timeout_ms (2000 by default here).
  * It exits 0 once the loop has drained (after on_close), 1 if it could not
  * start.  Built by the test with gcc against libringcast.a. */
 #include <errno.h>
@@ -85,7 +86,8 @@ int main(int argc, char **argv)
 		{ "no-deflate", no_argument, NULL, 'n' },
 		{ "window-bits", required_argument, NULL, 'w' },
 		{ "protocols", required_argument, NULL, 'p' },
-		{ "close-after", required_argument, NULL, 'c' }, { 0 } };
+		{ "close-after", required_argument, NULL, 'c' },
+		{ "close-timeout", required_argument, NULL, 't' }, { 0 } };
 	struct rc_client_options co = { 0 };
 	struct rc_options o;
 	struct rc_loop *l;
@@ -101,6 +103,7 @@ int main(int argc, char **argv)
 		case 'w': o.deflate.max_window_bits = (uint8_t)atoi(optarg); break;
 		case 'p': co.protocols = optarg; break;
 		case 'c': close_after = strtoul(optarg, NULL, 10); break;
+		case 't': o.close_timeout_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		default: goto usage;
 		}
 	}
@@ -121,6 +124,6 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: conform_client [--no-deflate] [--window-bits N] [--protocols LIST] "
-		"[--close-after N] ws://HOST:PORT/PATH\n");
+		"[--close-after N] [--close-timeout MS] ws://HOST:PORT/PATH\n");
 	return 2;
 }
