@@ -84,7 +84,8 @@ static void release_buffers(struct rc_conn *c)
 	rc_buf_unref(c->in);
 	rc_buf_unref(c->msg);
 	rc_buf_unref(c->kept);
-	c->in = c->msg = c->kept = NULL;
+	rc_buf_unref(c->held);
+	c->in = c->msg = c->kept = c->held = NULL;
 	if (c->inf) {
 		rc_inflater_free(c->inf);
 		rc__pool_release(c->inf);
@@ -288,6 +289,10 @@ void rc__conn_on_send(struct rc_conn *c, int res)
 	}
 	done = (size_t)res;
 	rc__queued_add(c, -(ptrdiff_t)done);
+	/* A keep-alive HTTP connection is idle when neither side moves:
+	 * answers going out count as activity. */
+	if (c->state == RC_CS_HTTP && done)
+		rc__timer_arm(c, RC_T_HANDSHAKE, c->loop->opt.handshake_timeout_ms);
 	while (done && c->sq_head) {
 		struct rc_sendq_node *n = c->sq_head;
 		size_t left = n->buf->len - c->sq_off;
@@ -304,6 +309,11 @@ void rc__conn_on_send(struct rc_conn *c, int res)
 		rc_buf_unref(n->buf);
 		rc__pool_release(n);
 	}
+	/* Input held while over budget is read once half the budget is free
+	 * again (hysteresis: not one pause per frame). */
+	if ((c->held || (c->state == RC_CS_HTTP && c->in && c->in->len)) &&
+	    rc__conn_room(c) >= c->loop->opt.max_backpressure / 2)
+		rc__conn_resume(c);
 	if (c->state == RC_CS_DEAD) {
 		maybe_close(c);
 		return;
@@ -365,7 +375,9 @@ static struct rc_buf *build_frame(struct rc_conn *c, uint8_t opcode,
 }
 
 /* Sends a message or control frame on the loop thread: 0, -EPIPE when
- * closing, -ENOBUFS past max_backpressure (not for control frames), -ENOMEM. */
+ * closing, -ENOBUFS past the budget, -ENOMEM.  Control frames are queued
+ * past it (a pong answers a ping we read): they still count, and the reader
+ * stops reading once the budget is spent, so they cannot pile up. */
 int rc__conn_send_local(struct rc_conn *c, uint8_t opcode, const uint8_t *data,
 			size_t len)
 {
@@ -374,7 +386,7 @@ int rc__conn_send_local(struct rc_conn *c, uint8_t opcode, const uint8_t *data,
 
 	if (c->state != RC_CS_OPEN || c->close_sent)
 		return -EPIPE;
-	if (!control && rc__queued(c) + len > c->loop->opt.max_backpressure)
+	if (!control && len > rc__conn_room(c))
 		return -ENOBUFS;
 	b = build_frame(c, opcode, data, len);
 	if (!b)
@@ -438,7 +450,7 @@ int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data, size_t len
 		return rc__conn_send_local(c, opcode, data, len);
 	/* Another thread: frame it here (uncompressed, the connection's
 	 * deflater belongs to its loop) and hand the reference over. */
-	if (!control && rc__queued(c) + len > c->loop->opt.max_backpressure)
+	if (!control && len > rc__conn_room(c))
 		return -ENOBUFS;
 	struct rc_buf *b = rc_frame_encode(opcode, data, len, NULL);
 	if (!b)
@@ -455,7 +467,7 @@ int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data, size_t len
 /* Queues a shared pre-encoded frame; any thread (see rc.h). */
 int rc_conn_send_frame(struct rc_conn *c, struct rc_buf *frame)
 {
-	if (rc__queued(c) + frame->len > c->loop->opt.max_backpressure)
+	if (frame->len > rc__conn_room(c))
 		return -ENOBUFS;
 	if (rc_loop_current() != c->loop)
 		return post_to_owner(c, rc_buf_ref(frame), 0);
@@ -637,26 +649,104 @@ void rc__conn_start_ws(struct rc_conn *c)
 		c->h->on_open(c);
 }
 
-/* Plaintext bytes received, handed to the reader of the current state. */
-void rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n)
+/* Plaintext bytes received, handed to the reader of the current state.
+ * Returns the bytes it took: fewer than n when the connection ran out of
+ * budget (the caller holds the rest; nothing is dropped). */
+size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n)
 {
 	switch (c->state) {
 	case RC_CS_HTTP:
-		rc__http_feed(c, p, n);
-		break;
+		return rc__http_feed(c, p, n);
 	case RC_CS_HANDSHAKE:
 		rc__client_feed(c, p, n);
-		break;
+		return n;
 	case RC_CS_OPEN:
 		if (c->tkind == RC_T_IDLE)
 			rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
 		/* fall through */
 	case RC_CS_CLOSING:
-		rc__conn_feed(c, p, n);
-		break;
+		return rc__ws_read(c, p, n);
 	default: /* DRAIN, DEAD: discard until EOF */
-		break;
+		return n;
 	}
+}
+
+/* Stops reading c: cancels its multishot recv (bytes it already carried
+ * are held too).  The recv is armed again once the held input is read. */
+static void pause_recv(struct rc_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!c->recv_armed || c->recv_cancel || c->state == RC_CS_DEAD)
+		return;
+	sqe = rc__sqe(c->loop);
+	io_uring_prep_cancel64(sqe, RC_UD(c, RC_UD_RECV), 0);
+	io_uring_sqe_set_data64(sqe, 0);
+	c->recv_cancel = true;
+}
+
+/* Keeps input the connection cannot process now (over its budget), after
+ * whatever is held already, and stops reading.  0, or -ENOMEM (aborted). */
+int rc__conn_hold(struct rc_conn *c, const uint8_t *p, size_t n)
+{
+	struct rc_buf *h = c->held;
+
+	if (!n || c->state == RC_CS_DEAD)
+		return 0;
+	if (h && c->held_off) { /* compact: only the unread tail is kept */
+		memmove(h->data, h->data + c->held_off, h->len - c->held_off);
+		h->len -= c->held_off;
+		c->held_off = 0;
+	}
+	if (rc__buf_reserve(&c->held, n) < 0) {
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return -ENOMEM;
+	}
+	memcpy(c->held->data + c->held->len, p, n);
+	c->held->len += n;
+	pause_recv(c);
+	return 0;
+}
+
+/* Plaintext input from the socket (or TLS): processed now, unless earlier
+ * input is still held, in which case it queues behind it. */
+void rc__conn_input(struct rc_conn *c, uint8_t *p, size_t n)
+{
+	size_t used = c->held ? 0 : rc__conn_dispatch(c, p, n);
+
+	if (used < n)
+		rc__conn_hold(c, p + used, n - used);
+}
+
+/* Reads held input while the budget allows; once all of it is read, the
+ * recv is armed again. */
+void rc__conn_resume(struct rc_conn *c)
+{
+	/* Pipelined requests already in the request buffer come first. */
+	if (c->state == RC_CS_HTTP && c->in && c->in->len && rc__conn_room(c))
+		rc__http_feed(c, NULL, 0);
+	while (c->held && c->state != RC_CS_DEAD && rc__conn_room(c)) {
+		struct rc_buf *b = c->held;
+		size_t off = c->held_off, used;
+
+		/* Detached while read: what the readers hold meanwhile (an
+		 * upgrade's early frames) goes first, then b's unread rest. */
+		c->held = NULL;
+		c->held_off = 0;
+		used = rc__conn_dispatch(c, b->data + off, b->len - off);
+		if (off + used < b->len && !c->held) {
+			c->held = b;
+			c->held_off = off + used;
+		} else {
+			if (off + used < b->len)
+				rc__conn_hold(c, b->data + off + used, b->len - off - used);
+			rc_buf_unref(b);
+		}
+		if (!used)
+			break;
+	}
+	if (!c->held && c->state != RC_CS_DEAD && !c->recv_armed)
+		rc__conn_arm_recv(c);
 }
 
 /* A recv completion for c (the buffer is recycled after this returns). */
@@ -666,6 +756,7 @@ void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		c->recv_armed = false;
+		c->recv_cancel = false;
 		c->inflight--;
 	}
 	if (res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
@@ -673,7 +764,9 @@ void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 		if (c->tls)
 			rc__tls_on_recv(c, p, (size_t)res);
 		else
-			rc__conn_dispatch(c, p, (size_t)res);
+			rc__conn_input(c, p, (size_t)res);
+	} else if (res == -ECANCELED && c->state != RC_CS_DEAD) {
+		/* pause_recv's cancel: armed again when the held input is read */
 	} else if (res == 0 || (res < 0 && res != -ENOBUFS)) {
 		/* EOF or error: the peer is gone (or the recv was cancelled). */
 		if (c->state != RC_CS_DEAD)
@@ -683,7 +776,7 @@ void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 	}
 	if (c->state == RC_CS_DEAD)
 		maybe_close(c);
-	else if (!c->recv_armed)
+	else if (!c->recv_armed && !c->held)
 		rc__conn_arm_recv(c);
 }
 

@@ -187,6 +187,7 @@ struct rc_conn {
 	bool close_submitted;
 	bool closed_cb;           /* on_close was called */
 	bool shut_sent;
+	bool recv_cancel;         /* a cancel of the recv is on its way (pause) */
 	uint8_t tkind;            /* which timer list c->timer is on */
 	uint8_t send_iovs;        /* queue nodes the sendmsg in flight covers */
 	uint8_t hlen;             /* bytes in hbuf */
@@ -213,6 +214,10 @@ struct rc_conn {
 	size_t queued;            /* written by the loop thread only, through
 				   * rc__queued_add; read anywhere with
 				   * rc__queued (rc_conn_send's check) */
+	struct rc_buf *held;      /* input received but not yet processed: the
+				   * connection was over its budget (reading is
+				   * paused while this is set) */
+	size_t held_off;          /* bytes of held already processed */
 	struct rc_send_ctx *sctx;
 	struct rc_client_state *cl;
 	struct sockaddr_in6 peer; /* or sockaddr_in; family 0 if unknown */
@@ -232,6 +237,19 @@ static inline size_t rc__queued(const struct rc_conn *c)
 static inline void rc__queued_add(struct rc_conn *c, ptrdiff_t delta)
 {
 	__atomic_store_n(&c->queued, c->queued + (size_t)delta, __ATOMIC_RELAXED);
+}
+
+/* The one budget check (core/README.md, "One budget per connection"): the
+ * bytes c may still make us hold, out of max_backpressure.  Everything a
+ * connection queues counts: data and control frames, HTTP answers, TLS
+ * ciphertext, and cross-thread sends in flight.  Senders of data refuse
+ * past it; readers stop reading at 0 until the queue drains. */
+static inline size_t rc__conn_room(const struct rc_conn *c)
+{
+	size_t used = rc__queued(c);
+	size_t max = c->loop->opt.max_backpressure;
+
+	return used < max ? max - used : 0;
 }
 
 /* loop.c */
@@ -260,7 +278,12 @@ int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b);
 void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__conn_start_ws(struct rc_conn *c);
 void rc__conn_put(struct rc_conn *c);
-void rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
+size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
+void rc__conn_input(struct rc_conn *c, uint8_t *p, size_t n);
+int rc__conn_hold(struct rc_conn *c, const uint8_t *p, size_t n);
+void rc__conn_resume(struct rc_conn *c);
+/* ws_recv.c */
+size_t rc__ws_read(struct rc_conn *c, uint8_t *p, size_t n);
 /* conn.c, for ws_recv.c */
 void rc__conn_fail(struct rc_conn *c, int err);
 void rc__conn_maybe_finish(struct rc_conn *c);
@@ -282,7 +305,7 @@ int rc__tls_encrypt(struct rc_conn *c);
 bool rc__tls_close_notify(struct rc_conn *c);
 
 /* http_conn.c */
-void rc__http_feed(struct rc_conn *c, const uint8_t *p, size_t n);
+size_t rc__http_feed(struct rc_conn *c, uint8_t *p, size_t n);
 
 /* client.c */
 void rc__client_on_connect(struct rc_conn *c, int res);

@@ -345,7 +345,7 @@ void rc__tls_on_recv(struct rc_conn *c, const uint8_t *p, size_t n)
 	while (t->done && c->tls == t && c->state != RC_CS_DEAD) {
 		r = SSL_read(t->ssl, l->tls_scratch, RC_TLS_SCRATCH);
 		if (r > 0) {
-			rc__conn_dispatch(c, l->tls_scratch, (size_t)r);
+			rc__conn_input(c, l->tls_scratch, (size_t)r);
 			continue;
 		}
 		int e = SSL_get_error(t->ssl, r);

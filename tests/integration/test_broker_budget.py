@@ -1,0 +1,140 @@
+"""build/ringcast against hostile clients that make it hold memory: one
+per-connection budget (the core's max_backpressure) covers every byte a
+connection makes the broker queue, and past it the connection is not read
+until it drains.  Each attack runs from real sockets on loopback for a few
+seconds at most; while it runs the broker's RSS is sampled and must stay
+under the bound the test states (growth over the RSS before the attack),
+and GET /healthz on another connection must answer within HEALTHZ_S.
+
+Every test here failed on the code before the budget (the RSS or the
+answer check), see the commit that added it."""
+import os
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+
+import broker  # noqa: E402
+from broker import RawSocketWS, read_http_response, upgrade_request  # noqa: E402
+from rctest import Fail, check, eq, run  # noqa: E402
+
+HEALTHZ_S = 2.0     # /healthz must answer within this while an attack runs
+ATTACK_S = 4.0      # no attack sends for longer than this
+WATCH_S = 2.0       # RSS and /healthz are watched at least this long
+
+
+def healthz_ok(b, src="127.0.0.1"):
+    """GET /healthz on a fresh connection from src; True if 200 in time."""
+    s = socket.socket()
+    s.settimeout(HEALTHZ_S)
+    try:
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", b.port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        st, _, _ = read_http_response(s, HEALTHZ_S)
+        return st == 200
+    except (OSError, Fail):
+        return False
+    finally:
+        s.close()
+
+
+class Flood(threading.Thread):
+    """Writes data (cycled) to sock until total bytes are out or ATTACK_S
+    passed; never reads.  A write that blocks for a while means the broker
+    stopped reading: that ends the flood too."""
+
+    def __init__(self, sock, data, total):
+        super().__init__(daemon=True)
+        self.sock, self.data, self.total = sock, data, total
+        self.sent = 0
+        self.blocked = False
+        self.error = None
+
+    def run(self):
+        deadline = time.monotonic() + ATTACK_S
+        self.sock.settimeout(0.5)
+        try:
+            while self.sent < self.total and time.monotonic() < deadline:
+                try:
+                    self.sent += self.sock.send(self.data)
+                except (socket.timeout, ssl.SSLWantWriteError):
+                    self.blocked = True
+        except OSError as e:
+            self.error = e
+
+
+def under_attack(b, floods, bound_mb, src="127.0.0.1"):
+    """Runs the floods, sampling RSS every 20 ms and checking /healthz from
+    src every 0.5 s, while they run and for at least WATCH_S (the kernel's
+    socket buffers take a flood faster than the broker reads it); fails if
+    RSS grew more than bound_mb or /healthz did not answer in time.
+    Returns the peak growth in MiB."""
+    base = b.rss_kb()
+    peak = base
+    t0 = time.monotonic()
+    next_health = t0 + 0.3
+    for f in floods:
+        f.start()
+    while any(f.is_alive() for f in floods) or time.monotonic() < t0 + WATCH_S:
+        peak = max(peak, b.rss_kb())
+        check((peak - base) / 1024 <= bound_mb,
+              f"RSS grew {(peak - base) / 1024:.0f} MiB during the attack, bound {bound_mb} MiB")
+        if time.monotonic() >= next_health:
+            check(healthz_ok(b, src), f"/healthz did not answer within {HEALTHZ_S}s "
+                  "during the attack")
+            next_health = time.monotonic() + 0.5
+        time.sleep(0.02)
+    check(b.alive(), "broker alive after the attack")
+    check(healthz_ok(b, src), "/healthz after the attack")
+    return (peak - base) / 1024
+
+
+def raw_conn(b, rcvbuf=4096):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", b.port))
+    return s
+
+
+# ---- item 1: pipelined HTTP requests from a client that never reads ----------
+
+def test_pipelined_http_from_a_non_reader():
+    """25,000 pipelined GET /ringcast.js (1 MB of requests, ~390 MB of
+    answers) from a socket that never reads: the broker answers while the
+    budget allows, then stops reading it.  Bound: 48 MiB of growth (the
+    budget is ~3 MiB per connection); before, RSS grew by hundreds of MiB
+    and the loop stalled.  Afterwards a reader on the same kind of
+    pipeline gets every answer, in order."""
+    b = broker.start()
+    try:
+        req = b"GET /ringcast.js HTTP/1.1\r\nHost: x\r\n\r\n"
+        s = raw_conn(b)
+        grew = under_attack(b, [Flood(s, req * 1000, len(req) * 25000)], 48)
+        s.close()
+        # a client that does read gets all its pipelined answers, in order
+        c = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+        n = 200
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * (n - 1) +
+                  b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        c.close()
+        eq(data.count(b"HTTP/1.1 200 "), n, "answers to 200 pipelined requests")
+        print(f"  pipelined flood: RSS grew {grew:.1f} MiB (bound 48)")
+    finally:
+        b.stop()
+
+
+if __name__ == "__main__":
+    run([
+        test_pipelined_http_from_a_non_reader,
+    ])
