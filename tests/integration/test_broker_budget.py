@@ -19,6 +19,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 import broker  # noqa: E402
+import tlsutil  # noqa: E402
 from broker import RawSocketWS, read_http_response, upgrade_request  # noqa: E402
 from rctest import Fail, check, eq, run  # noqa: E402
 
@@ -134,7 +135,66 @@ def test_pipelined_http_from_a_non_reader():
         b.stop()
 
 
+# ---- item 2: pings (and every control frame) count against the budget --------
+
+# 125-byte pings, masked with a zero key (so the payload is as written).
+PINGS = (b"\x89\xfd\x00\x00\x00\x00" + b"p" * 125) * 500
+
+
+def ws_upgraded(b, port, path="/ws", wrap=None, rcvbuf=4096):
+    """A socket (TLS if wrap) past a raw upgrade to path, never read again."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    if wrap:
+        s = wrap(s)
+    _, req = upgrade_request(port, path)
+    s.sendall(req)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        check(chunk, "server closed during the handshake")
+        head += chunk
+    check(head.startswith(b"HTTP/1.1 101"), f"upgrade answer {head[:80]!r}")
+    return s
+
+
+def test_ping_flood_from_a_non_reader():
+    """40 MB of pings on /ws from a socket that never reads: the pongs
+    count against the budget and the broker stops reading it.  Bound: 48
+    MiB of growth; before, every pong was queued (~2x the pings' size)."""
+    b = broker.start()
+    try:
+        s = ws_upgraded(b, b.port)
+        grew = under_attack(b, [Flood(s, PINGS, 40 << 20)], 48)
+        s.close()
+        print(f"  ping flood: RSS grew {grew:.1f} MiB (bound 48)")
+    finally:
+        b.stop()
+
+
+def test_ping_flood_over_tls_from_a_non_reader():
+    """The same over wss (the pongs become ciphertext): 24 MB of pings,
+    bound 48 MiB of growth."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        pki = tlsutil.Pki(d)
+        b = tlsutil.start_tls_broker(pki)
+        try:
+            ctx = ssl.create_default_context(cafile=pki.ca)
+            s = ws_upgraded(b, b.tls_port, wrap=lambda raw: ctx.wrap_socket(
+                raw, server_hostname="localhost"))
+            grew = under_attack(b, [Flood(s, PINGS, 24 << 20)], 48)
+            s.close()
+            print(f"  wss ping flood: RSS grew {grew:.1f} MiB (bound 48)")
+        finally:
+            b.stop()
+
+
 if __name__ == "__main__":
     run([
         test_pipelined_http_from_a_non_reader,
+        test_ping_flood_from_a_non_reader,
+        test_ping_flood_over_tls_from_a_non_reader,
     ])
