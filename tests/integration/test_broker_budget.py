@@ -8,6 +8,7 @@ and GET /healthz on another connection must answer within HEALTHZ_S.
 
 Every test here failed on the code before the budget (the RSS or the
 answer check), see the commit that added it."""
+import json
 import os
 import socket
 import ssl
@@ -192,9 +193,100 @@ def test_ping_flood_over_tls_from_a_non_reader():
             b.stop()
 
 
+# ---- item 4: request boundaries hold whatever one read carries ---------------
+
+def post(topic, body):
+    return (b"POST /publish/" + topic + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Length: " +
+            str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def test_pipelined_posts_keep_their_boundaries():
+    """A full 1 MiB POST (max_http_body), a 16 KiB POST and a small one,
+    pipelined in one write: three answers for the three topics, in order,
+    and the subscriber of the second gets exactly its 16 KiB.  Before, the
+    bytes past max_http_head + max_http_body + 1 in the request buffer were
+    dropped and the next requests' bytes ran into each other."""
+    b = broker.start()
+    try:
+        sub = RawSocketWS(b.port, "/sub/b")
+        vic = RawSocketWS(b.port, "/sub/victim")
+        body_b = bytes(range(256)) * 64
+        s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+        s.sendall(post(b"a", b"A" * (1 << 20)) + post(b"b", body_b) + post(b"victim", b"hello"))
+        for want, (st, body) in zip(("a", "b", "victim"), read_answers(s, 3)):
+            eq(st, 200, f"status of the POST to {want}")
+            eq(json.loads(body)["topic"], want, "topic of the next answer")
+        s.close()
+        op, data = sub.recv_frame()
+        eq((op, len(data), data == body_b), (2, len(body_b), True), "the 16 KiB message on b")
+        op, data = vic.recv_frame()
+        eq((op, data), (2, b"hello"), "the message on victim")
+        sub.close()
+        vic.close()
+    finally:
+        b.stop()
+
+
+def test_frames_right_behind_the_upgrade_of_any_size():
+    """A 64 KiB message sent in the same write as the upgrade request to
+    /pub/t reaches /sub/t (before, more than 4 KiB after the head was
+    refused with 400)."""
+    b = broker.start()
+    try:
+        sub = RawSocketWS(b.port, "/sub/t")
+        payload = os.urandom(64 << 10)
+        _, req = upgrade_request(b.port, "/pub/t")
+        frame = struct.pack("!BBQ", 0x82, 0x80 | 127, len(payload)) + b"\0\0\0\0" + payload
+        s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+        s.sendall(req + frame)
+        head = read_http_response_head(s)
+        check(head.startswith(b"HTTP/1.1 101"), f"upgrade answer {head[:80]!r}")
+        op, data = sub.recv_frame()
+        eq((op, data == payload), (2, True), "the message sent behind the upgrade")
+        s.close()
+        sub.close()
+    finally:
+        b.stop()
+
+
+def read_answers(s, n, timeout=10):
+    """n consecutive HTTP answers (with Content-Length) from s: [(status, body)]."""
+    deadline = time.monotonic() + timeout
+    buf, out = b"", []
+    while len(out) < n:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            head = buf[:end].decode("latin-1").lower()
+            clen = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0])
+            if len(buf) >= end + 4 + clen:
+                out.append((int(head.split()[1]), buf[end + 4:end + 4 + clen]))
+                buf = buf[end + 4 + clen:]
+                continue
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            raise Fail(f"{n} answers not in within {timeout}s (got {len(out)})") from None
+        check(chunk, f"server closed after {len(out)} of {n} answers")
+        buf += chunk
+    return out
+
+
+def read_http_response_head(s):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        check(chunk, "server closed before answering")
+        head += chunk
+    return head
+
+
 if __name__ == "__main__":
     run([
         test_pipelined_http_from_a_non_reader,
         test_ping_flood_from_a_non_reader,
         test_ping_flood_over_tls_from_a_non_reader,
+        test_pipelined_posts_keep_their_boundaries,
+        test_frames_right_behind_the_upgrade_of_any_size,
     ])
