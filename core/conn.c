@@ -394,17 +394,45 @@ int rc__conn_send_local(struct rc_conn *c, uint8_t opcode, const uint8_t *data,
 	return rc__conn_enqueue(c, b);
 }
 
+/* A send handed to the owner thread.  Its frame and its bookkeeping (this
+ * record, the post, the queue node: one 64-byte pool class each) are
+ * reserved in the connection's budget when it is posted, so sends in
+ * flight cannot pass the bound however many there are, and the post queue
+ * holds at most max_backpressure / RC_XSEND_COST of them per connection. */
+#define RC_XSEND_COST (3 * 64)
+
 struct rc_xsend {
 	struct rc_conn *c;
 	struct rc_buf *b;
+	size_t cost;         /* reserved in c->reserved */
 	uint16_t close_code; /* nonzero: a close request, b holds the reason */
 };
+
+/* Takes n bytes of c's budget for a cross-thread send; false if they do not
+ * fit (then nothing is taken).  Any thread. */
+static bool reserve(struct rc_conn *c, size_t n)
+{
+	size_t r = __atomic_add_fetch(&c->reserved, n, __ATOMIC_ACQ_REL);
+
+	if (rc__queued(c) + r <= c->loop->opt.max_backpressure)
+		return true;
+	__atomic_sub_fetch(&c->reserved, n, __ATOMIC_ACQ_REL);
+	return false;
+}
+
+static void unreserve(struct rc_conn *c, size_t n)
+{
+	__atomic_sub_fetch(&c->reserved, n, __ATOMIC_ACQ_REL);
+}
 
 static void xsend_run(void *arg)
 {
 	struct rc_xsend *x = arg;
 	struct rc_conn *c = x->c;
 
+	/* No budget check here: the bytes were counted when posted, and
+	 * queueing them first and releasing the reservation after keeps the
+	 * total from ever dipping below what is really held. */
 	if (x->close_code) {
 		rc_conn_close(c, x->close_code, (const char *)x->b->data, x->b->len);
 		rc_buf_unref(x->b);
@@ -413,29 +441,35 @@ static void xsend_run(void *arg)
 	} else {
 		rc_buf_unref(x->b);
 	}
+	unreserve(c, x->cost);
 	rc__conn_put(c);
 	rc__pool_release(x);
 }
 
-static int post_to_owner(struct rc_conn *c, struct rc_buf *b, uint16_t close_code)
+/* Hands b (the caller's reference) to c's owner; cost is reserved already
+ * and is released here on failure. */
+static int post_to_owner(struct rc_conn *c, struct rc_buf *b, uint16_t close_code,
+			 size_t cost)
 {
 	struct rc_xsend *x = rc__pool_alloc(rc__pool_current(), sizeof(*x));
 
-	if (!x) {
-		rc_buf_unref(b);
-		return -ENOMEM;
-	}
+	if (!x)
+		goto err;
 	x->c = c;
 	x->b = b;
+	x->cost = cost;
 	x->close_code = close_code;
 	rc_conn_ref(c);
 	if (rc_loop_post(c->loop, xsend_run, x) < 0) {
 		rc__conn_put(c);
-		rc_buf_unref(b);
 		rc__pool_release(x);
-		return -ENOMEM;
+		goto err;
 	}
 	return 0;
+err:
+	rc_buf_unref(b);
+	unreserve(c, cost);
+	return -ENOMEM;
 }
 
 /* Sends a message or control frame; any thread (see rc.h). */
@@ -450,27 +484,29 @@ int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data, size_t len
 		return rc__conn_send_local(c, opcode, data, len);
 	/* Another thread: frame it here (uncompressed, the connection's
 	 * deflater belongs to its loop) and hand the reference over. */
-	if (!control && len > rc__conn_room(c))
+	size_t cost = RC_FRAME_MAX_HEADER + len + RC_XSEND_COST;
+	if (!reserve(c, cost))
 		return -ENOBUFS;
-	struct rc_buf *b = rc_frame_encode(opcode, data, len, NULL);
-	if (!b)
+	struct rc_buf *b = c->client ? build_frame(c, opcode, data, len) /* masked */
+				     : rc_frame_encode(opcode, data, len, NULL);
+	if (!b) {
+		unreserve(c, cost);
 		return -ENOMEM;
-	if (c->client) { /* clients mask; rebuild masked */
-		rc_buf_unref(b);
-		b = build_frame(c, opcode, data, len);
-		if (!b)
-			return -ENOMEM;
 	}
-	return post_to_owner(c, b, 0);
+	return post_to_owner(c, b, 0, cost);
 }
 
 /* Queues a shared pre-encoded frame; any thread (see rc.h). */
 int rc_conn_send_frame(struct rc_conn *c, struct rc_buf *frame)
 {
+	if (rc_loop_current() != c->loop) {
+		size_t cost = frame->len + RC_XSEND_COST;
+		if (!reserve(c, cost))
+			return -ENOBUFS;
+		return post_to_owner(c, rc_buf_ref(frame), 0, cost);
+	}
 	if (frame->len > rc__conn_room(c))
 		return -ENOBUFS;
-	if (rc_loop_current() != c->loop)
-		return post_to_owner(c, rc_buf_ref(frame), 0);
 	if (c->state != RC_CS_OPEN || c->close_sent)
 		return -EPIPE;
 	return rc__conn_enqueue(c, rc_buf_ref(frame));
@@ -568,12 +604,16 @@ int rc_conn_close_now(struct rc_conn *c, uint16_t code, const char *reason, size
 int rc_conn_close(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
 {
 	if (rc_loop_current() != c->loop) {
+		/* One close in flight per connection: more would only queue
+		 * posts (the owner ignores all but the first anyway). */
+		if (__atomic_exchange_n(&c->close_posted, true, __ATOMIC_ACQ_REL))
+			return -EPIPE;
 		struct rc_buf *b = rc_buf_new(len);
 		if (!b)
 			return -ENOMEM;
 		memcpy(b->data, reason, len);
 		b->len = len;
-		return post_to_owner(c, b, code ? code : RC_CLOSE_NORMAL);
+		return post_to_owner(c, b, code ? code : RC_CLOSE_NORMAL, 0);
 	}
 	if (c->state != RC_CS_OPEN || c->close_sent)
 		return -EPIPE;

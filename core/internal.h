@@ -218,6 +218,9 @@ struct rc_conn {
 				   * connection was over its budget (reading is
 				   * paused while this is set) */
 	size_t held_off;          /* bytes of held already processed */
+	size_t reserved;          /* budget taken by cross-thread sends on their
+				   * way to the owner (atomic, any thread) */
+	bool close_posted;        /* a cross-thread close is on its way (atomic) */
 	struct rc_send_ctx *sctx;
 	struct rc_client_state *cl;
 	struct sockaddr_in6 peer; /* or sockaddr_in; family 0 if unknown */
@@ -246,7 +249,7 @@ static inline void rc__queued_add(struct rc_conn *c, ptrdiff_t delta)
  * past it; readers stop reading at 0 until the queue drains. */
 static inline size_t rc__conn_room(const struct rc_conn *c)
 {
-	size_t used = rc__queued(c);
+	size_t used = rc__queued(c) + __atomic_load_n(&c->reserved, __ATOMIC_ACQUIRE);
 	size_t max = c->loop->opt.max_backpressure;
 
 	return used < max ? max - used : 0;
