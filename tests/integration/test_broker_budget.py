@@ -282,6 +282,81 @@ def read_http_response_head(s):
     return head
 
 
+# ---- item 10: TLS ciphertext for slow consumers ---------------------------------
+
+class SlowReader(threading.Thread):
+    """Reads 4 KiB every 20 ms until stopped: a consumer slower than the
+    publisher, so its queue sits at max_backpressure."""
+
+    def __init__(self, sock):
+        super().__init__(daemon=True)
+        self.sock = sock
+        self.stop = threading.Event()
+
+    def run(self):
+        self.sock.settimeout(0.5)
+        while not self.stop.is_set():
+            try:
+                if not self.sock.recv(4096):
+                    return
+            except (socket.timeout, ssl.SSLWantReadError):
+                pass
+            except OSError:
+                return
+            self.stop.wait(0.02)
+
+
+def test_tls_slow_consumers_share_their_backlog():
+    """40 wss subscribers that read slowly while 12 MB are published in
+    32 KiB messages (policy drop, so each queue stays at max_backpressure,
+    1 MiB).  The backlog must stay the shared plaintext frames, with only a
+    bounded window encrypted per connection.  Bound: 40 MiB of growth;
+    before, each flush encrypted the whole backlog into a per-connection
+    copy (~1 MiB per subscriber)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        pki = tlsutil.Pki(d)
+        b = tlsutil.start_tls_broker(pki, "--slow-consumer-policy", "drop",
+                                     "--history-size", "0")
+        readers = []
+        try:
+            ctx = ssl.create_default_context(cafile=pki.ca)
+            base = b.rss_kb()
+            for _ in range(40):
+                s = ws_upgraded(b, b.tls_port, "/sub/t", rcvbuf=16384, wrap=lambda raw:
+                                ctx.wrap_socket(raw, server_hostname="localhost"))
+                readers.append(SlowReader(s))
+            for r in readers:
+                r.start()
+            pub = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+            peak = base
+            msg = post(b"t", os.urandom(32 << 10))
+            t0 = time.monotonic()
+            for i in range(384):
+                pub.sendall(msg)
+                st, _ = read_answers(pub, 1)[0]
+                eq(st, 200, "publish status")
+                if i % 16 == 0:
+                    peak = max(peak, b.rss_kb())
+                    check(time.monotonic() - t0 < 30, "publishing took over 30 s")
+            t1 = time.monotonic()
+            while time.monotonic() < t1 + 1.0:
+                peak = max(peak, b.rss_kb())
+                time.sleep(0.02)
+            check(healthz_ok(b), f"/healthz within {HEALTHZ_S}s with the backlogs queued")
+            grew = (peak - base) / 1024
+            check(grew <= 40, f"RSS grew {grew:.0f} MiB with 40 slow wss subscribers, bound 40")
+            pub.close()
+            print(f"  40 slow wss subscribers: RSS grew {grew:.1f} MiB (bound 40)")
+        finally:
+            for r in readers:
+                r.stop.set()
+            for r in readers:
+                r.join(2)
+                r.sock.close()
+            b.stop()
+
+
 if __name__ == "__main__":
     run([
         test_pipelined_http_from_a_non_reader,
@@ -289,4 +364,5 @@ if __name__ == "__main__":
         test_ping_flood_over_tls_from_a_non_reader,
         test_pipelined_posts_keep_their_boundaries,
         test_frames_right_behind_the_upgrade_of_any_size,
+        test_tls_slow_consumers_share_their_backlog,
     ])
