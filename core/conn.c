@@ -170,11 +170,44 @@ void rc__conn_abort(struct rc_conn *c, uint16_t code)
 /* The close SQE completed: the connection leaves the loop. */
 void rc__conn_on_close(struct rc_conn *c)
 {
+	const struct rc_server_config *cfg = c->srv ? rc__server_config(c->srv) : NULL;
+
 	c->inflight--;
 	rc_list_del(&c->all);
 	c->loop->nconns--;
+	if (c->admitted && cfg->on_disconnect)
+		cfg->on_disconnect(c);
 	release_buffers(c);
 	rc__conn_put(c);
+}
+
+/* Asks the server whether to serve a socket just accepted, before any of
+ * its bytes is read (rc_server_config.on_connect).  Refused: a plain one is
+ * answered with the status and closed like any refused request (its
+ * request, if any, is discarded); a TLS one is closed (no handshake yet). */
+void rc__conn_admit(struct rc_conn *c)
+{
+	const struct rc_server_config *cfg = rc__server_config(c->srv);
+	int status = cfg->on_connect ? cfg->on_connect(c) : 0;
+
+	if (!status) {
+		c->admitted = true;
+		return;
+	}
+	if (c->tls)
+		rc__conn_abort(c, 0);
+	else
+		rc__http_refuse(c, status, "connection limit", NULL);
+}
+
+/* The peer's address arrived (see loop.c ask_peer_name): admit or refuse. */
+void rc__conn_on_peer(struct rc_conn *c)
+{
+	c->inflight--;
+	if (c->state == RC_CS_DEAD)
+		maybe_close(c);
+	else
+		rc__conn_admit(c);
 }
 
 /* shutdown(SHUT_WR) completed: wait for the peer's EOF (close timer). */

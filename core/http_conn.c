@@ -18,8 +18,8 @@ static int append_in(struct rc_conn *c, const uint8_t *p, size_t n)
 }
 
 /* Answers with a short text body and closes after it is sent. */
-static void refuse(struct rc_conn *c, int status, const char *reason,
-		   const char *extra)
+void rc__http_refuse(struct rc_conn *c, int status, const char *reason,
+		     const char *extra)
 {
 	char body[256];
 	int n = snprintf(body, sizeof(body), "%d %s: %s\n", status,
@@ -40,13 +40,13 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req)
 	int status;
 
 	if (rc_ws_upgrade_check(req, &up) < 0) {
-		refuse(c, up.status, up.reason,
+		rc__http_refuse(c, up.status, up.reason,
 		       up.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
 		return;
 	}
 	c->h = cfg->default_handlers;
 	if (cfg->on_upgrade && (status = cfg->on_upgrade(c, req)) != 0) {
-		refuse(c, status, "refused", NULL);
+		rc__http_refuse(c, status, "refused", NULL);
 		return;
 	}
 	c->accepted = true;
@@ -104,7 +104,7 @@ static int next_request(struct rc_conn *c)
 	if (head == -EAGAIN)
 		return 0;
 	if (head < 0) {
-		refuse(c, req.status, "malformed request", NULL);
+		rc__http_refuse(c, req.status, "malformed request", NULL);
 		return -1;
 	}
 	if (rc_http_is_upgrade(&req)) {
@@ -113,13 +113,13 @@ static int next_request(struct rc_conn *c)
 	}
 	err = rc_http_content_length(&req, &clen);
 	if (err < 0) {
-		refuse(c, err == -ENOTSUP ? 501 : 400, err == -ENOTSUP
+		rc__http_refuse(c, err == -ENOTSUP ? 501 : 400, err == -ENOTSUP
 			  ? "chunked bodies are not accepted; send Content-Length"
 			  : "bad Content-Length", NULL);
 		return -1;
 	}
 	if (clen > o->max_http_body) {
-		refuse(c, 413, "body over max_http_body", NULL);
+		rc__http_refuse(c, 413, "body over max_http_body", NULL);
 		return -1;
 	}
 	if (c->in->len < (size_t)head + (size_t)clen)
@@ -132,7 +132,7 @@ static int next_request(struct rc_conn *c)
 	if (cfg->on_http)
 		cfg->on_http(c, &req, c->in->data + head, (size_t)clen);
 	else
-		refuse(c, 426, "this endpoint speaks WebSocket only", "Upgrade: websocket\r\n");
+		rc__http_refuse(c, 426, "this endpoint speaks WebSocket only", "Upgrade: websocket\r\n");
 	if (c->state != RC_CS_HTTP || !c->in)
 		return -1;
 	/* Pipelined requests: drop the one just answered. */
@@ -167,7 +167,7 @@ size_t rc__http_feed(struct rc_conn *c, uint8_t *p, size_t n)
 		if (!take)
 			return n;
 		if (have >= limit) { /* cannot happen: a full head parses or is 431 */
-			refuse(c, 431, "request over max_http_head + max_http_body", NULL);
+			rc__http_refuse(c, 431, "request over max_http_head + max_http_body", NULL);
 			break;
 		}
 		if (take > limit - have)

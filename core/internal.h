@@ -60,8 +60,9 @@ struct rc_buf {
 
 /* ---- The loop ---------------------------------------------------------------- */
 
-/* user_data of every SQE: a pointer (8-aligned) with the operation in the
- * low 3 bits.  0 means "no completion handling" (cancels, timeouts). */
+/* user_data of every SQE: a pointer with the operation in the low 4 bits
+ * (connections come from the pools, loops and listeners from malloc: all
+ * 16-aligned).  0 means "no completion handling" (cancels, timeouts). */
 enum rc_ud {
 	RC_UD_NONE = 0,
 	RC_UD_ACCEPT = 1,  /* ptr: struct rc_listener */
@@ -71,10 +72,11 @@ enum rc_ud {
 	RC_UD_WAKE = 5,    /* ptr: struct rc_loop (eventfd read) */
 	RC_UD_CONNECT = 6, /* ptr: struct rc_conn */
 	RC_UD_SHUT = 7,    /* ptr: struct rc_conn (shutdown(SHUT_WR)) */
+	RC_UD_PEER = 8,    /* ptr: struct rc_conn (SO_PEERNAME of an accepted one) */
 };
 #define RC_UD(ptr, op) ((uint64_t)(uintptr_t)(ptr) | (uint64_t)(op))
-#define RC_UD_OP(ud) ((enum rc_ud)((ud) & 7))
-#define RC_UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~(uint64_t)7))
+#define RC_UD_OP(ud) ((enum rc_ud)((ud) & 15))
+#define RC_UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~(uint64_t)15))
 
 struct rc_post {
 	struct rc_post *next;
@@ -188,6 +190,7 @@ struct rc_conn {
 	bool closed_cb;           /* on_close was called */
 	bool shut_sent;
 	bool recv_cancel;         /* a cancel of the recv is on its way (pause) */
+	bool admitted;            /* on_connect accepted it: on_disconnect is owed */
 	uint8_t tkind;            /* which timer list c->timer is on */
 	uint8_t send_iovs;        /* queue nodes the sendmsg in flight covers */
 	uint8_t hlen;             /* bytes in hbuf */
@@ -285,6 +288,8 @@ size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__conn_input(struct rc_conn *c, uint8_t *p, size_t n);
 int rc__conn_hold(struct rc_conn *c, const uint8_t *p, size_t n);
 void rc__conn_resume(struct rc_conn *c);
+void rc__conn_admit(struct rc_conn *c);
+void rc__conn_on_peer(struct rc_conn *c);
 /* ws_recv.c */
 size_t rc__ws_read(struct rc_conn *c, uint8_t *p, size_t n);
 /* conn.c, for ws_recv.c */
@@ -308,6 +313,8 @@ int rc__tls_encrypt(struct rc_conn *c);
 bool rc__tls_close_notify(struct rc_conn *c);
 
 /* http_conn.c */
+void rc__http_refuse(struct rc_conn *c, int status, const char *reason,
+		     const char *extra);
 size_t rc__http_feed(struct rc_conn *c, uint8_t *p, size_t n);
 
 /* client.c */

@@ -508,7 +508,10 @@ static void ask_peer_name(struct rc_conn *c, int family)
 					       : (int)sizeof(struct sockaddr_in);
 	sqe->addr3 = (uint64_t)(uintptr_t)&c->peer;                      /* optval */
 	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
-	io_uring_sqe_set_data64(sqe, 0);
+	/* Its completion (whatever the result) admits the connection
+	 * (rc__conn_on_peer) before the linked recv's first bytes. */
+	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_PEER));
+	c->inflight++;
 }
 
 static void on_accept(struct rc_listener *ls, const struct io_uring_cqe *cqe)
@@ -530,9 +533,13 @@ static void on_accept(struct rc_listener *ls, const struct io_uring_cqe *cqe)
 			rc__timer_arm(c, RC_T_HANDSHAKE, l->opt.handshake_timeout_ms);
 			if (ls->tls && rc__tls_accept(c, ls->tls) < 0) {
 				rc__conn_abort(c, 0);
+			} else if (l->direct) {
+				ask_peer_name(c, ls->family);
+				rc__conn_arm_recv(c);
 			} else {
-				if (l->direct)
-					ask_peer_name(c, ls->family);
+				socklen_t sl = sizeof(c->peer);
+				getpeername(c->fd, (struct sockaddr *)&c->peer, &sl);
+				rc__conn_admit(c);
 				rc__conn_arm_recv(c);
 			}
 		}
@@ -601,6 +608,9 @@ static void dispatch(struct rc_loop *l, struct io_uring_cqe *cqe)
 		break;
 	case RC_UD_SHUT:
 		rc__conn_on_shut(ptr);
+		break;
+	case RC_UD_PEER:
+		rc__conn_on_peer(ptr);
 		break;
 	case RC_UD_CONNECT:
 		rc__client_on_connect(ptr, cqe->res);

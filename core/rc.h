@@ -135,6 +135,15 @@ struct rc_server_config {
 			const uint8_t *body, size_t body_len);
 	const struct rc_handlers *default_handlers;
 	void *user;                       /* rc_server_user() */
+	/* Every accepted socket (WebSocket, plain HTTP, or silent), once its
+	 * peer address is known (rc_conn_peer_ip) and before any of its bytes
+	 * is read: return 0 to serve it, or an HTTP status (503, 429, ...) to
+	 * refuse it: a plain listener answers with that status and closes,
+	 * a TLS one closes.  For connection limits.  NULL: serve every one. */
+	int (*on_connect)(struct rc_conn *c);
+	/* Called once for every socket on_connect accepted, when its
+	 * descriptor is closed (after on_close for a WebSocket). */
+	void (*on_disconnect)(struct rc_conn *c);
 };
 
 struct rc_server *rc_server_new(const struct rc_server_config *cfg);

@@ -282,6 +282,96 @@ def read_http_response_head(s):
     return head
 
 
+# ---- item 6: every accepted socket counts against the connection limits ------
+
+def conn_from(b, src):
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", b.port))
+    return s
+
+
+def keepalive_get(s):
+    """GET /healthz keep-alive on s: the status, or None if s was closed."""
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        return read_answers(s, 1, 5)[0][0]
+    except (OSError, Fail):
+        return None
+
+
+def test_connection_limits_count_every_socket():
+    """max_connections 6, max_connections_per_ip 2.  From 127.0.0.1: 20
+    keep-alive HTTP connections, then 20 that never send a byte: at most 2
+    are served at a time, the rest are answered 429 (or closed).  Meanwhile
+    /healthz from 127.0.0.2 answers within HEALTHZ_S.  With 2 idle sockets
+    from each of 127.0.0.6, .7 and .8, the total (6) is reached and a new
+    one from .4 gets 503; once they leave, it gets 200 again.  Before,
+    only WebSocket upgrades counted: all 20 keep-alive connections were
+    served."""
+    b = broker.start("--max-connections", "6", "--max-connections-per-ip", "2")
+    socks = []
+    try:
+        served = 0
+        for _ in range(20):
+            s = conn_from(b, "127.0.0.1")
+            socks.append(s)
+            st = keepalive_get(s)
+            check(st in (200, 429, None), f"keep-alive answer {st}")
+            served += st == 200
+        eq(served, 2, "keep-alive connections served from one address (limit 2)")
+        check(healthz_ok(b, "127.0.0.2"), "/healthz from another address during the attack")
+        for s in socks:
+            s.close()
+        socks = []
+        # idle sockets count too (fresh addresses: the closed ones above
+        # are released asynchronously)
+        socks += [conn_from(b, "127.0.0.6") for _ in range(2)]
+        s = conn_from(b, "127.0.0.6")
+        st = keepalive_get(s)
+        s.close()
+        check(st in (429, None), f"a 3rd connection next to 2 idle ones got {st}")
+        check(healthz_ok(b, "127.0.0.2"), "/healthz from another address next to idle sockets")
+        # the total: 2 idle from each of 127.0.0.6, .7 and .8
+        socks += [conn_from(b, src) for src in ("127.0.0.7", "127.0.0.7", "127.0.0.8",
+                                                "127.0.0.8")]
+        s = conn_from(b, "127.0.0.4")
+        st = keepalive_get(s)
+        s.close()
+        check(st in (503, None), f"a 7th socket with max_connections 6 got {st}")
+        for s in socks:
+            s.close()
+        socks = []
+        t0 = time.monotonic()
+        while not healthz_ok(b, "127.0.0.4"):
+            check(time.monotonic() - t0 < HEALTHZ_S, "/healthz once the sockets left")
+            time.sleep(0.05)
+    finally:
+        for s in socks:
+            s.close()
+        b.stop()
+
+
+def test_keepalive_connections_time_out():
+    """A keep-alive connection silent for handshake_timeout (1 s here) is
+    closed (EOF within 3 s); one that keeps asking stays open."""
+    b = broker.start("--handshake-timeout", "1")
+    try:
+        s = conn_from(b, "127.0.0.1")
+        for _ in range(4):
+            eq(keepalive_get(s), 200, "keep-alive request")
+            time.sleep(0.5)
+        s.settimeout(3)
+        try:
+            eq(s.recv(1), b"", "EOF on an idle keep-alive connection")
+        except socket.timeout:
+            raise Fail("idle keep-alive connection still open after 3 s") from None
+        s.close()
+    finally:
+        b.stop()
+
+
 # ---- item 10: TLS ciphertext for slow consumers ---------------------------------
 
 class SlowReader(threading.Thread):
@@ -364,5 +454,7 @@ if __name__ == "__main__":
         test_ping_flood_over_tls_from_a_non_reader,
         test_pipelined_posts_keep_their_boundaries,
         test_frames_right_behind_the_upgrade_of_any_size,
+        test_connection_limits_count_every_socket,
+        test_keepalive_connections_time_out,
         test_tls_slow_consumers_share_their_backlog,
     ])
