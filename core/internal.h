@@ -265,6 +265,7 @@ enum rc_timer_kind { RC_T_NONE, RC_T_HANDSHAKE, RC_T_IDLE, RC_T_PONG, RC_T_CLOSE
 void rc__timer_arm(struct rc_conn *c, enum rc_timer_kind kind, unsigned ms);
 uint8_t *rc__loop_buf(struct rc_loop *l, unsigned bid);
 void rc__loop_flush(struct rc_loop *l);
+int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms);
 void rc__timer_disarm(struct rc_conn *c);
 int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned,
 			  struct rc_tls_server *tls);

@@ -644,18 +644,48 @@ void rc__loop_flush(struct rc_loop *l)
 	}
 }
 
+/* One turn of the loop: submit, wait up to wait_ms for a completion,
+ * handle every completion, expire timers, send what was queued.  0, or
+ * -errno when the ring failed for good. */
+int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms)
+{
+	struct io_uring_cqe *cqes[256], *cqe;
+	struct __kernel_timespec ts = { .tv_sec = (long long)(wait_ms / 1000),
+					.tv_nsec = (long long)(wait_ms % 1000) * 1000000 };
+	uint64_t t0 = now_ns(), t1;
+	unsigned n;
+	int ret;
+
+	ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+	t1 = now_ns();
+	__atomic_store_n(&l->idle_ns, l->idle_ns + (t1 - t0), __ATOMIC_RELAXED);
+	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
+		rc_log(RC_LOG_ERROR, "io_uring_enter: %s", strerror(-ret));
+		return ret;
+	}
+	l->now_ms = t1 / 1000000;
+	while ((n = io_uring_peek_batch_cqe(&l->ring, cqes, 256)) > 0) {
+		for (unsigned i = 0; i < n; i++)
+			dispatch(l, cqes[i]);
+		io_uring_cq_advance(&l->ring, n);
+		rc__loop_flush(l);
+	}
+	rearm_listeners(l);
+	expire_list(l, &l->t_handshake, RC_T_HANDSHAKE);
+	expire_list(l, &l->t_idle, RC_T_IDLE);
+	expire_list(l, &l->t_pong, RC_T_PONG);
+	expire_list(l, &l->t_close, RC_T_CLOSE);
+	rc__loop_flush(l);
+	__atomic_store_n(&l->busy_ns, l->busy_ns + (now_ns() - t1), __ATOMIC_RELAXED);
+	return 0;
+}
+
 /* Runs until stopped and drained. */
 int rc_loop_run(struct rc_loop *l)
 {
-	struct io_uring_cqe *cqes[256];
-
 	current_loop = l;
 	rc__pool_set_current(l->pool);
 	for (;;) {
-		struct __kernel_timespec ts;
-		struct io_uring_cqe *cqe;
-		uint64_t wait, t0, t1;
-		unsigned n;
 		int ret;
 
 		l->now_ms = rc__now_ms();
@@ -665,31 +695,8 @@ int rc_loop_run(struct rc_loop *l)
 			force_close_all(l);
 			l->drain_deadline = l->now_ms + 1000;
 		}
-		wait = next_deadline(l) - l->now_ms;
-		ts.tv_sec = (long long)(wait / 1000);
-		ts.tv_nsec = (long long)(wait % 1000) * 1000000;
-		t0 = now_ns();
-		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
-		t1 = now_ns();
-		__atomic_store_n(&l->idle_ns, l->idle_ns + (t1 - t0), __ATOMIC_RELAXED);
-		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
-			rc_log(RC_LOG_ERROR, "io_uring_enter: %s", strerror(-ret));
+		if ((ret = rc__loop_turn(l, next_deadline(l) - l->now_ms)) < 0)
 			return ret;
-		}
-		l->now_ms = t1 / 1000000;
-		while ((n = io_uring_peek_batch_cqe(&l->ring, cqes, 256)) > 0) {
-			for (unsigned i = 0; i < n; i++)
-				dispatch(l, cqes[i]);
-			io_uring_cq_advance(&l->ring, n);
-			rc__loop_flush(l);
-		}
-		rearm_listeners(l);
-		expire_list(l, &l->t_handshake, RC_T_HANDSHAKE);
-		expire_list(l, &l->t_idle, RC_T_IDLE);
-		expire_list(l, &l->t_pong, RC_T_PONG);
-		expire_list(l, &l->t_close, RC_T_CLOSE);
-		rc__loop_flush(l);
-		__atomic_store_n(&l->busy_ns, l->busy_ns + (now_ns() - t1), __ATOMIC_RELAXED);
 	}
 	return 0;
 }
