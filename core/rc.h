@@ -61,7 +61,12 @@ void rc_mem_free(void *p);
 struct rc_options {
 	uint64_t max_message_size;   /* bytes after inflate; 1009 past it (16 MiB) */
 	uint64_t max_frame_size;     /* bytes per frame (= max_message_size) */
-	size_t max_backpressure;     /* queued bytes before sends fail (4 MiB) */
+	size_t max_backpressure;     /* the per-connection budget (4 MiB): bytes
+				      * queued (frames, pongs, HTTP answers, TLS
+				      * records, cross-thread sends in flight)
+				      * before data sends fail with -ENOBUFS and
+				      * the connection stops being read until
+				      * half of it has drained */
 	size_t max_http_head;        /* request head (8 KiB; 431 past it) */
 	size_t max_http_body;        /* plain HTTP request body (1 MiB; 413) */
 	unsigned handshake_timeout_ms; /* 10 s */
