@@ -162,20 +162,27 @@ run: all
 	$(BUILD)/ringcast
 
 # libFuzzer harnesses: tests/fuzz/fuzz_NAME.c, built with clang against the
-# proto sources (and the core sources and liburing too when the harness
-# includes a core/ header), each run for FUZZ_SECONDS from a scratch copy of
-# its corpus, with tests/fuzz/NAME.dict when there is one.
+# proto and core sources (a harness links what it uses; core harnesses run a
+# real loop in-process), each run for FUZZ_SECONDS from a scratch copy of its
+# corpus, with tests/fuzz/NAME.dict when there is one.
 FUZZ_SECONDS ?= 30
-FUZZ_CFLAGS  := -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -pthread -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS  := -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -pthread -fno-sanitize-recover=all
+FUZZ_SAN     := address,undefined
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
-fuzz_core     = $(if $(shell grep -l '^\#include "core/' $<),$(CORE_SRCS) -luring)
+# proto/ and core/ are compiled once for every harness (instrumented for
+# coverage, not linked with libFuzzer's main).
+FUZZ_OBJS    := $(PROTO_SRCS:%.c=build/fuzz/obj/%.o) $(CORE_SRCS:%.c=build/fuzz/obj/%.o)
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRCS) $(wildcard proto/*.h) $(CORE_SRCS) \
-		$(wildcard core/*.h) | deps
+build/fuzz/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -MMD -MP -c -o $@ $<
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(PROTO_SRCS) $(fuzz_core) -lz -lssl -lcrypto
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) -MMD -MP -o $@ $< $(FUZZ_OBJS) $(LIBS)
 
 fuzz: $(FUZZ_BINS)
 	$(Q)set -e; for n in $(FUZZ_NAMES); do \

@@ -48,6 +48,7 @@ struct bk_broker {
 	struct bk_worker *workers;
 	char epoch[24];                  /* changes at every start */
 	_Atomic uint64_t conns;          /* WebSocket connections, all threads */
+	_Atomic uint64_t sockets;        /* accepted sockets (max_connections) */
 	_Atomic uint64_t hist_bytes;     /* payload bytes held by histories */
 	uint64_t started_ms;
 };
@@ -155,13 +156,13 @@ struct bk_client {
 	char topic[RC_TOPIC_MAX + 1];
 	uint64_t from;              /* raw sub ?from= */
 	bool has_from;
-	bool ip_counted;            /* counted in max_connections_per_ip */
-	uint8_t ip[16];
 };
 
-/* Per-IP connection counts (ip_limit.c). */
-bool bk_ip_acquire(const uint8_t ip[16], uint64_t limit);
-void bk_ip_release(const uint8_t ip[16]);
+/* Connection limits (ip_limit.c), the core's on_connect/on_disconnect:
+ * every accepted socket counts against max_connections and, by its
+ * address, max_connections_per_ip. */
+int bk_on_connect(struct rc_conn *c);
+void bk_on_disconnect(struct rc_conn *c);
 
 /* Queues one delivery of m to sub's connection, applying the slow-consumer
  * policy. */

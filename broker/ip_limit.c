@@ -1,6 +1,10 @@
-/* Connections per client IP, for max_connections_per_ip: a hash table of
- * counters, entries removed when they drop to zero so memory follows the
- * number of distinct connected addresses. */
+/* Connection limits: every socket the core accepts (WebSocket, plain HTTP
+ * keep-alive, or one that never sends a byte) counts against
+ * max_connections, and against max_connections_per_ip in a hash table of
+ * counters per client address, entries removed when they drop to zero so
+ * memory follows the number of distinct connected addresses.  Addresses are
+ * counted whatever the limit, so a limit set by a reload (SIGHUP) sees the
+ * connections that were there before it. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +37,7 @@ static struct ip_count **slot(const uint8_t ip[16])
 
 /* Counts one more connection from ip unless that would pass limit.
  * Returns true if counted. */
-bool bk_ip_acquire(const uint8_t ip[16], uint64_t limit)
+static bool ip_acquire(const uint8_t ip[16], uint64_t limit)
 {
 	struct ip_count **pp, *e;
 	bool ok = false;
@@ -57,8 +61,8 @@ bool bk_ip_acquire(const uint8_t ip[16], uint64_t limit)
 	return ok;
 }
 
-/* Uncounts a connection counted by bk_ip_acquire. */
-void bk_ip_release(const uint8_t ip[16])
+/* Uncounts a connection counted by ip_acquire. */
+static void ip_release(const uint8_t ip[16])
 {
 	struct ip_count **pp, *e;
 
@@ -69,4 +73,35 @@ void bk_ip_release(const uint8_t ip[16])
 		free(e);
 	}
 	pthread_mutex_unlock(&lock);
+}
+
+/* Admits or refuses a socket just accepted (rc_server_config.on_connect):
+ * 503 past max_connections, 429 past max_connections_per_ip. */
+int bk_on_connect(struct rc_conn *c)
+{
+	const struct rc_config *cfg = bk_cfg();
+	uint64_t per_ip = cfg->max_connections_per_ip ? cfg->max_connections_per_ip : UINT64_MAX;
+	uint8_t ip[16];
+
+	if (atomic_fetch_add(&bk.sockets, 1) >= cfg->max_connections && cfg->max_connections) {
+		atomic_fetch_sub(&bk.sockets, 1);
+		bk_stat_add(BK_REFUSED, 1);
+		return 503;
+	}
+	if (rc_conn_peer_ip(c, ip) && !ip_acquire(ip, per_ip)) {
+		atomic_fetch_sub(&bk.sockets, 1);
+		bk_stat_add(BK_REFUSED, 1);
+		return 429;
+	}
+	return 0;
+}
+
+/* Uncounts a socket bk_on_connect admitted. */
+void bk_on_disconnect(struct rc_conn *c)
+{
+	uint8_t ip[16];
+
+	atomic_fetch_sub(&bk.sockets, 1);
+	if (rc_conn_peer_ip(c, ip))
+		ip_release(ip);
 }

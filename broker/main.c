@@ -250,6 +250,8 @@ int main(int argc, char **argv)
 		.backlog = cfg->backlog,
 		.on_upgrade = bk_on_upgrade,
 		.on_http = bk_on_http,
+		.on_connect = bk_on_connect,
+		.on_disconnect = bk_on_disconnect,
 	});
 	if (!bk.srv)
 		return 1;

@@ -298,8 +298,6 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 	if (!cl)
 		return;
 	bk_unsubscribe_all(cl);
-	if (cl->ip_counted)
-		bk_ip_release(cl->ip);
 	bk_stat_add(BK_CONNECTIONS, -1);
 	atomic_fetch_sub(&bk.conns, 1);
 	rc_conn_set_user(c, NULL);
@@ -348,10 +346,6 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		mode = BK_MODE_ECHO;
 	else
 		return 404;
-	if (cfg->max_connections && atomic_load(&bk.conns) >= cfg->max_connections) {
-		bk_stat_add(BK_REFUSED, 1);
-		return 503;
-	}
 	cl = rc_mem_alloc(sizeof(*cl));
 	if (!cl)
 		return 503;
@@ -383,14 +377,6 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 			}
 			cl->has_from = true;
 		}
-	}
-	if (cfg->max_connections_per_ip && rc_conn_peer_ip(c, cl->ip)) {
-		if (!bk_ip_acquire(cl->ip, cfg->max_connections_per_ip)) {
-			bk_stat_add(BK_REFUSED, 1);
-			rc_mem_free(cl);
-			return 429;
-		}
-		cl->ip_counted = true;
 	}
 	/* Counted here, uncounted in on_close: the core owes on_close to
 	 * every connection accepted here, even one whose 101 fails. */

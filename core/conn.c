@@ -84,7 +84,8 @@ static void release_buffers(struct rc_conn *c)
 	rc_buf_unref(c->in);
 	rc_buf_unref(c->msg);
 	rc_buf_unref(c->kept);
-	c->in = c->msg = c->kept = NULL;
+	rc_buf_unref(c->held);
+	c->in = c->msg = c->kept = c->held = NULL;
 	if (c->inf) {
 		rc_inflater_free(c->inf);
 		rc__pool_release(c->inf);
@@ -169,11 +170,44 @@ void rc__conn_abort(struct rc_conn *c, uint16_t code)
 /* The close SQE completed: the connection leaves the loop. */
 void rc__conn_on_close(struct rc_conn *c)
 {
+	const struct rc_server_config *cfg = c->srv ? rc__server_config(c->srv) : NULL;
+
 	c->inflight--;
 	rc_list_del(&c->all);
 	c->loop->nconns--;
+	if (c->admitted && cfg->on_disconnect)
+		cfg->on_disconnect(c);
 	release_buffers(c);
 	rc__conn_put(c);
+}
+
+/* Asks the server whether to serve a socket just accepted, before any of
+ * its bytes is read (rc_server_config.on_connect).  Refused: a plain one is
+ * answered with the status and closed like any refused request (its
+ * request, if any, is discarded); a TLS one is closed (no handshake yet). */
+void rc__conn_admit(struct rc_conn *c)
+{
+	const struct rc_server_config *cfg = rc__server_config(c->srv);
+	int status = cfg->on_connect ? cfg->on_connect(c) : 0;
+
+	if (!status) {
+		c->admitted = true;
+		return;
+	}
+	if (c->tls)
+		rc__conn_abort(c, 0);
+	else
+		rc__http_refuse(c, status, "connection limit", NULL);
+}
+
+/* The peer's address arrived (see loop.c ask_peer_name): admit or refuse. */
+void rc__conn_on_peer(struct rc_conn *c)
+{
+	c->inflight--;
+	if (c->state == RC_CS_DEAD)
+		maybe_close(c);
+	else
+		rc__conn_admit(c);
 }
 
 /* shutdown(SHUT_WR) completed: wait for the peer's EOF (close timer). */
@@ -288,6 +322,10 @@ void rc__conn_on_send(struct rc_conn *c, int res)
 	}
 	done = (size_t)res;
 	rc__queued_add(c, -(ptrdiff_t)done);
+	/* A keep-alive HTTP connection is idle when neither side moves:
+	 * answers going out count as activity. */
+	if (c->state == RC_CS_HTTP && done)
+		rc__timer_arm(c, RC_T_HANDSHAKE, c->loop->opt.handshake_timeout_ms);
 	while (done && c->sq_head) {
 		struct rc_sendq_node *n = c->sq_head;
 		size_t left = n->buf->len - c->sq_off;
@@ -304,6 +342,11 @@ void rc__conn_on_send(struct rc_conn *c, int res)
 		rc_buf_unref(n->buf);
 		rc__pool_release(n);
 	}
+	/* Input held while over budget is read once half the budget is free
+	 * again (hysteresis: not one pause per frame). */
+	if ((c->held || (c->state == RC_CS_HTTP && c->in && c->in->len)) &&
+	    rc__conn_room(c) >= c->loop->opt.max_backpressure / 2)
+		rc__conn_resume(c);
 	if (c->state == RC_CS_DEAD) {
 		maybe_close(c);
 		return;
@@ -365,7 +408,9 @@ static struct rc_buf *build_frame(struct rc_conn *c, uint8_t opcode,
 }
 
 /* Sends a message or control frame on the loop thread: 0, -EPIPE when
- * closing, -ENOBUFS past max_backpressure (not for control frames), -ENOMEM. */
+ * closing, -ENOBUFS past the budget, -ENOMEM.  Control frames are queued
+ * past it (a pong answers a ping we read): they still count, and the reader
+ * stops reading once the budget is spent, so they cannot pile up. */
 int rc__conn_send_local(struct rc_conn *c, uint8_t opcode, const uint8_t *data,
 			size_t len)
 {
@@ -374,7 +419,7 @@ int rc__conn_send_local(struct rc_conn *c, uint8_t opcode, const uint8_t *data,
 
 	if (c->state != RC_CS_OPEN || c->close_sent)
 		return -EPIPE;
-	if (!control && rc__queued(c) + len > c->loop->opt.max_backpressure)
+	if (!control && len > rc__conn_room(c))
 		return -ENOBUFS;
 	b = build_frame(c, opcode, data, len);
 	if (!b)
@@ -382,17 +427,45 @@ int rc__conn_send_local(struct rc_conn *c, uint8_t opcode, const uint8_t *data,
 	return rc__conn_enqueue(c, b);
 }
 
+/* A send handed to the owner thread.  Its frame and its bookkeeping (this
+ * record, the post, the queue node: one 64-byte pool class each) are
+ * reserved in the connection's budget when it is posted, so sends in
+ * flight cannot pass the bound however many there are, and the post queue
+ * holds at most max_backpressure / RC_XSEND_COST of them per connection. */
+#define RC_XSEND_COST (3 * 64)
+
 struct rc_xsend {
 	struct rc_conn *c;
 	struct rc_buf *b;
+	size_t cost;         /* reserved in c->reserved */
 	uint16_t close_code; /* nonzero: a close request, b holds the reason */
 };
+
+/* Takes n bytes of c's budget for a cross-thread send; false if they do not
+ * fit (then nothing is taken).  Any thread. */
+static bool reserve(struct rc_conn *c, size_t n)
+{
+	size_t r = __atomic_add_fetch(&c->reserved, n, __ATOMIC_ACQ_REL);
+
+	if (rc__queued(c) + r <= c->loop->opt.max_backpressure)
+		return true;
+	__atomic_sub_fetch(&c->reserved, n, __ATOMIC_ACQ_REL);
+	return false;
+}
+
+static void unreserve(struct rc_conn *c, size_t n)
+{
+	__atomic_sub_fetch(&c->reserved, n, __ATOMIC_ACQ_REL);
+}
 
 static void xsend_run(void *arg)
 {
 	struct rc_xsend *x = arg;
 	struct rc_conn *c = x->c;
 
+	/* No budget check here: the bytes were counted when posted, and
+	 * queueing them first and releasing the reservation after keeps the
+	 * total from ever dipping below what is really held. */
 	if (x->close_code) {
 		rc_conn_close(c, x->close_code, (const char *)x->b->data, x->b->len);
 		rc_buf_unref(x->b);
@@ -401,29 +474,35 @@ static void xsend_run(void *arg)
 	} else {
 		rc_buf_unref(x->b);
 	}
+	unreserve(c, x->cost);
 	rc__conn_put(c);
 	rc__pool_release(x);
 }
 
-static int post_to_owner(struct rc_conn *c, struct rc_buf *b, uint16_t close_code)
+/* Hands b (the caller's reference) to c's owner; cost is reserved already
+ * and is released here on failure. */
+static int post_to_owner(struct rc_conn *c, struct rc_buf *b, uint16_t close_code,
+			 size_t cost)
 {
 	struct rc_xsend *x = rc__pool_alloc(rc__pool_current(), sizeof(*x));
 
-	if (!x) {
-		rc_buf_unref(b);
-		return -ENOMEM;
-	}
+	if (!x)
+		goto err;
 	x->c = c;
 	x->b = b;
+	x->cost = cost;
 	x->close_code = close_code;
 	rc_conn_ref(c);
 	if (rc_loop_post(c->loop, xsend_run, x) < 0) {
 		rc__conn_put(c);
-		rc_buf_unref(b);
 		rc__pool_release(x);
-		return -ENOMEM;
+		goto err;
 	}
 	return 0;
+err:
+	rc_buf_unref(b);
+	unreserve(c, cost);
+	return -ENOMEM;
 }
 
 /* Sends a message or control frame; any thread (see rc.h). */
@@ -438,27 +517,29 @@ int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data, size_t len
 		return rc__conn_send_local(c, opcode, data, len);
 	/* Another thread: frame it here (uncompressed, the connection's
 	 * deflater belongs to its loop) and hand the reference over. */
-	if (!control && rc__queued(c) + len > c->loop->opt.max_backpressure)
+	size_t cost = RC_FRAME_MAX_HEADER + len + RC_XSEND_COST;
+	if (!reserve(c, cost))
 		return -ENOBUFS;
-	struct rc_buf *b = rc_frame_encode(opcode, data, len, NULL);
-	if (!b)
+	struct rc_buf *b = c->client ? build_frame(c, opcode, data, len) /* masked */
+				     : rc_frame_encode(opcode, data, len, NULL);
+	if (!b) {
+		unreserve(c, cost);
 		return -ENOMEM;
-	if (c->client) { /* clients mask; rebuild masked */
-		rc_buf_unref(b);
-		b = build_frame(c, opcode, data, len);
-		if (!b)
-			return -ENOMEM;
 	}
-	return post_to_owner(c, b, 0);
+	return post_to_owner(c, b, 0, cost);
 }
 
 /* Queues a shared pre-encoded frame; any thread (see rc.h). */
 int rc_conn_send_frame(struct rc_conn *c, struct rc_buf *frame)
 {
-	if (rc__queued(c) + frame->len > c->loop->opt.max_backpressure)
+	if (rc_loop_current() != c->loop) {
+		size_t cost = frame->len + RC_XSEND_COST;
+		if (!reserve(c, cost))
+			return -ENOBUFS;
+		return post_to_owner(c, rc_buf_ref(frame), 0, cost);
+	}
+	if (frame->len > rc__conn_room(c))
 		return -ENOBUFS;
-	if (rc_loop_current() != c->loop)
-		return post_to_owner(c, rc_buf_ref(frame), 0);
 	if (c->state != RC_CS_OPEN || c->close_sent)
 		return -EPIPE;
 	return rc__conn_enqueue(c, rc_buf_ref(frame));
@@ -556,12 +637,16 @@ int rc_conn_close_now(struct rc_conn *c, uint16_t code, const char *reason, size
 int rc_conn_close(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
 {
 	if (rc_loop_current() != c->loop) {
+		/* One close in flight per connection: more would only queue
+		 * posts (the owner ignores all but the first anyway). */
+		if (__atomic_exchange_n(&c->close_posted, true, __ATOMIC_ACQ_REL))
+			return -EPIPE;
 		struct rc_buf *b = rc_buf_new(len);
 		if (!b)
 			return -ENOMEM;
 		memcpy(b->data, reason, len);
 		b->len = len;
-		return post_to_owner(c, b, code ? code : RC_CLOSE_NORMAL);
+		return post_to_owner(c, b, code ? code : RC_CLOSE_NORMAL, 0);
 	}
 	if (c->state != RC_CS_OPEN || c->close_sent)
 		return -EPIPE;
@@ -637,26 +722,104 @@ void rc__conn_start_ws(struct rc_conn *c)
 		c->h->on_open(c);
 }
 
-/* Plaintext bytes received, handed to the reader of the current state. */
-void rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n)
+/* Plaintext bytes received, handed to the reader of the current state.
+ * Returns the bytes it took: fewer than n when the connection ran out of
+ * budget (the caller holds the rest; nothing is dropped). */
+size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n)
 {
 	switch (c->state) {
 	case RC_CS_HTTP:
-		rc__http_feed(c, p, n);
-		break;
+		return rc__http_feed(c, p, n);
 	case RC_CS_HANDSHAKE:
 		rc__client_feed(c, p, n);
-		break;
+		return n;
 	case RC_CS_OPEN:
 		if (c->tkind == RC_T_IDLE)
 			rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
 		/* fall through */
 	case RC_CS_CLOSING:
-		rc__conn_feed(c, p, n);
-		break;
+		return rc__ws_read(c, p, n);
 	default: /* DRAIN, DEAD: discard until EOF */
-		break;
+		return n;
 	}
+}
+
+/* Stops reading c: cancels its multishot recv (bytes it already carried
+ * are held too).  The recv is armed again once the held input is read. */
+static void pause_recv(struct rc_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!c->recv_armed || c->recv_cancel || c->state == RC_CS_DEAD)
+		return;
+	sqe = rc__sqe(c->loop);
+	io_uring_prep_cancel64(sqe, RC_UD(c, RC_UD_RECV), 0);
+	io_uring_sqe_set_data64(sqe, 0);
+	c->recv_cancel = true;
+}
+
+/* Keeps input the connection cannot process now (over its budget), after
+ * whatever is held already, and stops reading.  0, or -ENOMEM (aborted). */
+int rc__conn_hold(struct rc_conn *c, const uint8_t *p, size_t n)
+{
+	struct rc_buf *h = c->held;
+
+	if (!n || c->state == RC_CS_DEAD)
+		return 0;
+	if (h && c->held_off) { /* compact: only the unread tail is kept */
+		memmove(h->data, h->data + c->held_off, h->len - c->held_off);
+		h->len -= c->held_off;
+		c->held_off = 0;
+	}
+	if (rc__buf_reserve(&c->held, n) < 0) {
+		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+		return -ENOMEM;
+	}
+	memcpy(c->held->data + c->held->len, p, n);
+	c->held->len += n;
+	pause_recv(c);
+	return 0;
+}
+
+/* Plaintext input from the socket (or TLS): processed now, unless earlier
+ * input is still held, in which case it queues behind it. */
+void rc__conn_input(struct rc_conn *c, uint8_t *p, size_t n)
+{
+	size_t used = c->held ? 0 : rc__conn_dispatch(c, p, n);
+
+	if (used < n)
+		rc__conn_hold(c, p + used, n - used);
+}
+
+/* Reads held input while the budget allows; once all of it is read, the
+ * recv is armed again. */
+void rc__conn_resume(struct rc_conn *c)
+{
+	/* Pipelined requests already in the request buffer come first. */
+	if (c->state == RC_CS_HTTP && c->in && c->in->len && rc__conn_room(c))
+		rc__http_feed(c, NULL, 0);
+	while (c->held && c->state != RC_CS_DEAD && rc__conn_room(c)) {
+		struct rc_buf *b = c->held;
+		size_t off = c->held_off, used;
+
+		/* Detached while read: what the readers hold meanwhile (an
+		 * upgrade's early frames) goes first, then b's unread rest. */
+		c->held = NULL;
+		c->held_off = 0;
+		used = rc__conn_dispatch(c, b->data + off, b->len - off);
+		if (off + used < b->len && !c->held) {
+			c->held = b;
+			c->held_off = off + used;
+		} else {
+			if (off + used < b->len)
+				rc__conn_hold(c, b->data + off + used, b->len - off - used);
+			rc_buf_unref(b);
+		}
+		if (!used)
+			break;
+	}
+	if (!c->held && c->state != RC_CS_DEAD && !c->recv_armed)
+		rc__conn_arm_recv(c);
 }
 
 /* A recv completion for c (the buffer is recycled after this returns). */
@@ -666,6 +829,7 @@ void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		c->recv_armed = false;
+		c->recv_cancel = false;
 		c->inflight--;
 	}
 	if (res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
@@ -673,7 +837,9 @@ void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 		if (c->tls)
 			rc__tls_on_recv(c, p, (size_t)res);
 		else
-			rc__conn_dispatch(c, p, (size_t)res);
+			rc__conn_input(c, p, (size_t)res);
+	} else if (res == -ECANCELED && c->state != RC_CS_DEAD) {
+		/* pause_recv's cancel: armed again when the held input is read */
 	} else if (res == 0 || (res < 0 && res != -ENOBUFS)) {
 		/* EOF or error: the peer is gone (or the recv was cancelled). */
 		if (c->state != RC_CS_DEAD)
@@ -683,7 +849,7 @@ void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 	}
 	if (c->state == RC_CS_DEAD)
 		maybe_close(c);
-	else if (!c->recv_armed)
+	else if (!c->recv_armed && !c->held)
 		rc__conn_arm_recv(c);
 }
 

@@ -8,12 +8,8 @@
 
 #include "core/internal.h"
 
-static int append_in(struct rc_conn *c, const uint8_t *p, size_t n, size_t limit)
+static int append_in(struct rc_conn *c, const uint8_t *p, size_t n)
 {
-	size_t have = c->in ? c->in->len : 0;
-
-	if (have + n > limit)
-		n = limit > have ? limit - have : 0;
 	if (rc__buf_reserve(&c->in, n ? n : 1) < 0)
 		return -ENOMEM;
 	memcpy(c->in->data + c->in->len, p, n);
@@ -22,8 +18,8 @@ static int append_in(struct rc_conn *c, const uint8_t *p, size_t n, size_t limit
 }
 
 /* Answers with a short text body and closes after it is sent. */
-static void refuse(struct rc_conn *c, int status, const char *reason,
-		   const char *extra)
+void rc__http_refuse(struct rc_conn *c, int status, const char *reason,
+		     const char *extra)
 {
 	char body[256];
 	int n = snprintf(body, sizeof(body), "%d %s: %s\n", status,
@@ -44,13 +40,13 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req)
 	int status;
 
 	if (rc_ws_upgrade_check(req, &up) < 0) {
-		refuse(c, up.status, up.reason,
+		rc__http_refuse(c, up.status, up.reason,
 		       up.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
 		return;
 	}
 	c->h = cfg->default_handlers;
 	if (cfg->on_upgrade && (status = cfg->on_upgrade(c, req)) != 0) {
-		refuse(c, status, "refused", NULL);
+		rc__http_refuse(c, status, "refused", NULL);
 		return;
 	}
 	c->accepted = true;
@@ -76,74 +72,117 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req)
 	rc__conn_start_ws(c);
 }
 
-/* Bytes arriving before the connection is a WebSocket (server side). */
-void rc__http_feed(struct rc_conn *c, const uint8_t *p, size_t n)
+/* After the upgrade: the bytes behind the request head in c->in (frames
+ * sent right behind it, which a client may do once it has the 101) go to the
+ * frame reader, whatever their size; what it cannot take yet is held. */
+static void upgrade_and_read_early(struct rc_conn *c, const struct rc_http_request *req,
+				   size_t head)
+{
+	struct rc_buf *in = c->in;
+
+	c->in = NULL; /* the frame reader's control-frame buffer from now on */
+	upgrade(c, req);
+	if (c->state == RC_CS_OPEN && in->len > head)
+		rc__conn_feed(c, in->data + head, in->len - head);
+	rc_buf_unref(in);
+}
+
+/* Handles the request at the start of c->in if it is complete.  Returns 1
+ * if one was answered (the connection may take the next), 0 if more bytes
+ * are needed, -1 if the connection left the HTTP state (upgraded,
+ * refused, closing). */
+static int next_request(struct rc_conn *c)
 {
 	const struct rc_options *o = &c->loop->opt;
 	const struct rc_server_config *cfg = rc__server_config(c->srv);
 	struct rc_http_limits lim = { o->max_http_head, RC_HTTP_MAX_HEADERS };
 	struct rc_http_request req;
+	uint64_t clen;
+	int head, err;
 
-	if (append_in(c, p, n, o->max_http_head + o->max_http_body + 1) < 0) {
-		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
-		return;
+	head = rc_http_parse_request(c->in->data, c->in->len, &lim, &req);
+	if (head == -EAGAIN)
+		return 0;
+	if (head < 0) {
+		rc__http_refuse(c, req.status, "malformed request", NULL);
+		return -1;
 	}
-	while (c->state == RC_CS_HTTP && c->in && c->in->len) {
-		int head = rc_http_parse_request(c->in->data, c->in->len, &lim, &req);
-		if (head == -EAGAIN)
-			return;
-		if (head < 0) {
-			refuse(c, req.status, "malformed request", NULL);
-			return;
-		}
-		if (rc_http_is_upgrade(&req)) {
-			size_t rest = c->in->len - (size_t)head;
-			uint8_t early[4096];
-			/* Frames sent right behind the request (allowed once
-			 * the client has the 101; be lenient). */
-			if (rest > sizeof(early)) {
-				refuse(c, 400, "data after the upgrade request", NULL);
-				return;
-			}
-			memcpy(early, c->in->data + head, rest);
-			upgrade(c, &req);
-			rc_buf_unref(c->in);
-			c->in = NULL;
-			if (rest && c->state == RC_CS_OPEN)
-				rc__conn_feed(c, early, rest);
-			return;
-		}
-		uint64_t clen;
-		int err = rc_http_content_length(&req, &clen);
-		if (err < 0) {
-			refuse(c, err == -ENOTSUP ? 501 : 400, err == -ENOTSUP
-				  ? "chunked bodies are not accepted; send Content-Length"
-				  : "bad Content-Length", NULL);
-			return;
-		}
-		if (clen > o->max_http_body) {
-			refuse(c, 413, "body over max_http_body", NULL);
-			return;
-		}
-		if (c->in->len < (size_t)head + (size_t)clen)
-			return; /* the body is still coming */
-		const struct rc_http_header *conn_h =
-			rc_http_header_find(req.headers, req.num_headers, "connection");
-		c->http_keepalive = req.minor_version == 1
-			? !(conn_h && rc_http_token_list_has(conn_h->value, "close"))
-			: (conn_h && rc_http_token_list_has(conn_h->value, "keep-alive"));
-		if (cfg->on_http)
-			cfg->on_http(c, &req, c->in->data + head, (size_t)clen);
-		else
-			refuse(c, 426, "this endpoint speaks WebSocket only", "Upgrade: websocket\r\n");
-		if (c->state != RC_CS_HTTP || !c->in)
-			return;
-		/* Pipelined requests: drop the one just answered. */
-		size_t used = (size_t)head + (size_t)clen;
-		memmove(c->in->data, c->in->data + used, c->in->len - used);
-		c->in->len -= used;
-		rc__timer_arm(c, RC_T_HANDSHAKE, o->handshake_timeout_ms);
+	if (rc_http_is_upgrade(&req)) {
+		upgrade_and_read_early(c, &req, (size_t)head);
+		return -1;
 	}
+	err = rc_http_content_length(&req, &clen);
+	if (err < 0) {
+		rc__http_refuse(c, err == -ENOTSUP ? 501 : 400, err == -ENOTSUP
+			  ? "chunked bodies are not accepted; send Content-Length"
+			  : "bad Content-Length", NULL);
+		return -1;
+	}
+	if (clen > o->max_http_body) {
+		rc__http_refuse(c, 413, "body over max_http_body", NULL);
+		return -1;
+	}
+	if (c->in->len < (size_t)head + (size_t)clen)
+		return 0; /* the body is still coming */
+	const struct rc_http_header *conn_h =
+		rc_http_header_find(req.headers, req.num_headers, "connection");
+	c->http_keepalive = req.minor_version == 1
+		? !(conn_h && rc_http_token_list_has(conn_h->value, "close"))
+		: (conn_h && rc_http_token_list_has(conn_h->value, "keep-alive"));
+	if (cfg->on_http)
+		cfg->on_http(c, &req, c->in->data + head, (size_t)clen);
+	else
+		rc__http_refuse(c, 426, "this endpoint speaks WebSocket only", "Upgrade: websocket\r\n");
+	if (c->state != RC_CS_HTTP || !c->in)
+		return -1;
+	/* Pipelined requests: drop the one just answered. */
+	size_t used = (size_t)head + (size_t)clen;
+	memmove(c->in->data, c->in->data + used, c->in->len - used);
+	c->in->len -= used;
+	rc__timer_arm(c, RC_T_HANDSHAKE, o->handshake_timeout_ms);
+	return 1;
+}
+
+/* Bytes arriving before the connection is a WebSocket (server side);
+ * returns the bytes taken.  c->in holds at most one whole request
+ * (max_http_head + max_http_body), so a request is always complete, or
+ * refused, before more is taken: bytes are never dropped and request
+ * boundaries hold.  Pipelined requests are answered one at a time while
+ * the connection's budget allows; past it the rest waits (the caller holds
+ * it and reading pauses) until the answers drain. */
+size_t rc__http_feed(struct rc_conn *c, uint8_t *p, size_t n)
+{
+	const struct rc_options *o = &c->loop->opt;
+	size_t limit = o->max_http_head + o->max_http_body, used = 0;
+
+	for (;;) {
+		if (c->state != RC_CS_HTTP)
+			break;
+		if (!rc__conn_room(c))
+			return used;
+		int r = c->in && c->in->len ? next_request(c) : 0;
+		if (r != 0)
+			continue;
+		size_t have = c->in ? c->in->len : 0, take = n - used;
+		if (!take)
+			return n;
+		if (have >= limit) { /* cannot happen: a full head parses or is 431 */
+			rc__http_refuse(c, 431, "request over max_http_head + max_http_body", NULL);
+			break;
+		}
+		if (take > limit - have)
+			take = limit - have;
+		if (append_in(c, p + used, take) < 0) {
+			rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+			return n;
+		}
+		used += take;
+	}
+	/* Upgraded: the rest are frames, behind any held early ones. */
+	if ((c->state == RC_CS_OPEN || c->state == RC_CS_CLOSING) && !c->held && used < n)
+		return used + rc__ws_read(c, p + used, n - used);
+	/* Refused or closing: the rest is discarded until EOF (DRAIN). */
+	return c->state == RC_CS_OPEN || c->state == RC_CS_CLOSING ? used : n;
 }
 
 /* Answers a plain HTTP request (see rc.h). */

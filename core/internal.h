@@ -60,8 +60,9 @@ struct rc_buf {
 
 /* ---- The loop ---------------------------------------------------------------- */
 
-/* user_data of every SQE: a pointer (8-aligned) with the operation in the
- * low 3 bits.  0 means "no completion handling" (cancels, timeouts). */
+/* user_data of every SQE: a pointer with the operation in the low 4 bits
+ * (connections come from the pools, loops and listeners from malloc: all
+ * 16-aligned).  0 means "no completion handling" (cancels, timeouts). */
 enum rc_ud {
 	RC_UD_NONE = 0,
 	RC_UD_ACCEPT = 1,  /* ptr: struct rc_listener */
@@ -71,10 +72,11 @@ enum rc_ud {
 	RC_UD_WAKE = 5,    /* ptr: struct rc_loop (eventfd read) */
 	RC_UD_CONNECT = 6, /* ptr: struct rc_conn */
 	RC_UD_SHUT = 7,    /* ptr: struct rc_conn (shutdown(SHUT_WR)) */
+	RC_UD_PEER = 8,    /* ptr: struct rc_conn (SO_PEERNAME of an accepted one) */
 };
 #define RC_UD(ptr, op) ((uint64_t)(uintptr_t)(ptr) | (uint64_t)(op))
-#define RC_UD_OP(ud) ((enum rc_ud)((ud) & 7))
-#define RC_UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~(uint64_t)7))
+#define RC_UD_OP(ud) ((enum rc_ud)((ud) & 15))
+#define RC_UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~(uint64_t)15))
 
 struct rc_post {
 	struct rc_post *next;
@@ -187,6 +189,8 @@ struct rc_conn {
 	bool close_submitted;
 	bool closed_cb;           /* on_close was called */
 	bool shut_sent;
+	bool recv_cancel;         /* a cancel of the recv is on its way (pause) */
+	bool admitted;            /* on_connect accepted it: on_disconnect is owed */
 	uint8_t tkind;            /* which timer list c->timer is on */
 	uint8_t send_iovs;        /* queue nodes the sendmsg in flight covers */
 	uint8_t hlen;             /* bytes in hbuf */
@@ -213,6 +217,13 @@ struct rc_conn {
 	size_t queued;            /* written by the loop thread only, through
 				   * rc__queued_add; read anywhere with
 				   * rc__queued (rc_conn_send's check) */
+	struct rc_buf *held;      /* input received but not yet processed: the
+				   * connection was over its budget (reading is
+				   * paused while this is set) */
+	size_t held_off;          /* bytes of held already processed */
+	size_t reserved;          /* budget taken by cross-thread sends on their
+				   * way to the owner (atomic, any thread) */
+	bool close_posted;        /* a cross-thread close is on its way (atomic) */
 	struct rc_send_ctx *sctx;
 	struct rc_client_state *cl;
 	struct sockaddr_in6 peer; /* or sockaddr_in; family 0 if unknown */
@@ -234,6 +245,19 @@ static inline void rc__queued_add(struct rc_conn *c, ptrdiff_t delta)
 	__atomic_store_n(&c->queued, c->queued + (size_t)delta, __ATOMIC_RELAXED);
 }
 
+/* The one budget check (core/README.md, "One budget per connection"): the
+ * bytes c may still make us hold, out of max_backpressure.  Everything a
+ * connection queues counts: data and control frames, HTTP answers, TLS
+ * ciphertext, and cross-thread sends in flight.  Senders of data refuse
+ * past it; readers stop reading at 0 until the queue drains. */
+static inline size_t rc__conn_room(const struct rc_conn *c)
+{
+	size_t used = rc__queued(c) + __atomic_load_n(&c->reserved, __ATOMIC_ACQUIRE);
+	size_t max = c->loop->opt.max_backpressure;
+
+	return used < max ? max - used : 0;
+}
+
 /* loop.c */
 struct io_uring_sqe *rc__sqe(struct rc_loop *l);
 void rc__loop_log_features(struct rc_loop *l);
@@ -241,6 +265,7 @@ enum rc_timer_kind { RC_T_NONE, RC_T_HANDSHAKE, RC_T_IDLE, RC_T_PONG, RC_T_CLOSE
 void rc__timer_arm(struct rc_conn *c, enum rc_timer_kind kind, unsigned ms);
 uint8_t *rc__loop_buf(struct rc_loop *l, unsigned bid);
 void rc__loop_flush(struct rc_loop *l);
+int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms);
 void rc__timer_disarm(struct rc_conn *c);
 int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned,
 			  struct rc_tls_server *tls);
@@ -260,7 +285,14 @@ int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b);
 void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__conn_start_ws(struct rc_conn *c);
 void rc__conn_put(struct rc_conn *c);
-void rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
+size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
+void rc__conn_input(struct rc_conn *c, uint8_t *p, size_t n);
+int rc__conn_hold(struct rc_conn *c, const uint8_t *p, size_t n);
+void rc__conn_resume(struct rc_conn *c);
+void rc__conn_admit(struct rc_conn *c);
+void rc__conn_on_peer(struct rc_conn *c);
+/* ws_recv.c */
+size_t rc__ws_read(struct rc_conn *c, uint8_t *p, size_t n);
 /* conn.c, for ws_recv.c */
 void rc__conn_fail(struct rc_conn *c, int err);
 void rc__conn_maybe_finish(struct rc_conn *c);
@@ -282,7 +314,9 @@ int rc__tls_encrypt(struct rc_conn *c);
 bool rc__tls_close_notify(struct rc_conn *c);
 
 /* http_conn.c */
-void rc__http_feed(struct rc_conn *c, const uint8_t *p, size_t n);
+void rc__http_refuse(struct rc_conn *c, int status, const char *reason,
+		     const char *extra);
+size_t rc__http_feed(struct rc_conn *c, uint8_t *p, size_t n);
 
 /* client.c */
 void rc__client_on_connect(struct rc_conn *c, int res);

@@ -508,7 +508,10 @@ static void ask_peer_name(struct rc_conn *c, int family)
 					       : (int)sizeof(struct sockaddr_in);
 	sqe->addr3 = (uint64_t)(uintptr_t)&c->peer;                      /* optval */
 	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
-	io_uring_sqe_set_data64(sqe, 0);
+	/* Its completion (whatever the result) admits the connection
+	 * (rc__conn_on_peer) before the linked recv's first bytes. */
+	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_PEER));
+	c->inflight++;
 }
 
 static void on_accept(struct rc_listener *ls, const struct io_uring_cqe *cqe)
@@ -530,9 +533,13 @@ static void on_accept(struct rc_listener *ls, const struct io_uring_cqe *cqe)
 			rc__timer_arm(c, RC_T_HANDSHAKE, l->opt.handshake_timeout_ms);
 			if (ls->tls && rc__tls_accept(c, ls->tls) < 0) {
 				rc__conn_abort(c, 0);
+			} else if (l->direct) {
+				ask_peer_name(c, ls->family);
+				rc__conn_arm_recv(c);
 			} else {
-				if (l->direct)
-					ask_peer_name(c, ls->family);
+				socklen_t sl = sizeof(c->peer);
+				getpeername(c->fd, (struct sockaddr *)&c->peer, &sl);
+				rc__conn_admit(c);
 				rc__conn_arm_recv(c);
 			}
 		}
@@ -602,6 +609,9 @@ static void dispatch(struct rc_loop *l, struct io_uring_cqe *cqe)
 	case RC_UD_SHUT:
 		rc__conn_on_shut(ptr);
 		break;
+	case RC_UD_PEER:
+		rc__conn_on_peer(ptr);
+		break;
 	case RC_UD_CONNECT:
 		rc__client_on_connect(ptr, cqe->res);
 		break;
@@ -634,18 +644,48 @@ void rc__loop_flush(struct rc_loop *l)
 	}
 }
 
+/* One turn of the loop: submit, wait up to wait_ms for a completion,
+ * handle every completion, expire timers, send what was queued.  0, or
+ * -errno when the ring failed for good. */
+int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms)
+{
+	struct io_uring_cqe *cqes[256], *cqe;
+	struct __kernel_timespec ts = { .tv_sec = (long long)(wait_ms / 1000),
+					.tv_nsec = (long long)(wait_ms % 1000) * 1000000 };
+	uint64_t t0 = now_ns(), t1;
+	unsigned n;
+	int ret;
+
+	ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+	t1 = now_ns();
+	__atomic_store_n(&l->idle_ns, l->idle_ns + (t1 - t0), __ATOMIC_RELAXED);
+	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
+		rc_log(RC_LOG_ERROR, "io_uring_enter: %s", strerror(-ret));
+		return ret;
+	}
+	l->now_ms = t1 / 1000000;
+	while ((n = io_uring_peek_batch_cqe(&l->ring, cqes, 256)) > 0) {
+		for (unsigned i = 0; i < n; i++)
+			dispatch(l, cqes[i]);
+		io_uring_cq_advance(&l->ring, n);
+		rc__loop_flush(l);
+	}
+	rearm_listeners(l);
+	expire_list(l, &l->t_handshake, RC_T_HANDSHAKE);
+	expire_list(l, &l->t_idle, RC_T_IDLE);
+	expire_list(l, &l->t_pong, RC_T_PONG);
+	expire_list(l, &l->t_close, RC_T_CLOSE);
+	rc__loop_flush(l);
+	__atomic_store_n(&l->busy_ns, l->busy_ns + (now_ns() - t1), __ATOMIC_RELAXED);
+	return 0;
+}
+
 /* Runs until stopped and drained. */
 int rc_loop_run(struct rc_loop *l)
 {
-	struct io_uring_cqe *cqes[256];
-
 	current_loop = l;
 	rc__pool_set_current(l->pool);
 	for (;;) {
-		struct __kernel_timespec ts;
-		struct io_uring_cqe *cqe;
-		uint64_t wait, t0, t1;
-		unsigned n;
 		int ret;
 
 		l->now_ms = rc__now_ms();
@@ -655,31 +695,8 @@ int rc_loop_run(struct rc_loop *l)
 			force_close_all(l);
 			l->drain_deadline = l->now_ms + 1000;
 		}
-		wait = next_deadline(l) - l->now_ms;
-		ts.tv_sec = (long long)(wait / 1000);
-		ts.tv_nsec = (long long)(wait % 1000) * 1000000;
-		t0 = now_ns();
-		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
-		t1 = now_ns();
-		__atomic_store_n(&l->idle_ns, l->idle_ns + (t1 - t0), __ATOMIC_RELAXED);
-		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
-			rc_log(RC_LOG_ERROR, "io_uring_enter: %s", strerror(-ret));
+		if ((ret = rc__loop_turn(l, next_deadline(l) - l->now_ms)) < 0)
 			return ret;
-		}
-		l->now_ms = t1 / 1000000;
-		while ((n = io_uring_peek_batch_cqe(&l->ring, cqes, 256)) > 0) {
-			for (unsigned i = 0; i < n; i++)
-				dispatch(l, cqes[i]);
-			io_uring_cq_advance(&l->ring, n);
-			rc__loop_flush(l);
-		}
-		rearm_listeners(l);
-		expire_list(l, &l->t_handshake, RC_T_HANDSHAKE);
-		expire_list(l, &l->t_idle, RC_T_IDLE);
-		expire_list(l, &l->t_pong, RC_T_PONG);
-		expire_list(l, &l->t_close, RC_T_CLOSE);
-		rc__loop_flush(l);
-		__atomic_store_n(&l->busy_ns, l->busy_ns + (now_ns() - t1), __ATOMIC_RELAXED);
 	}
 	return 0;
 }

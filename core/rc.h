@@ -61,7 +61,12 @@ void rc_mem_free(void *p);
 struct rc_options {
 	uint64_t max_message_size;   /* bytes after inflate; 1009 past it (16 MiB) */
 	uint64_t max_frame_size;     /* bytes per frame (= max_message_size) */
-	size_t max_backpressure;     /* queued bytes before sends fail (4 MiB) */
+	size_t max_backpressure;     /* the per-connection budget (4 MiB): bytes
+				      * queued (frames, pongs, HTTP answers, TLS
+				      * records, cross-thread sends in flight)
+				      * before data sends fail with -ENOBUFS and
+				      * the connection stops being read until
+				      * half of it has drained */
 	size_t max_http_head;        /* request head (8 KiB; 431 past it), and a
 				      * client's response head */
 	size_t max_http_body;        /* plain HTTP request body (1 MiB; 413) */
@@ -136,6 +141,15 @@ struct rc_server_config {
 			const uint8_t *body, size_t body_len);
 	const struct rc_handlers *default_handlers;
 	void *user;                       /* rc_server_user() */
+	/* Every accepted socket (WebSocket, plain HTTP, or silent), once its
+	 * peer address is known (rc_conn_peer_ip) and before any of its bytes
+	 * is read: return 0 to serve it, or an HTTP status (503, 429, ...) to
+	 * refuse it: a plain listener answers with that status and closes,
+	 * a TLS one closes.  For connection limits.  NULL: serve every one. */
+	int (*on_connect)(struct rc_conn *c);
+	/* Called once for every socket on_connect accepted, when its
+	 * descriptor is closed (after on_close for a WebSocket). */
+	void (*on_disconnect)(struct rc_conn *c);
 };
 
 struct rc_server *rc_server_new(const struct rc_server_config *cfg);

@@ -8,11 +8,12 @@
  *
  * Send: the send queue holds plaintext frames (shared, refcounted: the
  * compress-once frame is still shared, only encryption is per connection)
- * behind a prefix of ciphertext buffers.  Before each send, every plaintext
- * frame is encrypted into the write BIO and the BIO's bytes become one more
- * ciphertext buffer, so the queue is always "ciphertext, then plaintext" and
- * handshake records, application data and close_notify leave in the order
- * OpenSSL produced them. */
+ * behind a prefix of ciphertext buffers.  Before each send, plaintext
+ * frames are encrypted into the write BIO (up to RC_TLS_AHEAD of ciphertext
+ * waiting, so a slow consumer's backlog stays shared plaintext) and the
+ * BIO's bytes become one more ciphertext buffer, so the queue is always
+ * "ciphertext, then plaintext" and handshake records, application data and
+ * close_notify leave in the order OpenSSL produced them. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -345,7 +346,7 @@ void rc__tls_on_recv(struct rc_conn *c, const uint8_t *p, size_t n)
 	while (t->done && c->tls == t && c->state != RC_CS_DEAD) {
 		r = SSL_read(t->ssl, l->tls_scratch, RC_TLS_SCRATCH);
 		if (r > 0) {
-			rc__conn_dispatch(c, l->tls_scratch, (size_t)r);
+			rc__conn_input(c, l->tls_scratch, (size_t)r);
 			continue;
 		}
 		int e = SSL_get_error(t->ssl, r);
@@ -362,24 +363,34 @@ void rc__tls_on_recv(struct rc_conn *c, const uint8_t *p, size_t n)
 		rc__conn_schedule_flush(c);
 }
 
+/* Ciphertext kept ahead of the socket: plaintext is encrypted only while
+ * less than this is waiting to be sent.  The rest of the queue stays the
+ * shared plaintext frames (one copy for every subscriber, and droppable by
+ * rc_conn_close_now) instead of a per-connection ciphertext copy of it. */
+#define RC_TLS_AHEAD (64u << 10)
+
 /* The last ciphertext node of the queue (the queue is "ciphertext, then
- * plaintext"), or NULL. */
-static struct rc_sendq_node *cipher_tail(struct rc_conn *c)
+ * plaintext"), or NULL; *bytes gets the ciphertext bytes not yet sent. */
+static struct rc_sendq_node *cipher_tail(struct rc_conn *c, size_t *bytes)
 {
 	struct rc_sendq_node *n = c->sq_head, *last = NULL;
 
-	for (; n && n->cipher; n = n->next)
+	*bytes = 0;
+	for (; n && n->cipher; n = n->next) {
+		*bytes += n->buf->len - (n == c->sq_head ? c->sq_off : 0);
 		last = n;
+	}
 	return last;
 }
 
-/* Encrypts the queued plaintext and moves the write BIO's bytes into the
- * queue as one ciphertext buffer.  Returns 0 or -errno (connection failed). */
+/* Encrypts queued plaintext (while less than RC_TLS_AHEAD of ciphertext
+ * waits) and moves the write BIO's bytes into the queue as one ciphertext
+ * buffer.  Returns 0 or -errno (connection failed). */
 int rc__tls_encrypt(struct rc_conn *c)
 {
 	struct rc_tls *t = c->tls;
-	struct rc_sendq_node *last = cipher_tail(c), *n;
-	size_t pending;
+	size_t ahead, pending;
+	struct rc_sendq_node *last = cipher_tail(c, &ahead), *n;
 	int r;
 
 	if (!t->done && !t->failed) {
@@ -394,8 +405,10 @@ int rc__tls_encrypt(struct rc_conn *c)
 			}
 		}
 	}
-	while (t->done && !t->failed && (n = last ? last->next : c->sq_head)) {
+	while (t->done && !t->failed && ahead < RC_TLS_AHEAD &&
+	       (n = last ? last->next : c->sq_head)) {
 		r = SSL_write(t->ssl, n->buf->data, (int)n->buf->len);
+		ahead += n->buf->len;
 		if (r <= 0) {
 			tls_fail(c, "write");
 			return -EPROTO;

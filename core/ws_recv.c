@@ -231,20 +231,27 @@ static int on_payload(struct rc_conn *c, uint8_t *p, size_t n)
 	return 0;
 }
 
-/* Feeds bytes received on an open connection. */
-void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n)
+/* Reads bytes received on an open connection; returns the bytes taken.
+ * Before each frame the budget is checked: once the connection holds
+ * max_backpressure (echoes, pongs, answers the peer is not reading), the
+ * rest waits, so a peer that never reads cannot make us queue without
+ * bound.  Everything else is taken (protocol errors discard the rest). */
+size_t rc__ws_read(struct rc_conn *c, uint8_t *p, size_t n)
 {
 	struct rc_frame_rules rules = {
 		.expect_masked = !c->client,
 		.allow_rsv1 = c->pmd_on,
 		.max_payload = c->loop->opt.max_frame_size,
 	};
+	size_t n0 = n;
 	int ret = 0;
 
 	/* Nothing after the peer's close frame is read (RFC 6455 5.5.1: it
 	 * is the last frame it sends); on_close has run already. */
 	while (n && !c->fail_fast && !c->close_rcvd &&
 	       (c->state == RC_CS_OPEN || c->state == RC_CS_CLOSING)) {
+		if (!c->in_payload && !c->hlen && !rc__conn_room(c))
+			return n0 - n;
 		if (!c->in_payload) {
 			size_t take = sizeof(c->hbuf) - c->hlen;
 			if (take > n)
@@ -253,7 +260,7 @@ void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n)
 			ret = rc_frame_parse_header(c->hbuf, c->hlen + take, &rules, &c->fh);
 			if (ret == -EAGAIN) {
 				c->hlen += take;
-				return;
+				return n0;
 			}
 			if (ret < 0)
 				break;
@@ -273,7 +280,7 @@ void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n)
 				continue;
 			}
 			if (!n)
-				return;
+				return n0;
 		}
 		size_t chunk = n < c->remaining ? n : (size_t)c->remaining;
 		c->in_payload = chunk < c->remaining;
@@ -284,5 +291,17 @@ void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n)
 	}
 	if (ret < 0)
 		rc__conn_fail(c, ret);
+	return n0;
+}
+
+/* Feeds bytes to the frame reader; what it cannot take now is held (see
+ * rc__conn_hold), so callers with bytes in hand (an upgrade's early frames)
+ * lose nothing. */
+void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n)
+{
+	size_t used = rc__ws_read(c, p, n);
+
+	if (used < n)
+		rc__conn_hold(c, p + used, n - used);
 }
 

@@ -126,6 +126,19 @@ static size_t burst_len(unsigned i)
 	return 4 + (i * 977u) % 9000u;
 }
 
+/* Sends 16 KiB frames from a thread that is not c's loop: at most 1000,
+ * until the budget says no.  Returns how many were accepted. */
+static void *xflood_main(void *arg)
+{
+	static uint8_t buf[16384];
+	long sent = 0;
+
+	memset(buf, 'x', sizeof(buf));
+	while (sent < 1000 && rc_conn_send(arg, RC_OP_BINARY, buf, sizeof(buf)) == 0)
+		sent++;
+	return (void *)sent;
+}
+
 static void srv_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n)
 {
 	static uint8_t buf[16384];
@@ -155,6 +168,14 @@ static void srv_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t 
 		ev_add(EV_NOTE, 0, 0, sent, NULL, 0);
 		ev_add(EV_NOTE, 0, 0, ret, NULL, 0);
 		ev_add(EV_NOTE, 0, 0, (long)rc_conn_queued(c), NULL, 0);
+	} else if (op == RC_OP_TEXT && n == 6 && memcmp(p, "xflood", 6) == 0) {
+		/* The same from another thread while this loop is blocked, so
+		 * nothing posted reaches the queue before the flood ends. */
+		pthread_t th;
+		long sent = 0;
+		pthread_create(&th, NULL, xflood_main, c);
+		pthread_join(th, (void **)&sent);
+		ev_add(EV_NOTE, 0, 0, sent, NULL, 0);
 	} else if (op == RC_OP_TEXT && n == 5 && memcmp(p, "close", 5) == 0) {
 		ev_add(EV_NOTE, 0, 0, rc_conn_close(c, 4000, "bye", 3), NULL, 0);
 		ev_add(EV_NOTE, 0, 0, rc_conn_send(c, RC_OP_TEXT, "x", 1), NULL, 0);
@@ -482,28 +503,58 @@ Test(conn, send_queue_keeps_order_through_partial_sends)
 	srv_stop(&sv);
 }
 
+/* A server with a 256 KiB budget and a peer that asked it for a flood
+ * (command cmd) of 16 KiB frames; returns the peer's socket. */
+static int start_flood(struct srv *sv, const char *cmd)
+{
+	opt_backpressure = 256 * 1024;
+	srv_start(sv);
+	opt_backpressure = 0;
+	int fd = ws_connect(sv->port);
+	send_frame(fd, 0x81, cmd, strlen(cmd));
+	return fd;
+}
+
+/* Reads the n flood frames of fill, then checks nothing else was queued
+ * behind them: the next frame is the pong to our ping. */
+static void expect_flood(int fd, long n, uint8_t fill)
+{
+	static uint8_t want[16384];
+
+	memset(want, fill, sizeof(want));
+	for (long i = 0; i < n; i++)
+		expect_frame(fd, 0x82, want, sizeof(want));
+	send_frame(fd, 0x89, "next", 4);
+	expect_frame(fd, 0x8a, "next", 4);
+}
+
 Test(conn, backpressure_refuses_without_queueing)
 {
 	struct srv sv;
-	static uint8_t want[16384];
-
-	opt_backpressure = 256 * 1024;
-	srv_start(&sv);
-	opt_backpressure = 0;
-	int fd = ws_connect(sv.port);
-	send_frame(fd, 0x81, "flood", 5);
+	int fd = start_flood(&sv, "flood");
 	long sent = ev_wait(2).value, ret = ev_wait(3).value, queued = ev_wait(4).value;
+
 	cr_assert_eq(ret, -ENOBUFS);
 	/* everything that was accepted fits, one more frame would not */
 	cr_assert_gt(sent, 0);
 	cr_assert_leq((size_t)queued, 256 * 1024);
-	cr_assert_gt((size_t)queued + sizeof(want), 256 * 1024);
-	memset(want, 'f', sizeof(want));
-	for (long i = 0; i < sent; i++)
-		expect_frame(fd, 0x82, want, sizeof(want));
-	/* nothing after the refused frame: the next frame is our pong */
-	send_frame(fd, 0x89, "next", 4);
-	expect_frame(fd, 0x8a, "next", 4);
+	cr_assert_gt((size_t)queued + 16384, 256 * 1024);
+	expect_flood(fd, sent, 'f');
+	close(fd);
+	srv_stop(&sv);
+}
+
+Test(conn, cross_thread_sends_in_flight_count_against_the_budget)
+{
+	struct srv sv;
+	int fd = start_flood(&sv, "xflood");
+	long sent = ev_wait(2).value;
+
+	/* Before the owner queued any of them, the posted ones already held
+	 * the budget: 1000 x 16 KiB could not all pass. */
+	cr_assert_gt(sent, 0);
+	cr_assert_leq((size_t)sent * 16384, 256 * 1024, "%ld frames of 16 KiB accepted", sent);
+	expect_flood(fd, sent, 'x');
 	close(fd);
 	srv_stop(&sv);
 }

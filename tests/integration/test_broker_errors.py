@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 
 import broker  # noqa: E402
 from broker import RawSocketWS, close_code_of, upgrade_request  # noqa: E402
-from rctest import check, eq, run  # noqa: E402
+from rctest import check, eq, run, wait_until  # noqa: E402
 
 # (command text, expected code, id expected in the answer or None)
 MALFORMED = [
@@ -203,15 +203,19 @@ def test_http_errors():
             _, req = upgrade_request(b.port, path)
             st, _, _ = b.raw_request(req)
             eq(st, want, f"upgrade to {path}")
-        # max_connections 2: the third WebSocket gets 503 (HTTP still works).
+        # max_connections 2 counts every socket: next to two WebSockets a
+        # third upgrade, or a plain request, gets 503.
         c1 = RawSocketWS(b.port, "/sub/a")
         c2 = RawSocketWS(b.port, "/ws")
         _, req = upgrade_request(b.port, "/sub/b")
         st, _, _ = b.raw_request(req)
         eq(st, 503, "connection over max_connections")
-        check(b.stats()["connections_refused"] >= 1, "connections_refused counted")
+        st, _, _ = b.raw_request(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        eq(st, 503, "plain HTTP over max_connections")
         c1.close()
         c2.close()
+        wait_until(lambda: b.http("GET", "/stats")[0] == 200, 5, "a slot once they closed")
+        check(b.stats()["connections_refused"] >= 2, "connections_refused counted")
     finally:
         b.stop()
 

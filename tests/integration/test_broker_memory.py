@@ -5,6 +5,7 @@ err topic_limit, or close 1013) and history_max_bytes (histories together
 hold at most that much payload; the publishing topic's oldest messages go
 first, and a resume reports the exact gap)."""
 import asyncio
+import json
 import os
 import sys
 
@@ -78,9 +79,10 @@ async def test_max_connections_per_ip():
         c = await b.connect("/sub/x")
         st, head, _ = b.raw_request(broker.upgrade_request(b.port, "/ws")[1])
         eq(st, 429, f"third connection from 127.0.0.1 ({head!r})")
-        check(b.stats()["connections_refused"] >= 1, "counted in /stats")
-        st, _, _ = b.http("GET", "/healthz")
-        eq(st, 200, "plain HTTP is not a WebSocket connection and is not limited")
+        st, _, _ = b.raw_request(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        eq(st, 429, "plain HTTP from the same address counts too")
+        st, _, body = b.http("GET", "/stats", source="127.0.0.2")
+        check(json.loads(body)["connections_refused"] >= 2, "counted in /stats")
         await a.close()
 
         def freed():

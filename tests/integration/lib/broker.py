@@ -60,9 +60,11 @@ class Broker:
         raise Fail("no VmRSS in /proc/PID/status")
 
     # ---- HTTP -----------------------------------------------------------------
-    def http(self, method, path, body=None, headers=None, timeout=10):
-        """One request on a fresh connection: (status, headers dict, body)."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def http(self, method, path, body=None, headers=None, timeout=10, source=None):
+        """One request on a fresh connection (from address source, e.g.
+        127.0.0.2, if given): (status, headers dict, body)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                       source_address=(source, 0) if source else None)
         try:
             c.request(method, path, body=body, headers=headers or {})
             r = c.getresponse()
