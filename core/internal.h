@@ -259,6 +259,11 @@ void rc__conn_flush(struct rc_conn *c);
 int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b);
 void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__conn_start_ws(struct rc_conn *c);
+/* ws_zlib.c: the connection's zlib state, created on first use. */
+struct rc_deflater *rc__conn_deflater(struct rc_conn *c);
+int rc__conn_inflater(struct rc_conn *c);
+void rc__conn_zlib_trim(struct rc_conn *c);
+void rc__conn_zlib_free(struct rc_conn *c);
 void rc__conn_put(struct rc_conn *c);
 void rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
 /* conn.c, for ws_recv.c */

@@ -15,7 +15,7 @@ import zlib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 import broker  # noqa: E402
-from rctest import check, eq, run  # noqa: E402
+from rctest import check, eq, run, wait_until  # noqa: E402
 
 OFFER = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -118,5 +118,55 @@ def test_empty_final_blocks_do_not_stall_the_loop():
         b.stop()
 
 
+def subscribers(b, n, path, deflate):
+    """n connections to path (each counted by /stats before returning)."""
+    conns = []
+    for _ in range(n):
+        conns.append(DeflateWS(b.port, path, deflate=deflate))
+    return conns
+
+
+def rss_per_connection(deflate):
+    """Broker RSS growth per idle /sub connection, then the same after 8
+    compressible 4 KiB messages reached every one of them."""
+    n = 1000
+    b = broker.start()
+    try:
+        warm = DeflateWS(b.port, "/sub/warm", deflate=deflate)  # first chunks, first pages
+        b.publish("warm", "w" * 4096)
+        warm.recv_frame()
+        before = b.rss_kb()
+        conns = subscribers(b, n, "/sub/t", deflate)
+        wait_until(lambda: b.stats()["connections"] >= n + 1, 30, f"{n} subscribers open")
+        idle = (b.rss_kb() - before) * 1024 / n
+        text = ("ringcast publishes this sentence to every subscriber; " * 80)[:4096]
+        for i in range(8):
+            b.publish("t", f"{i} {text}")
+        for c in conns:
+            for i in range(8):
+                op, p = c.recv_frame()
+                eq(op, 1, "a text frame")
+                if deflate:
+                    check(len(p) < 1024, f"the frame came compressed ({len(p)} B)")
+        flowing = (b.rss_kb() - before) * 1024 / n
+        for c in conns + [warm]:
+            c.close()
+        return idle, flowing
+    finally:
+        b.stop()
+
+
+def test_idle_deflate_subscribers_hold_no_zlib_state():
+    """1,000 /sub connections that negotiated permessage-deflate cost the
+    broker under 20 KiB of RSS each, idle and after messages reached them
+    (the shared frames are compressed once: a subscriber never needs a
+    deflater).  Before, each one got a zlib deflater at open: ~89 KB."""
+    idle, flowing = rss_per_connection(True)
+    check(idle < 20 * 1024, f"{idle:.0f} B of RSS per idle deflate subscriber, want < 20 KiB")
+    check(flowing < 20 * 1024,
+          f"{flowing:.0f} B of RSS per deflate subscriber after messages, want < 20 KiB")
+
+
 if __name__ == "__main__":
-    run([test_empty_final_blocks_do_not_stall_the_loop], timeout=180)
+    run([test_empty_final_blocks_do_not_stall_the_loop,
+         test_idle_deflate_subscribers_hold_no_zlib_state], timeout=180)
