@@ -13,6 +13,7 @@
 
 /* ---- Size-class pools ------------------------------------------------------
  * Power-of-two classes from 64 B to 1 MiB; larger requests go to malloc.
+ * Chunks that fall idle go back to the system (see pool.c).
  * A pool belongs to one thread; an object freed on another thread is pushed
  * on the pool's lock-free remote list and reclaimed by the owner. */
 
@@ -24,17 +25,18 @@ struct rc_pool;
 
 /* Every pool object starts with this header (16 bytes, keeps 16-alignment). */
 struct rc_pool_obj {
+	struct rc_chunk *chunk;            /* its chunk; NULL for a large object */
 	union {
-		struct rc_pool *pool;      /* while allocated */
-		struct rc_pool_obj *next;  /* while free */
+		struct rc_pool_obj *next;  /* while free (chunk or remote list) */
+		size_t large;              /* a large object's usable size */
 	};
-	uint32_t cls;                      /* class index, or RC_POOL_LARGE */
-	uint32_t magic;
 };
 _Static_assert(sizeof(struct rc_pool_obj) == 16, "pool header keeps 16-byte alignment");
 
 struct rc_pool *rc__pool_new(void);
 void rc__pool_free(struct rc_pool *p);
+/* Frees chunks unused for a whole period (see pool.c); owner thread. */
+void rc__pool_trim(struct rc_pool *p, uint64_t now_ms);
 /* The calling thread's pool (its loop's, or the shared locked fallback). */
 struct rc_pool *rc__pool_current(void);
 void rc__pool_set_current(struct rc_pool *p);

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import os
 import socket
-import struct
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 class DeflateWS(broker.RawSocketWS):
     """RawSocketWS offering permessage-deflate the way browsers do (checks
-    the broker accepted it), and sending frames with RSV1 set."""
+    the broker accepted it)."""
 
     def __init__(self, port, path, deflate=True, timeout=10):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -40,21 +39,6 @@ class DeflateWS(broker.RawSocketWS):
         want = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
         check(want in head, "Sec-WebSocket-Accept matches")
         eq("permessage-deflate" in head.lower(), deflate, "deflate negotiated")
-
-    def send(self, opcode, payload, rsv1=False):
-        n = len(payload)
-        b0 = 0x80 | (0x40 if rsv1 else 0) | opcode
-        if n < 126:
-            head = struct.pack("!BB", b0, 0x80 | n)
-        elif n < 65536:
-            head = struct.pack("!BBH", b0, 0x80 | 126, n)
-        else:
-            head = struct.pack("!BBQ", b0, 0x80 | 127, n)
-        key = os.urandom(4)
-        mask = (key * (n // 4 + 1))[:n]
-        masked = (int.from_bytes(payload, "little") ^
-                  int.from_bytes(mask, "little")).to_bytes(n, "little")
-        self.s.sendall(head + key + masked)
 
 
 def empty_final_blocks_message(blocks):
