@@ -11,10 +11,26 @@
  * connection and then reused for every message (the hot path does not
  * allocate), except that state that keeps no context between messages
  * (*_no_context_takeover) is released when the connection goes idle and
- * created again by its next compressed message. */
+ * created again by its next compressed message.  zlib's memory comes from
+ * the loop's pool, so what is released goes back to the system with the
+ * pool's idle chunks (glibc would keep zlib's 64 KiB blocks resident). */
 #include <errno.h>
+#include <stdint.h>
 
 #include "core/internal.h"
+
+static voidpf z_alloc(voidpf pool, uInt items, uInt size)
+{
+	if (size && items > SIZE_MAX / size)
+		return Z_NULL;
+	return rc__pool_alloc(pool, (size_t)items * size);
+}
+
+static void z_free(voidpf pool, voidpf p)
+{
+	(void)pool;
+	rc__pool_release(p);
+}
 
 /* The deflater for this connection's own messages, created on first use;
  * NULL when deflate was not negotiated, when zlib cannot use the window
@@ -37,7 +53,9 @@ struct rc_deflater *rc__conn_deflater(struct rc_conn *c)
 	if (bits < 9)
 		return NULL; /* zlib cannot produce it: checked before allocating */
 	c->def = rc__pool_alloc(c->loop->pool, sizeof(*c->def));
-	if (c->def && rc_deflater_init(c->def, bits, no_ctx, 6) < 0) {
+	if (c->def && rc_deflater_init_alloc(c->def, bits, no_ctx, 6,
+					     &(struct rc_pmd_alloc){ z_alloc, z_free,
+								    c->loop->pool }) < 0) {
 		rc__pool_release(c->def);
 		c->def = NULL;
 	}
@@ -57,7 +75,8 @@ int rc__conn_inflater(struct rc_conn *c)
 		return -ENOMEM;
 	no_ctx = c->client ? c->pmd.server_no_context_takeover
 			   : c->pmd.client_no_context_takeover;
-	if (rc_inflater_init(c->inf, no_ctx) < 0) {
+	if (rc_inflater_init_alloc(c->inf, no_ctx,
+				   &(struct rc_pmd_alloc){ z_alloc, z_free, c->loop->pool }) < 0) {
 		rc__pool_release(c->inf);
 		c->inf = NULL;
 		return -ENOMEM;
