@@ -86,16 +86,7 @@ static void release_buffers(struct rc_conn *c)
 	rc_buf_unref(c->kept);
 	rc_buf_unref(c->held);
 	c->in = c->msg = c->kept = c->held = NULL;
-	if (c->inf) {
-		rc_inflater_free(c->inf);
-		rc__pool_release(c->inf);
-		c->inf = NULL;
-	}
-	if (c->def) {
-		rc_deflater_free(c->def);
-		rc__pool_release(c->def);
-		c->def = NULL;
-	}
+	rc__conn_zlib_free(c);
 	rc__pool_release(c->sctx);
 	c->sctx = NULL;
 	if (c->cl)
@@ -362,21 +353,23 @@ void rc__conn_on_send(struct rc_conn *c, int res)
 }
 
 /* Builds a frame for opcode/payload in this loop's pool.  Compressed with
- * the connection's own deflater when negotiated and worth it. */
+ * the connection's own deflater (created here the first time, on the loop
+ * thread only) when negotiated and worth it. */
 static struct rc_buf *build_frame(struct rc_conn *c, uint8_t opcode,
 				  const uint8_t *data, size_t len)
 {
 	bool data_frame = opcode == RC_OP_TEXT || opcode == RC_OP_BINARY;
 	bool mask = c->client;
 	uint8_t key[4] = { 0 };
+	struct rc_deflater *d = data_frame && len >= 64 ? rc__conn_deflater(c) : NULL;
 	struct rc_buf *b;
 	size_t hl;
 
-	if (c->pmd_on && data_frame && len >= 64 && c->def) {
+	if (d) {
 		b = rc_buf_new(RC_FRAME_MAX_HEADER + rc_deflate_bound(len));
 		if (!b)
 			return NULL;
-		ssize_t n = rc_deflate_message(c->def, data, len, b->data + RC_FRAME_MAX_HEADER,
+		ssize_t n = rc_deflate_message(d, data, len, b->data + RC_FRAME_MAX_HEADER,
 					       b->cap - RC_FRAME_MAX_HEADER);
 		if (n >= 0) {
 			uint8_t hdr[RC_FRAME_MAX_HEADER];
@@ -680,7 +673,9 @@ void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind)
 {
 	switch (kind) {
 	case RC_T_IDLE: {
-		/* Silence: ask for a sign of life. */
+		/* Silence: ask for a sign of life, and hold no zlib state
+		 * that keeps no context. */
+		rc__conn_zlib_trim(c);
 		if (c->state == RC_CS_OPEN && !c->close_sent &&
 		    rc__conn_send_local(c, RC_OP_PING, NULL, 0) == 0) {
 			rc__timer_arm(c, RC_T_PONG, c->loop->opt.pong_timeout_ms);
@@ -706,18 +701,6 @@ void rc__conn_start_ws(struct rc_conn *c)
 	c->state = RC_CS_OPEN;
 	c->opened = true;
 	rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
-	if (c->pmd_on) {
-		bool no_ctx = c->client ? c->pmd.client_no_context_takeover
-					: c->pmd.server_no_context_takeover;
-		int bits = c->client ? c->pmd.client_max_window_bits
-				     : c->pmd.server_max_window_bits;
-		c->def = rc__pool_alloc(c->loop->pool, sizeof(*c->def));
-		if (c->def && rc_deflater_init(c->def, bits, no_ctx, 6) < 0) {
-			/* An 8-bit window zlib cannot produce: send uncompressed. */
-			rc__pool_release(c->def);
-			c->def = NULL;
-		}
-	}
 	if (c->h && c->h->on_open)
 		c->h->on_open(c);
 }

@@ -13,6 +13,7 @@
 
 /* ---- Size-class pools ------------------------------------------------------
  * Power-of-two classes from 64 B to 1 MiB; larger requests go to malloc.
+ * Chunks that fall idle go back to the system (see pool.c).
  * A pool belongs to one thread; an object freed on another thread is pushed
  * on the pool's lock-free remote list and reclaimed by the owner. */
 
@@ -24,17 +25,18 @@ struct rc_pool;
 
 /* Every pool object starts with this header (16 bytes, keeps 16-alignment). */
 struct rc_pool_obj {
+	struct rc_chunk *chunk;            /* its chunk; NULL for a large object */
 	union {
-		struct rc_pool *pool;      /* while allocated */
-		struct rc_pool_obj *next;  /* while free */
+		struct rc_pool_obj *next;  /* while free (chunk or remote list) */
+		size_t large;              /* a large object's usable size */
 	};
-	uint32_t cls;                      /* class index, or RC_POOL_LARGE */
-	uint32_t magic;
 };
 _Static_assert(sizeof(struct rc_pool_obj) == 16, "pool header keeps 16-byte alignment");
 
 struct rc_pool *rc__pool_new(void);
 void rc__pool_free(struct rc_pool *p);
+/* Frees chunks unused for a whole period (see pool.c); owner thread. */
+void rc__pool_trim(struct rc_pool *p, uint64_t now_ms);
 /* The calling thread's pool (its loop's, or the shared locked fallback). */
 struct rc_pool *rc__pool_current(void);
 void rc__pool_set_current(struct rc_pool *p);
@@ -284,6 +286,11 @@ void rc__conn_flush(struct rc_conn *c);
 int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b);
 void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__conn_start_ws(struct rc_conn *c);
+/* ws_zlib.c: the connection's zlib state, created on first use. */
+struct rc_deflater *rc__conn_deflater(struct rc_conn *c);
+int rc__conn_inflater(struct rc_conn *c);
+void rc__conn_zlib_trim(struct rc_conn *c);
+void rc__conn_zlib_free(struct rc_conn *c);
 void rc__conn_put(struct rc_conn *c);
 size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__conn_input(struct rc_conn *c, uint8_t *p, size_t n);

@@ -676,6 +676,7 @@ int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms)
 	expire_list(l, &l->t_pong, RC_T_PONG);
 	expire_list(l, &l->t_close, RC_T_CLOSE);
 	rc__loop_flush(l);
+	rc__pool_trim(l->pool, l->now_ms); /* after a burst, memory goes back */
 	__atomic_store_n(&l->busy_ns, l->busy_ns + (now_ns() - t1), __ATOMIC_RELAXED);
 	return 0;
 }

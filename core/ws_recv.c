@@ -45,23 +45,6 @@ struct rc_buf *rc_conn_keep_message(struct rc_conn *c)
 	return rc_buf_ref(b);
 }
 
-static int ensure_inflater(struct rc_conn *c)
-{
-	if (c->inf)
-		return 0;
-	c->inf = rc__pool_alloc(c->loop->pool, sizeof(*c->inf));
-	if (!c->inf)
-		return -ENOMEM;
-	bool no_ctx = c->client ? c->pmd.server_no_context_takeover
-				: c->pmd.client_no_context_takeover;
-	if (rc_inflater_init(c->inf, no_ctx) < 0) {
-		rc__pool_release(c->inf);
-		c->inf = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 /* Payload bytes of a data frame (already unmasked).  last: the final bytes
  * of the message. */
 static int on_data(struct rc_conn *c, const uint8_t *p, size_t n, bool last)
@@ -71,7 +54,7 @@ static int on_data(struct rc_conn *c, const uint8_t *p, size_t n, bool last)
 	int ret;
 
 	if (c->msg_z) {
-		if ((ret = ensure_inflater(c)) < 0)
+		if ((ret = rc__conn_inflater(c)) < 0)
 			return ret;
 		for (;;) {
 			size_t room = 4096, len;

@@ -216,16 +216,19 @@ class RawSocketWS:
             n = struct.unpack("!Q", self._need(8, deadline))[0]
         return b0 & 0x0F, self._need(n, deadline)
 
-    def send(self, opcode, payload):
+    def send(self, opcode, payload, fin=True, rsv1=False):
         n = len(payload)
+        b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
         if n < 126:
-            head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+            head = struct.pack("!BB", b0, 0x80 | n)
         elif n < 65536:
-            head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+            head = struct.pack("!BBH", b0, 0x80 | 126, n)
         else:
-            head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+            head = struct.pack("!BBQ", b0, 0x80 | 127, n)
         key = os.urandom(4)
-        m = bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+        mask = (key * (n // 4 + 1))[:n]  # as one big integer: fast for MiBs
+        m = (int.from_bytes(payload, "little") ^
+             int.from_bytes(mask, "little")).to_bytes(n, "little")
         self.s.sendall(head + key + m)
 
     def close_code(self, timeout=30):
