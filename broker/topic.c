@@ -258,7 +258,8 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&t->lock);
-	m->seq = ++t->seq;
+	m->seq = t->seq + 1;
+	__atomic_store_n(&t->seq, m->seq, __ATOMIC_RELAXED); /* GET /topics reads it unlocked */
 	m->time_ms = now_ms();
 	nexp = t->hist_cap ? hist_expire(t, expired, 8) : 0;
 	if (t->hist_cap) {

@@ -116,7 +116,7 @@ struct rc_loop {
 	 * so arming is an append and expiry looks at the head only. */
 	struct rc_list t_handshake, t_idle, t_pong, t_close;
 	uint64_t now_ms;
-	unsigned nconns;
+	unsigned nconns;         /* one writer (the loop), read by rc_loop_stats */
 
 	int wake_fd;             /* eventfd: posts and stop */
 	uint64_t wake_val;

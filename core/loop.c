@@ -26,12 +26,17 @@
 #define RC_BGID 1
 
 static _Thread_local struct rc_loop *current_loop;
-static enum rc_log_level log_level = RC_LOG_INFO;
+/* Set by SIGHUP on the signal thread, read by every thread: relaxed atomics
+ * (a line printed at the old level during the change is harmless). */
+static int log_level = RC_LOG_INFO;
 
 /* ---- Logging -------------------------------------------------------------------- */
 
 /* Sets the most verbose level that is printed. */
-void rc_log_set_level(enum rc_log_level lvl) { log_level = lvl; }
+void rc_log_set_level(enum rc_log_level lvl)
+{
+	__atomic_store_n(&log_level, (int)lvl, __ATOMIC_RELAXED);
+}
 
 /* One line to stderr with a UTC timestamp and the level. */
 void rc_log(enum rc_log_level lvl, const char *fmt, ...)
@@ -43,7 +48,7 @@ void rc_log(enum rc_log_level lvl, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (lvl > log_level)
+	if ((int)lvl > __atomic_load_n(&log_level, __ATOMIC_RELAXED))
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
