@@ -438,7 +438,7 @@ int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data, size_t len
 		return rc__conn_send_local(c, opcode, data, len);
 	/* Another thread: frame it here (uncompressed, the connection's
 	 * deflater belongs to its loop) and hand the reference over. */
-	if (!control && rc__queued(c) + len > c->loop->opt.max_backpressure)
+	if (!control && rc__queued(c) + len > rc__max_backpressure(c->loop))
 		return -ENOBUFS;
 	struct rc_buf *b = rc_frame_encode(opcode, data, len, NULL);
 	if (!b)
@@ -455,7 +455,7 @@ int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data, size_t len
 /* Queues a shared pre-encoded frame; any thread (see rc.h). */
 int rc_conn_send_frame(struct rc_conn *c, struct rc_buf *frame)
 {
-	if (rc__queued(c) + frame->len > c->loop->opt.max_backpressure)
+	if (rc__queued(c) + frame->len > rc__max_backpressure(c->loop))
 		return -ENOBUFS;
 	if (rc_loop_current() != c->loop)
 		return post_to_owner(c, rc_buf_ref(frame), 0);

@@ -234,6 +234,13 @@ static inline void rc__queued_add(struct rc_conn *c, ptrdiff_t delta)
 	__atomic_store_n(&c->queued, c->queued + (size_t)delta, __ATOMIC_RELAXED);
 }
 
+/* The loop's max_backpressure, for checks on other threads: the loop stores
+ * it atomically when it takes new options (rc_loop_set_options). */
+static inline size_t rc__max_backpressure(const struct rc_loop *l)
+{
+	return __atomic_load_n(&l->opt.max_backpressure, __ATOMIC_RELAXED);
+}
+
 /* loop.c */
 struct io_uring_sqe *rc__sqe(struct rc_loop *l);
 void rc__loop_log_features(struct rc_loop *l);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,6 +417,66 @@ static void run_posts(struct rc_loop *l)
 		rc__pool_release(fifo);
 		fifo = next;
 	}
+}
+
+/* Moves the deadlines on one timer list from old_ms to new_ms, counted from
+ * when each was armed: every entry shifts by the same amount, so the list
+ * stays in deadline order (ms 0 disarms, as in rc__timer_arm). */
+static void retime(struct rc_list *list, unsigned old_ms, unsigned new_ms)
+{
+	struct rc_list *it, *next;
+
+	if (old_ms == new_ms)
+		return;
+	for (it = list->next; it != list; it = next) {
+		struct rc_conn *c = rc_container_of(it, struct rc_conn, timer);
+		next = it->next;
+		if (!new_ms)
+			rc__timer_disarm(c);
+		else
+			c->deadline = c->deadline - old_ms + new_ms;
+	}
+}
+
+struct new_options {
+	struct rc_loop *l; /* not rc_loop_current(): rc_loop_free runs posts too */
+	struct rc_options o;
+};
+
+static void apply_options(void *arg)
+{
+	struct new_options *no = arg;
+	struct rc_options *o = &no->o;
+	struct rc_loop *l = no->l;
+	/* max_backpressure is read on other threads (rc_conn_send's check):
+	 * stored atomically, every other field copied around it. */
+	size_t bp_at = offsetof(struct rc_options, max_backpressure);
+	size_t bp_end = bp_at + sizeof(o->max_backpressure);
+
+	retime(&l->t_handshake, l->opt.handshake_timeout_ms, o->handshake_timeout_ms);
+	retime(&l->t_idle, l->opt.idle_timeout_ms, o->idle_timeout_ms);
+	retime(&l->t_pong, l->opt.pong_timeout_ms, o->pong_timeout_ms);
+	retime(&l->t_close, l->opt.close_timeout_ms, o->close_timeout_ms);
+	memcpy(&l->opt, o, bp_at);
+	memcpy((char *)&l->opt + bp_end, (char *)o + bp_end, sizeof(*o) - bp_end);
+	__atomic_store_n(&l->opt.max_backpressure, o->max_backpressure, __ATOMIC_RELAXED);
+	free(no);
+}
+
+/* New options for l, taken on l's thread at its next turn (see rc.h). */
+int rc_loop_set_options(struct rc_loop *l, const struct rc_options *o)
+{
+	struct new_options *copy = malloc(sizeof(*copy));
+
+	if (!copy)
+		return -ENOMEM;
+	copy->l = l;
+	copy->o = *o;
+	if (rc_loop_post(l, apply_options, copy) < 0) {
+		free(copy);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* Async-signal-safe: a flag and an eventfd write. */

@@ -117,6 +117,12 @@ void rc_loop_stats(const struct rc_loop *l, uint64_t *busy_ns, uint64_t *idle_ns
 
 /* Calls fn(arg) on l's thread, soon.  Any thread.  Returns 0 or -ENOMEM. */
 int rc_loop_post(struct rc_loop *l, void (*fn)(void *arg), void *arg);
+/* Replaces l's options at run time; any thread.  l takes a copy on its own
+ * thread at its next turn: limits are checked against the new values from
+ * then on, new connections negotiate with them (deflate), and armed timers
+ * move to the new durations counted from when they were armed.  Returns 0
+ * or -ENOMEM. */
+int rc_loop_set_options(struct rc_loop *l, const struct rc_options *o);
 
 /* ---- Server ------------------------------------------------------------------ */
 
@@ -173,6 +179,10 @@ void rc_server_free(struct rc_server *s);
 void *rc_server_user(const struct rc_server *s);
 unsigned rc_server_threads(const struct rc_server *s);
 struct rc_loop *rc_server_loop(const struct rc_server *s, unsigned i);
+/* New options for every loop (rc_loop_set_options), and for loops not
+ * started yet; any thread but a signal handler.  0 or -ENOMEM (then some
+ * loops may keep the old ones). */
+int rc_server_set_options(struct rc_server *s, const struct rc_options *o);
 
 /* ---- Connections ------------------------------------------------------------- */
 

@@ -237,13 +237,21 @@ struct worker_arg {
 
 static int start_loop(struct rc_server *s, unsigned idx)
 {
-	struct rc_loop *l = rc_loop_new(&s->opt);
+	struct rc_loop *l;
 	int ret;
 
+	/* Under the lock: rc_server_set_options either changes s->opt before
+	 * this loop copies it, or finds the loop in s->loops. */
+	pthread_mutex_lock(&s->lock);
+	l = rc_loop_new(&s->opt);
+	ret = l ? 0 : -errno;
+	if (l) {
+		l->srv = s;
+		atomic_store(&s->loops[idx], l);
+	}
+	pthread_mutex_unlock(&s->lock);
 	if (!l)
-		return -errno;
-	l->srv = s;
-	atomic_store(&s->loops[idx], l);
+		return ret;
 	for (unsigned i = 0; i < s->naddrs; i++) {
 		int port = 0;
 		int fd = idx == 0 ? s->first_fds[i] : open_listener(s->addrs[i], s->cfg.backlog, &port);
@@ -291,7 +299,9 @@ static void free_loops(struct rc_server *s)
 	struct rc_loop *l;
 
 	for (unsigned i = 0; i < s->nthreads; i++) {
+		pthread_mutex_lock(&s->lock); /* rc_server_set_options is done with it */
 		l = atomic_exchange(&s->loops[i], NULL);
+		pthread_mutex_unlock(&s->lock);
 		if (!l)
 			continue;
 		while (atomic_load(&s->stoppers))
@@ -357,6 +367,22 @@ void rc_server_stop(struct rc_server *s)
 			rc_loop_stop(l);
 	}
 	atomic_fetch_sub(&s->stoppers, 1);
+}
+
+/* New options for every loop (see rc.h). */
+int rc_server_set_options(struct rc_server *s, const struct rc_options *o)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	s->opt = *o;
+	for (unsigned i = 0; i < s->nthreads; i++) {
+		struct rc_loop *l = atomic_load(&s->loops[i]);
+		if (l && rc_loop_set_options(l, o) < 0)
+			ret = -ENOMEM;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
 }
 
 /* Frees a server that is not running. */
