@@ -252,7 +252,10 @@ int main(int argc, char **argv)
 	make_epoch();
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	bk.started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	bk_registry_init();
+	if (bk_registry_init() < 0) {
+		fprintf(stderr, "ringcast: out of memory\n");
+		return 1;
+	}
 	core_options(cfg, &opt);
 	bk.srv = rc_server_new(&(struct rc_server_config){
 		.options = &opt,
@@ -312,6 +315,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringcast: %s\n", strerror(-ret));
 		return 1;
 	}
+	/* bk.srv is not freed: its loops' pools hold the histories' messages;
+	 * exit reclaims both. */
 	free_retired();
 	rc_log(RC_LOG_INFO, "stopped");
 	return 0;

@@ -42,10 +42,11 @@ static uint32_t hash(const char *p, size_t n)
 }
 
 /* Sets up the table; called once before the server runs. */
-void bk_registry_init(void)
+int bk_registry_init(void)
 {
 	reg.nbuckets = 1024;
 	reg.buckets = calloc(reg.nbuckets, sizeof(*reg.buckets));
+	return reg.buckets ? 0 : -ENOMEM;
 }
 
 static void grow_table(void)

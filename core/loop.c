@@ -265,7 +265,7 @@ struct rc_loop *rc_loop_new(const struct rc_options *o)
 	l->pool = rc__pool_new();
 	if (!l->pool) {
 		ret = -ENOMEM;
-		goto err_ring;
+		goto err_buf_ring;
 	}
 	l->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (l->wake_fd < 0) {
@@ -288,6 +288,11 @@ struct rc_loop *rc_loop_new(const struct rc_options *o)
 
 err_pool:
 	rc__pool_free(l->pool);
+err_buf_ring: /* the ring goes first: the buffer ring is registered with it */
+	io_uring_queue_exit(&l->ring);
+	munmap(l->br_mem, (size_t)l->br_count * l->br_size);
+	munmap(l->br, l->br_count * sizeof(struct io_uring_buf));
+	goto err_free;
 err_ring:
 	io_uring_queue_exit(&l->ring);
 err_free:

@@ -171,7 +171,9 @@ int rc_server_listen_fd(struct rc_server *s, int fd);
 /* The port of the first listener (after binding ":0"), or -1. */
 int rc_server_port(const struct rc_server *s);
 /* Runs every loop (the calling thread runs loop 0) until rc_server_stop()
- * has drained them all.  Returns 0 or -errno. */
+ * has drained them all.  Returns 0 or -errno.  The drained loops and their
+ * pools stay allocated until rc_server_free(): buffers and frames made on
+ * a loop thread (e.g. kept in a history) may be released until then. */
 int rc_server_run(struct rc_server *s);
 /* Any thread, async-signal-safe. */
 void rc_server_stop(struct rc_server *s);
@@ -262,7 +264,8 @@ struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
 				  const struct rc_handlers *h, void *user);
 
 /* Wraps an already connected socket (GWS NewClientFromConn): performs the
- * client handshake for url's host and path over fd, which the loop now owns. */
+ * client handshake for url's host and path over fd, which the loop now owns.
+ * On NULL (errno EINVAL for a bad URL, ENOMEM) fd is still the caller's. */
 struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
 				  const struct rc_client_options *o,
 				  const struct rc_handlers *h, void *user);

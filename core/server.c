@@ -324,7 +324,7 @@ int rc_server_run(struct rc_server *s)
 	}
 	ret = start_loop(s, 0);
 	if (ret < 0)
-		goto out_free_loops;
+		goto out;
 	for (; started < s->nthreads; started++) {
 		args[started].s = s;
 		args[started].idx = started;
@@ -348,8 +348,9 @@ int rc_server_run(struct rc_server *s)
 		ret = rc_loop_run(atomic_load(&s->loops[0]));
 	for (unsigned i = 1; i < started; i++)
 		pthread_join(th[i], NULL);
-out_free_loops:
-	free_loops(s);
+	/* The loops (and their pools) stay until rc_server_free: objects from
+	 * the pools, such as messages a user keeps in a history, outlive the
+	 * run. */
 out:
 	free(th);
 	free(args);
@@ -385,11 +386,12 @@ int rc_server_set_options(struct rc_server *s, const struct rc_options *o)
 	return ret;
 }
 
-/* Frees a server that is not running. */
+/* Frees a server that is not running, with its loops and their pools. */
 void rc_server_free(struct rc_server *s)
 {
 	if (!s)
 		return;
+	free_loops(s);
 	for (unsigned i = 0; i < s->naddrs; i++) {
 		if (s->first_fds[i] >= 0)
 			close(s->first_fds[i]);
@@ -406,7 +408,7 @@ void rc_server_free(struct rc_server *s)
 void *rc_server_user(const struct rc_server *s) { return s->cfg.user; }
 /* Number of loops. */
 unsigned rc_server_threads(const struct rc_server *s) { return s->nthreads; }
-/* Loop i (valid while running). */
+/* Loop i (valid until rc_server_free). */
 struct rc_loop *rc_server_loop(const struct rc_server *s, unsigned i)
 {
 	return i < s->nthreads ? atomic_load_explicit(&s->loops[i], memory_order_acquire) : NULL;
