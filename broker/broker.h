@@ -136,7 +136,8 @@ void bk_unsubscribe_all(struct bk_client *cl);
 /* Calls fn for each topic (registry locked; fn must not call back in). */
 void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg);
 size_t bk_topics_count(void);
-void bk_registry_init(void);
+/* Allocates the topic table at start: 0 or -ENOMEM. */
+int bk_registry_init(void);
 
 /* ---- Connections (client.c) ------------------------------------------------------ */
 

@@ -163,7 +163,8 @@ static void topic_json(struct rc_topic *tp, void *arg)
 	if (n < 0 || a->n >= 10000) /* bounded answer */
 		return;
 	tprintf(a->t, "%s{\"topic\":%.*s,\"subscribers\":%u,\"seq\":%llu}", a->n++ ? "," : "",
-		(int)n, name, atomic_load(&tp->nsubs), (unsigned long long)tp->seq);
+		(int)n, name, atomic_load(&tp->nsubs),
+		(unsigned long long)__atomic_load_n(&tp->seq, __ATOMIC_RELAXED));
 }
 
 static void topics(struct rc_conn *c)

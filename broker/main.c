@@ -13,6 +13,8 @@
 
 #include "broker/broker.h"
 
+static void core_options(const struct rc_config *c, struct rc_options *o);
+
 static void apply_runtime(const struct rc_config *c)
 {
 	rc_log_set_level((enum rc_log_level)c->log_level);
@@ -86,6 +88,7 @@ static void describe_changes(const char *was, const char *now, char *out, size_t
 				 * names or addresses only at start. */
 				bool restart = (klen == 6 && !memcmp(l, "listen", 6)) ||
 					       (klen == 7 && !memcmp(l, "threads", 7)) ||
+					       (klen == 7 && !memcmp(l, "backlog", 7)) ||
 					       (klen > 4 && !memcmp(l, "tls_", 4));
 				int n = snprintf(out + len, cap - len, "%s%.*s %s -> %s%s",
 						 len ? ", " : "", (int)klen, l, ov, nv,
@@ -101,9 +104,11 @@ static void describe_changes(const char *was, const char *now, char *out, size_t
 }
 
 /* SIGHUP: reload defaults, file, the original flags and the environment, in
- * the same order as at start; limits, history and log level take effect for
- * new decisions at once (listen addresses and threads need a restart, and
- * the log says so).  The log line lists exactly what changed. */
+ * the same order as at start; limits, timeouts, compression, history and
+ * log level take effect for new decisions at once (each loop takes the core
+ * options at its next turn; armed timers move to the new durations), while
+ * listen addresses, threads and backlog need a restart, and the log says
+ * so.  The log line lists exactly what changed. */
 static void reload(void)
 {
 	enum { DUMP = 16384 };
@@ -111,6 +116,7 @@ static void reload(void)
 	struct rc_config *c = calloc(1, sizeof(*c));
 	char *was = malloc(DUMP), *now = malloc(DUMP), *what = malloc(DUMP);
 	struct retired_cfg *r;
+	struct rc_options opt;
 	bool exit_now = false;
 
 	if (!c || !was || !now || !what)
@@ -128,6 +134,10 @@ static void reload(void)
 	else
 		describe_changes(was, now, what, DUMP);
 	apply_runtime(c);
+	core_options(c, &opt);
+	if (rc_server_set_options(bk.srv, &opt) < 0)
+		rc_log(RC_LOG_ERROR, "reload: out of memory: some threads keep the old "
+		       "limits and timeouts");
 	/* The old struct stays allocated until exit (handlers on other threads
 	 * may still read it): a few hundred bytes per SIGHUP. */
 	atomic_store_explicit(&bk.cfg, c, memory_order_release);
@@ -242,7 +252,10 @@ int main(int argc, char **argv)
 	make_epoch();
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	bk.started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	bk_registry_init();
+	if (bk_registry_init() < 0) {
+		fprintf(stderr, "ringcast: out of memory\n");
+		return 1;
+	}
 	core_options(cfg, &opt);
 	bk.srv = rc_server_new(&(struct rc_server_config){
 		.options = &opt,
@@ -304,6 +317,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringcast: %s\n", strerror(-ret));
 		return 1;
 	}
+	/* bk.srv is not freed: its loops' pools hold the histories' messages;
+	 * exit reclaims both. */
 	free_retired();
 	rc_log(RC_LOG_INFO, "stopped");
 	return 0;

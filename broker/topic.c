@@ -42,10 +42,11 @@ static uint32_t hash(const char *p, size_t n)
 }
 
 /* Sets up the table; called once before the server runs. */
-void bk_registry_init(void)
+int bk_registry_init(void)
 {
 	reg.nbuckets = 1024;
 	reg.buckets = calloc(reg.nbuckets, sizeof(*reg.buckets));
+	return reg.buckets ? 0 : -ENOMEM;
 }
 
 static void grow_table(void)
@@ -258,7 +259,8 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&t->lock);
-	m->seq = ++t->seq;
+	m->seq = t->seq + 1;
+	__atomic_store_n(&t->seq, m->seq, __ATOMIC_RELAXED); /* GET /topics reads it unlocked */
 	m->time_ms = now_ms();
 	nexp = t->hist_cap ? hist_expire(t, expired, 8) : 0;
 	if (t->hist_cap) {

@@ -489,16 +489,16 @@ static struct rc_conn *client_new(struct rc_loop *l, int fd, const struct url *u
 				  const struct rc_client_options *o,
 				  const struct rc_handlers *h, void *user)
 {
-	struct rc_conn *c = rc__conn_new(l, fd, false);
-	struct rc_client_state *s;
+	/* The state first: once the connection exists, failing would close
+	 * fd through the ring, and the caller closes it too. */
+	struct rc_client_state *s = rc__pool_alloc(l->pool, sizeof(*s));
+	struct rc_conn *c = s ? rc__conn_new(l, fd, false) : NULL;
 
-	if (!c)
-		return NULL;
-	s = c->cl = rc__pool_alloc(l->pool, sizeof(*s));
-	if (!s) {
-		rc__conn_abort(c, 0);
+	if (!c) {
+		rc__pool_release(s);
 		return NULL;
 	}
+	c->cl = s;
 	memset(s, 0, sizeof(*s));
 	c->client = true;
 	c->h = h;

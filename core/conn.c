@@ -34,7 +34,7 @@ struct rc_conn *rc__conn_new(struct rc_loop *l, int fd, bool fixed)
 	atomic_init(&c->refs, 1);
 	rc_list_init(&c->timer);
 	rc_list_add_tail(&l->conns, &c->all);
-	l->nconns++;
+	__atomic_store_n(&l->nconns, l->nconns + 1, __ATOMIC_RELAXED); /* rc_loop_stats */
 	return c;
 }
 
@@ -165,7 +165,7 @@ void rc__conn_on_close(struct rc_conn *c)
 
 	c->inflight--;
 	rc_list_del(&c->all);
-	c->loop->nconns--;
+	__atomic_store_n(&c->loop->nconns, c->loop->nconns - 1, __ATOMIC_RELAXED);
 	if (c->admitted && cfg->on_disconnect)
 		cfg->on_disconnect(c);
 	release_buffers(c);

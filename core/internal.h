@@ -120,7 +120,7 @@ struct rc_loop {
 	 * so arming is an append and expiry looks at the head only. */
 	struct rc_list t_handshake, t_idle, t_pong, t_close;
 	uint64_t now_ms;
-	unsigned nconns;
+	unsigned nconns;         /* one writer (the loop), read by rc_loop_stats */
 
 	int wake_fd;             /* eventfd: posts and stop */
 	uint64_t wake_val;
@@ -247,6 +247,13 @@ static inline void rc__queued_add(struct rc_conn *c, ptrdiff_t delta)
 	__atomic_store_n(&c->queued, c->queued + (size_t)delta, __ATOMIC_RELAXED);
 }
 
+/* The loop's max_backpressure, for checks on other threads: the loop stores
+ * it atomically when it takes new options (rc_loop_set_options). */
+static inline size_t rc__max_backpressure(const struct rc_loop *l)
+{
+	return __atomic_load_n(&l->opt.max_backpressure, __ATOMIC_RELAXED);
+}
+
 /* The one budget check (core/README.md, "One budget per connection"): the
  * bytes c may still make us hold, out of max_backpressure.  Everything a
  * connection queues counts: data and control frames, HTTP answers, TLS
@@ -255,7 +262,7 @@ static inline void rc__queued_add(struct rc_conn *c, ptrdiff_t delta)
 static inline size_t rc__conn_room(const struct rc_conn *c)
 {
 	size_t used = rc__queued(c) + __atomic_load_n(&c->reserved, __ATOMIC_ACQUIRE);
-	size_t max = c->loop->opt.max_backpressure;
+	size_t max = rc__max_backpressure(c->loop);
 
 	return used < max ? max - used : 0;
 }

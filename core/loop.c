@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +27,17 @@
 #define RC_BGID 1
 
 static _Thread_local struct rc_loop *current_loop;
-static enum rc_log_level log_level = RC_LOG_INFO;
+/* Set by SIGHUP on the signal thread, read by every thread: relaxed atomics
+ * (a line printed at the old level during the change is harmless). */
+static int log_level = RC_LOG_INFO;
 
 /* ---- Logging -------------------------------------------------------------------- */
 
 /* Sets the most verbose level that is printed. */
-void rc_log_set_level(enum rc_log_level lvl) { log_level = lvl; }
+void rc_log_set_level(enum rc_log_level lvl)
+{
+	__atomic_store_n(&log_level, (int)lvl, __ATOMIC_RELAXED);
+}
 
 /* One line to stderr with a UTC timestamp and the level. */
 void rc_log(enum rc_log_level lvl, const char *fmt, ...)
@@ -43,7 +49,7 @@ void rc_log(enum rc_log_level lvl, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (lvl > log_level)
+	if ((int)lvl > __atomic_load_n(&log_level, __ATOMIC_RELAXED))
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -259,7 +265,7 @@ struct rc_loop *rc_loop_new(const struct rc_options *o)
 	l->pool = rc__pool_new();
 	if (!l->pool) {
 		ret = -ENOMEM;
-		goto err_ring;
+		goto err_buf_ring;
 	}
 	l->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (l->wake_fd < 0) {
@@ -282,6 +288,11 @@ struct rc_loop *rc_loop_new(const struct rc_options *o)
 
 err_pool:
 	rc__pool_free(l->pool);
+err_buf_ring: /* the ring goes first: the buffer ring is registered with it */
+	io_uring_queue_exit(&l->ring);
+	munmap(l->br_mem, (size_t)l->br_count * l->br_size);
+	munmap(l->br, l->br_count * sizeof(struct io_uring_buf));
+	goto err_free;
 err_ring:
 	io_uring_queue_exit(&l->ring);
 err_free:
@@ -411,6 +422,66 @@ static void run_posts(struct rc_loop *l)
 		rc__pool_release(fifo);
 		fifo = next;
 	}
+}
+
+/* Moves the deadlines on one timer list from old_ms to new_ms, counted from
+ * when each was armed: every entry shifts by the same amount, so the list
+ * stays in deadline order (ms 0 disarms, as in rc__timer_arm). */
+static void retime(struct rc_list *list, unsigned old_ms, unsigned new_ms)
+{
+	struct rc_list *it, *next;
+
+	if (old_ms == new_ms)
+		return;
+	for (it = list->next; it != list; it = next) {
+		struct rc_conn *c = rc_container_of(it, struct rc_conn, timer);
+		next = it->next;
+		if (!new_ms)
+			rc__timer_disarm(c);
+		else
+			c->deadline = c->deadline - old_ms + new_ms;
+	}
+}
+
+struct new_options {
+	struct rc_loop *l; /* not rc_loop_current(): rc_loop_free runs posts too */
+	struct rc_options o;
+};
+
+static void apply_options(void *arg)
+{
+	struct new_options *no = arg;
+	struct rc_options *o = &no->o;
+	struct rc_loop *l = no->l;
+	/* max_backpressure is read on other threads (rc_conn_send's check):
+	 * stored atomically, every other field copied around it. */
+	size_t bp_at = offsetof(struct rc_options, max_backpressure);
+	size_t bp_end = bp_at + sizeof(o->max_backpressure);
+
+	retime(&l->t_handshake, l->opt.handshake_timeout_ms, o->handshake_timeout_ms);
+	retime(&l->t_idle, l->opt.idle_timeout_ms, o->idle_timeout_ms);
+	retime(&l->t_pong, l->opt.pong_timeout_ms, o->pong_timeout_ms);
+	retime(&l->t_close, l->opt.close_timeout_ms, o->close_timeout_ms);
+	memcpy(&l->opt, o, bp_at);
+	memcpy((char *)&l->opt + bp_end, (char *)o + bp_end, sizeof(*o) - bp_end);
+	__atomic_store_n(&l->opt.max_backpressure, o->max_backpressure, __ATOMIC_RELAXED);
+	free(no);
+}
+
+/* New options for l, taken on l's thread at its next turn (see rc.h). */
+int rc_loop_set_options(struct rc_loop *l, const struct rc_options *o)
+{
+	struct new_options *copy = malloc(sizeof(*copy));
+
+	if (!copy)
+		return -ENOMEM;
+	copy->l = l;
+	copy->o = *o;
+	if (rc_loop_post(l, apply_options, copy) < 0) {
+		free(copy);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* Async-signal-safe: a flag and an eventfd write. */

@@ -123,6 +123,12 @@ void rc_loop_stats(const struct rc_loop *l, uint64_t *busy_ns, uint64_t *idle_ns
 
 /* Calls fn(arg) on l's thread, soon.  Any thread.  Returns 0 or -ENOMEM. */
 int rc_loop_post(struct rc_loop *l, void (*fn)(void *arg), void *arg);
+/* Replaces l's options at run time; any thread.  l takes a copy on its own
+ * thread at its next turn: limits are checked against the new values from
+ * then on, new connections negotiate with them (deflate), and armed timers
+ * move to the new durations counted from when they were armed.  Returns 0
+ * or -ENOMEM. */
+int rc_loop_set_options(struct rc_loop *l, const struct rc_options *o);
 
 /* ---- Server ------------------------------------------------------------------ */
 
@@ -180,7 +186,9 @@ int rc_server_listen_fd(struct rc_server *s, int fd);
 /* The port of the first listener (after binding ":0"), or -1. */
 int rc_server_port(const struct rc_server *s);
 /* Runs every loop (the calling thread runs loop 0) until rc_server_stop()
- * has drained them all.  Returns 0 or -errno. */
+ * has drained them all.  Returns 0 or -errno.  The drained loops and their
+ * pools stay allocated until rc_server_free(): buffers and frames made on
+ * a loop thread (e.g. kept in a history) may be released until then. */
 int rc_server_run(struct rc_server *s);
 /* Any thread, async-signal-safe. */
 void rc_server_stop(struct rc_server *s);
@@ -188,6 +196,10 @@ void rc_server_free(struct rc_server *s);
 void *rc_server_user(const struct rc_server *s);
 unsigned rc_server_threads(const struct rc_server *s);
 struct rc_loop *rc_server_loop(const struct rc_server *s, unsigned i);
+/* New options for every loop (rc_loop_set_options), and for loops not
+ * started yet; any thread but a signal handler.  0 or -ENOMEM (then some
+ * loops may keep the old ones). */
+int rc_server_set_options(struct rc_server *s, const struct rc_options *o);
 
 /* ---- Connections ------------------------------------------------------------- */
 
@@ -269,7 +281,8 @@ struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
 /* Wraps an already connected socket (GWS NewClientFromConn): performs the
  * client handshake for url's host and path over fd, which the loop now owns.
  * With o->socks5, fd is connected to that proxy (its host and port are not
- * used) and the SOCKS5 exchange comes first. */
+ * used) and the SOCKS5 exchange comes first.  On NULL (errno EINVAL for a
+ * bad URL, ENOMEM) fd is still the caller's. */
 struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
 				  const struct rc_client_options *o,
 				  const struct rc_handlers *h, void *user);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,12 @@ struct rc_server {
 	struct rc_server_config cfg;
 	struct rc_options opt;
 	unsigned nthreads;
-	struct rc_loop **loops;
+	/* Written by each worker as its loop starts, read by rc_server_stop
+	 * (any thread, a signal handler) and rc_server_loop: atomic.  Cleared
+	 * before the loops are freed, and the free waits for every
+	 * rc_server_stop in progress (stoppers) to let go of them. */
+	_Atomic(struct rc_loop *) *loops;
+	atomic_uint stoppers;
 	char *addrs[RC_MAX_ADDRS];
 	int first_fds[RC_MAX_ADDRS]; /* opened by rc_server_listen; loop 0's */
 	struct rc_tls_server *tls[RC_MAX_ADDRS]; /* NULL: plain */
@@ -30,6 +36,7 @@ struct rc_server {
 	pthread_mutex_t lock;
 	pthread_cond_t ready;
 	unsigned nready;
+	bool go;                 /* every loop exists: workers may run */
 	int start_err;
 };
 
@@ -230,13 +237,21 @@ struct worker_arg {
 
 static int start_loop(struct rc_server *s, unsigned idx)
 {
-	struct rc_loop *l = rc_loop_new(&s->opt);
+	struct rc_loop *l;
 	int ret;
 
+	/* Under the lock: rc_server_set_options either changes s->opt before
+	 * this loop copies it, or finds the loop in s->loops. */
+	pthread_mutex_lock(&s->lock);
+	l = rc_loop_new(&s->opt);
+	ret = l ? 0 : -errno;
+	if (l) {
+		l->srv = s;
+		atomic_store(&s->loops[idx], l);
+	}
+	pthread_mutex_unlock(&s->lock);
 	if (!l)
-		return -errno;
-	l->srv = s;
-	s->loops[idx] = l;
+		return ret;
 	for (unsigned i = 0; i < s->naddrs; i++) {
 		int port = 0;
 		int fd = idx == 0 ? s->first_fds[i] : open_listener(s->addrs[i], s->cfg.backlog, &port);
@@ -266,10 +281,33 @@ static void *worker(void *arg)
 		s->start_err = ret;
 	s->nready++;
 	pthread_cond_broadcast(&s->ready);
+	/* Not before every loop exists: a connection on this loop may post
+	 * to any other (rc_server_loop). */
+	while (!s->go)
+		pthread_cond_wait(&s->ready, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	if (ret == 0)
-		rc_loop_run(s->loops[w->idx]);
+		rc_loop_run(atomic_load(&s->loops[w->idx]));
 	return NULL;
+}
+
+/* Frees every loop once no rc_server_stop still holds one: the slots are
+ * cleared first, so a later stop finds none (seq_cst on both sides: either
+ * the stopper's increment is seen here or the cleared slot is seen there). */
+static void free_loops(struct rc_server *s)
+{
+	struct rc_loop *l;
+
+	for (unsigned i = 0; i < s->nthreads; i++) {
+		pthread_mutex_lock(&s->lock); /* rc_server_set_options is done with it */
+		l = atomic_exchange(&s->loops[i], NULL);
+		pthread_mutex_unlock(&s->lock);
+		if (!l)
+			continue;
+		while (atomic_load(&s->stoppers))
+			sched_yield(); /* a stopper only does one write per loop */
+		rc_loop_free(l);
+	}
 }
 
 /* Runs every loop until stopped (see rc.h). */
@@ -277,6 +315,7 @@ int rc_server_run(struct rc_server *s)
 {
 	pthread_t *th = calloc(s->nthreads, sizeof(*th));
 	struct worker_arg *args = calloc(s->nthreads, sizeof(*args));
+	unsigned started = 1; /* threads running worker(), loop 0's included */
 	int ret = 0;
 
 	if (!th || !args) {
@@ -285,35 +324,33 @@ int rc_server_run(struct rc_server *s)
 	}
 	ret = start_loop(s, 0);
 	if (ret < 0)
-		goto out_free_loop0;
-	for (unsigned i = 1; i < s->nthreads; i++) {
-		args[i].s = s;
-		args[i].idx = i;
-		if (pthread_create(&th[i], NULL, worker, &args[i]) != 0) {
+		goto out;
+	for (; started < s->nthreads; started++) {
+		args[started].s = s;
+		args[started].idx = started;
+		if (pthread_create(&th[started], NULL, worker, &args[started]) != 0) {
 			ret = -EAGAIN;
-			s->nthreads = i;
 			break;
 		}
 	}
 	pthread_mutex_lock(&s->lock);
-	while (s->nready < s->nthreads - 1)
+	while (s->nready < started - 1)
 		pthread_cond_wait(&s->ready, &s->lock);
 	if (s->start_err && !ret)
 		ret = s->start_err;
+	s->go = true;
+	pthread_cond_broadcast(&s->ready);
 	pthread_mutex_unlock(&s->lock);
-	if (ret == 0 && atomic_load(&s->stop))
+	/* A stop that came before every loop existed missed some. */
+	if (ret < 0 || atomic_load(&s->stop))
 		rc_server_stop(s);
-	if (ret < 0)
-		rc_server_stop(s);
-	else
-		ret = rc_loop_run(s->loops[0]);
-	for (unsigned i = 1; i < s->nthreads; i++)
+	if (ret == 0)
+		ret = rc_loop_run(atomic_load(&s->loops[0]));
+	for (unsigned i = 1; i < started; i++)
 		pthread_join(th[i], NULL);
-out_free_loop0:
-	for (unsigned i = 0; i < s->nthreads; i++) {
-		rc_loop_free(s->loops[i]);
-		s->loops[i] = NULL;
-	}
+	/* The loops (and their pools) stay until rc_server_free: objects from
+	 * the pools, such as messages a user keeps in a history, outlive the
+	 * run. */
 out:
 	free(th);
 	free(args);
@@ -324,18 +361,37 @@ out:
 void rc_server_stop(struct rc_server *s)
 {
 	atomic_store(&s->stop, true);
+	atomic_fetch_add(&s->stoppers, 1);
 	for (unsigned i = 0; i < s->nthreads; i++) {
-		struct rc_loop *l = s->loops[i];
+		struct rc_loop *l = atomic_load(&s->loops[i]);
 		if (l)
 			rc_loop_stop(l);
 	}
+	atomic_fetch_sub(&s->stoppers, 1);
 }
 
-/* Frees a server that is not running. */
+/* New options for every loop (see rc.h). */
+int rc_server_set_options(struct rc_server *s, const struct rc_options *o)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	s->opt = *o;
+	for (unsigned i = 0; i < s->nthreads; i++) {
+		struct rc_loop *l = atomic_load(&s->loops[i]);
+		if (l && rc_loop_set_options(l, o) < 0)
+			ret = -ENOMEM;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* Frees a server that is not running, with its loops and their pools. */
 void rc_server_free(struct rc_server *s)
 {
 	if (!s)
 		return;
+	free_loops(s);
 	for (unsigned i = 0; i < s->naddrs; i++) {
 		if (s->first_fds[i] >= 0)
 			close(s->first_fds[i]);
@@ -352,8 +408,8 @@ void rc_server_free(struct rc_server *s)
 void *rc_server_user(const struct rc_server *s) { return s->cfg.user; }
 /* Number of loops. */
 unsigned rc_server_threads(const struct rc_server *s) { return s->nthreads; }
-/* Loop i (valid while running). */
+/* Loop i (valid until rc_server_free). */
 struct rc_loop *rc_server_loop(const struct rc_server *s, unsigned i)
 {
-	return i < s->nthreads ? s->loops[i] : NULL;
+	return i < s->nthreads ? atomic_load_explicit(&s->loops[i], memory_order_acquire) : NULL;
 }

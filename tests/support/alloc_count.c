@@ -62,6 +62,18 @@ static void count_free(void)
 	t_frees++;
 }
 
+/* rc_alloc_fail_from: requests of at least this many bytes on this thread
+ * fail (0: none do). */
+static __thread size_t t_fail_from __attribute__((tls_model("initial-exec")));
+
+static bool injected_failure(size_t size)
+{
+	if (!t_fail_from || size < t_fail_from)
+		return false;
+	errno = ENOMEM;
+	return true;
+}
+
 static bool pow2(size_t x)
 {
 	return x != 0 && (x & (x - 1)) == 0;
@@ -70,6 +82,8 @@ static bool pow2(size_t x)
 /* Allocator replacement: counts, then forwards. */
 void *malloc(size_t size)
 {
+	if (injected_failure(size))
+		return NULL;
 	count_alloc(size);
 	if (__interceptor_malloc)
 		return __interceptor_malloc(size);
@@ -79,6 +93,8 @@ void *malloc(size_t size)
 /* Allocator replacement: counts, then forwards. */
 void *calloc(size_t n, size_t size)
 {
+	if (injected_failure(n * size))
+		return NULL;
 	count_alloc(n * size);
 	if (__interceptor_calloc)
 		return __interceptor_calloc(n, size);
@@ -90,6 +106,8 @@ void *calloc(size_t n, size_t size)
  * number of live blocks. */
 void *realloc(void *p, size_t size)
 {
+	if (injected_failure(size))
+		return NULL; /* p stays valid */
 	count_alloc(size);
 	if (p)
 		count_free();
@@ -113,6 +131,8 @@ void free(void *p)
 /* Allocator replacement: counts, then forwards. */
 void *memalign(size_t align, size_t size)
 {
+	if (injected_failure(size))
+		return NULL;
 	count_alloc(size);
 	if (__interceptor_memalign)
 		return __interceptor_memalign(align, size);
@@ -125,6 +145,8 @@ int posix_memalign(void **out, size_t align, size_t size)
 {
 	void *p;
 
+	if (injected_failure(size))
+		return ENOMEM;
 	count_alloc(size);
 	if (__interceptor_posix_memalign)
 		return __interceptor_posix_memalign(out, align, size);
@@ -140,6 +162,8 @@ int posix_memalign(void **out, size_t align, size_t size)
 /* Allocator replacement: counts, then forwards. */
 void *aligned_alloc(size_t align, size_t size)
 {
+	if (injected_failure(size))
+		return NULL;
 	count_alloc(size);
 	if (__interceptor_aligned_alloc)
 		return __interceptor_aligned_alloc(align, size);
@@ -193,6 +217,12 @@ void rc_alloc_stats(struct rc_alloc_stats *process, struct rc_alloc_stats *threa
 		thread->frees = t_frees;
 		thread->bytes = t_bytes;
 	}
+}
+
+/* See alloc_count.h. */
+void rc_alloc_fail_from(size_t bytes)
+{
+	t_fail_from = bytes;
 }
 
 /* See alloc_count.h. */

@@ -28,6 +28,7 @@
 #define RC_TESTS_ALLOC_COUNT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct rc_alloc_stats {
@@ -50,6 +51,12 @@ void rc_alloc_stats(struct rc_alloc_stats *process, struct rc_alloc_stats *threa
 
 /* Zeroes the process-wide counters and the calling thread's counters. */
 void rc_alloc_reset(void);
+
+/* Failure injection: from now on, every request of at least bytes made by
+ * the calling thread fails (NULL and ENOMEM, as out of memory would); 0
+ * stops it.  A threshold rather than a count, so a test can fail the big
+ * allocations (a pool's new chunk) and not the small ones around them. */
+void rc_alloc_fail_from(size_t bytes);
 
 /* True once a call went through the wrappers, i.e. the counter is really
  * interposed (a program that checks this can tell "0 allocations" from "the
