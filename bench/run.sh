@@ -24,8 +24,17 @@ done
 mkdir -p "$OUT"
 PORT=${PORT:-18700}
 SPID=
+# The next port from PORT on that nobody listens on: a benchmark must never
+# measure some other server that already holds a fixed port.
+next_free_port() {
+  for _ in $(seq 200); do
+    PORT=$((PORT + 1))
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null || return 0
+  done
+  echo "no free port after $PORT" >&2; return 1
+}
 start_server() { # kind deflate threads
-  PORT=$((PORT + 1))
+  next_free_port || return 1
   if [ "$1" = ringcast ]; then
     taskset -c 0 "$BIN/ringcast" --listen 127.0.0.1:$PORT --threads "$3" --log-level error \
       --max-backpressure 64M --max-connections-per-ip 0 >"$OUT/server.log" 2>&1 &
@@ -35,6 +44,8 @@ start_server() { # kind deflate threads
   fi
   SPID=$!
   for _ in $(seq 100); do
+    # Still ours: a server that could not listen has exited by now.
+    kill -0 "$SPID" 2>/dev/null || { echo "server exited:" >&2; cat "$OUT/server.log" >&2; return 1; }
     (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
     sleep 0.05
   done

@@ -263,7 +263,8 @@ int main(int argc, char **argv)
 		ret = rc_server_listen(bk.srv, cfg->listen[i]);
 		if (ret < 0) {
 			fprintf(stderr, "ringcast: cannot listen on %s: %s\n", cfg->listen[i],
-				ret == -EINVAL ? "not a HOST:PORT address" : strerror(-ret));
+				ret == -EINVAL ? "not a HOST:PORT address" :
+				ret == -EADDRINUSE ? "address in use" : strerror(-ret));
 			return 1;
 		}
 		rc_log(RC_LOG_INFO, "listening on %s (port %d)", cfg->listen[i],
@@ -279,7 +280,8 @@ int main(int argc, char **argv)
 			/* -EINVAL: the address, or a file OpenSSL refused (logged). */
 			fprintf(stderr, "ringcast: cannot listen with TLS on %s: %s\n",
 				cfg->tls_listen[i], ret == -EINVAL ?
-				"bad address, or the certificate/key did not load" : strerror(-ret));
+				"bad address, or the certificate/key did not load" :
+				ret == -EADDRINUSE ? "address in use" : strerror(-ret));
 			return 1;
 		}
 		rc_log(RC_LOG_INFO, "listening on %s (TLS, certificate %s%s%s)", cfg->tls_listen[i],
