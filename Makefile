@@ -25,10 +25,14 @@ else
 Q := @
 endif
 
-# Debian packages the build, the tests and the fuzzers need (see `make deps`).
-DEB_PKGS := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-dev \
-	libinih-dev libcriterion-dev clang libclang-rt-14-dev openssl curl \
-	python3 python3-websockets microsocks chromium
+# Debian packages, in two sets.  `make deps` (run before every build) checks
+# only what building and running needs; `make test-deps` (pulled by `make
+# test`, the unit tests and `make fuzz`) adds the test peers and tools:
+# Criterion, clang for libFuzzer, promtool, Chromium, Node.js...
+DEB_PKGS      := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-dev \
+	libinih-dev
+DEB_TEST_PKGS := libcriterion-dev clang libclang-rt-14-dev openssl curl python3 \
+	python3-websockets microsocks chromium prometheus
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)
@@ -69,32 +73,44 @@ PROGRAMS := $(if $(BROKER_SRCS),$(BUILD)/ringcast) $(EXAMPLES) $(CLI_BINS) \
 	$(if $(RCBENCH_SRCS),$(BUILD)/ringcast-bench)
 TOOLS    := $(if $(MICRO_SRCS),$(MICRO_BIN)) $(BENCH_PROGS)
 
-.PHONY: all deps test unit integration run fuzz install clean
+.PHONY: all deps test-deps test unit integration run fuzz install clean
 # Keep intermediate objects (examples, CLI tools) so nothing relinks needlessly.
 .SECONDARY:
 all: $(LIB) $(PROGRAMS) $(TOOLS)
 
-# Checks the Debian packages; as root installs what is missing, otherwise
-# prints the one command to run. Cheap enough to run before every build.
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+# Checks Debian packages ($(1); $(2) may add names to $$missing); as root
+# installs what is missing, otherwise prints the one command to run.  Cheap
+# enough to run before every build; lists what it checked only when asked
+# for by name (`make deps`, `make test-deps`).
+define ensure_pkgs
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	done; $(2) \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "deps: installing$$missing"; \
+	    echo "$@: installing$$missing"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get install -y -q $$missing >/dev/null 2>&1 || \
 	      { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; } || \
-	      { echo "deps: apt-get install failed for:$$missing" >&2; exit 1; }; \
+	      { echo "$@: apt-get install failed for:$$missing" >&2; exit 1; }; \
 	  else \
-	    echo "deps: missing packages; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	    echo "$@: missing packages; run: sudo apt-get install -y$$missing" >&2; exit 1; \
 	  fi; \
+	elif [ -n "$(filter $@,$(MAKECMDGOALS))" ]; then \
+	  echo "$@: installed: $(strip $(1))"; \
 	fi
+endef
 
-$(LIB_OBJS) $(BROKER_OBJS) $(UNIT_OBJS) $(RCBENCH_SRCS:%.c=$(BUILD)/%.o) \
+deps:
+	$(call ensure_pkgs,$(DEB_PKGS))
+
+# Node.js may come from elsewhere than Debian (NodeSource): any node and npm do.
+test-deps: deps
+	$(call ensure_pkgs,$(DEB_TEST_PKGS),command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm";)
+
+$(LIB_OBJS) $(BROKER_OBJS) $(RCBENCH_SRCS:%.c=$(BUILD)/%.o) \
 	$(CLI_SRCS:%.c=$(BUILD)/%.o): | deps
+$(UNIT_OBJS): | test-deps
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -148,18 +164,20 @@ $(UNIT_BIN): $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(LIB)
 
 # Unit tests first (Criterion prints its own synthesis line), then the
 # integration tests that start real programs and third-party peers.
-test: all $(UNIT_BIN)
+test: test-deps all $(UNIT_BIN)
 	$(Q)$(UNIT_BIN) --jobs 2
 	$(Q)BUILD=$(BUILD) tests/integration/run
 
 unit: $(UNIT_BIN)
 	$(Q)$(UNIT_BIN) --jobs 2
 
-integration: all
+integration: test-deps all
 	$(Q)BUILD=$(BUILD) tests/integration/run
 
+# `make run PORT=9000` listens on 127.0.0.1:9000 instead of 127.0.0.1:8080;
+# RINGCAST_LISTEN=HOST:PORT (or any RINGCAST_* variable) works as well.
 run: all
-	$(BUILD)/ringcast
+	$(BUILD)/ringcast $(if $(PORT),--listen 127.0.0.1:$(PORT))
 
 # libFuzzer harnesses: tests/fuzz/fuzz_NAME.c, built with clang against the
 # proto sources, each run for FUZZ_SECONDS from a scratch copy of its corpus.
@@ -168,7 +186,7 @@ FUZZ_CFLAGS  := -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,un
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRCS) $(wildcard proto/*.h) | deps
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRCS) $(wildcard proto/*.h) | test-deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(PROTO_SRCS) -lz -lssl -lcrypto
