@@ -11,45 +11,8 @@
 
 #include "broker/broker.h"
 
-static const char *const stat_names[BK_NSTATS] = {
-	[BK_CONNECTIONS] = "connections",
-	[BK_SUBSCRIPTIONS] = "subscriptions",
-	[BK_MSGS_IN] = "messages_in",
-	[BK_MSGS_OUT] = "messages_out",
-	[BK_BYTES_IN] = "bytes_in",
-	[BK_BYTES_OUT] = "bytes_out",
-	[BK_DROPS] = "drops",
-	[BK_SLOW_CLOSES] = "slow_consumer_closes",
-	[BK_DEFLATES] = "deflate_calls",
-	[BK_JSON_ERRORS] = "json_errors",
-	[BK_HTTP_REQUESTS] = "http_requests",
-	[BK_REFUSED] = "connections_refused",
-};
-
-/* The sum of one counter over every worker. */
-uint64_t bk_stat_sum(enum bk_stat s)
-{
-	uint64_t sum = 0;
-
-	for (unsigned i = 0; i < bk.nthreads; i++)
-		sum += atomic_load_explicit(&bk.workers[i].stats[s], memory_order_relaxed);
-	return sum;
-}
-
-static bool is_gauge(enum bk_stat s)
-{
-	return s == BK_CONNECTIONS || s == BK_SUBSCRIPTIONS;
-}
-
-/* A growing text buffer for the few larger answers (/metrics, /topics). */
-struct text {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void tprintf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tprintf(struct text *t, const char *fmt, ...)
+/* Appends to t, growing it (see broker.h). */
+void bk_tprintf(struct bk_text *t, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -75,7 +38,8 @@ static void tprintf(struct text *t, const char *fmt, ...)
 	}
 }
 
-static void respond_text(struct rc_conn *c, struct text *t, const char *type)
+/* Answers with t and frees it (see broker.h). */
+void bk_respond_text(struct rc_conn *c, struct bk_text *t, const char *type)
 {
 	if (t->oom)
 		rc_conn_respond(c, 500, "text/plain", NULL, "out of memory\n", 14);
@@ -92,65 +56,34 @@ static void error(struct rc_conn *c, int status, const char *reason, const char 
 	rc_conn_respond(c, status, "application/json", extra, body, (size_t)n);
 }
 
-static void loop_util(unsigned i, double *util, unsigned *conns)
-{
-	uint64_t busy, idle;
-
-	rc_loop_stats(rc_server_loop(bk.srv, i), &busy, &idle, conns);
-	*util = busy + idle ? (double)busy / (double)(busy + idle) : 0.0;
-}
-
 static void stats(struct rc_conn *c)
 {
-	struct text t = { 0 };
+	struct bk_text t = { 0 };
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	tprintf(&t, "{\"version\":\"%s\",\"epoch\":\"%s\",\"uptime_s\":%llu,\"threads\":%u,"
+	bk_tprintf(&t, "{\"version\":\"%s\",\"epoch\":\"%s\",\"uptime_s\":%llu,\"threads\":%u,"
 		"\"topics\":%zu", RINGCAST_VERSION, bk.epoch,
 		(unsigned long long)(((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 -
 				      bk.started_ms) / 1000), bk.nthreads,
 		bk_topics_count());
 	for (int s = 0; s < BK_NSTATS; s++)
-		tprintf(&t, ",\"%s\":%lld", stat_names[s], (long long)bk_stat_sum(s));
-	tprintf(&t, ",\"history_bytes\":%llu", (unsigned long long)atomic_load(&bk.hist_bytes));
-	tprintf(&t, ",\"loops\":[");
+		bk_tprintf(&t, ",\"%s\":%lld", bk_stat_names[s], (long long)bk_stat_sum(s));
+	bk_tprintf(&t, ",\"history_bytes\":%llu", (unsigned long long)atomic_load(&bk.hist_bytes));
+	bk_tprintf(&t, ",\"loops\":[");
 	for (unsigned i = 0; i < bk.nthreads; i++) {
 		double util;
 		unsigned conns;
-		loop_util(i, &util, &conns);
-		tprintf(&t, "%s{\"thread\":%u,\"utilisation\":%.4f,\"sockets\":%u}",
+		bk_loop_util(i, &util, &conns);
+		bk_tprintf(&t, "%s{\"thread\":%u,\"utilisation\":%.4f,\"sockets\":%u}",
 			i ? "," : "", i, util, conns);
 	}
-	tprintf(&t, "]}\n");
-	respond_text(c, &t, "application/json");
-}
-
-static void metrics(struct rc_conn *c)
-{
-	struct text t = { 0 };
-
-	for (int s = 0; s < BK_NSTATS; s++) {
-		bool g = is_gauge(s);
-		tprintf(&t, "# TYPE ringcast_%s%s %s\nringcast_%s%s %lld\n", stat_names[s],
-			g ? "" : "_total", g ? "gauge" : "counter", stat_names[s],
-			g ? "" : "_total", (long long)bk_stat_sum(s));
-	}
-	tprintf(&t, "# TYPE ringcast_topics gauge\nringcast_topics %zu\n", bk_topics_count());
-	tprintf(&t, "# TYPE ringcast_history_bytes gauge\nringcast_history_bytes %llu\n",
-		(unsigned long long)atomic_load(&bk.hist_bytes));
-	tprintf(&t, "# TYPE ringcast_loop_utilisation gauge\n");
-	for (unsigned i = 0; i < bk.nthreads; i++) {
-		double util;
-		unsigned conns;
-		loop_util(i, &util, &conns);
-		tprintf(&t, "ringcast_loop_utilisation{thread=\"%u\"} %.4f\n", i, util);
-	}
-	respond_text(c, &t, "text/plain; version=0.0.4; charset=utf-8");
+	bk_tprintf(&t, "]}\n");
+	bk_respond_text(c, &t, "application/json");
 }
 
 struct topics_arg {
-	struct text *t;
+	struct bk_text *t;
 	unsigned n;
 };
 
@@ -162,19 +95,19 @@ static void topic_json(struct rc_topic *tp, void *arg)
 
 	if (n < 0 || a->n >= 10000) /* bounded answer */
 		return;
-	tprintf(a->t, "%s{\"topic\":%.*s,\"subscribers\":%u,\"seq\":%llu}", a->n++ ? "," : "",
+	bk_tprintf(a->t, "%s{\"topic\":%.*s,\"subscribers\":%u,\"seq\":%llu}", a->n++ ? "," : "",
 		(int)n, name, atomic_load(&tp->nsubs), (unsigned long long)tp->seq);
 }
 
 static void topics(struct rc_conn *c)
 {
-	struct text t = { 0 };
+	struct bk_text t = { 0 };
 	struct topics_arg a = { &t, 0 };
 
-	tprintf(&t, "{\"topics\":[");
+	bk_tprintf(&t, "{\"topics\":[");
 	bk_topics_each(topic_json, &a);
-	tprintf(&t, "]}\n");
-	respond_text(c, &t, "application/json");
+	bk_tprintf(&t, "]}\n");
+	bk_respond_text(c, &t, "application/json");
 }
 
 static bool content_is_text(const struct rc_http_request *req)
@@ -265,7 +198,7 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 	if (path_is(p, "/stats"))
 		stats(c);
 	else if (path_is(p, "/metrics"))
-		metrics(c);
+		bk_metrics(c);
 	else if (path_is(p, "/healthz"))
 		rc_conn_respond(c, 200, "text/plain", NULL, "ok\n", 3);
 	else if (path_is(p, "/topics"))

@@ -72,7 +72,9 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	f = bk_msg_frame(m, v);
 	if (!f)
 		return;
-	if (rc_conn_queued(cl->conn) + rc_buf_len(f) > bk_cfg()->max_backpressure) {
+	size_t queued = rc_conn_queued(cl->conn);
+	bk_observe_queued(queued);
+	if (queued + rc_buf_len(f) > bk_cfg()->max_backpressure) {
 		slow_consumer(s, m);
 		return;
 	}
