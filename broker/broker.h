@@ -195,6 +195,13 @@ extern const struct rc_handlers bk_handlers;
 void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 		const uint8_t *body, size_t len);
 
+/* One plain HTTP request being answered: its connection and the CORS
+ * headers every answer to it carries. */
+struct bk_http {
+	struct rc_conn *c;
+	char cors[320];
+};
+
 /* A growing text buffer for the few larger answers (/metrics, /topics). */
 struct bk_text {
 	char *p;
@@ -203,12 +210,12 @@ struct bk_text {
 };
 void bk_tprintf(struct bk_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Answers 200 with t (500 if it ran out of memory) and frees it. */
-void bk_respond_text(struct rc_conn *c, struct bk_text *t, const char *type);
+void bk_respond_text(struct bk_http *h, struct bk_text *t, const char *type);
 
 /* ---- Metrics (metrics.c) ----------------------------------------------------------- */
 
 /* GET /metrics: Prometheus text format 0.0.4. */
-void bk_metrics(struct rc_conn *c);
+void bk_metrics(struct bk_http *h);
 /* Records, on the calling loop thread, that m is now queued to every local
  * subscriber (one observation per message per thread). */
 void bk_observe_fanout(const struct rc_msg *m);

@@ -39,6 +39,8 @@ const struct key rc__config_keys[] = {
 	{ "echo", "server", K_BOOL, F(echo), 0, 0, NULL, "serve the /echo endpoint", 0 },
 	{ "compression", "server", K_BOOL, F(compression), 0, 0, NULL,
 	  "offer permessage-deflate", 0 },
+	{ "cors_origins", "server", K_ORIGINS, F(cors_origins), 0, 0, NULL,
+	  "web origins allowed to call the HTTP API from a page (comma-separated, or *)", 0 },
 	{ "max_connections", "limits", K_U64, F(max_connections), 0, UINT64_MAX,
 	  NULL, "connections in total; 0 = unlimited", 0 },
 	{ "max_connections_per_ip", "limits", K_U64, F(max_connections_per_ip), 0,
@@ -370,6 +372,31 @@ static int set_path(struct rc_config *c, const struct key *k, const char *v,
 	return 0;
 }
 
+/* "*", or scheme://host[:port] items (http, https) as a browser sends them
+ * in Origin (no path), separated by commas and optional spaces. */
+static int set_origins(struct rc_config *c, const struct key *k, const char *v,
+		       const char **why)
+{
+	for (const char *p = v; *p;) {
+		size_t n, len;
+		p += strspn(p, " ");
+		len = strcspn(p, ",");
+		for (n = len; n && p[n - 1] == ' '; n--)
+			;
+		const char *host = n > 8 && !strncmp(p, "https://", 8) ? p + 8
+				 : n > 7 && !strncmp(p, "http://", 7) ? p + 7 : NULL;
+		bool ok = (n == 1 && *p == '*') ||
+			  (host && memchr(host, '/', n - (size_t)(host - p)) == NULL &&
+			   memchr(host, ' ', n - (size_t)(host - p)) == NULL);
+		if (!ok) {
+			*why = "not an origin list (http[s]://HOST[:PORT],… or *)";
+			return -EINVAL;
+		}
+		p += len + (p[len] == ',');
+	}
+	return set_path(c, k, v, why);
+}
+
 static int range_err(const struct key *k, const char **why)
 {
 	*why = k->range ? k->range : "out of range";
@@ -389,6 +416,8 @@ static int set_value(struct rc_config *c, const struct key *k, const char *v,
 		return set_list(c, k, v, list_replace, why);
 	case K_PATH:
 		return set_path(c, k, v, why);
+	case K_ORIGINS:
+		return set_origins(c, k, v, why);
 	case K_BOOL:
 		*why = "not a boolean (on/off, true/false, yes/no, 1/0)";
 		return parse_bool(v, (bool *)field);
@@ -764,7 +793,7 @@ void rc_config_free(struct rc_config *c)
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (rc__config_keys[i].kind == K_LIST)
 			free_list(c, &rc__config_keys[i]);
-		if (rc__config_keys[i].kind == K_PATH) {
+		if (rc__config_keys[i].kind == K_PATH || rc__config_keys[i].kind == K_ORIGINS) {
 			free(*(char **)((char *)c + rc__config_keys[i].off));
 			*(char **)((char *)c + rc__config_keys[i].off) = NULL;
 		}

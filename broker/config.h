@@ -22,6 +22,7 @@ struct rc_config {
 	int log_level;                     /* enum rc_log_level */
 	bool echo;                         /* serve /echo */
 	bool compression;                  /* permessage-deflate offered */
+	char *cors_origins;                /* "https://a.example,…" or "*"; NULL: same origin only */
 	/* [limits] */
 	uint64_t max_connections;          /* total; 0: unlimited */
 	uint64_t max_connections_per_ip;   /* 0: unlimited */

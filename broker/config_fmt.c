@@ -70,6 +70,7 @@ static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
 		break;
 	}
 	case K_PATH:
+	case K_ORIGINS:
 		snprintf(buf, cap, "%s", *(char *const *)field ? *(char *const *)field : "");
 		break;
 	case K_UINT:
@@ -168,6 +169,7 @@ static const char *metavar(enum kind kind)
 	switch (kind) {
 	case K_LIST: return "HOST:PORT";
 	case K_PATH: return "FILE";
+	case K_ORIGINS: return "ORIGINS";
 	case K_SIZE: return "SIZE";
 	case K_MS: case K_MS64: return "SECONDS";
 	case K_BOOL: return "on|off";

@@ -19,6 +19,7 @@ enum kind {
 	K_LIST,		/* char *[RC_CFG_MAX_LISTEN] + unsigned count at count_off:
 			 * HOST:PORT items, comma-separated, repeatable */
 	K_PATH,		/* char *, a file name; empty = unset (NULL) */
+	K_ORIGINS,	/* char *, comma-separated web origins or "*"; empty = NULL */
 	K_UINT,		/* unsigned, plain integer */
 	K_INT,		/* int, plain integer */
 	K_U64,		/* uint64_t, plain integer */

@@ -38,25 +38,35 @@ void bk_tprintf(struct bk_text *t, const char *fmt, ...)
 	}
 }
 
+/* Answers with the request's CORS headers (if any) before extra. */
+static void respond(struct bk_http *h, int status, const char *type, const char *extra,
+		    const void *body, size_t len)
+{
+	char hdr[sizeof(h->cors) + 128];
+
+	snprintf(hdr, sizeof(hdr), "%s%s", h->cors, extra ? extra : "");
+	rc_conn_respond(h->c, status, type, hdr[0] ? hdr : NULL, body, len);
+}
+
 /* Answers with t and frees it (see broker.h). */
-void bk_respond_text(struct rc_conn *c, struct bk_text *t, const char *type)
+void bk_respond_text(struct bk_http *h, struct bk_text *t, const char *type)
 {
 	if (t->oom)
-		rc_conn_respond(c, 500, "text/plain", NULL, "out of memory\n", 14);
+		respond(h, 500, "text/plain", NULL, "out of memory\n", 14);
 	else
-		rc_conn_respond(c, 200, type, NULL, t->p, t->len);
+		respond(h, 200, type, NULL, t->p, t->len);
 	free(t->p);
 }
 
-static void error(struct rc_conn *c, int status, const char *reason, const char *extra)
+static void error(struct bk_http *h, int status, const char *reason, const char *extra)
 {
 	char body[300];
 	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", reason);
 
-	rc_conn_respond(c, status, "application/json", extra, body, (size_t)n);
+	respond(h, status, "application/json", extra, body, (size_t)n);
 }
 
-static void stats(struct rc_conn *c)
+static void stats(struct bk_http *h)
 {
 	struct bk_text t = { 0 };
 	struct timespec ts;
@@ -79,7 +89,7 @@ static void stats(struct rc_conn *c)
 			i ? "," : "", i, util, conns);
 	}
 	bk_tprintf(&t, "]}\n");
-	bk_respond_text(c, &t, "application/json");
+	bk_respond_text(h, &t, "application/json");
 }
 
 struct topics_arg {
@@ -99,7 +109,7 @@ static void topic_json(struct rc_topic *tp, void *arg)
 		(int)n, name, atomic_load(&tp->nsubs), (unsigned long long)tp->seq);
 }
 
-static void topics(struct rc_conn *c)
+static void topics(struct bk_http *h)
 {
 	struct bk_text t = { 0 };
 	struct topics_arg a = { &t, 0 };
@@ -107,7 +117,7 @@ static void topics(struct rc_conn *c)
 	bk_tprintf(&t, "{\"topics\":[");
 	bk_topics_each(topic_json, &a);
 	bk_tprintf(&t, "]}\n");
-	bk_respond_text(c, &t, "application/json");
+	bk_respond_text(h, &t, "application/json");
 }
 
 static bool content_is_text(const struct rc_http_request *req)
@@ -121,7 +131,7 @@ static bool content_is_text(const struct rc_http_request *req)
 	       (h->value.len >= 16 && strncasecmp(h->value.p, "application/json", 16) == 0);
 }
 
-static void publish(struct rc_conn *c, const struct rc_http_request *req,
+static void publish(struct bk_http *h, const struct rc_http_request *req,
 		    struct rc_span seg, const uint8_t *body, size_t len)
 {
 	char topic[RC_TOPIC_MAX + 1], out[RC_TOPIC_MAX * 6 + 128], name[RC_TOPIC_MAX * 6 + 3];
@@ -131,38 +141,37 @@ static void publish(struct rc_conn *c, const struct rc_http_request *req,
 	unsigned subs;
 
 	if (tl < 0) {
-		error(c, 400, "invalid topic: 1-255 bytes of UTF-8, no spaces or control characters",
+		error(h, 400, "invalid topic: 1-255 bytes of UTF-8, no spaces or control characters",
 		      NULL);
 		return;
 	}
 	if (len > bk_cfg()->max_message_size) {
-		error(c, 413, "body over max_message_size", NULL);
+		error(h, 413, "body over max_message_size", NULL);
 		return;
 	}
 	if (text && !rc_utf8_valid(body, len)) {
-		error(c, 400, "text body is not valid UTF-8", NULL);
+		error(h, 400, "text body is not valid UTF-8", NULL);
 		return;
 	}
 	int err = bk_publish(topic, (size_t)tl, text ? RC_OP_TEXT : RC_OP_BINARY, body, len,
 			     &seq, &subs);
 	if (err < 0) {
-		error(c, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
+		error(h, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
 		      NULL);
 		return;
 	}
 	ssize_t nl = rc_json_write_string(name, sizeof(name), topic, (size_t)tl);
 	int n = snprintf(out, sizeof(out), "{\"topic\":%.*s,\"seq\":%llu,\"subscribers\":%u}\n",
 			 (int)nl, name, (unsigned long long)seq, subs);
-	rc_conn_respond(c, 200, "application/json", NULL, out, (size_t)n);
+	respond(h, 200, "application/json", NULL, out, (size_t)n);
 }
 
-static bool serve_file(struct rc_conn *c, struct rc_span path)
+static bool serve_file(struct bk_http *h, struct rc_span path)
 {
 	for (size_t i = 0; i < bk_nfiles; i++) {
 		const struct bk_file *f = &bk_files[i];
 		if (strlen(f->path) == path.len && memcmp(f->path, path.p, path.len) == 0) {
-			rc_conn_respond(c, 200, f->type, "Cache-Control: no-cache\r\n", f->data,
-					f->len);
+			respond(h, 200, f->type, "Cache-Control: no-cache\r\n", f->data, f->len);
 			return true;
 		}
 	}
@@ -174,38 +183,131 @@ static bool path_is(struct rc_span p, const char *lit)
 	return p.len == strlen(lit) && memcmp(p.p, lit, p.len) == 0;
 }
 
+/* ---- CORS ---------------------------------------------------------------------
+ * A page may call the API from another origin only when cors_origins lists
+ * that origin (or is "*").  Browsers send a cross-origin text/plain POST
+ * without asking first, so hiding the answer is not enough: a publish from
+ * an origin that is not allowed is refused with 403 before it happens.
+ * Requests without Origin (curl, services) and same-origin requests (the
+ * demo page; Origin's host equals Host) are not cross-origin calls. */
+
+enum cors { CORS_NONE, CORS_SAME, CORS_ALLOWED, CORS_DENIED };
+
+static bool span_ieq(struct rc_span a, const char *b, size_t blen)
+{
+	return a.len == blen && strncasecmp(a.p, b, blen) == 0;
+}
+
+static bool origin_listed(const char *list, struct rc_span o)
+{
+	for (const char *p = list; p && *p;) {
+		size_t len, n;
+		p += strspn(p, " ");
+		len = strcspn(p, ",");
+		for (n = len; n && p[n - 1] == ' '; n--)
+			;
+		if ((n == 1 && *p == '*') || span_ieq(o, p, n))
+			return true;
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+
+static enum cors cors_check(const struct rc_http_request *req, struct rc_span *origin)
+{
+	const struct rc_http_header *o =
+		rc_http_header_find(req->headers, req->num_headers, "origin");
+	const struct rc_http_header *host =
+		rc_http_header_find(req->headers, req->num_headers, "host");
+	const char *sep;
+
+	if (!o)
+		return CORS_NONE;
+	*origin = o->value;
+	sep = memmem(o->value.p, o->value.len, "://", 3);
+	if (sep && host) {
+		struct rc_span after = { sep + 3, o->value.len - (size_t)(sep + 3 - o->value.p) };
+		if (span_ieq(after, host->value.p, host->value.len))
+			return CORS_SAME;
+	}
+	if (o->value.len < 256 && origin_listed(bk_cfg()->cors_origins, o->value))
+		return CORS_ALLOWED;
+	return CORS_DENIED;
+}
+
+/* OPTIONS: a CORS preflight (Origin and Access-Control-Request-Method) is
+ * answered for allowed origins and refused for others; a plain OPTIONS
+ * gets the methods. */
+static void options(struct bk_http *h, const struct rc_http_request *req, enum cors cors,
+		    bool publish)
+{
+	const char *allow = publish ? "Allow: POST, OPTIONS\r\n" : "Allow: GET, HEAD, OPTIONS\r\n";
+
+	if (!rc_http_header_find(req->headers, req->num_headers, "access-control-request-method") ||
+	    cors == CORS_NONE) {
+		respond(h, 204, NULL, allow, NULL, 0);
+		return;
+	}
+	if (cors == CORS_DENIED) {
+		error(h, 403, "origin not allowed (cors_origins)", NULL);
+		return;
+	}
+	respond(h, 204, NULL, publish
+		? "Access-Control-Allow-Methods: POST, OPTIONS\r\n"
+		  "Access-Control-Allow-Headers: Content-Type\r\nAccess-Control-Max-Age: 600\r\n"
+		: "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
+		  "Access-Control-Max-Age: 600\r\n", NULL, 0);
+}
+
+static bool method_is(const struct rc_http_request *req, const char *m)
+{
+	return req->method.len == strlen(m) && memcmp(req->method.p, m, req->method.len) == 0;
+}
+
 /* Routes a plain HTTP request (see rc_server_config.on_http). */
 void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 		const uint8_t *body, size_t len)
 {
-	bool get = req->method.len == 3 && memcmp(req->method.p, "GET", 3) == 0;
-	bool post = req->method.len == 4 && memcmp(req->method.p, "POST", 4) == 0;
-	struct rc_span p = req->path;
+	bool get = method_is(req, "GET") || method_is(req, "HEAD");
+	struct rc_span p = req->path, origin = { 0 };
+	enum cors cors = cors_check(req, &origin);
+	struct bk_http h = { .c = c };
+	bool pub = p.len > 9 && memcmp(p.p, "/publish/", 9) == 0;
 
 	bk_stat_add(BK_HTTP_REQUESTS, 1);
-	if (p.len > 9 && memcmp(p.p, "/publish/", 9) == 0) {
-		if (!post) {
-			error(c, 405, "use POST", "Allow: POST\r\n");
-			return;
-		}
-		publish(c, req, (struct rc_span){ p.p + 9, p.len - 9 }, body, len);
+	if (cors == CORS_ALLOWED)
+		snprintf(h.cors, sizeof(h.cors), "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n",
+			 (int)origin.len, origin.p);
+	else if (bk_cfg()->cors_origins)
+		snprintf(h.cors, sizeof(h.cors), "Vary: Origin\r\n");
+	if (method_is(req, "OPTIONS")) {
+		options(&h, req, cors, pub);
+		return;
+	}
+	if (pub) {
+		if (!method_is(req, "POST"))
+			error(&h, 405, "use POST", "Allow: POST, OPTIONS\r\n");
+		else if (cors == CORS_DENIED)
+			error(&h, 403, "origin not allowed (cors_origins)", NULL);
+		else
+			publish(&h, req, (struct rc_span){ p.p + 9, p.len - 9 }, body, len);
 		return;
 	}
 	if (!get) {
-		error(c, 405, "method not allowed", "Allow: GET\r\n");
+		error(&h, 405, "method not allowed", "Allow: GET, HEAD, OPTIONS\r\n");
 		return;
 	}
 	if (path_is(p, "/stats"))
-		stats(c);
+		stats(&h);
 	else if (path_is(p, "/metrics"))
-		bk_metrics(c);
+		bk_metrics(&h);
 	else if (path_is(p, "/healthz"))
-		rc_conn_respond(c, 200, "text/plain", NULL, "ok\n", 3);
+		respond(&h, 200, "text/plain", NULL, "ok\n", 3);
 	else if (path_is(p, "/topics"))
-		topics(c);
+		topics(&h);
 	else if (path_is(p, "/ws") || path_is(p, "/echo") ||
 		 (p.len > 5 && (!memcmp(p.p, "/sub/", 5) || !memcmp(p.p, "/pub/", 5))))
-		error(c, 426, "this endpoint speaks WebSocket", "Upgrade: websocket\r\n");
-	else if (!serve_file(c, p))
-		error(c, 404, "not found", NULL);
+		error(&h, 426, "this endpoint speaks WebSocket", "Upgrade: websocket\r\n");
+	else if (!serve_file(&h, p))
+		error(&h, 404, "not found", NULL);
 }

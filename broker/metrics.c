@@ -197,7 +197,7 @@ static void process_metrics(struct bk_text *t)
 }
 
 /* See broker.h. */
-void bk_metrics(struct rc_conn *c)
+void bk_metrics(struct bk_http *h)
 {
 	struct bk_text t = { 0 };
 	char name[64];
@@ -232,5 +232,5 @@ void bk_metrics(struct rc_conn *c)
 		   "its queue (one observation per delivery).",
 		   offsetof(struct bk_worker, queued_bytes), queued_le, NLE(queued_le), 1);
 	process_metrics(&t);
-	bk_respond_text(c, &t, "text/plain; version=0.0.4; charset=utf-8");
+	bk_respond_text(h, &t, "text/plain; version=0.0.4; charset=utf-8");
 }

@@ -92,6 +92,8 @@ void rc__http_feed(struct rc_conn *c, const uint8_t *p, size_t n)
 		int head = rc_http_parse_request(c->in->data, c->in->len, &lim, &req);
 		if (head == -EAGAIN)
 			return;
+		c->http_head = head >= 0 && req.method.len == 4 &&
+			       memcmp(req.method.p, "HEAD", 4) == 0;
 		if (head < 0) {
 			refuse(c, req.status, "malformed request", NULL);
 			return;
@@ -162,7 +164,8 @@ int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 		rc_buf_unref(b);
 		return (int)n;
 	}
-	b->len = (size_t)n;
+	/* HEAD: the same head (Content-Length included), no body (RFC 9110 9.3.2). */
+	b->len = (size_t)n - (c->http_head ? len : 0);
 	rc__conn_enqueue(c, b);
 	if (!c->http_keepalive) {
 		/* Close after the answer is flushed: DRAIN shuts down our side

@@ -182,6 +182,7 @@ struct rc_conn {
 	bool close_rcvd;
 	bool fail_fast;           /* protocol error: no more reading */
 	bool http_keepalive;
+	bool http_head;         /* answering a HEAD request: headers only */
 	bool pmd_on;
 	bool flush_pending;
 	bool close_submitted;

@@ -221,8 +221,9 @@ void rc_conn_ref(struct rc_conn *c);
 void rc_conn_unref(struct rc_conn *c);
 
 /* Answers a plain HTTP request (inside on_http): a complete response with
- * body; the connection stays open for the next request when the client
- * allows keep-alive.  Returns 0 or -errno. */
+ * body (for a HEAD request the same head without the body, so a handler
+ * answers HEAD as it answers GET); the connection stays open for the next
+ * request when the client allows keep-alive.  Returns 0 or -errno. */
 int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 		    const char *extra_headers, const void *body, size_t len);
 
