@@ -1,6 +1,6 @@
 """build/ringcast-pub and build/ringcast-sub through a real build/ringcast:
 publish into subscribe, stdin lines in order, --http, --json, --from,
---count, --timeout, and the documented exit codes for a bad URL, a refused
+--count, --timeout, -v with gaps and reconnects on stderr, and the documented exit codes for a bad URL, a refused
 connection, a bad topic and bad usage."""
 import json
 import os
@@ -126,6 +126,59 @@ def test_timeout_and_errors():
     check("usage" in out, "--help text")
 
 
+def test_sub_verbose_and_gap():
+    """-v puts the topic before each payload; a resume past the history
+    says on stderr which messages are lost (it used to print seq 4-8 and
+    nothing about 1-3)."""
+    port = free_port()
+    b = Proc([os.path.join(BUILD, "ringcast"), "--listen", f"127.0.0.1:{port}",
+              "--history-size", "5"], name="ringcast")
+    wait_listening(port)
+    url = f"ws://127.0.0.1:{port}"
+    try:
+        for i in range(1, 9):
+            rc, _, err = tool([PUB, url, "news", f"m{i}"])
+            eq(rc, 0, f"pub exit (stderr {err!r})")
+        rc, out, err = tool([SUB, "-v", "--from", "1", "--count", "5", url, "news"])
+        eq(rc, 0, f"sub exit (stderr {err!r})")
+        eq(out, "".join(f"news m{i}\n" for i in range(4, 9)), "-v output")
+        check("gap on 'news': messages 1-3 are lost" in err, f"gap on stderr: {err!r}")
+    finally:
+        b.stop()
+
+
+def test_sub_reports_reconnect_and_restart():
+    port = free_port()
+    argv = [os.path.join(BUILD, "ringcast"), "--listen", f"127.0.0.1:{port}"]
+    url = f"ws://127.0.0.1:{port}"
+    b = Proc(argv, name="ringcast")
+    wait_listening(port)
+    s = start_sub(["-v", "--count", "2", url, "r"])
+    try:
+        wait_subscribed_port(port, "r")
+        eq(tool([PUB, url, "r", "before"])[0], 0, "pub before the restart")
+        s.wait_output(r"r before", key="stdout", timeout=10)
+        b.stop()
+        s.wait_output(r"connection lost .*reconnecting in \d+ ms", timeout=10)
+        b = Proc(argv, name="ringcast")
+        wait_listening(port)
+        s.wait_output(r"reconnected", timeout=20)
+        check("new epoch" in s.text("stderr"), f"restart reported: {s.text('stderr')!r}")
+        wait_subscribed_port(port, "r")
+        eq(tool([PUB, url, "r", "after"])[0], 0, "pub after the restart")
+        eq(s.wait(timeout=20), 0, "sub exit after --count")
+        eq(s.text("stdout"), "r before\nr after\n", "both messages, with topics")
+    finally:
+        if s.alive():
+            s.stop()
+        b.stop()
+
+
+def wait_subscribed_port(port, topic):
+    from rctest import wait_until
+    wait_until(lambda: subscribed(port, topic), 10, f"a subscriber on {topic}")
+
+
 def test_make_install_and_pkg_config():
     """make install DESTDIR=... PREFIX=/usr, then a tiny program built with
     pkg-config against the staged tree runs and talks to a broker."""
@@ -166,4 +219,5 @@ def test_make_install_and_pkg_config():
 
 if __name__ == "__main__":
     run([test_pub_into_sub_and_stdin_order, test_http_json_and_from, test_timeout_and_errors,
+         test_sub_verbose_and_gap, test_sub_reports_reconnect_and_restart,
          test_make_install_and_pkg_config])
