@@ -43,6 +43,10 @@ CLIENT_SRCS := $(filter-out $(CLI_SRCS),$(wildcard clients/c/*.c))
 LIB_SRCS   := $(PROTO_SRCS) $(CORE_SRCS) $(CLIENT_SRCS)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB        := $(BUILD)/libringcast.a
+# The shared library beside it: soname libringcast.so.MAJOR.
+VERSION    := $(shell sed -n 's/.*RINGCAST_VERSION "\(.*\)".*/\1/p' broker/config.h)
+SOMAJOR    := $(firstword $(subst ., ,$(VERSION)))
+SOLIB      := $(BUILD)/libringcast.so.$(VERSION)
 
 BROKER_SRCS := $(wildcard broker/*.c)
 BROKER_OBJS := $(BROKER_SRCS:%.c=$(BUILD)/%.o)
@@ -73,10 +77,10 @@ PROGRAMS := $(if $(BROKER_SRCS),$(BUILD)/ringcast) $(EXAMPLES) $(CLI_BINS) \
 	$(if $(RCBENCH_SRCS),$(BUILD)/ringcast-bench)
 TOOLS    := $(if $(MICRO_SRCS),$(MICRO_BIN)) $(BENCH_PROGS)
 
-.PHONY: all deps test-deps test unit integration run fuzz install clean
+.PHONY: all deps test-deps test unit integration run fuzz install uninstall clean FORCE
 # Keep intermediate objects (examples, CLI tools) so nothing relinks needlessly.
 .SECONDARY:
-all: $(LIB) $(PROGRAMS) $(TOOLS)
+all: $(LIB) $(SOLIB) $(PROGRAMS) $(TOOLS)
 
 # Checks Debian packages ($(1); $(2) may add names to $$missing); as root
 # installs what is missing, otherwise prints the one command to run.  Cheap
@@ -130,9 +134,26 @@ $(BUILD)/gen/www.o: $(BUILD)/gen/www.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
+# The library's objects serve both the static and the shared library:
+# position-independent, without semantic interposition so calls inside the
+# library still inline and bind directly.
+# build/lib.flags records those flags, so objects built without them (an
+# older tree) are rebuilt once instead of failing the shared link.
+$(LIB_OBJS): override CFLAGS += -fPIC -fno-semantic-interposition
+$(LIB_OBJS): $(BUILD)/lib.flags
+$(BUILD)/lib.flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(CFLAGS) -fPIC -fno-semantic-interposition' | cmp -s - $@ || \
+		echo '$(CC) $(CFLAGS) -fPIC -fno-semantic-interposition' > $@
+FORCE:
+
 $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SOLIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libringcast.so.$(SOMAJOR) -o $@ $^ $(LIBS)
 
 $(BUILD)/ringcast: $(BROKER_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
@@ -202,18 +223,41 @@ fuzz: $(FUZZ_BINS)
 	  grep -E '^#[0-9]+.*DONE' build/fuzz/$$n.log | tail -n 1; \
 	done
 
+# `make install` puts exactly these under $(DESTDIR)$(PREFIX) (README.md
+# lists them; tests/integration/test_install.py checks both): the programs
+# (not the core's echo examples, which stay in build/), both libraries, the
+# public headers under include/ringcast/ (included as <ringcast/rc.h>,
+# <ringcast/client.h>, <ringcast/proto/...>) and a pkg-config file.
+INSTALL_BINS := $(filter-out $(EXAMPLES),$(PROGRAMS))
+PUBLIC_PROTO_HEADERS := $(filter-out %_internal.h,$(wildcard proto/*.h))
+# The headers' own "core/..." and "proto/..." includes become <ringcast/...>.
+HEADER_SED := -e 's|^\#include "core/rc.h"|\#include <ringcast/rc.h>|' \
+	-e 's|^\#include "proto/\([a-z_0-9]*\.h\)"|\#include <ringcast/proto/\1>|'
+I := $(DESTDIR)$(PREFIX)
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-		$(DESTDIR)$(PREFIX)/include/ringcast/core $(DESTDIR)$(PREFIX)/include/ringcast/proto \
-		$(DESTDIR)$(PREFIX)/include/ringcast/clients/c
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 core/rc.h $(DESTDIR)$(PREFIX)/include/ringcast/core/
-	install -m 644 proto/*.h $(DESTDIR)$(PREFIX)/include/ringcast/proto/
-	install -m 644 clients/c/ringcast_client.h $(DESTDIR)$(PREFIX)/include/ringcast/clients/c/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e "s|@VERSION@|$$(sed -n 's/.*RINGCAST_VERSION \"\(.*\)\".*/\1/p' broker/*.h | head -n 1 | grep . || echo 0.1.0)|" \
-		clients/c/ringcast.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringcast.pc
-	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringcast.pc
+	install -d $(I)/bin $(I)/lib/pkgconfig $(I)/include/ringcast/proto
+	install -m 755 $(INSTALL_BINS) $(I)/bin/
+	install -m 644 $(LIB) $(I)/lib/
+	install -m 755 $(SOLIB) $(I)/lib/
+	ln -sf libringcast.so.$(VERSION) $(I)/lib/libringcast.so.$(SOMAJOR)
+	ln -sf libringcast.so.$(SOMAJOR) $(I)/lib/libringcast.so
+	sed $(HEADER_SED) core/rc.h > $(I)/include/ringcast/rc.h
+	sed $(HEADER_SED) clients/c/ringcast_client.h > $(I)/include/ringcast/client.h
+	for h in $(PUBLIC_PROTO_HEADERS); do sed $(HEADER_SED) $$h > $(I)/include/ringcast/$$h; done
+	chmod 644 $(I)/include/ringcast/*.h $(I)/include/ringcast/proto/*.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+		clients/c/ringcast.pc.in > $(I)/lib/pkgconfig/ringcast.pc
+	chmod 644 $(I)/lib/pkgconfig/ringcast.pc
+
+# Removes what install put there (and the folders it made, when empty).
+uninstall:
+	rm -f $(addprefix $(I)/bin/,$(notdir $(INSTALL_BINS))) \
+		$(I)/lib/libringcast.a $(I)/lib/libringcast.so.$(VERSION) \
+		$(I)/lib/libringcast.so.$(SOMAJOR) $(I)/lib/libringcast.so \
+		$(I)/lib/pkgconfig/ringcast.pc $(I)/include/ringcast/rc.h \
+		$(I)/include/ringcast/client.h $(addprefix $(I)/include/ringcast/,$(PUBLIC_PROTO_HEADERS))
+	-rmdir $(I)/include/ringcast/proto $(I)/include/ringcast 2>/dev/null
 
 clean:
 	rm -rf build
