@@ -22,6 +22,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 mkdir -p "$OUT"
+# The Node ws server's dependencies, from bench/compare/package-lock.json
+# (again whenever the lock changed).
+if [ "$COMPARE" = 1 ] && { [ ! -f bench/compare/node_modules/.package-lock.json ] ||
+   [ bench/compare/package-lock.json -nt bench/compare/node_modules/.package-lock.json ]; }; then
+  npm ci --prefix bench/compare --no-audit --no-fund >&2 || { echo "npm ci --prefix bench/compare failed" >&2; exit 1; }
+fi
 PORT=${PORT:-18700}
 SPID=
 # The next port from PORT on that nobody listens on: a benchmark must never
