@@ -173,6 +173,8 @@ struct bk_client {
 	bool has_from;
 	bool ip_counted;            /* counted in max_connections_per_ip */
 	uint8_t ip[16];
+	uint64_t opened_ms;         /* for the close log line */
+	uint64_t msgs_out, bytes_out;
 };
 
 /* Per-IP connection counts (ip_limit.c). */
@@ -199,6 +201,7 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
  * headers every answer to it carries. */
 struct bk_http {
 	struct rc_conn *c;
+	const struct rc_http_request *req; /* for the access and error logs */
 	char cors[320];
 };
 

@@ -36,6 +36,12 @@ const struct key rc__config_keys[] = {
 	  "out of range (1..2147483647)", "listen() backlog (capped by net.core.somaxconn)", 0 },
 	{ "log_level", "server", K_LEVEL, F(log_level), 0, 0, NULL,
 	  "error, warn, info or debug", 0 },
+	{ "log_format", "server", K_LOGFMT, F(log_format), 0, 0, NULL,
+	  "text lines or one JSON object per line", 0 },
+	{ "log_rate", "server", K_U64, F(log_rate), 0, 1000000, "out of range (0..1000000)",
+	  "log lines per second at most (bursts of 10 s worth); 0 = no limit", 0 },
+	{ "access_log", "server", K_BOOL, F(access_log), 0, 0, NULL,
+	  "log every plain HTTP request at info", 0 },
 	{ "echo", "server", K_BOOL, F(echo), 0, 0, NULL, "serve the /echo endpoint", 0 },
 	{ "compression", "server", K_BOOL, F(compression), 0, 0, NULL,
 	  "offer permessage-deflate", 0 },
@@ -424,6 +430,15 @@ static int set_value(struct rc_config *c, const struct key *k, const char *v,
 	case K_LEVEL:
 		*why = "not a log level (error, warn, info, debug)";
 		return parse_level(v, (int *)field);
+	case K_LOGFMT:
+		*why = "not a log format (text, json)";
+		if (strcasecmp(v, "text") == 0)
+			*(int *)field = RC_LOG_TEXT;
+		else if (strcasecmp(v, "json") == 0)
+			*(int *)field = RC_LOG_JSON;
+		else
+			return -EINVAL;
+		return 0;
 	case K_POLICY:
 		*why = "not a policy (close, drop)";
 		if (strcasecmp(v, "close") == 0)
@@ -560,6 +575,8 @@ void rc_config_defaults(struct rc_config *c)
 	c->threads = 0;
 	c->backlog = 1024;
 	c->log_level = RC_LOG_INFO;
+	c->log_format = RC_LOG_TEXT;
+	c->log_rate = 200;
 	c->echo = true;
 	c->compression = true;
 	c->max_connections = 0;

@@ -100,6 +100,9 @@ static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
 		snprintf(buf, cap, "%s", l >= 0 && l <= 3 ? levels[l] : "info");
 		break;
 	}
+	case K_LOGFMT:
+		snprintf(buf, cap, "%s", *(const int *)field == 1 /* RC_LOG_JSON */ ? "json" : "text");
+		break;
 	case K_POLICY:
 		snprintf(buf, cap, "%s", c->slow_consumer_policy == RC_SLOW_DROP ?
 			 "drop" : "close");
@@ -174,6 +177,7 @@ static const char *metavar(enum kind kind)
 	case K_MS: case K_MS64: return "SECONDS";
 	case K_BOOL: return "on|off";
 	case K_LEVEL: return "LEVEL";
+	case K_LOGFMT: return "text|json";
 	case K_POLICY: return "close|drop";
 	case K_RATE: return "RATE";
 	default: return "N";

@@ -28,6 +28,7 @@ enum kind {
 	K_MS64,		/* uint64_t milliseconds, seconds in text */
 	K_BOOL,
 	K_LEVEL,	/* enum rc_log_level stored in an int */
+	K_LOGFMT,	/* enum rc_log_format stored in an int: text, json */
 	K_POLICY,	/* enum rc_slow_policy */
 	K_RATE,		/* double, > 0 */
 };

@@ -38,11 +38,28 @@ void bk_tprintf(struct bk_text *t, const char *fmt, ...)
 	}
 }
 
-/* Answers with the request's CORS headers (if any) before extra. */
+/* "PEER METHOD PATH" of h's request for a log line, escaped. */
+static const char *request_line(const struct bk_http *h, char *out, size_t cap)
+{
+	char m[16], p[256];
+	const struct rc_http_request *r = h->req;
+
+	snprintf(out, cap, "%s %s %s", rc_conn_peer(h->c)[0] ? rc_conn_peer(h->c) : "?",
+		 rc_log_escape(m, sizeof(m), r->method.p, r->method.len),
+		 rc_log_escape(p, sizeof(p), r->path.p, r->path.len));
+	return out;
+}
+
+/* Answers with the request's CORS headers (if any) before extra; the
+ * access log (access_log = on) gets one line per answer. */
 static void respond(struct bk_http *h, int status, const char *type, const char *extra,
 		    const void *body, size_t len)
 {
-	char hdr[sizeof(h->cors) + 128];
+	char hdr[sizeof(h->cors) + 128], line[400];
+
+	if (bk_cfg()->access_log && rc_log_enabled(RC_LOG_INFO))
+		rc_log(RC_LOG_INFO, "access %s %d %zu", request_line(h, line, sizeof(line)), status,
+		       len);
 
 	snprintf(hdr, sizeof(hdr), "%s%s", h->cors, extra ? extra : "");
 	rc_conn_respond(h->c, status, type, hdr[0] ? hdr : NULL, body, len);
@@ -58,10 +75,15 @@ void bk_respond_text(struct bk_http *h, struct bk_text *t, const char *type)
 	free(t->p);
 }
 
+/* A JSON error answer, logged at info with its reason (rate-limited). */
 static void error(struct bk_http *h, int status, const char *reason, const char *extra)
 {
-	char body[300];
+	char body[300], line[400];
 	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", reason);
+
+	if (rc_log_enabled(RC_LOG_INFO))
+		rc_log(RC_LOG_INFO, "http %s: %d %s", request_line(h, line, sizeof(line)), status,
+		       reason);
 
 	respond(h, status, "application/json", extra, body, (size_t)n);
 }
@@ -271,7 +293,7 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 	bool get = method_is(req, "GET") || method_is(req, "HEAD");
 	struct rc_span p = req->path, origin = { 0 };
 	enum cors cors = cors_check(req, &origin);
-	struct bk_http h = { .c = c };
+	struct bk_http h = { .c = c, .req = req };
 	bool pub = p.len > 9 && memcmp(p.p, "/publish/", 9) == 0;
 
 	bk_stat_add(BK_HTTP_REQUESTS, 1);

@@ -16,6 +16,8 @@
 static void apply_runtime(const struct rc_config *c)
 {
 	rc_log_set_level((enum rc_log_level)c->log_level);
+	rc_log_set_format((enum rc_log_format)c->log_format);
+	rc_log_set_rate((unsigned)c->log_rate);
 }
 
 /* The command line, kept for SIGHUP: flags must keep overriding the file. */

@@ -30,6 +30,10 @@ static void refuse(struct rc_conn *c, int status, const char *reason,
 			 rc_http_reason(status), reason ? reason : "");
 
 	c->http_keepalive = false;
+	/* Rate-limited by rc_log: a flood of bad requests cannot fill the disk. */
+	if (rc_log_enabled(RC_LOG_INFO))
+		rc_log(RC_LOG_INFO, "refused %s: %d %s: %s", rc_conn_peer(c)[0] ? rc_conn_peer(c) : "?",
+		       status, rc_http_reason(status), reason ? reason : "");
 	rc_conn_respond(c, status, "text/plain; charset=utf-8", extra, body, (size_t)n);
 }
 
