@@ -168,8 +168,10 @@ int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 		rc_buf_unref(b);
 		return (int)n;
 	}
-	/* HEAD: the same head (Content-Length included), no body (RFC 9110 9.3.2). */
-	b->len = (size_t)n - (c->http_head ? len : 0);
+	/* HEAD: the same head (Content-Length included), no body (RFC 9110
+	 * 9.3.2); 1xx, 204 and 304 answers carry none anyway. */
+	b->len = (size_t)n - (c->http_head && status >= 200 && status != 204 && status != 304
+			      ? len : 0);
 	rc__conn_enqueue(c, b);
 	if (!c->http_keepalive) {
 		/* Close after the answer is flushed: DRAIN shuts down our side
