@@ -35,10 +35,14 @@ else
 Q := @
 endif
 
-# Debian packages the build, the tests and the fuzzers need (see `make deps`).
-DEB_PKGS := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-dev \
-	libinih-dev libcriterion-dev clang libclang-rt-14-dev openssl curl \
-	python3 python3-websockets microsocks chromium
+# Debian packages, in two sets.  `make deps` (run before every build) checks
+# only what building and running needs; `make test-deps` (pulled by `make
+# test`, the unit tests and `make fuzz`) adds the test peers and tools:
+# Criterion, clang for libFuzzer, promtool, Chromium, Node.js...
+DEB_PKGS      := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-dev \
+	libinih-dev
+DEB_TEST_PKGS := libcriterion-dev clang libclang-rt-14-dev openssl curl python3 \
+	python3-websockets microsocks chromium prometheus
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)
@@ -49,6 +53,10 @@ CLIENT_SRCS := $(filter-out $(CLI_SRCS),$(wildcard clients/c/*.c))
 LIB_SRCS   := $(PROTO_SRCS) $(CORE_SRCS) $(CLIENT_SRCS)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB        := $(BUILD)/libringcast.a
+# The shared library beside it: soname libringcast.so.MAJOR.
+VERSION    := $(shell sed -n 's/.*RINGCAST_VERSION "\(.*\)".*/\1/p' broker/config.h)
+SOMAJOR    := $(firstword $(subst ., ,$(VERSION)))
+SOLIB      := $(BUILD)/libringcast.so.$(VERSION)
 
 BROKER_SRCS := $(wildcard broker/*.c)
 BROKER_OBJS := $(BROKER_SRCS:%.c=$(BUILD)/%.o)
@@ -79,32 +87,44 @@ PROGRAMS := $(if $(BROKER_SRCS),$(BUILD)/ringcast) $(EXAMPLES) $(CLI_BINS) \
 	$(if $(RCBENCH_SRCS),$(BUILD)/ringcast-bench)
 TOOLS    := $(if $(MICRO_SRCS),$(MICRO_BIN)) $(BENCH_PROGS)
 
-.PHONY: all deps test unit integration run fuzz install clean
+.PHONY: all deps test-deps test unit integration run fuzz install uninstall clean FORCE
 # Keep intermediate objects (examples, CLI tools) so nothing relinks needlessly.
 .SECONDARY:
-all: $(LIB) $(PROGRAMS) $(TOOLS)
+all: $(LIB) $(SOLIB) $(PROGRAMS) $(TOOLS)
 
-# Checks the Debian packages; as root installs what is missing, otherwise
-# prints the one command to run. Cheap enough to run before every build.
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+# Checks Debian packages ($(1); $(2) may add names to $$missing); as root
+# installs what is missing, otherwise prints the one command to run.  Cheap
+# enough to run before every build; lists what it checked only when asked
+# for by name (`make deps`, `make test-deps`).
+define ensure_pkgs
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	done; $(2) \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "deps: installing$$missing"; \
+	    echo "$@: installing$$missing"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get install -y -q $$missing >/dev/null 2>&1 || \
 	      { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; } || \
-	      { echo "deps: apt-get install failed for:$$missing" >&2; exit 1; }; \
+	      { echo "$@: apt-get install failed for:$$missing" >&2; exit 1; }; \
 	  else \
-	    echo "deps: missing packages; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	    echo "$@: missing packages; run: sudo apt-get install -y$$missing" >&2; exit 1; \
 	  fi; \
+	elif [ -n "$(filter $@,$(MAKECMDGOALS))" ]; then \
+	  echo "$@: installed: $(strip $(1))"; \
 	fi
+endef
 
-$(LIB_OBJS) $(BROKER_OBJS) $(UNIT_OBJS) $(RCBENCH_SRCS:%.c=$(BUILD)/%.o) \
+deps:
+	$(call ensure_pkgs,$(DEB_PKGS))
+
+# Node.js may come from elsewhere than Debian (NodeSource): any node and npm do.
+test-deps: deps
+	$(call ensure_pkgs,$(DEB_TEST_PKGS),command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm";)
+
+$(LIB_OBJS) $(BROKER_OBJS) $(RCBENCH_SRCS:%.c=$(BUILD)/%.o) \
 	$(CLI_SRCS:%.c=$(BUILD)/%.o): | deps
+$(UNIT_OBJS): | test-deps
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -124,9 +144,26 @@ $(BUILD)/gen/www.o: $(BUILD)/gen/www.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
+# The library's objects serve both the static and the shared library:
+# position-independent, without semantic interposition so calls inside the
+# library still inline and bind directly.
+# build/lib.flags records those flags, so objects built without them (an
+# older tree) are rebuilt once instead of failing the shared link.
+$(LIB_OBJS): override CFLAGS += -fPIC -fno-semantic-interposition
+$(LIB_OBJS): $(BUILD)/lib.flags
+$(BUILD)/lib.flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(CFLAGS) -fPIC -fno-semantic-interposition' | cmp -s - $@ || \
+		echo '$(CC) $(CFLAGS) -fPIC -fno-semantic-interposition' > $@
+FORCE:
+
 $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SOLIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libringcast.so.$(SOMAJOR) -o $@ $^ $(LIBS)
 
 $(BUILD)/ringcast: $(BROKER_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
@@ -159,7 +196,7 @@ $(UNIT_BIN): $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(LIB)
 # Unit tests first (Criterion prints its own synthesis line), then the
 # integration tests that start real programs and third-party peers.
 ifneq ($(TSAN),1)
-test: all $(UNIT_BIN)
+test: test-deps all $(UNIT_BIN)
 	$(Q)$(UNIT_BIN) --jobs 2
 	$(Q)BUILD=$(BUILD) tests/integration/run
 else
@@ -171,7 +208,7 @@ else
 # TSan's shadow memory occupies).
 TSAN_TESTS := test_broker_lifecycle.py test_broker_load.py test_broker_pubsub.py \
 	test_broker_reload.py
-test: all
+test: test-deps all
 	$(Q)rm -rf $(BUILD)/tsan-reports && mkdir -p $(BUILD)/tsan-reports
 	$(Q)BUILD=$(BUILD) tests/integration/run $(TSAN_TESTS)
 	$(Q)if ls $(BUILD)/tsan-reports | grep -q .; then \
@@ -182,11 +219,13 @@ endif
 unit: $(UNIT_BIN)
 	$(Q)$(UNIT_BIN) --jobs 2
 
-integration: all
+integration: test-deps all
 	$(Q)BUILD=$(BUILD) tests/integration/run
 
+# `make run PORT=9000` listens on 127.0.0.1:9000 instead of 127.0.0.1:8080;
+# RINGCAST_LISTEN=HOST:PORT (or any RINGCAST_* variable) works as well.
 run: all
-	$(BUILD)/ringcast
+	$(BUILD)/ringcast $(if $(PORT),--listen 127.0.0.1:$(PORT))
 
 # libFuzzer harnesses: tests/fuzz/fuzz_NAME.c, built with clang against the
 # proto and core sources (a harness links what it uses; core harnesses run a
@@ -201,12 +240,12 @@ FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 # coverage, not linked with libFuzzer's main).
 FUZZ_OBJS    := $(PROTO_SRCS:%.c=build/fuzz/obj/%.o) $(CORE_SRCS:%.c=build/fuzz/obj/%.o)
 
-build/fuzz/obj/%.o: %.c | deps
+build/fuzz/obj/%.o: %.c | test-deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  FUZZCC  $<")
 	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -MMD -MP -c -o $@ $<
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) | deps
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) | test-deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) -MMD -MP -o $@ $< $(FUZZ_OBJS) $(LIBS)
@@ -223,18 +262,41 @@ fuzz: $(FUZZ_BINS)
 	  grep -E '^#[0-9]+.*DONE' build/fuzz/$$n.log | tail -n 1; \
 	done
 
+# `make install` puts exactly these under $(DESTDIR)$(PREFIX) (README.md
+# lists them; tests/integration/test_install.py checks both): the programs
+# (not the core's echo examples, which stay in build/), both libraries, the
+# public headers under include/ringcast/ (included as <ringcast/rc.h>,
+# <ringcast/client.h>, <ringcast/proto/...>) and a pkg-config file.
+INSTALL_BINS := $(filter-out $(EXAMPLES),$(PROGRAMS))
+PUBLIC_PROTO_HEADERS := $(filter-out %_internal.h,$(wildcard proto/*.h))
+# The headers' own "core/..." and "proto/..." includes become <ringcast/...>.
+HEADER_SED := -e 's|^\#include "core/rc.h"|\#include <ringcast/rc.h>|' \
+	-e 's|^\#include "proto/\([a-z_0-9]*\.h\)"|\#include <ringcast/proto/\1>|'
+I := $(DESTDIR)$(PREFIX)
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-		$(DESTDIR)$(PREFIX)/include/ringcast/core $(DESTDIR)$(PREFIX)/include/ringcast/proto \
-		$(DESTDIR)$(PREFIX)/include/ringcast/clients/c
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 core/rc.h $(DESTDIR)$(PREFIX)/include/ringcast/core/
-	install -m 644 proto/*.h $(DESTDIR)$(PREFIX)/include/ringcast/proto/
-	install -m 644 clients/c/ringcast_client.h $(DESTDIR)$(PREFIX)/include/ringcast/clients/c/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e "s|@VERSION@|$$(sed -n 's/.*RINGCAST_VERSION \"\(.*\)\".*/\1/p' broker/*.h | head -n 1 | grep . || echo 0.1.0)|" \
-		clients/c/ringcast.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringcast.pc
-	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/ringcast.pc
+	install -d $(I)/bin $(I)/lib/pkgconfig $(I)/include/ringcast/proto
+	install -m 755 $(INSTALL_BINS) $(I)/bin/
+	install -m 644 $(LIB) $(I)/lib/
+	install -m 755 $(SOLIB) $(I)/lib/
+	ln -sf libringcast.so.$(VERSION) $(I)/lib/libringcast.so.$(SOMAJOR)
+	ln -sf libringcast.so.$(SOMAJOR) $(I)/lib/libringcast.so
+	sed $(HEADER_SED) core/rc.h > $(I)/include/ringcast/rc.h
+	sed $(HEADER_SED) clients/c/ringcast_client.h > $(I)/include/ringcast/client.h
+	for h in $(PUBLIC_PROTO_HEADERS); do sed $(HEADER_SED) $$h > $(I)/include/ringcast/$$h; done
+	chmod 644 $(I)/include/ringcast/*.h $(I)/include/ringcast/proto/*.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+		clients/c/ringcast.pc.in > $(I)/lib/pkgconfig/ringcast.pc
+	chmod 644 $(I)/lib/pkgconfig/ringcast.pc
+
+# Removes what install put there (and the folders it made, when empty).
+uninstall:
+	rm -f $(addprefix $(I)/bin/,$(notdir $(INSTALL_BINS))) \
+		$(I)/lib/libringcast.a $(I)/lib/libringcast.so.$(VERSION) \
+		$(I)/lib/libringcast.so.$(SOMAJOR) $(I)/lib/libringcast.so \
+		$(I)/lib/pkgconfig/ringcast.pc $(I)/include/ringcast/rc.h \
+		$(I)/include/ringcast/client.h $(addprefix $(I)/include/ringcast/,$(PUBLIC_PROTO_HEADERS))
+	-rmdir $(I)/include/ringcast/proto $(I)/include/ringcast 2>/dev/null
 
 clean:
 	rm -rf build

@@ -22,10 +22,25 @@ while [ $# -gt 0 ]; do
   esac
 done
 mkdir -p "$OUT"
+# The Node ws server's dependencies, from bench/compare/package-lock.json
+# (again whenever the lock changed).
+if [ "$COMPARE" = 1 ] && { [ ! -f bench/compare/node_modules/.package-lock.json ] ||
+   [ bench/compare/package-lock.json -nt bench/compare/node_modules/.package-lock.json ]; }; then
+  npm ci --prefix bench/compare --no-audit --no-fund >&2 || { echo "npm ci --prefix bench/compare failed" >&2; exit 1; }
+fi
 PORT=${PORT:-18700}
 SPID=
+# The next port from PORT on that nobody listens on: a benchmark must never
+# measure some other server that already holds a fixed port.
+next_free_port() {
+  for _ in $(seq 200); do
+    PORT=$((PORT + 1))
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null || return 0
+  done
+  echo "no free port after $PORT" >&2; return 1
+}
 start_server() { # kind deflate threads
-  PORT=$((PORT + 1))
+  next_free_port || return 1
   if [ "$1" = ringcast ]; then
     taskset -c 0 "$BIN/ringcast" --listen 127.0.0.1:$PORT --threads "$3" --log-level error \
       --max-backpressure 64M --max-connections-per-ip 0 >"$OUT/server.log" 2>&1 &
@@ -35,6 +50,8 @@ start_server() { # kind deflate threads
   fi
   SPID=$!
   for _ in $(seq 100); do
+    # Still ours: a server that could not listen has exited by now.
+    kill -0 "$SPID" 2>/dev/null || { echo "server exited:" >&2; cat "$OUT/server.log" >&2; return 1; }
     (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
     sleep 0.05
   done

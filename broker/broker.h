@@ -31,11 +31,22 @@ enum bk_stat {
 	BK_NSTATS
 };
 
+/* A Prometheus histogram with fixed buckets (metrics.c), written by one
+ * thread (relaxed load + store, no locked instruction, no allocation) and
+ * summed over the workers when /metrics is read. */
+#define BK_HIST_MAX 16
+struct bk_hist {
+	_Atomic uint64_t count[BK_HIST_MAX + 1]; /* per bucket, last is +Inf */
+	_Atomic uint64_t sum;
+};
+
 struct bk_worker {
 	unsigned idx;             /* its loop: rc_server_loop(bk.srv, idx) */
 	struct rc_deflater deflater; /* compress-once scratch, window 15 */
 	bool deflater_ready;
 	_Atomic uint64_t stats[BK_NSTATS];
+	struct bk_hist fanout_ns;    /* publish -> queued on this thread's subscribers */
+	struct bk_hist queued_bytes; /* a connection's queue when a delivery joins it */
 	char pad[64];
 };
 
@@ -66,6 +77,10 @@ static inline void bk_stat_add(enum bk_stat s, int64_t n)
 	atomic_fetch_add_explicit(&bk_worker()->stats[s], (uint64_t)n, memory_order_relaxed);
 }
 uint64_t bk_stat_sum(enum bk_stat s);
+/* The JSON and metric name of each counter (metrics.c). */
+extern const char *const bk_stat_names[BK_NSTATS];
+/* Loop i's busy share since start and its socket count. */
+void bk_loop_util(unsigned i, double *util, unsigned *conns);
 
 /* ---- Messages (msg.c) ----------------------------------------------------------
  * One per publish, refcounted; frames built lazily, at most once each. */
@@ -77,6 +92,7 @@ struct rc_msg {
 	uint8_t opcode;            /* RC_OP_TEXT or RC_OP_BINARY */
 	uint64_t seq;
 	uint64_t time_ms;
+	uint64_t time_ns;          /* CLOCK_MONOTONIC at publish, for the latency histogram */
 	struct rc_topic *topic;    /* holds a topic reference */
 	pthread_mutex_t lock;      /* guards frames[] construction */
 	struct rc_buf *frames[BK_NVARIANTS];
@@ -157,6 +173,8 @@ struct bk_client {
 	char topic[RC_TOPIC_MAX + 1];
 	uint64_t from;              /* raw sub ?from= */
 	bool has_from;
+	uint64_t opened_ms;         /* for the close log line */
+	uint64_t msgs_out, bytes_out;
 };
 
 /* Connection limits (ip_limit.c), the core's on_connect/on_disconnect:
@@ -180,6 +198,34 @@ extern const struct rc_handlers bk_handlers;
 
 void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 		const uint8_t *body, size_t len);
+
+/* One plain HTTP request being answered: its connection and the CORS
+ * headers every answer to it carries. */
+struct bk_http {
+	struct rc_conn *c;
+	const struct rc_http_request *req; /* for the access and error logs */
+	char cors[320];
+};
+
+/* A growing text buffer for the few larger answers (/metrics, /topics). */
+struct bk_text {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+void bk_tprintf(struct bk_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Answers 200 with t (500 if it ran out of memory) and frees it. */
+void bk_respond_text(struct bk_http *h, struct bk_text *t, const char *type);
+
+/* ---- Metrics (metrics.c) ----------------------------------------------------------- */
+
+/* GET /metrics: Prometheus text format 0.0.4. */
+void bk_metrics(struct bk_http *h);
+/* Records, on the calling loop thread, that m is now queued to every local
+ * subscriber (one observation per message per thread). */
+void bk_observe_fanout(const struct rc_msg *m);
+/* Records a connection's queued bytes as a delivery joins its queue. */
+void bk_observe_queued(size_t bytes);
 
 /* Embedded static files (generated at build time from clients/js). */
 struct bk_file {

@@ -36,9 +36,17 @@ const struct key rc__config_keys[] = {
 	  "out of range (1..2147483647)", "listen() backlog (capped by net.core.somaxconn)", 0 },
 	{ "log_level", "server", K_LEVEL, F(log_level), 0, 0, NULL,
 	  "error, warn, info or debug", 0 },
+	{ "log_format", "server", K_LOGFMT, F(log_format), 0, 0, NULL,
+	  "text lines or one JSON object per line", 0 },
+	{ "log_rate", "server", K_U64, F(log_rate), 0, 1000000, "out of range (0..1000000)",
+	  "log lines per second at most (bursts of 10 s worth); 0 = no limit", 0 },
+	{ "access_log", "server", K_BOOL, F(access_log), 0, 0, NULL,
+	  "log every plain HTTP request at info", 0 },
 	{ "echo", "server", K_BOOL, F(echo), 0, 0, NULL, "serve the /echo endpoint", 0 },
 	{ "compression", "server", K_BOOL, F(compression), 0, 0, NULL,
 	  "offer permessage-deflate", 0 },
+	{ "cors_origins", "server", K_ORIGINS, F(cors_origins), 0, 0, NULL,
+	  "web origins allowed to call the HTTP API from a page (comma-separated, or *)", 0 },
 	{ "max_connections", "limits", K_U64, F(max_connections), 0, UINT64_MAX,
 	  NULL, "connections in total; 0 = unlimited", 0 },
 	{ "max_connections_per_ip", "limits", K_U64, F(max_connections_per_ip), 0,
@@ -370,6 +378,31 @@ static int set_path(struct rc_config *c, const struct key *k, const char *v,
 	return 0;
 }
 
+/* "*", or scheme://host[:port] items (http, https) as a browser sends them
+ * in Origin (no path), separated by commas and optional spaces. */
+static int set_origins(struct rc_config *c, const struct key *k, const char *v,
+		       const char **why)
+{
+	for (const char *p = v; *p;) {
+		size_t n, len;
+		p += strspn(p, " ");
+		len = strcspn(p, ",");
+		for (n = len; n && p[n - 1] == ' '; n--)
+			;
+		const char *host = n > 8 && !strncmp(p, "https://", 8) ? p + 8
+				 : n > 7 && !strncmp(p, "http://", 7) ? p + 7 : NULL;
+		bool ok = (n == 1 && *p == '*') ||
+			  (host && memchr(host, '/', n - (size_t)(host - p)) == NULL &&
+			   memchr(host, ' ', n - (size_t)(host - p)) == NULL);
+		if (!ok) {
+			*why = "not an origin list (http[s]://HOST[:PORT],… or *)";
+			return -EINVAL;
+		}
+		p += len + (p[len] == ',');
+	}
+	return set_path(c, k, v, why);
+}
+
 static int range_err(const struct key *k, const char **why)
 {
 	*why = k->range ? k->range : "out of range";
@@ -389,12 +422,23 @@ static int set_value(struct rc_config *c, const struct key *k, const char *v,
 		return set_list(c, k, v, list_replace, why);
 	case K_PATH:
 		return set_path(c, k, v, why);
+	case K_ORIGINS:
+		return set_origins(c, k, v, why);
 	case K_BOOL:
 		*why = "not a boolean (on/off, true/false, yes/no, 1/0)";
 		return parse_bool(v, (bool *)field);
 	case K_LEVEL:
 		*why = "not a log level (error, warn, info, debug)";
 		return parse_level(v, (int *)field);
+	case K_LOGFMT:
+		*why = "not a log format (text, json)";
+		if (strcasecmp(v, "text") == 0)
+			*(int *)field = RC_LOG_TEXT;
+		else if (strcasecmp(v, "json") == 0)
+			*(int *)field = RC_LOG_JSON;
+		else
+			return -EINVAL;
+		return 0;
 	case K_POLICY:
 		*why = "not a policy (close, drop)";
 		if (strcasecmp(v, "close") == 0)
@@ -531,6 +575,8 @@ void rc_config_defaults(struct rc_config *c)
 	c->threads = 0;
 	c->backlog = 1024;
 	c->log_level = RC_LOG_INFO;
+	c->log_format = RC_LOG_TEXT;
+	c->log_rate = 200;
 	c->echo = true;
 	c->compression = true;
 	c->max_connections = 0;
@@ -764,7 +810,7 @@ void rc_config_free(struct rc_config *c)
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (rc__config_keys[i].kind == K_LIST)
 			free_list(c, &rc__config_keys[i]);
-		if (rc__config_keys[i].kind == K_PATH) {
+		if (rc__config_keys[i].kind == K_PATH || rc__config_keys[i].kind == K_ORIGINS) {
 			free(*(char **)((char *)c + rc__config_keys[i].off));
 			*(char **)((char *)c + rc__config_keys[i].off) = NULL;
 		}

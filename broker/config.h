@@ -20,8 +20,12 @@ struct rc_config {
 	unsigned threads;                  /* 0: one per CPU */
 	int backlog;
 	int log_level;                     /* enum rc_log_level */
+	int log_format;                    /* enum rc_log_format */
+	uint64_t log_rate;                 /* log lines per second; 0: unlimited */
+	bool access_log;                   /* one info line per HTTP request */
 	bool echo;                         /* serve /echo */
 	bool compression;                  /* permessage-deflate offered */
+	char *cors_origins;                /* "https://a.example,…" or "*"; NULL: same origin only */
 	/* [limits] */
 	uint64_t max_connections;          /* total; 0: unlimited */
 	uint64_t max_connections_per_ip;   /* 0: unlimited */

@@ -70,6 +70,7 @@ static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
 		break;
 	}
 	case K_PATH:
+	case K_ORIGINS:
 		snprintf(buf, cap, "%s", *(char *const *)field ? *(char *const *)field : "");
 		break;
 	case K_UINT:
@@ -99,6 +100,9 @@ static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
 		snprintf(buf, cap, "%s", l >= 0 && l <= 3 ? levels[l] : "info");
 		break;
 	}
+	case K_LOGFMT:
+		snprintf(buf, cap, "%s", *(const int *)field == 1 /* RC_LOG_JSON */ ? "json" : "text");
+		break;
 	case K_POLICY:
 		snprintf(buf, cap, "%s", c->slow_consumer_policy == RC_SLOW_DROP ?
 			 "drop" : "close");
@@ -168,10 +172,12 @@ static const char *metavar(enum kind kind)
 	switch (kind) {
 	case K_LIST: return "HOST:PORT";
 	case K_PATH: return "FILE";
+	case K_ORIGINS: return "ORIGINS";
 	case K_SIZE: return "SIZE";
 	case K_MS: case K_MS64: return "SECONDS";
 	case K_BOOL: return "on|off";
 	case K_LEVEL: return "LEVEL";
+	case K_LOGFMT: return "text|json";
 	case K_POLICY: return "close|drop";
 	case K_RATE: return "RATE";
 	default: return "N";

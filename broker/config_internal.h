@@ -19,6 +19,7 @@ enum kind {
 	K_LIST,		/* char *[RC_CFG_MAX_LISTEN] + unsigned count at count_off:
 			 * HOST:PORT items, comma-separated, repeatable */
 	K_PATH,		/* char *, a file name; empty = unset (NULL) */
+	K_ORIGINS,	/* char *, comma-separated web origins or "*"; empty = NULL */
 	K_UINT,		/* unsigned, plain integer */
 	K_INT,		/* int, plain integer */
 	K_U64,		/* uint64_t, plain integer */
@@ -27,6 +28,7 @@ enum kind {
 	K_MS64,		/* uint64_t milliseconds, seconds in text */
 	K_BOOL,
 	K_LEVEL,	/* enum rc_log_level stored in an int */
+	K_LOGFMT,	/* enum rc_log_format stored in an int: text, json */
 	K_POLICY,	/* enum rc_slow_policy */
 	K_RATE,		/* double, > 0 */
 };

@@ -11,45 +11,8 @@
 
 #include "broker/broker.h"
 
-static const char *const stat_names[BK_NSTATS] = {
-	[BK_CONNECTIONS] = "connections",
-	[BK_SUBSCRIPTIONS] = "subscriptions",
-	[BK_MSGS_IN] = "messages_in",
-	[BK_MSGS_OUT] = "messages_out",
-	[BK_BYTES_IN] = "bytes_in",
-	[BK_BYTES_OUT] = "bytes_out",
-	[BK_DROPS] = "drops",
-	[BK_SLOW_CLOSES] = "slow_consumer_closes",
-	[BK_DEFLATES] = "deflate_calls",
-	[BK_JSON_ERRORS] = "json_errors",
-	[BK_HTTP_REQUESTS] = "http_requests",
-	[BK_REFUSED] = "connections_refused",
-};
-
-/* The sum of one counter over every worker. */
-uint64_t bk_stat_sum(enum bk_stat s)
-{
-	uint64_t sum = 0;
-
-	for (unsigned i = 0; i < bk.nthreads; i++)
-		sum += atomic_load_explicit(&bk.workers[i].stats[s], memory_order_relaxed);
-	return sum;
-}
-
-static bool is_gauge(enum bk_stat s)
-{
-	return s == BK_CONNECTIONS || s == BK_SUBSCRIPTIONS;
-}
-
-/* A growing text buffer for the few larger answers (/metrics, /topics). */
-struct text {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void tprintf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tprintf(struct text *t, const char *fmt, ...)
+/* Appends to t, growing it (see broker.h). */
+void bk_tprintf(struct bk_text *t, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -75,82 +38,84 @@ static void tprintf(struct text *t, const char *fmt, ...)
 	}
 }
 
-static void respond_text(struct rc_conn *c, struct text *t, const char *type)
+/* "PEER METHOD PATH" of h's request for a log line, escaped. */
+static const char *request_line(const struct bk_http *h, char *out, size_t cap)
+{
+	char m[16], p[256];
+	const struct rc_http_request *r = h->req;
+
+	snprintf(out, cap, "%s %s %s", rc_conn_peer(h->c)[0] ? rc_conn_peer(h->c) : "?",
+		 rc_log_escape(m, sizeof(m), r->method.p, r->method.len),
+		 rc_log_escape(p, sizeof(p), r->path.p, r->path.len));
+	return out;
+}
+
+/* Answers with the request's CORS headers (if any) before extra; the
+ * access log (access_log = on) gets one line per answer. */
+static void respond(struct bk_http *h, int status, const char *type, const char *extra,
+		    const void *body, size_t len)
+{
+	char hdr[sizeof(h->cors) + 128], line[400];
+
+	if (bk_cfg()->access_log && rc_log_enabled(RC_LOG_INFO))
+		rc_log(RC_LOG_INFO, "access %s %d %zu", request_line(h, line, sizeof(line)), status,
+		       len);
+
+	snprintf(hdr, sizeof(hdr), "%s%s", h->cors, extra ? extra : "");
+	rc_conn_respond(h->c, status, type, hdr[0] ? hdr : NULL, body, len);
+}
+
+/* Answers with t and frees it (see broker.h). */
+void bk_respond_text(struct bk_http *h, struct bk_text *t, const char *type)
 {
 	if (t->oom)
-		rc_conn_respond(c, 500, "text/plain", NULL, "out of memory\n", 14);
+		respond(h, 500, "text/plain", NULL, "out of memory\n", 14);
 	else
-		rc_conn_respond(c, 200, type, NULL, t->p, t->len);
+		respond(h, 200, type, NULL, t->p, t->len);
 	free(t->p);
 }
 
-static void error(struct rc_conn *c, int status, const char *reason, const char *extra)
+/* A JSON error answer, logged at info with its reason (rate-limited). */
+static void error(struct bk_http *h, int status, const char *reason, const char *extra)
 {
-	char body[300];
+	char body[300], line[400];
 	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", reason);
 
-	rc_conn_respond(c, status, "application/json", extra, body, (size_t)n);
+	if (rc_log_enabled(RC_LOG_INFO))
+		rc_log(RC_LOG_INFO, "http %s: %d %s", request_line(h, line, sizeof(line)), status,
+		       reason);
+
+	respond(h, status, "application/json", extra, body, (size_t)n);
 }
 
-static void loop_util(unsigned i, double *util, unsigned *conns)
+static void stats(struct bk_http *h)
 {
-	uint64_t busy, idle;
-
-	rc_loop_stats(rc_server_loop(bk.srv, i), &busy, &idle, conns);
-	*util = busy + idle ? (double)busy / (double)(busy + idle) : 0.0;
-}
-
-static void stats(struct rc_conn *c)
-{
-	struct text t = { 0 };
+	struct bk_text t = { 0 };
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	tprintf(&t, "{\"version\":\"%s\",\"epoch\":\"%s\",\"uptime_s\":%llu,\"threads\":%u,"
+	bk_tprintf(&t, "{\"version\":\"%s\",\"epoch\":\"%s\",\"uptime_s\":%llu,\"threads\":%u,"
 		"\"topics\":%zu", RINGCAST_VERSION, bk.epoch,
 		(unsigned long long)(((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 -
 				      bk.started_ms) / 1000), bk.nthreads,
 		bk_topics_count());
 	for (int s = 0; s < BK_NSTATS; s++)
-		tprintf(&t, ",\"%s\":%lld", stat_names[s], (long long)bk_stat_sum(s));
-	tprintf(&t, ",\"history_bytes\":%llu", (unsigned long long)atomic_load(&bk.hist_bytes));
-	tprintf(&t, ",\"loops\":[");
+		bk_tprintf(&t, ",\"%s\":%lld", bk_stat_names[s], (long long)bk_stat_sum(s));
+	bk_tprintf(&t, ",\"history_bytes\":%llu", (unsigned long long)atomic_load(&bk.hist_bytes));
+	bk_tprintf(&t, ",\"loops\":[");
 	for (unsigned i = 0; i < bk.nthreads; i++) {
 		double util;
 		unsigned conns;
-		loop_util(i, &util, &conns);
-		tprintf(&t, "%s{\"thread\":%u,\"utilisation\":%.4f,\"sockets\":%u}",
+		bk_loop_util(i, &util, &conns);
+		bk_tprintf(&t, "%s{\"thread\":%u,\"utilisation\":%.4f,\"sockets\":%u}",
 			i ? "," : "", i, util, conns);
 	}
-	tprintf(&t, "]}\n");
-	respond_text(c, &t, "application/json");
-}
-
-static void metrics(struct rc_conn *c)
-{
-	struct text t = { 0 };
-
-	for (int s = 0; s < BK_NSTATS; s++) {
-		bool g = is_gauge(s);
-		tprintf(&t, "# TYPE ringcast_%s%s %s\nringcast_%s%s %lld\n", stat_names[s],
-			g ? "" : "_total", g ? "gauge" : "counter", stat_names[s],
-			g ? "" : "_total", (long long)bk_stat_sum(s));
-	}
-	tprintf(&t, "# TYPE ringcast_topics gauge\nringcast_topics %zu\n", bk_topics_count());
-	tprintf(&t, "# TYPE ringcast_history_bytes gauge\nringcast_history_bytes %llu\n",
-		(unsigned long long)atomic_load(&bk.hist_bytes));
-	tprintf(&t, "# TYPE ringcast_loop_utilisation gauge\n");
-	for (unsigned i = 0; i < bk.nthreads; i++) {
-		double util;
-		unsigned conns;
-		loop_util(i, &util, &conns);
-		tprintf(&t, "ringcast_loop_utilisation{thread=\"%u\"} %.4f\n", i, util);
-	}
-	respond_text(c, &t, "text/plain; version=0.0.4; charset=utf-8");
+	bk_tprintf(&t, "]}\n");
+	bk_respond_text(h, &t, "application/json");
 }
 
 struct topics_arg {
-	struct text *t;
+	struct bk_text *t;
 	unsigned n;
 };
 
@@ -162,20 +127,20 @@ static void topic_json(struct rc_topic *tp, void *arg)
 
 	if (n < 0 || a->n >= 10000) /* bounded answer */
 		return;
-	tprintf(a->t, "%s{\"topic\":%.*s,\"subscribers\":%u,\"seq\":%llu}", a->n++ ? "," : "",
+	bk_tprintf(a->t, "%s{\"topic\":%.*s,\"subscribers\":%u,\"seq\":%llu}", a->n++ ? "," : "",
 		(int)n, name, atomic_load(&tp->nsubs),
 		(unsigned long long)__atomic_load_n(&tp->seq, __ATOMIC_RELAXED));
 }
 
-static void topics(struct rc_conn *c)
+static void topics(struct bk_http *h)
 {
-	struct text t = { 0 };
+	struct bk_text t = { 0 };
 	struct topics_arg a = { &t, 0 };
 
-	tprintf(&t, "{\"topics\":[");
+	bk_tprintf(&t, "{\"topics\":[");
 	bk_topics_each(topic_json, &a);
-	tprintf(&t, "]}\n");
-	respond_text(c, &t, "application/json");
+	bk_tprintf(&t, "]}\n");
+	bk_respond_text(h, &t, "application/json");
 }
 
 static bool content_is_text(const struct rc_http_request *req)
@@ -189,7 +154,7 @@ static bool content_is_text(const struct rc_http_request *req)
 	       (h->value.len >= 16 && strncasecmp(h->value.p, "application/json", 16) == 0);
 }
 
-static void publish(struct rc_conn *c, const struct rc_http_request *req,
+static void publish(struct bk_http *h, const struct rc_http_request *req,
 		    struct rc_span seg, const uint8_t *body, size_t len)
 {
 	char topic[RC_TOPIC_MAX + 1], out[RC_TOPIC_MAX * 6 + 128], name[RC_TOPIC_MAX * 6 + 3];
@@ -199,38 +164,37 @@ static void publish(struct rc_conn *c, const struct rc_http_request *req,
 	unsigned subs;
 
 	if (tl < 0) {
-		error(c, 400, "invalid topic: 1-255 bytes of UTF-8, no spaces or control characters",
+		error(h, 400, "invalid topic: 1-255 bytes of UTF-8, no spaces or control characters",
 		      NULL);
 		return;
 	}
 	if (len > bk_cfg()->max_message_size) {
-		error(c, 413, "body over max_message_size", NULL);
+		error(h, 413, "body over max_message_size", NULL);
 		return;
 	}
 	if (text && !rc_utf8_valid(body, len)) {
-		error(c, 400, "text body is not valid UTF-8", NULL);
+		error(h, 400, "text body is not valid UTF-8", NULL);
 		return;
 	}
 	int err = bk_publish(topic, (size_t)tl, text ? RC_OP_TEXT : RC_OP_BINARY, body, len,
 			     &seq, &subs);
 	if (err < 0) {
-		error(c, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
+		error(h, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
 		      NULL);
 		return;
 	}
 	ssize_t nl = rc_json_write_string(name, sizeof(name), topic, (size_t)tl);
 	int n = snprintf(out, sizeof(out), "{\"topic\":%.*s,\"seq\":%llu,\"subscribers\":%u}\n",
 			 (int)nl, name, (unsigned long long)seq, subs);
-	rc_conn_respond(c, 200, "application/json", NULL, out, (size_t)n);
+	respond(h, 200, "application/json", NULL, out, (size_t)n);
 }
 
-static bool serve_file(struct rc_conn *c, struct rc_span path)
+static bool serve_file(struct bk_http *h, struct rc_span path)
 {
 	for (size_t i = 0; i < bk_nfiles; i++) {
 		const struct bk_file *f = &bk_files[i];
 		if (strlen(f->path) == path.len && memcmp(f->path, path.p, path.len) == 0) {
-			rc_conn_respond(c, 200, f->type, "Cache-Control: no-cache\r\n", f->data,
-					f->len);
+			respond(h, 200, f->type, "Cache-Control: no-cache\r\n", f->data, f->len);
 			return true;
 		}
 	}
@@ -242,38 +206,131 @@ static bool path_is(struct rc_span p, const char *lit)
 	return p.len == strlen(lit) && memcmp(p.p, lit, p.len) == 0;
 }
 
+/* ---- CORS ---------------------------------------------------------------------
+ * A page may call the API from another origin only when cors_origins lists
+ * that origin (or is "*").  Browsers send a cross-origin text/plain POST
+ * without asking first, so hiding the answer is not enough: a publish from
+ * an origin that is not allowed is refused with 403 before it happens.
+ * Requests without Origin (curl, services) and same-origin requests (the
+ * demo page; Origin's host equals Host) are not cross-origin calls. */
+
+enum cors { CORS_NONE, CORS_SAME, CORS_ALLOWED, CORS_DENIED };
+
+static bool span_ieq(struct rc_span a, const char *b, size_t blen)
+{
+	return a.len == blen && strncasecmp(a.p, b, blen) == 0;
+}
+
+static bool origin_listed(const char *list, struct rc_span o)
+{
+	for (const char *p = list; p && *p;) {
+		size_t len, n;
+		p += strspn(p, " ");
+		len = strcspn(p, ",");
+		for (n = len; n && p[n - 1] == ' '; n--)
+			;
+		if ((n == 1 && *p == '*') || span_ieq(o, p, n))
+			return true;
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+
+static enum cors cors_check(const struct rc_http_request *req, struct rc_span *origin)
+{
+	const struct rc_http_header *o =
+		rc_http_header_find(req->headers, req->num_headers, "origin");
+	const struct rc_http_header *host =
+		rc_http_header_find(req->headers, req->num_headers, "host");
+	const char *sep;
+
+	if (!o)
+		return CORS_NONE;
+	*origin = o->value;
+	sep = memmem(o->value.p, o->value.len, "://", 3);
+	if (sep && host) {
+		struct rc_span after = { sep + 3, o->value.len - (size_t)(sep + 3 - o->value.p) };
+		if (span_ieq(after, host->value.p, host->value.len))
+			return CORS_SAME;
+	}
+	if (o->value.len < 256 && origin_listed(bk_cfg()->cors_origins, o->value))
+		return CORS_ALLOWED;
+	return CORS_DENIED;
+}
+
+/* OPTIONS: a CORS preflight (Origin and Access-Control-Request-Method) is
+ * answered for allowed origins and refused for others; a plain OPTIONS
+ * gets the methods. */
+static void options(struct bk_http *h, const struct rc_http_request *req, enum cors cors,
+		    bool publish)
+{
+	const char *allow = publish ? "Allow: POST, OPTIONS\r\n" : "Allow: GET, HEAD, OPTIONS\r\n";
+
+	if (!rc_http_header_find(req->headers, req->num_headers, "access-control-request-method") ||
+	    cors == CORS_NONE) {
+		respond(h, 204, NULL, allow, NULL, 0);
+		return;
+	}
+	if (cors == CORS_DENIED) {
+		error(h, 403, "origin not allowed (cors_origins)", NULL);
+		return;
+	}
+	respond(h, 204, NULL, publish
+		? "Access-Control-Allow-Methods: POST, OPTIONS\r\n"
+		  "Access-Control-Allow-Headers: Content-Type\r\nAccess-Control-Max-Age: 600\r\n"
+		: "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
+		  "Access-Control-Max-Age: 600\r\n", NULL, 0);
+}
+
+static bool method_is(const struct rc_http_request *req, const char *m)
+{
+	return req->method.len == strlen(m) && memcmp(req->method.p, m, req->method.len) == 0;
+}
+
 /* Routes a plain HTTP request (see rc_server_config.on_http). */
 void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 		const uint8_t *body, size_t len)
 {
-	bool get = req->method.len == 3 && memcmp(req->method.p, "GET", 3) == 0;
-	bool post = req->method.len == 4 && memcmp(req->method.p, "POST", 4) == 0;
-	struct rc_span p = req->path;
+	bool get = method_is(req, "GET") || method_is(req, "HEAD");
+	struct rc_span p = req->path, origin = { 0 };
+	enum cors cors = cors_check(req, &origin);
+	struct bk_http h = { .c = c, .req = req };
+	bool pub = p.len > 9 && memcmp(p.p, "/publish/", 9) == 0;
 
 	bk_stat_add(BK_HTTP_REQUESTS, 1);
-	if (p.len > 9 && memcmp(p.p, "/publish/", 9) == 0) {
-		if (!post) {
-			error(c, 405, "use POST", "Allow: POST\r\n");
-			return;
-		}
-		publish(c, req, (struct rc_span){ p.p + 9, p.len - 9 }, body, len);
+	if (cors == CORS_ALLOWED)
+		snprintf(h.cors, sizeof(h.cors), "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n",
+			 (int)origin.len, origin.p);
+	else if (bk_cfg()->cors_origins)
+		snprintf(h.cors, sizeof(h.cors), "Vary: Origin\r\n");
+	if (method_is(req, "OPTIONS")) {
+		options(&h, req, cors, pub);
+		return;
+	}
+	if (pub) {
+		if (!method_is(req, "POST"))
+			error(&h, 405, "use POST", "Allow: POST, OPTIONS\r\n");
+		else if (cors == CORS_DENIED)
+			error(&h, 403, "origin not allowed (cors_origins)", NULL);
+		else
+			publish(&h, req, (struct rc_span){ p.p + 9, p.len - 9 }, body, len);
 		return;
 	}
 	if (!get) {
-		error(c, 405, "method not allowed", "Allow: GET\r\n");
+		error(&h, 405, "method not allowed", "Allow: GET, HEAD, OPTIONS\r\n");
 		return;
 	}
 	if (path_is(p, "/stats"))
-		stats(c);
+		stats(&h);
 	else if (path_is(p, "/metrics"))
-		metrics(c);
+		bk_metrics(&h);
 	else if (path_is(p, "/healthz"))
-		rc_conn_respond(c, 200, "text/plain", NULL, "ok\n", 3);
+		respond(&h, 200, "text/plain", NULL, "ok\n", 3);
 	else if (path_is(p, "/topics"))
-		topics(c);
+		topics(&h);
 	else if (path_is(p, "/ws") || path_is(p, "/echo") ||
 		 (p.len > 5 && (!memcmp(p.p, "/sub/", 5) || !memcmp(p.p, "/pub/", 5))))
-		error(c, 426, "this endpoint speaks WebSocket", "Upgrade: websocket\r\n");
-	else if (!serve_file(c, p))
-		error(c, 404, "not found", NULL);
+		error(&h, 426, "this endpoint speaks WebSocket", "Upgrade: websocket\r\n");
+	else if (!serve_file(&h, p))
+		error(&h, 404, "not found", NULL);
 }

@@ -18,6 +18,8 @@ static void core_options(const struct rc_config *c, struct rc_options *o);
 static void apply_runtime(const struct rc_config *c)
 {
 	rc_log_set_level((enum rc_log_level)c->log_level);
+	rc_log_set_format((enum rc_log_format)c->log_format);
+	rc_log_set_rate((unsigned)c->log_rate);
 }
 
 /* The command line, kept for SIGHUP: flags must keep overriding the file. */
@@ -278,7 +280,8 @@ int main(int argc, char **argv)
 		ret = rc_server_listen(bk.srv, cfg->listen[i]);
 		if (ret < 0) {
 			fprintf(stderr, "ringcast: cannot listen on %s: %s\n", cfg->listen[i],
-				ret == -EINVAL ? "not a HOST:PORT address" : strerror(-ret));
+				ret == -EINVAL ? "not a HOST:PORT address" :
+				ret == -EADDRINUSE ? "address in use" : strerror(-ret));
 			return 1;
 		}
 		rc_log(RC_LOG_INFO, "listening on %s (port %d)", cfg->listen[i],
@@ -294,7 +297,8 @@ int main(int argc, char **argv)
 			/* -EINVAL: the address, or a file OpenSSL refused (logged). */
 			fprintf(stderr, "ringcast: cannot listen with TLS on %s: %s\n",
 				cfg->tls_listen[i], ret == -EINVAL ?
-				"bad address, or the certificate/key did not load" : strerror(-ret));
+				"bad address, or the certificate/key did not load" :
+				ret == -EADDRINUSE ? "address in use" : strerror(-ret));
 			return 1;
 		}
 		rc_log(RC_LOG_INFO, "listening on %s (TLS, certificate %s%s%s)", cfg->tls_listen[i],

@@ -38,11 +38,33 @@ void bk_send_gap(struct bk_client *cl, const char *topic, size_t tlen,
 		bk_send_json(cl, buf, (size_t)n);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char *endpoint(const struct bk_client *cl)
+{
+	static const char *const names[] = { "/ws", "/sub/", "/pub/", "/echo" };
+
+	return cl->mode < 4 ? names[cl->mode] : "?";
+}
+
 static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 {
 	struct bk_client *cl = s->cl;
+	bool drop = bk_cfg()->slow_consumer_policy == RC_SLOW_DROP;
 
-	if (bk_cfg()->slow_consumer_policy == RC_SLOW_DROP) {
+	/* Once per episode: the first drop, or the close. */
+	if ((!drop || !s->drop_from) && rc_log_enabled(RC_LOG_WARN))
+		rc_log(RC_LOG_WARN, "slow consumer %s on %s, topic '%s': %zu bytes queued, over "
+		       "max_backpressure; %s", rc_conn_peer(cl->conn), endpoint(cl), m->topic->name,
+		       rc_conn_queued(cl->conn), drop ? "dropping messages (a gap follows)"
+		       : "closing with 1013");
+	if (drop) {
 		if (!s->drop_from)
 			s->drop_from = m->seq;
 		bk_stat_add(BK_DROPS, 1);
@@ -72,7 +94,9 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	f = bk_msg_frame(m, v);
 	if (!f)
 		return;
-	if (rc_conn_queued(cl->conn) + rc_buf_len(f) > bk_cfg()->max_backpressure) {
+	size_t queued = rc_conn_queued(cl->conn);
+	bk_observe_queued(queued);
+	if (queued + rc_buf_len(f) > bk_cfg()->max_backpressure) {
 		slow_consumer(s, m);
 		return;
 	}
@@ -88,6 +112,8 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	}
 	bk_stat_add(BK_MSGS_OUT, 1);
 	bk_stat_add(BK_BYTES_OUT, (int64_t)rc_buf_len(f));
+	cl->msgs_out++;
+	cl->bytes_out += rc_buf_len(f);
 }
 
 /* ---- JSON mode -------------------------------------------------------------------- */
@@ -242,6 +268,10 @@ static void on_open(struct rc_conn *c)
 	 * context: they suit a peer that accepted exactly that. */
 	cl->deflate_shared = pmd && pmd->server_max_window_bits == 15 &&
 			     pmd->server_no_context_takeover;
+	cl->opened_ms = mono_ms();
+	if (rc_log_enabled(RC_LOG_DEBUG))
+		rc_log(RC_LOG_DEBUG, "open %s %s%s%s", rc_conn_peer(c), endpoint(cl), cl->topic,
+		       pmd ? " (permessage-deflate)" : "");
 	if (cl->mode == BK_MODE_JSON) {
 		ssize_t n = rc_json_write_welcome(buf, sizeof(buf), RINGCAST_VERSION, bk.epoch);
 		if (n > 0)
@@ -291,12 +321,16 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t n)
 {
 	struct bk_client *cl = rc_conn_user(c);
+	char reason[128];
 
-	(void)code;
-	(void)r;
-	(void)n;
 	if (!cl)
 		return;
+	if (rc_log_enabled(RC_LOG_DEBUG))
+		rc_log(RC_LOG_DEBUG, "close %s %s%s: code %u%s%s, %llu messages / %llu bytes delivered, "
+		       "%.3f s", rc_conn_peer(c), endpoint(cl), cl->topic, code, n ? " " : "",
+		       rc_log_escape(reason, sizeof(reason), r, n),
+		       (unsigned long long)cl->msgs_out, (unsigned long long)cl->bytes_out,
+		       cl->opened_ms ? (double)(mono_ms() - cl->opened_ms) / 1e3 : 0.0);
 	bk_unsubscribe_all(cl);
 	bk_stat_add(BK_CONNECTIONS, -1);
 	atomic_fetch_sub(&bk.conns, 1);

@@ -24,12 +24,12 @@ static struct {
 	size_t nbuckets, count;
 } reg = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static uint64_t now_ms(void)
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static uint32_t hash(const char *p, size_t n)
@@ -209,7 +209,7 @@ static void hist_drop_oldest(struct rc_topic *t, struct rc_msg **freed)
  * unlocks, since the last message reference may drop the topic. */
 static size_t hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max)
 {
-	uint64_t ttl = bk_cfg()->history_ttl_ms, now = now_ms();
+	uint64_t ttl = bk_cfg()->history_ttl_ms, now = now_ns() / 1000000;
 	size_t n = 0;
 
 	while (ttl && t->hist_len && n < max && hist_at(t, 0)->time_ms + ttl <= now)
@@ -223,10 +223,13 @@ static void fanout_local(struct rc_topic *t, unsigned idx, struct rc_msg *m)
 {
 	struct rc_list *head = &t->local[idx], *it, *next;
 
+	if (head->next == head)
+		return;
 	for (it = head->next; it != head; it = next) {
 		next = it->next;
 		bk_deliver(rc_container_of(it, struct bk_sub, tlink), m);
 	}
+	bk_observe_fanout(m);
 }
 
 static void fanout_remote(void *arg)
@@ -261,7 +264,8 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	pthread_mutex_lock(&t->lock);
 	m->seq = t->seq + 1;
 	__atomic_store_n(&t->seq, m->seq, __ATOMIC_RELAXED); /* GET /topics reads it unlocked */
-	m->time_ms = now_ms();
+	m->time_ns = now_ns();
+	m->time_ms = m->time_ns / 1000000;
 	nexp = t->hist_cap ? hist_expire(t, expired, 8) : 0;
 	if (t->hist_cap) {
 		if (t->hist_len == t->hist_cap)

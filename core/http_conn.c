@@ -26,6 +26,10 @@ void rc__http_refuse(struct rc_conn *c, int status, const char *reason,
 			 rc_http_reason(status), reason ? reason : "");
 
 	c->http_keepalive = false;
+	/* Rate-limited by rc_log: a flood of bad requests cannot fill the disk. */
+	if (rc_log_enabled(RC_LOG_INFO))
+		rc_log(RC_LOG_INFO, "refused %s: %d %s: %s", rc_conn_peer(c)[0] ? rc_conn_peer(c) : "?",
+		       status, rc_http_reason(status), reason ? reason : "");
 	rc_conn_respond(c, status, "text/plain; charset=utf-8", extra, body, (size_t)n);
 }
 
@@ -103,6 +107,7 @@ static int next_request(struct rc_conn *c)
 	head = rc_http_parse_request(c->in->data, c->in->len, &lim, &req);
 	if (head == -EAGAIN)
 		return 0;
+	c->http_head = head >= 0 && req.method.len == 4 && memcmp(req.method.p, "HEAD", 4) == 0;
 	if (head < 0) {
 		rc__http_refuse(c, req.status, "malformed request", NULL);
 		return -1;
@@ -201,7 +206,10 @@ int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 		rc_buf_unref(b);
 		return (int)n;
 	}
-	b->len = (size_t)n;
+	/* HEAD: the same head (Content-Length included), no body (RFC 9110
+	 * 9.3.2); 1xx, 204 and 304 answers carry none anyway. */
+	b->len = (size_t)n - (c->http_head && status >= 200 && status != 204 && status != 304
+			      ? len : 0);
 	rc__conn_enqueue(c, b);
 	if (!c->http_keepalive) {
 		/* Close after the answer is flushed: DRAIN shuts down our side

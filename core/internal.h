@@ -186,6 +186,7 @@ struct rc_conn {
 	bool close_rcvd;
 	bool fail_fast;           /* protocol error: no more reading */
 	bool http_keepalive;
+	bool http_head;         /* answering a HEAD request: headers only */
 	bool pmd_on;
 	bool flush_pending;
 	bool close_submitted;
@@ -320,6 +321,11 @@ void rc__conn_schedule_flush(struct rc_conn *c);
 struct rc_tls_server *rc__tls_server_new(const struct rc_tls_config *cfg);
 int rc__tls_server_reload(struct rc_tls_server *t);
 void rc__tls_server_free(struct rc_tls_server *t);
+
+/* core/listen_excl.c: 0, or -EADDRINUSE when a socket other than fd and
+ * own_fds[] (at most RC__MAX_LISTEN_CHECK) listens on an overlapping address. */
+#define RC__MAX_LISTEN_CHECK 16
+int rc__listen_exclusive(int fd, const int *own_fds, unsigned nown);
 int rc__tls_accept(struct rc_conn *c, struct rc_tls_server *srv);
 int rc__tls_connect(struct rc_conn *c, const char *host, const char *ca_file, bool insecure);
 void rc__tls_free(struct rc_conn *c);

@@ -27,43 +27,6 @@
 #define RC_BGID 1
 
 static _Thread_local struct rc_loop *current_loop;
-/* Set by SIGHUP on the signal thread, read by every thread: relaxed atomics
- * (a line printed at the old level during the change is harmless). */
-static int log_level = RC_LOG_INFO;
-
-/* ---- Logging -------------------------------------------------------------------- */
-
-/* Sets the most verbose level that is printed. */
-void rc_log_set_level(enum rc_log_level lvl)
-{
-	__atomic_store_n(&log_level, (int)lvl, __ATOMIC_RELAXED);
-}
-
-/* One line to stderr with a UTC timestamp and the level. */
-void rc_log(enum rc_log_level lvl, const char *fmt, ...)
-{
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-	char line[1024];
-	struct timespec ts;
-	struct tm tm;
-	va_list ap;
-	int n;
-
-	if ((int)lvl > __atomic_load_n(&log_level, __ATOMIC_RELAXED))
-		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl]);
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	n = (int)strlen(line);
-	line[n++] = '\n';
-	(void)!write(2, line, (size_t)n);
-}
-
 /* ---- Options ----------------------------------------------------------------------- */
 
 /* Defaults documented in rc.h. */

@@ -248,8 +248,9 @@ void rc_conn_ref(struct rc_conn *c);
 void rc_conn_unref(struct rc_conn *c);
 
 /* Answers a plain HTTP request (inside on_http): a complete response with
- * body; the connection stays open for the next request when the client
- * allows keep-alive.  Returns 0 or -errno. */
+ * body (for a HEAD request the same head without the body, so a handler
+ * answers HEAD as it answers GET); the connection stays open for the next
+ * request when the client allows keep-alive.  Returns 0 or -errno. */
 int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 		    const char *extra_headers, const void *body, size_t len);
 
@@ -290,9 +291,24 @@ struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
 /* ---- Logging ------------------------------------------------------------------- */
 
 enum rc_log_level { RC_LOG_ERROR, RC_LOG_WARN, RC_LOG_INFO, RC_LOG_DEBUG };
+enum rc_log_format { RC_LOG_TEXT, RC_LOG_JSON };
+/* The most verbose level printed (RC_LOG_INFO at start). */
 void rc_log_set_level(enum rc_log_level lvl);
-/* One line to stderr: "<time> <level> <message>". */
+bool rc_log_enabled(enum rc_log_level lvl);
+/* RC_LOG_TEXT: "<time> <level> <message>"; RC_LOG_JSON: one object per line,
+ * {"time":"…","level":"…","msg":"…"}. */
+void rc_log_set_format(enum rc_log_format f);
+/* At most per_second lines a second on average (bursts of ten seconds'
+ * worth), 0 for no limit; lines over it are counted and reported as one
+ * "N log lines suppressed" line.  200 at start. */
+void rc_log_set_rate(unsigned per_second);
+/* One line to stderr (any thread; never on the data path).  Text from peers
+ * goes through rc_log_escape first. */
 void rc_log(enum rc_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Copies p[0..len) into out (NUL-terminated, truncated with "..." to fit
+ * cap) with every byte outside printable ASCII, and '"' and '\\', as \xNN:
+ * a peer's path or header cannot forge or break a log line.  Returns out. */
+const char *rc_log_escape(char *out, size_t cap, const void *p, size_t len);
 
 #endif

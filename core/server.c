@@ -105,8 +105,11 @@ static int parse_addr(const char *addr, char *host, size_t hcap, char *port, siz
 }
 
 /* Opens one listening socket for addr with SO_REUSEPORT (port 0 is resolved
- * by the first socket and reused by the rest through *port_io). */
-static int open_listener(const char *addr, int backlog, int *port_io)
+ * by the first socket and reused by the rest through *port_io).  With own
+ * (the server's first sockets, nown of them), refuses with -EADDRINUSE an
+ * address another process already listens on (core/listen_excl.c). */
+static int open_listener(const char *addr, int backlog, int *port_io,
+			 const int *own, unsigned nown)
 {
 	char host[256], port[16];
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -131,10 +134,18 @@ static int open_listener(const char *addr, int backlog, int *port_io)
 	/* Accepted sockets inherit TCP_NODELAY: no setsockopt per connection,
 	 * which direct descriptors could not do before Linux 6.7. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		ret = -errno;
 		goto err_close;
 	}
+	if (own && (ret = rc__listen_exclusive(fd, own, nown)) < 0)
+		goto err_close;
+	if (listen(fd, backlog) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	if (own && (ret = rc__listen_exclusive(fd, own, nown)) < 0)
+		goto err_close;
 	if (*port_io <= 0) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -161,7 +172,7 @@ int rc_server_listen(struct rc_server *s, const char *addr)
 
 	if (s->naddrs == RC_MAX_ADDRS)
 		return -ENOSPC;
-	fd = open_listener(addr, s->cfg.backlog, &port);
+	fd = open_listener(addr, s->cfg.backlog, &port, s->first_fds, s->naddrs);
 	if (fd < 0)
 		return fd;
 	/* Kept open and handed to loop 0: clients may connect (into the
@@ -254,7 +265,8 @@ static int start_loop(struct rc_server *s, unsigned idx)
 		return ret;
 	for (unsigned i = 0; i < s->naddrs; i++) {
 		int port = 0;
-		int fd = idx == 0 ? s->first_fds[i] : open_listener(s->addrs[i], s->cfg.backlog, &port);
+		int fd = idx == 0 ? s->first_fds[i]
+				  : open_listener(s->addrs[i], s->cfg.backlog, &port, NULL, 0);
 		if (idx == 0)
 			s->first_fds[i] = -1; /* the loop owns it now */
 		if (fd < 0) {

@@ -80,7 +80,8 @@ static SSL_CTX *server_ctx_new(const char *cert, const char *key, const char *ca
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 				 SSL_OP_NO_COMPRESSION);
-	/* ~16 KB per idle connection instead of ~49 KB (DESIGN.md). */
+	/* Idle sessions hold no 16 KB record buffers: ~20 KB of TLS state per idle
+	 * connection instead of ~49 KB (bench/RESULTS.md, TLS). */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {

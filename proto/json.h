@@ -1,4 +1,4 @@
-/* The JSON control protocol of "GET /ws" (see DESIGN.md, "Endpoints"): the
+/* The JSON control protocol of "GET /ws" (see broker/PROTOCOL.md): the
  * command parser for client frames (proto/json.c) and the writers for server
  * frames (proto/json_write.c).  Sans-I/O and allocation-free: parsed strings
  * are spans into the caller's frame buffer, writers fill caller buffers and

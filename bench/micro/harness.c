@@ -132,10 +132,11 @@ err_close:
 	return err;
 }
 
-/* github.json: --github=PATH or RC_BENCH_GITHUB_JSON if given (then only
- * there), else ../shared/data/github.json from the working directory (the
- * repo root) or from the repo the binary was built in (build/ or
- * build/san/ below it). */
+/* The "github" payload: --github=PATH or RC_BENCH_GITHUB_JSON if given (then
+ * only there), else bench/data/api_index.json (2,263 bytes, an API index
+ * document of the same size and shape as the github.json GWS's benchmarks
+ * use, made for this repository) from the working directory (the repo root)
+ * or from the repo the binary was built in (build/ or build/san/ below it). */
 static int load_github(const char *arg)
 {
 	char exe[PATH_MAX], cand[3][PATH_MAX + 64], *dir;
@@ -147,15 +148,13 @@ static int load_github(const char *arg)
 	if (given) {
 		snprintf(cand[nc++], sizeof(cand[0]), "%s", given);
 	} else {
-		snprintf(cand[nc++], sizeof(cand[0]), "../shared/data/github.json");
+		snprintf(cand[nc++], sizeof(cand[0]), "bench/data/api_index.json");
 		el = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 		if (el > 0) {
 			exe[el] = '\0';
 			dir = dirname(exe);
-			snprintf(cand[nc++], sizeof(cand[0]),
-				 "%s/../../shared/data/github.json", dir);
-			snprintf(cand[nc++], sizeof(cand[0]),
-				 "%s/../../../shared/data/github.json", dir);
+			snprintf(cand[nc++], sizeof(cand[0]), "%s/../bench/data/api_index.json", dir);
+			snprintf(cand[nc++], sizeof(cand[0]), "%s/../../bench/data/api_index.json", dir);
 		}
 	}
 	for (i = 0; i < nc; i++) {
@@ -164,7 +163,7 @@ static int load_github(const char *arg)
 			break;
 	}
 	if (err) {
-		fprintf(stderr, "bench-micro: cannot read github.json (%s); tried:\n",
+		fprintf(stderr, "bench-micro: cannot read the github payload (%s); tried:\n",
 			strerror(-err));
 		for (i = 0; i < nc; i++)
 			fprintf(stderr, "  %s\n", cand[i]);
@@ -213,7 +212,7 @@ static void print_banner(void)
 	       ", NOT optimized"
 #endif
 	);
-	printf("each: %.2f s x %d runs, median shown; github.json %zu bytes\n\n",
+	printf("each: %.2f s x %d runs, median shown; github payload %zu bytes\n\n",
 	       g.target_s, g.reps, g.github_len);
 	printf("%-26s %12s %12s %10s\n", "benchmark", "ns/op", "allocs/op", "MB/s");
 }

@@ -38,7 +38,8 @@ void rc_bench_fail(const char *name, int err);
 
 /* The 1 KiB JSON-like text (exactly 1024 bytes, ASCII). */
 const struct rc_bench_payload *rc_bench_json_1k(void);
-/* ../shared/data/github.json (2,263 bytes), the GWS benchmark payload. */
+/* bench/data/api_index.json (2,263 bytes): the size and shape of the
+ * github.json payload of GWS's benchmarks, made for this repository. */
 const struct rc_bench_payload *rc_bench_github(void);
 /* 1 KiB of multilingual UTF-8 (Latin, Greek, Cyrillic, CJK, emoji). */
 const struct rc_bench_payload *rc_bench_utf8_1k(void);

@@ -145,6 +145,8 @@ int rcb_echo(struct rcb_opts *o)
 	r.nticks = (unsigned)((wu + du) / RCB_TICK_NS + 5);
 	if (r.nticks > RCB_MAX_TICKS)
 		r.nticks = RCB_MAX_TICKS;
+	r.mtick0 = (unsigned)(wu / RCB_TICK_NS < r.nticks ? wu / RCB_TICK_NS : r.nticks);
+	r.mtick1 = (unsigned)((wu + du) / RCB_TICK_NS < r.nticks ? (wu + du) / RCB_TICK_NS : r.nticks);
 	r.deliveries_per_sec = (double)m / r.measured_s;
 	r.publish_rate = r.deliveries_per_sec;
 	r.mbytes_per_sec = r.deliveries_per_sec * (double)o->size / 1e6;

@@ -319,6 +319,8 @@ out_stop:
 	for (uint64_t k = k0; rcb_sh->t0 && k < k1 && k < RCB_MAX_TICKS; k++)
 		m += r.ticks[k];
 	r.nticks = (unsigned)(k1 + 20 < RCB_MAX_TICKS ? k1 + 20 : RCB_MAX_TICKS);
+	r.mtick0 = (unsigned)(k0 < RCB_MAX_TICKS ? k0 : RCB_MAX_TICKS);
+	r.mtick1 = (unsigned)(k1 < RCB_MAX_TICKS ? k1 : RCB_MAX_TICKS);
 	if (r.measured_s > 0) {
 		r.deliveries_per_sec = (double)m / r.measured_s;
 		r.mbytes_per_sec = r.deliveries_per_sec * (double)o->size / 1e6;

@@ -231,6 +231,7 @@ struct rcb_result {
 	double time_to_last_us; /* broadcast: median over rounds */
 	uint64_t ticks[RCB_MAX_TICKS];
 	unsigned nticks;
+	unsigned mtick0, mtick1; /* the measured window in ticks: [mtick0, mtick1) */
 	const struct rcb_opts *o;
 };
 /* Prints the one-second progress line to stderr. */

@@ -106,8 +106,21 @@ int rcb_report_json(const struct rcb_result *r, const char *file)
 	return 0;
 }
 
+/* 1234567 -> "1.23M": short axis labels. */
+static const char *si(double v, char *buf, size_t cap)
+{
+	if (v >= 1e6)
+		snprintf(buf, cap, "%.3gM", v / 1e6);
+	else if (v >= 1e3)
+		snprintf(buf, cap, "%.3gk", v / 1e3);
+	else
+		snprintf(buf, cap, "%.3g", v);
+	return buf;
+}
+
 /* --plot FILE.svg: left, the latency CDF on a log axis; right, deliveries
- * per second over time (100 ms buckets). */
+ * per second over time (100 ms buckets) from the start to the end of the
+ * measured window, the warm-up shaded, with scales on both axes. */
 int rcb_report_svg(const struct rcb_result *r, const char *file)
 {
 	const struct rcb_hist *h = &r->hist;
@@ -137,6 +150,11 @@ int rcb_report_svg(const struct rcb_result *r, const char *file)
 	for (double d = lo; d <= hi; d++)
 		fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%g us</text>\n",
 			L + (d - lo) / (hi - lo) * W, T + H + 15, pow(10, d));
+	for (int q = 0; q <= 4; q++) /* y: share of samples */
+		fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%d%%</text>\n"
+			"<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
+			L - 4, T + H - q * H / 4 + 4, q * 25, L, L + W, T + H - q * H / 4,
+			T + H - q * H / 4);
 	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">latency CDF (%llu samples)</text>\n",
 		L + W / 2, T + H + 32, (unsigned long long)h->count);
 	fprintf(f, "<polyline fill=\"none\" stroke=\"#c33\" stroke-width=\"1.5\" points=\"");
@@ -150,17 +168,31 @@ int rcb_report_svg(const struct rcb_result *r, const char *file)
 			T + H - (double)seen / (double)h->count * H);
 	}
 	fprintf(f, "\"/>\n");
-	/* Deliveries per second over time. */
-	double X = L * 2 + W + 20, peak = 1;
-	for (unsigned k = 0; k < r->nticks; k++)
+	/* Deliveries per second over time, up to the end of the measured
+	 * window (the drain after it is not part of the result). */
+	unsigned n = r->mtick1 ? r->mtick1 : r->nticks;
+	double X = L * 2 + W + 20, peak = 1, secs = n / 10.0;
+	for (unsigned k = 0; k < n; k++)
 		peak = fmax(peak, (double)r->ticks[k] * 10);
+	fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" fill=\"#eee\"/>\n"
+		"<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#888\">warm-up</text>\n",
+		X, T, n ? (double)r->mtick0 / n * W : 0, H, X + (n ? (double)r->mtick0 / n * W : 0) / 2,
+		T + 14);
 	fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#888\"/>\n",
 		X, T, W, H);
-	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">deliveries/s over %.1f s "
-		"(peak %.0f)</text>\n", X + W / 2, T + H + 32, r->nticks / 10.0, peak);
+	char lab[32];
+	for (int q = 0; q <= 4; q++) /* y: deliveries/s */
+		fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+			X - 4, T + H - q * H / 4 + 4, si(peak * q / 4, lab, sizeof(lab)));
+	double step = secs <= 10 ? 1 : secs <= 60 ? 5 : 60; /* x: seconds */
+	for (double t = 0; n && t <= secs + 1e-9; t += step)
+		fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%gs</text>\n",
+			X + t / secs * W, T + H + 15, t);
+	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">deliveries/s, 100 ms "
+		"buckets (peak %.0f)</text>\n", X + W / 2, T + H + 32, peak);
 	fprintf(f, "<polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"1.5\" points=\"");
-	for (unsigned k = 0; k < r->nticks; k++)
-		fprintf(f, "%.1f,%.1f ", X + (double)k / (r->nticks ? r->nticks : 1) * W,
+	for (unsigned k = 0; k < n; k++)
+		fprintf(f, "%.1f,%.1f ", X + (k + 0.5) / n * W, /* bucket middles */
 			T + H - (double)r->ticks[k] * 10 / peak * H);
 	fprintf(f, "\"/>\n</svg>\n");
 	if (fclose(f) != 0)

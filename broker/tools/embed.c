@@ -14,6 +14,7 @@ static const char *mime(const char *path)
 		{ ".css", "text/css; charset=utf-8" },
 		{ ".svg", "image/svg+xml" },
 		{ ".png", "image/png" },
+		{ ".ico", "image/x-icon" },
 		{ ".json", "application/json" },
 		{ ".ts", "text/plain; charset=utf-8" },
 	};

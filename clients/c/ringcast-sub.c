@@ -5,6 +5,11 @@
  * ws://HOST:PORT/PATH.  wss://HOST[:PORT] for TLS.
  *   --json        print the server's msg object (one JSON line) instead of
  *                 the payload (text as is, JSON strings decoded, binary raw)
+ *   -v, --verbose print the topic and a space before each payload (like
+ *                 mosquitto_sub -v)
+ * Whatever the client learns besides messages goes to stderr, one line each:
+ * gaps (messages the broker no longer holds), a broker restart (new epoch:
+ * numbering starts again), a lost connection and the reconnect.
  *   --count N     exit 0 after N messages
  *   --from SEQ    resume each topic from SEQ (history first)
  *   --timeout S   exit 3 if no message came for S seconds (decimal allowed)
@@ -26,9 +31,42 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ringcast-sub [--json] [--count N] [--from SEQ] [--timeout S] "
+	fprintf(f, "usage: ringcast-sub [--json] [-v] [--count N] [--from SEQ] [--timeout S] "
 		   "[--ca-file F] [--insecure] [--socks5 URL] [--no-reconnect] URL TOPIC...\n"
 		   RC__CLI_USAGE_TAIL);
+}
+
+/* Called on the client's loop thread; stderr lines are whole (stdio locks). */
+static void on_event(struct rc_pubsub *ps, const struct rc_pubsub_event *ev, void *user)
+{
+	bool *was_down = user;
+
+	(void)ps;
+	switch (ev->kind) {
+	case RC_PUBSUB_GAP:
+		fprintf(stderr, "ringcast-sub: gap on '%s': messages %llu-%llu are lost\n",
+			ev->topic, (unsigned long long)ev->from, (unsigned long long)ev->to);
+		break;
+	case RC_PUBSUB_EPOCH:
+		fprintf(stderr, "ringcast-sub: the broker restarted (new epoch); "
+			"sequence numbers start again\n");
+		break;
+	case RC_PUBSUB_DOWN:
+		fprintf(stderr, "ringcast-sub: connection lost (%s); reconnecting in %u ms\n",
+			ev->reason && ev->reason[0] ? ev->reason : strerror(-ev->err), ev->delay_ms);
+		*was_down = true;
+		break;
+	case RC_PUBSUB_OPEN:
+		if (*was_down)
+			fprintf(stderr, "ringcast-sub: reconnected; subscriptions resumed\n");
+		*was_down = false;
+		break;
+	case RC_PUBSUB_ERROR:
+		fprintf(stderr, "ringcast-sub: server error: %s\n", ev->reason ? ev->reason : "");
+		break;
+	case RC_PUBSUB_CLOSED: /* main reports why it stops */
+		break;
+	}
 }
 
 static bool parse_u64(const char *s, uint64_t *v)
@@ -47,18 +85,22 @@ int main(int argc, char **argv)
 		{ "from", required_argument, NULL, 'f' }, { "timeout", required_argument, NULL, 't' },
 		{ "socks5", required_argument, NULL, 'x' }, { "help", no_argument, NULL, 'h' },
 		{ "ca-file", required_argument, NULL, 'C' }, { "insecure", no_argument, NULL, 'k' },
-		{ "no-reconnect", no_argument, NULL, 'n' }, { 0 } };
+		{ "no-reconnect", no_argument, NULL, 'n' }, { "verbose", no_argument, NULL, 'v' },
+		{ 0 } };
 	struct rc_pubsub_options o;
 	struct rc_pubsub *ps;
 	uint64_t count = 0, from = 0, got = 0;
-	bool json = false, has_from = false;
+	bool json = false, has_from = false, verbose = false, was_down = false;
 	int timeout_ms = -1, opt, ret = 0;
 	char err[600];
 
 	rc_pubsub_options_default(&o);
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	o.on_event = on_event;
+	o.user = &was_down;
+	while ((opt = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': json = true; break;
+		case 'v': verbose = true; break;
 		case 'n': o.reconnect = false; break;
 		case 'x': o.socks5 = optarg; break;
 		case 'C': o.ca_file = optarg; break;
@@ -111,6 +153,10 @@ int main(int argc, char **argv)
 		} else if (ret < 0) {
 			fprintf(stderr, "ringcast-sub: %s\n", rc_pubsub_error(ps));
 		} else {
+			if (verbose) {
+				fwrite(m->topic, 1, m->topic_len, stdout);
+				fputc(' ', stdout);
+			}
 			if (json)
 				fwrite(m->raw, 1, m->raw_len, stdout);
 			else

@@ -5,7 +5,7 @@
 // reconnecting by itself and resuming every topic where it left off.
 //
 //   import { Ringcast } from './ringcast.js';
-//   const rc = new Ringcast('ws://127.0.0.1:8080/ws');
+//   const rc = new Ringcast('ws://127.0.0.1:8080'); // the path defaults to /ws
 //   const sub = rc.subscribe('news', (data, meta) => console.log(meta.seq, data));
 //   await rc.publish('news', { hello: 'world' });
 //   sub.unsubscribe();
@@ -60,6 +60,15 @@ function decodeBase64(s) {
 	return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
 }
 
+// 'ws://host:port' with no path means the broker's JSON endpoint, /ws (the
+// broker's / is the demo page: a WebSocket there gets 404 and would retry
+// for ever).  Any other path is kept as given.
+function withPath(url) {
+	const s = String(url);
+	const m = /^(wss?:\/\/[^/?#]+)\/?$/i.exec(s);
+	return m ? `${m[1]}/ws` : s;
+}
+
 function defaultUrl() {
 	const loc = globalThis.location;
 	if (!loc || !loc.host)
@@ -98,7 +107,7 @@ export class Ringcast {
 			options = url;
 			url = undefined;
 		}
-		this.url = String(url || defaultUrl());
+		this.url = url ? withPath(url) : defaultUrl();
 		this.options = { ...DEFAULTS, ...options };
 		this._WS = this.options.WebSocket || globalThis.WebSocket;
 		if (typeof this._WS !== 'function')

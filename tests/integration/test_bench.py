@@ -6,6 +6,7 @@ the usage errors, and one fanout over wss:// (subscribers on the broker's
 TLS listener, verified against a throwaway CA from lib/tlsutil.py;
 publishers on its plain one).  Everything started here is stopped here."""
 import json
+import re
 import os
 import socket
 import subprocess
@@ -127,6 +128,26 @@ def wss_case():
             b.stop()
 
 
+def plot_case(svg):
+    """--plot: the timeline stops at the end of the measured window (warm-up
+    0.2 s + 1 s = 12 buckets of 100 ms), shades the warm-up, and both plots
+    have scales."""
+    try:
+        with open(svg) as f:
+            text = f.read()
+    except OSError as e:
+        check(False, f"--plot wrote {svg} ({e})")
+        return
+    finally:
+        if os.path.exists(svg):
+            os.unlink(svg)
+    lines = re.findall(r'<polyline [^>]*points="([^"]*)"', text)
+    check(len(lines) == 2 and len(lines[1].split()) == 12,
+          f"--plot: timeline of 12 buckets ({lines[1].split()[:3] if len(lines) > 1 else lines})")
+    check(">warm-up<" in text and ">1s<" in text and ">100%<" in text and ">0<" in text,
+          "--plot: warm-up marked, time ticks and both y scales")
+
+
 def main():
     if not os.access(BENCH, os.X_OK) or not os.access(BROKER, os.X_OK):
         print(f"skip: {BENCH} or {BROKER} not built")
@@ -137,10 +158,12 @@ def main():
         fanout_case(port, "raw", 100, 1, 2, 1024, ["--rate", "2000"])
         fanout_case(port, "raw", 50, 1, 1, 16384, ["--deflate"])
         fanout_case(port, "json", 60, 3, 3, 100)
+        svg = os.path.join(tempfile.gettempdir(), f"rcbench-{os.getpid()}.svg")
         r, d = bench(["echo", "--url", f"ws://127.0.0.1:{port}", "--conns", "20",
-                      "--size", "256", "--duration", "1", "--warmup", "0.2"])
+                      "--size", "256", "--duration", "1", "--warmup", "0.2", "--plot", svg])
         check(d is not None and d["delivered"] > 0 and d["lost"] == 0 and d["malformed"] == 0,
               f"echo: answers came back, none lost or malformed ({d and d['delivered']})")
+        plot_case(svg)
         r, d = bench(["broadcast", "--url", f"ws://127.0.0.1:{port}", "--subs", "100",
                       "--rounds", "3", "--duration", "1"])
         check(d is not None and d["delivered"] == 300 and d["lost"] == 0 and

@@ -170,10 +170,10 @@ def test_http_errors():
         eq(st, 404, "unknown path")
         err_json(body)
         st, h, body = b.http("DELETE", "/stats")
-        eq((st, h.get("allow")), (405, "GET"), "DELETE /stats")
+        eq((st, h.get("allow")), (405, "GET, HEAD, OPTIONS"), "DELETE /stats")
         err_json(body)
         st, h, body = b.http("GET", "/publish/x")
-        eq((st, h.get("allow")), (405, "POST"), "GET /publish/x")
+        eq((st, h.get("allow")), (405, "POST, OPTIONS"), "GET /publish/x")
         for path in ("a%20b", "%ZZ", "%00x", "a%09b", "x" * 256):
             st, _, body = b.http("POST", "/publish/" + path, b"hi")
             eq(st, 400, f"POST /publish/{path[:20]}")

@@ -137,9 +137,13 @@ def publish_paced(b, topic, total, readers, deadline, rss_samples):
 
 def slow_run(policy, nreaders, total, slow_path, budget):
     # close_timeout 20 s: the stuck subscriber only reads its close frame
-    # once the test notices the close, on a busy two-core machine.
+    # once the test notices the close, on a busy two-core machine.  The
+    # readers never send, so past idle_timeout (30 s) they would get a ping
+    # the frame checker does not expect: on a loaded machine the run can
+    # last longer than that, so the idle timeout outlasts the budget.
     b = broker.start("--slow-consumer-policy", policy, "--max-backpressure", "1M",
-                     "--history-size", "16", "--close-timeout", "20", threads=2)
+                     "--history-size", "16", "--close-timeout", "20",
+                     "--idle-timeout", str(budget + 60), threads=2)
     stop = threading.Event()
     t0 = time.monotonic()
     deadline = t0 + budget

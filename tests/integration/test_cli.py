@@ -1,6 +1,6 @@
 """build/ringcast-pub and build/ringcast-sub through a real build/ringcast:
 publish into subscribe, stdin lines in order, --http, --json, --from,
---count, --timeout, and the documented exit codes for a bad URL, a refused
+--count, --timeout, -v with gaps and reconnects on stderr, and the documented exit codes for a bad URL, a refused
 connection, a bad topic and bad usage."""
 import json
 import os
@@ -126,44 +126,59 @@ def test_timeout_and_errors():
     check("usage" in out, "--help text")
 
 
-def test_make_install_and_pkg_config():
-    """make install DESTDIR=... PREFIX=/usr, then a tiny program built with
-    pkg-config against the staged tree runs and talks to a broker."""
-    import tempfile
-    from rctest import ROOT
-    with tempfile.TemporaryDirectory() as d:
-        san = ["SAN=1"] if BUILD.rstrip("/").endswith("san") else []
-        r = subprocess.run(["make", "-s", "-C", ROOT, "install", f"DESTDIR={d}", "PREFIX=/usr"] + san,
-                           capture_output=True, timeout=600)
-        eq(r.returncode, 0, f"make install: {r.stderr.decode()[-2000:]}")
-        for f in ["usr/bin/ringcast-pub", "usr/lib/libringcast.a", "usr/lib/pkgconfig/ringcast.pc",
-                  "usr/include/ringcast/clients/c/ringcast_client.h",
-                  "usr/include/ringcast/core/rc.h", "usr/include/ringcast/proto/frame.h"]:
-            check(os.path.exists(os.path.join(d, f)), f"{f} installed")
-        env = dict(os.environ, PKG_CONFIG_SYSROOT_DIR=d, PKG_CONFIG_LIBDIR=f"{d}/usr/lib/pkgconfig")
-        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "ringcast"], env=env,
-                               capture_output=True, check=True).stdout.decode().split()
-        src = os.path.join(d, "tiny.c")
-        with open(src, "w") as f:
-            f.write('#include "clients/c/ringcast_client.h"\n#include <stdio.h>\n'
-                    'int main(int c, char **v) { char e[256]; uint64_t seq = 0;\n'
-                    '  struct rc_pubsub *ps = rc_pubsub_open_blocking(v[1], NULL, 5000, e, sizeof(e));\n'
-                    '  if (!ps || rc_pubsub_publish_blocking(ps, "tiny", "hi", 2, 0, 5000, &seq))\n'
-                    '    return fprintf(stderr, "%s\\n", e), 1;\n'
-                    '  printf("seq %llu\\n", (unsigned long long)seq); rc_pubsub_close_blocking(ps);\n'
-                    '  (void)c; return 0; }\n')
-        exe = os.path.join(d, "tiny")
-        san_flags = ["-fsanitize=address,undefined"] if san else []
-        r = subprocess.run(["cc", "-o", exe, src] + flags + san_flags, capture_output=True, timeout=120)
-        eq(r.returncode, 0, f"compile with pkg-config flags {flags}: {r.stderr.decode()[-2000:]}")
-        b = start_broker()
-        try:
-            rc, out, err = tool([exe, b.url])
-            eq((rc, out), (0, "seq 1\n"), f"tiny program (stderr {err!r})")
-        finally:
-            b.stop()
+def test_sub_verbose_and_gap():
+    """-v puts the topic before each payload; a resume past the history
+    says on stderr which messages are lost (it used to print seq 4-8 and
+    nothing about 1-3)."""
+    port = free_port()
+    b = Proc([os.path.join(BUILD, "ringcast"), "--listen", f"127.0.0.1:{port}",
+              "--history-size", "5"], name="ringcast")
+    wait_listening(port)
+    url = f"ws://127.0.0.1:{port}"
+    try:
+        for i in range(1, 9):
+            rc, _, err = tool([PUB, url, "news", f"m{i}"])
+            eq(rc, 0, f"pub exit (stderr {err!r})")
+        rc, out, err = tool([SUB, "-v", "--from", "1", "--count", "5", url, "news"])
+        eq(rc, 0, f"sub exit (stderr {err!r})")
+        eq(out, "".join(f"news m{i}\n" for i in range(4, 9)), "-v output")
+        check("gap on 'news': messages 1-3 are lost" in err, f"gap on stderr: {err!r}")
+    finally:
+        b.stop()
+
+
+def test_sub_reports_reconnect_and_restart():
+    port = free_port()
+    argv = [os.path.join(BUILD, "ringcast"), "--listen", f"127.0.0.1:{port}"]
+    url = f"ws://127.0.0.1:{port}"
+    b = Proc(argv, name="ringcast")
+    wait_listening(port)
+    s = start_sub(["-v", "--count", "2", url, "r"])
+    try:
+        wait_subscribed_port(port, "r")
+        eq(tool([PUB, url, "r", "before"])[0], 0, "pub before the restart")
+        s.wait_output(r"r before", key="stdout", timeout=10)
+        b.stop()
+        s.wait_output(r"connection lost .*reconnecting in \d+ ms", timeout=10)
+        b = Proc(argv, name="ringcast")
+        wait_listening(port)
+        s.wait_output(r"reconnected", timeout=20)
+        check("new epoch" in s.text("stderr"), f"restart reported: {s.text('stderr')!r}")
+        wait_subscribed_port(port, "r")
+        eq(tool([PUB, url, "r", "after"])[0], 0, "pub after the restart")
+        eq(s.wait(timeout=20), 0, "sub exit after --count")
+        eq(s.text("stdout"), "r before\nr after\n", "both messages, with topics")
+    finally:
+        if s.alive():
+            s.stop()
+        b.stop()
+
+
+def wait_subscribed_port(port, topic):
+    from rctest import wait_until
+    wait_until(lambda: subscribed(port, topic), 10, f"a subscriber on {topic}")
 
 
 if __name__ == "__main__":
     run([test_pub_into_sub_and_stdin_order, test_http_json_and_from, test_timeout_and_errors,
-         test_make_install_and_pkg_config])
+         test_sub_verbose_and_gap, test_sub_reports_reconnect_and_restart])
