@@ -106,6 +106,8 @@ struct rc_topic {
 	struct rc_topic *hnext;
 	pthread_mutex_t lock;
 	uint64_t seq;               /* last assigned */
+	uint64_t base;              /* seq when this topic was created */
+	bool base_exact;            /* false: numbers up to base are unknown */
 	unsigned refs;              /* guarded by the registry lock */
 	_Atomic unsigned nsubs;
 	unsigned *nsubs_thread;     /* per worker, guarded by lock */
@@ -136,6 +138,11 @@ void bk_unsubscribe_all(struct bk_client *cl);
 void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg);
 size_t bk_topics_count(void);
 void bk_registry_init(void);
+
+/* Tombstones of removed topics (tombstone.c); registry lock held. */
+uint64_t bk_tomb_take(const char *name, size_t len, uint32_t h, uint64_t *base, bool *exact);
+void bk_tomb_put(const char *name, size_t len, uint32_t h, uint64_t seq, uint64_t base,
+		 bool base_exact, uint64_t limit);
 
 /* ---- Connections (client.c) ------------------------------------------------------ */
 
@@ -170,6 +177,9 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m);
 void bk_send_json(struct bk_client *cl, const char *p, size_t len);
 void bk_send_gap(struct bk_client *cl, const char *topic, size_t tlen,
 		 uint64_t from, uint64_t to);
+/* Tells a JSON client that a topic's numbers up to seq are unknown to the
+ * broker (its numbering cannot be vouched for there); seq + 1 follows. */
+void bk_send_reset(struct bk_client *cl, const char *topic, size_t tlen, uint64_t seq);
 
 int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req);
 extern const struct rc_handlers bk_handlers;

@@ -38,6 +38,21 @@ void bk_send_gap(struct bk_client *cl, const char *topic, size_t tlen,
 		bk_send_json(cl, buf, (size_t)n);
 }
 
+/* {"op":"reset","topic":…,"seq":N} (see bk_send_reset). */
+void bk_send_reset(struct bk_client *cl, const char *topic, size_t tlen, uint64_t seq)
+{
+	char name[RC_TOPIC_MAX * 6 + 3], buf[RC_TOPIC_MAX * 6 + 96];
+	ssize_t nl = rc_json_write_string(name, sizeof(name), topic, tlen);
+	int n;
+
+	if (nl < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "{\"op\":\"reset\",\"topic\":%.*s,\"seq\":%llu}",
+		     (int)nl, name, (unsigned long long)seq);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		bk_send_json(cl, buf, (size_t)n);
+}
+
 static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 {
 	struct bk_client *cl = s->cl;

@@ -68,6 +68,7 @@ static void grow_table(void)
 	reg.nbuckets = n;
 }
 
+/* Registry lock held (the tombstones share it). */
 static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 {
 	const struct rc_config *cfg = bk_cfg();
@@ -100,6 +101,8 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	t->hash = h;
 	t->name_len = len;
 	memcpy(t->name, name, len);
+	/* Numbering goes on where an earlier life of this topic stopped. */
+	t->seq = bk_tomb_take(name, len, h, &t->base, &t->base_exact);
 	return t;
 }
 
@@ -158,6 +161,8 @@ void bk_topic_put(struct rc_topic *t)
 		;
 	*pp = t->hnext;
 	reg.count--;
+	bk_tomb_put(t->name, t->name_len, t->hash, t->seq, t->base, t->base_exact,
+		    bk_cfg()->max_topics);
 	pthread_mutex_unlock(&reg.lock);
 	pthread_mutex_destroy(&t->lock);
 	free(t->hist);
@@ -322,7 +327,8 @@ static struct bk_sub *find_sub(struct bk_client *cl, const char *name, size_t le
 }
 
 /* Replays history from seq `from` to a new subscription (topic lock held).
- * A resume point older than the history gets a gap first. */
+ * A resume point older than the history gets a gap first; one at or below
+ * a start the broker cannot vouch for (see tombstone.c) gets a reset. */
 static void replay(struct bk_sub *s, uint64_t from)
 {
 	struct rc_topic *t = s->topic;
@@ -330,6 +336,11 @@ static void replay(struct bk_sub *s, uint64_t from)
 
 	if (from == 0)
 		from = 1;
+	if (!t->base_exact && from <= t->base) {
+		if (s->cl->mode == BK_MODE_JSON)
+			bk_send_reset(s->cl, t->name, t->name_len, t->base);
+		from = t->base + 1;
+	}
 	if (from < oldest && from <= t->seq) {
 		if (s->cl->mode == BK_MODE_JSON)
 			bk_send_gap(s->cl, t->name, t->name_len, from, oldest - 1);
