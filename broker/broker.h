@@ -39,10 +39,34 @@ struct bk_worker {
 	char pad[64];
 };
 
+/* ---- Where deliveries go ---------------------------------------------------------
+ * The registry (topic.c, msg.c, the delivery in session.c) reaches threads and
+ * connections only through these, so tests drive it with fake subscribers on
+ * fake threads (tests/broker/test_registry.c); worker.c has the real ones. */
+
+struct bk_client;
+
+struct bk_io {
+	/* Runs fn(arg) on worker idx's thread after everything posted to it
+	 * before.  Any thread.  0 or -ENOMEM (then fn never runs). */
+	int (*post)(unsigned idx, void (*fn)(void *arg), void *arg);
+	/* Bytes queued to cl and not yet sent.  cl's thread. */
+	size_t (*queued)(const struct bk_client *cl);
+	/* Queues a reference to frame: 0, -ENOBUFS (over the core's hard
+	 * limit), -EPIPE (closing) or -ENOMEM.  cl's thread. */
+	int (*send)(struct bk_client *cl, struct rc_buf *frame);
+	/* Closes cl as a slow consumer (1013), dropping what has not started
+	 * to go out.  May call on_close at once.  cl's thread. */
+	void (*close_slow)(struct bk_client *cl);
+};
+
+extern const struct bk_io bk_conn_io;
+
 /* ---- The broker ------------------------------------------------------------- */
 
 struct bk_broker {
 	struct rc_server *srv;
+	const struct bk_io *io;          /* &bk_conn_io, or a test's fakes */
 	_Atomic(struct rc_config *) cfg; /* swapped whole on SIGHUP */
 	unsigned nthreads;
 	struct bk_worker *workers;
@@ -56,6 +80,8 @@ extern struct bk_broker bk;
 
 /* The worker of the calling loop thread. */
 struct bk_worker *bk_worker(void);
+/* Makes w the calling thread's worker (tests' fake threads). */
+void bk_worker_bind(struct bk_worker *w);
 static inline const struct rc_config *bk_cfg(void)
 {
 	return atomic_load_explicit(&bk.cfg, memory_order_acquire);
@@ -91,15 +117,16 @@ struct rc_buf *bk_msg_frame(struct rc_msg *m, enum bk_variant v);
 
 /* ---- Topics and subscriptions (topic.c) -------------------------------------- */
 
-struct bk_client;
-
 struct bk_sub {
 	struct rc_list tlink;       /* topic->local[worker] */
 	struct rc_list clink;       /* client->subs */
 	struct rc_topic *topic;
 	struct bk_client *cl;
-	uint64_t min_seq;           /* deliveries below this are replays' */
-	uint64_t drop_from;         /* drop policy: first skipped seq, 0 if none */
+	/* The next seq this subscriber should get: below it is a replay's
+	 * (skipped), above it a hole (a delivery that could not happen:
+	 * dropped, or a post that failed) that the next delivery reports
+	 * with a gap first.  Only the subscriber's thread touches it. */
+	uint64_t next_seq;
 };
 
 struct rc_topic {

@@ -243,6 +243,7 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	bk.started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	bk_registry_init();
+	bk.io = &bk_conn_io;
 	core_options(cfg, &opt);
 	bk.srv = rc_server_new(&(struct rc_server_config){
 		.options = &opt,

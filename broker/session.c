@@ -23,7 +23,7 @@ void bk_send_json(struct bk_client *cl, const char *p, size_t len)
 
 	if (!b)
 		return;
-	rc_conn_send_frame(cl->conn, b);
+	bk.io->send(cl, b);
 	rc_buf_unref(b);
 }
 
@@ -53,21 +53,18 @@ void bk_send_reset(struct bk_client *cl, const char *topic, size_t tlen, uint64_
 		bk_send_json(cl, buf, (size_t)n);
 }
 
-static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
+static void slow_consumer(struct bk_sub *s)
 {
 	struct bk_client *cl = s->cl;
 
 	if (bk_cfg()->slow_consumer_policy == RC_SLOW_DROP) {
-		if (!s->drop_from)
-			s->drop_from = m->seq;
+		/* s->next_seq stays: the next delivery reports the hole. */
 		bk_stat_add(BK_DROPS, 1);
 		return;
 	}
 	cl->closing = true;
 	bk_stat_add(BK_SLOW_CLOSES, 1);
-	/* Queued frames it is not reading are dropped, so the close frame
-	 * reaches it right behind what is already on its way. */
-	rc_conn_close_now(cl->conn, RC_CLOSE_TRY_AGAIN, "slow consumer", 13);
+	bk.io->close_slow(cl);
 }
 
 /* Queues m to s's connection (see broker.h). */
@@ -76,31 +73,32 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	struct bk_client *cl = s->cl;
 	enum bk_variant v;
 	struct rc_buf *f;
+	int ret;
 
-	if (m->seq < s->min_seq && s->min_seq)
-		return; /* already replayed */
-	if (cl->closing)
-		return;
+	if (m->seq < s->next_seq || cl->closing)
+		return; /* replayed already, or on its way out */
 	v = cl->mode == BK_MODE_JSON ? BK_JSON : BK_RAW;
 	if (cl->deflate_shared)
 		v = v == BK_JSON ? BK_JSON_Z : BK_RAW_Z;
 	f = bk_msg_frame(m, v);
 	if (!f)
-		return;
-	if (rc_conn_queued(cl->conn) + rc_buf_len(f) > bk_cfg()->max_backpressure) {
-		slow_consumer(s, m);
-		return;
-	}
-	if (s->drop_from) {
-		/* Caught up after drops: say exactly what was lost. */
-		if (cl->mode == BK_MODE_JSON)
-			bk_send_gap(cl, m->topic->name, m->topic->name_len, s->drop_from, m->seq - 1);
-		s->drop_from = 0;
-	}
-	if (rc_conn_send_frame(cl->conn, f) < 0) {
-		slow_consumer(s, m);
+		return; /* out of memory: a hole the next delivery reports */
+	if (bk.io->queued(cl) + rc_buf_len(f) > bk_cfg()->max_backpressure) {
+		slow_consumer(s);
 		return;
 	}
+	if (m->seq > s->next_seq && cl->mode == BK_MODE_JSON)
+		/* Something in between could not be delivered (dropped, or a
+		 * post to this thread failed): say exactly what. */
+		bk_send_gap(cl, m->topic->name, m->topic->name_len, s->next_seq, m->seq - 1);
+	ret = bk.io->send(cl, f);
+	if (ret == -EPIPE)
+		return; /* closing already: not a slow consumer */
+	if (ret < 0) {
+		slow_consumer(s);
+		return;
+	}
+	s->next_seq = m->seq + 1;
 	bk_stat_add(BK_MSGS_OUT, 1);
 	bk_stat_add(BK_BYTES_OUT, (int64_t)rc_buf_len(f));
 }

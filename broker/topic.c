@@ -295,7 +295,9 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 			continue;
 		bk_msg_ref(m);
 		atomic_fetch_add(&t->pending[i], 1);
-		if (rc_loop_post(rc_server_loop(bk.srv, i), fanout_remote, m) < 0) {
+		/* A failed post is a hole in that thread's stream: its
+		 * subscribers' next delivery reports it (bk_deliver). */
+		if (bk.io->post(i, fanout_remote, m) < 0) {
 			atomic_fetch_sub(&t->pending[i], 1);
 			bk_msg_unref(m);
 		}
@@ -346,11 +348,15 @@ static void replay(struct bk_sub *s, uint64_t from)
 			bk_send_gap(s->cl, t->name, t->name_len, from, oldest - 1);
 		from = oldest;
 	}
+	s->next_seq = from;
 	for (size_t i = 0; i < t->hist_len; i++) {
 		struct rc_msg *m = hist_at(t, i);
 		if (m->seq >= from)
 			bk_deliver(s, m);
 	}
+	/* A resume point in the future: live goes on from the next seq. */
+	if (s->next_seq > t->seq + 1)
+		s->next_seq = t->seq + 1;
 }
 
 /* Subscribes cl to a topic (see broker.h).  Returns 0, -EEXIST when already
@@ -392,11 +398,11 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 		if (n > 0)
 			bk_send_json(cl, ack, (size_t)n);
 	}
+	/* Live from the next seq: anything at or below the current one
+	 * already in flight to this thread was covered by the replay. */
+	s->next_seq = t->seq + 1;
 	if (has_from)
 		replay(s, from);
-	/* Live from here: anything at or below the current seq already in
-	 * flight to this thread was covered by the replay. */
-	s->min_seq = t->seq + 1;
 	rc_list_add_tail(&t->local[w->idx], &s->tlink);
 	t->nsubs_thread[w->idx]++;
 	atomic_fetch_add(&t->nsubs, 1);
