@@ -184,7 +184,7 @@ struct bk_client {
 	struct rc_list subs;
 	double tokens;              /* JSON command rate limit bucket */
 	uint64_t tokens_ms;
-	unsigned errors_in_row;
+	uint64_t dropped;           /* commands rate-limited since the bucket was full */
 	size_t topic_len;           /* raw modes */
 	char topic[RC_TOPIC_MAX + 1];
 	uint64_t from;              /* raw sub ?from= */

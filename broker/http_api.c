@@ -250,7 +250,7 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 	struct rc_span p = req->path;
 
 	bk_stat_add(BK_HTTP_REQUESTS, 1);
-	if (p.len > 9 && memcmp(p.p, "/publish/", 9) == 0) {
+	if (p.len >= 9 && memcmp(p.p, "/publish/", 9) == 0) { /* empty topic: 400 */
 		if (!post) {
 			error(c, 405, "use POST", "Allow: POST\r\n");
 			return;

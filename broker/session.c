@@ -154,6 +154,9 @@ static bool rate_ok(struct bk_client *cl)
 	if (cl->tokens > (double)cfg->json_burst)
 		cl->tokens = (double)cfg->json_burst;
 	cl->tokens_ms = now;
+	/* Backed off until the bucket is full again: the flood is over. */
+	if (cl->tokens >= (double)cfg->json_burst)
+		cl->dropped = 0;
 	if (cl->tokens < 1.0)
 		return false;
 	cl->tokens -= 1.0;
@@ -195,20 +198,20 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 	if (!rate_ok(cl)) {
 		/* A dropped command that carries an id is answered with its id,
 		 * so the client knows exactly what to resend; of those without,
-		 * the first is told.  json_burst more are tolerated; the one
-		 * after that is a flood (PROTOCOL.md). */
-		if (++cl->errors_in_row > bk_cfg()->json_burst + 1) {
+		 * the first is told.  json_burst more drops before the client
+		 * backs off (its bucket full again) are a flood (PROTOCOL.md),
+		 * even when the trickle of refilled tokens lets a few through. */
+		if (++cl->dropped > bk_cfg()->json_burst + 1) {
 			rc_conn_close(cl->conn, RC_CLOSE_POLICY, "command flood", 13);
 			cl->closing = true;
 			return;
 		}
 		rc_cmd_parse(p, n, &cmd); /* for the id only */
-		if (cmd.has_id || cl->errors_in_row == 1)
+		if (cmd.has_id || cl->dropped == 1)
 			send_err(cl, cmd.has_id ? cmd.id : no_id(), "rate_limited",
 				 "too many commands; slow down");
 		return;
 	}
-	cl->errors_in_row = 0;
 	if (rc_cmd_parse(p, n, &cmd) < 0) {
 		send_err(cl, cmd.has_id ? cmd.id : no_id(), cmd.err_code, cmd.err_reason);
 		return;
@@ -343,6 +346,24 @@ static bool equals(struct rc_span s, const char *lit)
 	return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
 }
 
+/* A seq in a query: decimal digits only, at most 2^64 - 1 (strtoull would
+ * take "-1" and saturate overflows, as the JSON mode does not). */
+static bool parse_seq(struct rc_span v, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (v.len == 0)
+		return false;
+	for (size_t i = 0; i < v.len; i++) {
+		unsigned d = (unsigned)(v.p[i] - '0');
+		if (d > 9 || n > (UINT64_MAX - d) / 10)
+			return false;
+		n = n * 10 + d;
+	}
+	*out = n;
+	return true;
+}
+
 /* Decides what an upgrade becomes (see rc_server_config.on_upgrade). */
 int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 {
@@ -381,16 +402,7 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		}
 		cl->topic_len = (size_t)n;
 		if (mode == BK_MODE_SUB && rc_http_query_get(req->query, "from", &val)) {
-			char num[24];
-			char *end;
-			if (val.len == 0 || val.len >= sizeof(num)) {
-				rc_mem_free(cl);
-				return 400;
-			}
-			memcpy(num, val.p, val.len);
-			num[val.len] = 0;
-			cl->from = strtoull(num, &end, 10);
-			if (*end) {
+			if (!parse_seq(val, &cl->from)) {
 				rc_mem_free(cl);
 				return 400;
 			}

@@ -144,6 +144,7 @@ struct fake {
 	struct bk_client cl;        /* first: bk.io gets &fake->cl */
 	unsigned thread;
 	size_t queued;              /* what fake_queued answers */
+	int send_ret;               /* what fake_send answers (0: records) */
 	bool closed_slow;
 	size_t nev;
 	struct ev ev[MAXEV];
@@ -168,6 +169,8 @@ static int fake_send(struct bk_client *cl, struct rc_buf *frame)
 	struct ev e = { EV_OTHER, 0, 0 };
 
 	cr_assert(hl > 0);
+	if (f->send_ret)
+		return f->send_ret;
 	cr_assert_eq(bk_worker()->idx, f->thread, "delivery on a thread that is not the subscriber's");
 	p = (const char *)rc_buf_data(frame) + hl;
 	n = rc_buf_len(frame) - (size_t)hl;
@@ -476,4 +479,19 @@ Test(registry, removed_topic_numbers_on)
 	pub_on(0, 1);
 	settle();
 	expect_stream(f, 4, 8, (const uint64_t[]){ 4, 7, 0 });
+}
+
+/* A connection already closing answers -EPIPE: that is not a slow
+ * consumer (no close, not counted). */
+Test(registry, epipe_is_not_a_slow_consumer)
+{
+	struct fake *closing = fake_new(1);
+
+	sub_on(closing, false, 0);
+	closing->send_ret = -EPIPE;
+	pub_on(0, 3);
+	settle();
+	cr_assert(!closing->closed_slow);
+	cr_assert_eq(bk_stat_sum(BK_SLOW_CLOSES), 0);
+	cr_assert_eq(bk_stat_sum(BK_DROPS), 0);
 }
