@@ -33,6 +33,8 @@ enum bk_stat {
 
 struct bk_worker {
 	unsigned idx;             /* its loop: rc_server_loop(bk.srv, idx) */
+	struct rc_list holes;     /* bk_sub.hlink: drops not yet reported */
+	atomic_bool tick_wanted;  /* holes to report: housekeeping posts a tick */
 	struct rc_deflater deflater; /* compress-once scratch, window 15 */
 	bool deflater_ready;
 	_Atomic uint64_t stats[BK_NSTATS];
@@ -72,7 +74,7 @@ struct bk_broker {
 	struct bk_worker *workers;
 	char epoch[24];                  /* changes at every start */
 	_Atomic uint64_t conns;          /* WebSocket connections, all threads */
-	_Atomic uint64_t hist_bytes;     /* payload bytes held by histories */
+	_Atomic uint64_t hist_bytes;     /* held by histories and topics (history.c) */
 	uint64_t started_ms;
 };
 
@@ -82,6 +84,16 @@ extern struct bk_broker bk;
 struct bk_worker *bk_worker(void);
 /* Makes w the calling thread's worker (tests' fake threads). */
 void bk_worker_bind(struct bk_worker *w);
+/* Allocates and sets up bk.workers for n threads: 0 or -ENOMEM. */
+int bk_workers_init(unsigned n);
+/* On a worker's thread: sends the drop-policy gaps of subscribers that have
+ * room again (posted by housekeeping while any are waiting). */
+void bk_worker_tick(void);
+/* The housekeeping thread: every 50 ms a tick to the workers that wait for
+ * one; every second history_ttl expiry in the background, history_max_bytes,
+ * and the topic creation buckets.  start: 0 or -errno; stop joins it. */
+int bk_housekeeping_start(void);
+void bk_housekeeping_stop(void);
 static inline const struct rc_config *bk_cfg(void)
 {
 	return atomic_load_explicit(&bk.cfg, memory_order_acquire);
@@ -102,6 +114,7 @@ struct rc_msg {
 	uint8_t opcode;            /* RC_OP_TEXT or RC_OP_BINARY */
 	uint64_t seq;
 	uint64_t time_ms;
+	struct rc_list hlink;      /* in history: every topic's, oldest first */
 	struct rc_topic *topic;    /* holds a topic reference */
 	pthread_mutex_t lock;      /* guards frames[] construction */
 	struct rc_buf *frames[BK_NVARIANTS];
@@ -127,6 +140,11 @@ struct bk_sub {
 	 * dropped, or a post that failed) that the next delivery reports
 	 * with a gap first.  Only the subscriber's thread touches it. */
 	uint64_t next_seq;
+	/* Drop policy: the last seq dropped, and the link in the worker's
+	 * holes list, so the gap goes out as soon as there is room even if
+	 * no further message comes (bk_worker_tick). */
+	uint64_t hole_to;
+	struct rc_list hlink;
 };
 
 struct rc_topic {
@@ -135,24 +153,28 @@ struct rc_topic {
 	uint64_t seq;               /* last assigned */
 	uint64_t base;              /* seq when this topic was created */
 	bool base_exact;            /* false: numbers up to base are unknown */
-	unsigned refs;              /* guarded by the registry lock */
+	atomic_uint refs;           /* drops to 0 only under the registry lock */
 	_Atomic unsigned nsubs;
 	unsigned *nsubs_thread;     /* per worker, guarded by lock */
 	_Atomic unsigned *pending;  /* per worker: fanouts posted to it, not yet run */
 	struct rc_list *local;      /* per worker; only that worker touches it */
 	struct rc_msg **hist;       /* ring of the last history_size messages */
-	size_t hist_cap, hist_head, hist_len;
+	size_t hist_cap;            /* history_size when created */
+	size_t hist_alloc, hist_head, hist_len; /* the ring, grown on demand (history.c) */
 	uint32_t hash;
 	size_t name_len;
 	char name[];
 };
 
-struct rc_topic *bk_topic_get(const char *name, size_t len, bool create);
+struct rc_topic *bk_topic_get(const char *name, size_t len, bool create, const uint8_t *ip);
 void bk_topic_ref(struct rc_topic *t);
 void bk_topic_put(struct rc_topic *t);
-/* Publishes (any loop thread).  *subscribers gets the count at publish. */
+/* Publishes (any loop thread).  ip: the publisher's address for the
+ * topic creation rate (NULL: not limited).  *subscribers gets the count at
+ * publish.  0, or -ENOSPC (max_topics), -EAGAIN (topic_create_rate),
+ * -ESHUTDOWN (draining), -ENOMEM. */
 int bk_publish(const char *topic, size_t tlen, uint8_t opcode, const void *p,
-	       size_t len, uint64_t *seq, unsigned *subscribers);
+	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers);
 /* Subscribes client cl (JSON or raw).  has_from: replay history from seq
  * `from` on (a gap first when history does not reach back), then live.
  * ack_id not NULL: queue the JSON ack (with the topic's current seq) before
@@ -165,6 +187,14 @@ void bk_unsubscribe_all(struct bk_client *cl);
 void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg);
 size_t bk_topics_count(void);
 void bk_registry_init(void);
+
+/* History (history.c): the ring of each topic plus one list of every
+ * history message, oldest first, for the global limits. */
+struct rc_msg *bk_hist_at(const struct rc_topic *t, size_t i);
+struct rc_msg *bk_hist_append(struct rc_topic *t, struct rc_msg *m);
+struct rc_msg *bk_hist_drop_oldest(struct rc_topic *t);
+size_t bk_hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max);
+void bk_hist_trim(bool make_room, size_t budget);
 
 /* Tombstones of removed topics (tombstone.c); registry lock held. */
 uint64_t bk_tomb_take(const char *name, size_t len, uint32_t h, uint64_t *base, bool *exact);
@@ -190,12 +220,17 @@ struct bk_client {
 	uint64_t from;              /* raw sub ?from= */
 	bool has_from;
 	bool ip_counted;            /* counted in max_connections_per_ip */
+	bool ip_known;              /* ip is the peer's (topic_create_rate) */
 	uint8_t ip[16];
 };
 
 /* Per-IP connection counts (ip_limit.c). */
 bool bk_ip_acquire(const uint8_t ip[16], uint64_t limit);
 void bk_ip_release(const uint8_t ip[16]);
+/* One topic creation from ip, if its topic_create_rate bucket allows. */
+bool bk_ip_may_create(const uint8_t ip[16]);
+/* Forgets the creation buckets that are full again (housekeeping). */
+void bk_ip_sweep(void);
 
 /* Queues one delivery of m to sub's connection, applying the slow-consumer
  * policy. */

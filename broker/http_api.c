@@ -188,6 +188,18 @@ static bool content_is_text(const struct rc_http_request *req)
 	       (h->value.len >= 16 && strncasecmp(h->value.p, "application/json", 16) == 0);
 }
 
+static void publish_failed(struct rc_conn *c, int err)
+{
+	if (err == -EAGAIN)
+		error(c, 429, "topic creation rate reached for this address (topic_create_rate)",
+		      "Retry-After: 1\r\n");
+	else if (err == -ESHUTDOWN)
+		error(c, 503, "shutting down", NULL);
+	else
+		error(c, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
+		      NULL);
+}
+
 static void publish(struct rc_conn *c, const struct rc_http_request *req,
 		    struct rc_span seg, const uint8_t *body, size_t len)
 {
@@ -210,11 +222,11 @@ static void publish(struct rc_conn *c, const struct rc_http_request *req,
 		error(c, 400, "text body is not valid UTF-8", NULL);
 		return;
 	}
+	uint8_t ip[16];
 	int err = bk_publish(topic, (size_t)tl, text ? RC_OP_TEXT : RC_OP_BINARY, body, len,
-			     &seq, &subs);
+			     rc_conn_peer_ip(c, ip) ? ip : NULL, &seq, &subs);
 	if (err < 0) {
-		error(c, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
-		      NULL);
+		publish_failed(c, err);
 		return;
 	}
 	ssize_t nl = rc_json_write_string(name, sizeof(name), topic, (size_t)tl);

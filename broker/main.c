@@ -179,6 +179,9 @@ static void *signal_thread(void *arg)
 			continue;
 		}
 		rc_log(RC_LOG_INFO, "%s: draining connections", strsignal(sig));
+		/* It posts to the loops and frees into their pools: it stops
+		 * before they do. */
+		bk_housekeeping_stop();
 		/* A certificate reload gave this thread OpenSSL state (its DRBG,
 		 * error queue) that is freed only at thread exit; main may exit
 		 * first once the server stops, so free it now. */
@@ -255,11 +258,8 @@ int main(int argc, char **argv)
 	if (!bk.srv)
 		return 1;
 	bk.nthreads = rc_server_threads(bk.srv);
-	bk.workers = calloc(bk.nthreads, sizeof(*bk.workers));
-	if (!bk.workers)
+	if (bk_workers_init(bk.nthreads) < 0)
 		return 1;
-	for (unsigned i = 0; i < bk.nthreads; i++)
-		bk.workers[i].idx = i;
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
 		ret = rc_server_listen(bk.srv, cfg->listen[i]);
 		if (ret < 0) {
@@ -298,7 +298,13 @@ int main(int argc, char **argv)
 	pthread_detach(sig_th);
 	rc_log(RC_LOG_INFO, "ringcast %s: %u threads, epoch %s", RINGCAST_VERSION, bk.nthreads,
 	       bk.epoch);
+	if ((ret = bk_housekeeping_start()) < 0) {
+		fprintf(stderr, "ringcast: cannot start the housekeeping thread: %s\n",
+			strerror(-ret));
+		return 1;
+	}
 	ret = rc_server_run(bk.srv);
+	bk_housekeeping_stop();
 	if (ret < 0) {
 		fprintf(stderr, "ringcast: %s\n", strerror(-ret));
 		return 1;

@@ -53,13 +53,20 @@ void bk_send_reset(struct bk_client *cl, const char *topic, size_t tlen, uint64_
 		bk_send_json(cl, buf, (size_t)n);
 }
 
-static void slow_consumer(struct bk_sub *s)
+static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 {
 	struct bk_client *cl = s->cl;
 
 	if (bk_cfg()->slow_consumer_policy == RC_SLOW_DROP) {
-		/* s->next_seq stays: the next delivery reports the hole. */
+		/* s->next_seq stays: the next delivery, or the next tick once
+		 * there is room, reports the hole. */
 		bk_stat_add(BK_DROPS, 1);
+		s->hole_to = m->seq;
+		if (cl->mode == BK_MODE_JSON && rc_list_empty(&s->hlink)) {
+			struct bk_worker *w = bk_worker();
+			rc_list_add_tail(&w->holes, &s->hlink);
+			atomic_store(&w->tick_wanted, true);
+		}
 		return;
 	}
 	cl->closing = true;
@@ -84,7 +91,7 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	if (!f)
 		return; /* out of memory: a hole the next delivery reports */
 	if (bk.io->queued(cl) + rc_buf_len(f) > bk_cfg()->max_backpressure) {
-		slow_consumer(s);
+		slow_consumer(s, m);
 		return;
 	}
 	if (m->seq > s->next_seq && cl->mode == BK_MODE_JSON)
@@ -95,12 +102,38 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	if (ret == -EPIPE)
 		return; /* closing already: not a slow consumer */
 	if (ret < 0) {
-		slow_consumer(s);
+		slow_consumer(s, m);
 		return;
 	}
 	s->next_seq = m->seq + 1;
 	bk_stat_add(BK_MSGS_OUT, 1);
 	bk_stat_add(BK_BYTES_OUT, (int64_t)rc_buf_len(f));
+}
+
+/* A gap frame is small: room for one is what a hole waits for. */
+#define GAP_ROOM 512
+
+/* Sends the gaps of dropped deliveries to subscribers that have room now
+ * (see broker.h). */
+void bk_worker_tick(void)
+{
+	struct bk_worker *w = bk_worker();
+	struct rc_list *it, *next;
+
+	for (it = w->holes.next; it != &w->holes; it = next) {
+		struct bk_sub *s = rc_container_of(it, struct bk_sub, hlink);
+		struct bk_client *cl = s->cl;
+		next = it->next;
+		if (!cl->closing && s->next_seq <= s->hole_to) {
+			if (bk.io->queued(cl) + GAP_ROOM > bk_cfg()->max_backpressure) {
+				atomic_store(&w->tick_wanted, true); /* still full */
+				continue;
+			}
+			bk_send_gap(cl, s->topic->name, s->topic->name_len, s->next_seq, s->hole_to);
+			s->next_seq = s->hole_to + 1;
+		}
+		rc_list_del(&s->hlink);
+	}
 }
 
 /* ---- JSON mode -------------------------------------------------------------------- */
@@ -169,6 +202,12 @@ static void send_failed(struct bk_client *cl, const struct rc_cmd *cmd, int err)
 	if (err == -ENOSPC)
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "topic_limit",
 			 "max_topics reached: no new topic can be created now");
+	else if (err == -EAGAIN)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "topic_rate",
+			 "topic_create_rate reached for this address: slow down");
+	else if (err == -ESHUTDOWN)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "shutting_down",
+			 "the broker is shutting down: publish elsewhere or later");
 	else
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "internal", "out of memory");
 }
@@ -229,7 +268,7 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 		break;
 	case RC_CMD_PUB: {
 		int err = bk_publish(cmd.topic, cmd.topic_len, RC_OP_TEXT, cmd.data.p,
-				     cmd.data.len, &seq, &subs);
+				     cmd.data.len, cl->ip_known ? cl->ip : NULL, &seq, &subs);
 		if (err < 0)
 			send_failed(cl, &cmd, err);
 		else
@@ -267,6 +306,8 @@ static void on_open(struct rc_conn *c)
 				       NULL, &cur);
 		if (err == -ENOSPC)
 			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic limit reached", 19);
+		else if (err == -EAGAIN)
+			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic creation rate", 19);
 		else if (err < 0 && !cl->closing)
 			rc_conn_close(c, RC_CLOSE_INTERNAL, "subscribe failed", 16);
 	}
@@ -287,9 +328,14 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 		on_command(cl, p, n);
 		return;
 	case BK_MODE_PUB: {
-		int err = bk_publish(cl->topic, cl->topic_len, op, p, n, &seq, &subs);
+		int err = bk_publish(cl->topic, cl->topic_len, op, p, n,
+				     cl->ip_known ? cl->ip : NULL, &seq, &subs);
 		if (err == -ENOSPC)
 			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic limit reached", 19);
+		else if (err == -EAGAIN)
+			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic creation rate", 19);
+		else if (err == -ESHUTDOWN)
+			rc_conn_close(c, RC_CLOSE_GOING_AWAY, "server shutting down", 20);
 		else if (err < 0)
 			rc_conn_close(c, RC_CLOSE_INTERNAL, "out of memory", 13);
 		return;
@@ -409,7 +455,8 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 			cl->has_from = true;
 		}
 	}
-	if (cfg->max_connections_per_ip && rc_conn_peer_ip(c, cl->ip)) {
+	cl->ip_known = rc_conn_peer_ip(c, cl->ip);
+	if (cfg->max_connections_per_ip && cl->ip_known) {
 		if (!bk_ip_acquire(cl->ip, cfg->max_connections_per_ip)) {
 			bk_stat_add(BK_REFUSED, 1);
 			rc_mem_free(cl);

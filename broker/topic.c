@@ -21,7 +21,8 @@
 static struct {
 	pthread_mutex_t lock;
 	struct rc_topic **buckets;
-	size_t nbuckets, count;
+	size_t nbuckets;
+	_Atomic size_t count;       /* written under lock, read anywhere */
 } reg = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static uint64_t now_ms(void)
@@ -68,6 +69,23 @@ static void grow_table(void)
 	reg.nbuckets = n;
 }
 
+/* What a topic costs besides its messages, counted in history_max_bytes. */
+static size_t topic_footprint(const struct rc_topic *t)
+{
+	return sizeof(*t) + t->name_len + 1 +
+	       bk.nthreads * (sizeof(*t->nsubs_thread) + sizeof(*t->local) + sizeof(*t->pending));
+}
+
+static void topic_free(struct rc_topic *t)
+{
+	pthread_mutex_destroy(&t->lock);
+	free(t->hist);
+	free(t->local);
+	free(t->pending);
+	free(t->nsubs_thread);
+	free(t);
+}
+
 /* Registry lock held (the tombstones share it). */
 static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 {
@@ -80,13 +98,11 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	t->nsubs_thread = calloc(bk.nthreads, sizeof(*t->nsubs_thread));
 	t->local = calloc(bk.nthreads, sizeof(*t->local));
 	t->pending = calloc(bk.nthreads, sizeof(*t->pending));
-	t->hist_cap = cfg->history_size;
-	t->hist = t->hist_cap ? calloc(t->hist_cap, sizeof(*t->hist)) : NULL;
-	if (!t->nsubs_thread || !t->local || !t->pending || (t->hist_cap && !t->hist)) {
+	t->hist_cap = cfg->history_size; /* the ring grows up to it (history.c) */
+	if (!t->nsubs_thread || !t->local || !t->pending) {
 		free(t->pending);
 		free(t->nsubs_thread);
 		free(t->local);
-		free(t->hist);
 		free(t);
 		return NULL;
 	}
@@ -103,73 +119,106 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	memcpy(t->name, name, len);
 	/* Numbering goes on where an earlier life of this topic stopped. */
 	t->seq = bk_tomb_take(name, len, h, &t->base, &t->base_exact);
+	atomic_fetch_add(&bk.hist_bytes, topic_footprint(t));
+	return t;
+}
+
+static struct rc_topic *lookup(const char *name, size_t len, uint32_t h)
+{
+	struct rc_topic *t;
+
+	for (t = reg.buckets[h & (reg.nbuckets - 1)]; t; t = t->hnext)
+		if (t->hash == h && t->name_len == len && memcmp(t->name, name, len) == 0)
+			break;
+	return t;
+}
+
+/* Creates a topic (registry lock held): NULL with errno ENOSPC at
+ * max_topics, EAGAIN when ip is over its topic creation rate, ENOMEM. */
+static struct rc_topic *create(const char *name, size_t len, uint32_t h, const uint8_t *ip)
+{
+	struct rc_topic *t;
+
+	if (reg.count >= bk_cfg()->max_topics) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	if (ip && !bk_ip_may_create(ip)) {
+		errno = EAGAIN;
+		return NULL;
+	}
+	if (!(t = topic_new(name, len, h))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (reg.count >= reg.nbuckets * 2)
+		grow_table();
+	t->hnext = reg.buckets[h & (reg.nbuckets - 1)];
+	reg.buckets[h & (reg.nbuckets - 1)] = t;
+	atomic_store_explicit(&reg.count, reg.count + 1, memory_order_relaxed);
 	return t;
 }
 
 /* Finds (or creates) a topic and takes a reference.  NULL if absent (and
- * !create), with errno ENOSPC when creating would pass max_topics, or
- * ENOMEM. */
-struct rc_topic *bk_topic_get(const char *name, size_t len, bool create)
+ * !create), with errno ENOSPC when no room can be made under max_topics,
+ * EAGAIN when ip (NULL: not limited) is over topic_create_rate, or ENOMEM.
+ * At max_topics, the globally oldest history is evicted first: a topic
+ * that only had history left makes room (a flood of one-message topics
+ * cannot lock everyone out). */
+struct rc_topic *bk_topic_get(const char *name, size_t len, bool create_it, const uint8_t *ip)
 {
 	uint32_t h = hash(name, len);
 	struct rc_topic *t;
 
-	pthread_mutex_lock(&reg.lock);
-	for (t = reg.buckets[h & (reg.nbuckets - 1)]; t; t = t->hnext)
-		if (t->hash == h && t->name_len == len && memcmp(t->name, name, len) == 0)
-			break;
-	if (!t && create) {
-		if (reg.count >= bk_cfg()->max_topics) {
-			errno = ENOSPC;
-		} else if (!(t = topic_new(name, len, h))) {
-			errno = ENOMEM;
-		} else {
-			if (reg.count >= reg.nbuckets * 2)
-				grow_table();
-			t->hnext = reg.buckets[h & (reg.nbuckets - 1)];
-			reg.buckets[h & (reg.nbuckets - 1)] = t;
-			reg.count++;
-		}
+	for (int attempt = 0;; attempt++) {
+		pthread_mutex_lock(&reg.lock);
+		t = lookup(name, len, h);
+		if (!t && create_it)
+			t = create(name, len, h, ip);
+		if (t)
+			atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+		pthread_mutex_unlock(&reg.lock);
+		if (t || errno != ENOSPC || attempt)
+			return t;
+		/* Each eviction may remove a topic; a few hundred at most. */
+		bk_hist_trim(true, 1024);
 	}
-	if (t)
-		t->refs++;
-	pthread_mutex_unlock(&reg.lock);
-	return t;
 }
 
-/* Takes another reference. */
+/* Takes another reference (the caller holds one). */
 void bk_topic_ref(struct rc_topic *t)
 {
-	pthread_mutex_lock(&reg.lock);
-	t->refs++;
-	pthread_mutex_unlock(&reg.lock);
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 }
 
 /* Drops a reference.  Subscriptions and messages (history included) hold
  * references, so the last one goes when the topic has neither subscribers
- * nor history: then it leaves the registry. */
+ * nor history: then it leaves the registry.  Only the drop to zero takes
+ * the registry lock (a lookup takes its reference under it, so a topic
+ * found there is never freed under the finder). */
 void bk_topic_put(struct rc_topic *t)
 {
 	struct rc_topic **pp;
+	unsigned r = atomic_load_explicit(&t->refs, memory_order_relaxed);
 
+	while (r > 1)
+		if (atomic_compare_exchange_weak_explicit(&t->refs, &r, r - 1, memory_order_acq_rel,
+							  memory_order_relaxed))
+			return;
 	pthread_mutex_lock(&reg.lock);
-	if (--t->refs) {
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) {
 		pthread_mutex_unlock(&reg.lock);
 		return;
 	}
 	for (pp = &reg.buckets[t->hash & (reg.nbuckets - 1)]; *pp != t; pp = &(*pp)->hnext)
 		;
 	*pp = t->hnext;
-	reg.count--;
+	atomic_store_explicit(&reg.count, reg.count - 1, memory_order_relaxed);
 	bk_tomb_put(t->name, t->name_len, t->hash, t->seq, t->base, t->base_exact,
 		    bk_cfg()->max_topics);
 	pthread_mutex_unlock(&reg.lock);
-	pthread_mutex_destroy(&t->lock);
-	free(t->hist);
-	free(t->local);
-	free(t->pending);
-	free(t->nsubs_thread);
-	free(t);
+	atomic_fetch_sub(&bk.hist_bytes, topic_footprint(t) + t->hist_alloc * sizeof(*t->hist));
+	topic_free(t);
 }
 
 /* Calls fn for every topic, registry locked. */
@@ -182,43 +231,10 @@ void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg)
 	pthread_mutex_unlock(&reg.lock);
 }
 
-/* Number of topics. */
+/* Number of topics (any thread, no lock). */
 size_t bk_topics_count(void)
 {
-	size_t n;
-
-	pthread_mutex_lock(&reg.lock);
-	n = reg.count;
-	pthread_mutex_unlock(&reg.lock);
-	return n;
-}
-
-/* ---- History (topic lock held) ------------------------------------------------ */
-
-static struct rc_msg *hist_at(const struct rc_topic *t, size_t i)
-{
-	return t->hist[(t->hist_head + i) % t->hist_cap];
-}
-
-static void hist_drop_oldest(struct rc_topic *t, struct rc_msg **freed)
-{
-	*freed = t->hist[t->hist_head];
-	atomic_fetch_sub(&bk.hist_bytes, (*freed)->len);
-	t->hist[t->hist_head] = NULL;
-	t->hist_head = (t->hist_head + 1) % t->hist_cap;
-	t->hist_len--;
-}
-
-/* Drops messages past history_ttl.  The unrefs happen after the caller
- * unlocks, since the last message reference may drop the topic. */
-static size_t hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max)
-{
-	uint64_t ttl = bk_cfg()->history_ttl_ms, now = now_ms();
-	size_t n = 0;
-
-	while (ttl && t->hist_len && n < max && hist_at(t, 0)->time_ms + ttl <= now)
-		hist_drop_oldest(t, &out[n++]);
-	return n;
+	return atomic_load_explicit(&reg.count, memory_order_relaxed);
 }
 
 /* ---- Fanout -------------------------------------------------------------------- */
@@ -246,13 +262,13 @@ static void fanout_remote(void *arg)
 
 /* Publishes a payload to a topic (see broker.h). */
 int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
-	       size_t len, uint64_t *seq, unsigned *subscribers)
+	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers)
 {
 	struct bk_worker *w = bk_worker();
 	struct rc_msg *expired[8], *evicted = NULL;
-	struct rc_topic *t = bk_topic_get(name, tlen, true);
+	struct rc_topic *t = bk_topic_get(name, tlen, true, ip);
 	struct rc_msg *m;
-	size_t nexp;
+	size_t nexp = 0;
 	bool direct;
 
 	if (!t)
@@ -265,22 +281,9 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	pthread_mutex_lock(&t->lock);
 	m->seq = ++t->seq;
 	m->time_ms = now_ms();
-	nexp = t->hist_cap ? hist_expire(t, expired, 8) : 0;
 	if (t->hist_cap) {
-		if (t->hist_len == t->hist_cap)
-			hist_drop_oldest(t, &evicted);
-		bk_msg_ref(m);
-		t->hist[(t->hist_head + t->hist_len) % t->hist_cap] = m;
-		t->hist_len++;
-		atomic_fetch_add(&bk.hist_bytes, len);
-		/* Over history_max_bytes: this topic's oldest go first, the new
-		 * message last.  We hold a topic reference, so these unrefs
-		 * cannot free t under its own lock. */
-		while (t->hist_len && atomic_load(&bk.hist_bytes) > bk_cfg()->history_max_bytes) {
-			struct rc_msg *old;
-			hist_drop_oldest(t, &old);
-			bk_msg_unref(old);
-		}
+		nexp = bk_hist_expire(t, expired, 8);
+		evicted = bk_hist_append(t, m);
 	}
 	*seq = m->seq;
 	*subscribers = atomic_load(&t->nsubs);
@@ -313,6 +316,9 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 		bk_msg_unref(evicted);
 	bk_msg_unref(m);
 	bk_topic_put(t);
+	/* Over history_max_bytes: the globally oldest go first (history.c). */
+	if (atomic_load(&bk.hist_bytes) > bk_cfg()->history_max_bytes)
+		bk_hist_trim(false, 64);
 	return 0;
 }
 
@@ -334,7 +340,7 @@ static struct bk_sub *find_sub(struct bk_client *cl, const char *name, size_t le
 static void replay(struct bk_sub *s, uint64_t from)
 {
 	struct rc_topic *t = s->topic;
-	uint64_t oldest = t->hist_len ? hist_at(t, 0)->seq : t->seq + 1;
+	uint64_t oldest = t->hist_len ? bk_hist_at(t, 0)->seq : t->seq + 1;
 
 	if (from == 0)
 		from = 1;
@@ -350,7 +356,7 @@ static void replay(struct bk_sub *s, uint64_t from)
 	}
 	s->next_seq = from;
 	for (size_t i = 0; i < t->hist_len; i++) {
-		struct rc_msg *m = hist_at(t, i);
+		struct rc_msg *m = bk_hist_at(t, i);
 		if (m->seq >= from)
 			bk_deliver(s, m);
 	}
@@ -379,19 +385,20 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	}
 	if (cl->nsubs >= bk_cfg()->max_topics_per_connection)
 		return -EMLINK;
-	if (!(t = bk_topic_get(name, tlen, true)))
+	if (!(t = bk_topic_get(name, tlen, true, cl->ip_known ? cl->ip : NULL)))
 		return -errno;
 	if (!(s = rc_mem_alloc(sizeof(*s)))) {
 		bk_topic_put(t);
 		return -ENOMEM;
 	}
 	memset(s, 0, sizeof(*s));
+	rc_list_init(&s->hlink);
 	s->topic = t;
 	s->cl = cl;
 	pthread_mutex_lock(&t->lock);
 	*cur = t->seq;
 	if (t->hist_cap)
-		nexp = hist_expire(t, expired, 8);
+		nexp = bk_hist_expire(t, expired, 8);
 	if (ack_id) { /* before any replayed message, with the seq they follow */
 		char ack[256];
 		ssize_t n = rc_json_write_ack(ack, sizeof(ack), *ack_id, true, t->seq, bk.epoch);
@@ -426,6 +433,7 @@ static void remove_sub(struct bk_sub *s)
 	atomic_fetch_sub(&t->nsubs, 1);
 	pthread_mutex_unlock(&t->lock);
 	rc_list_del(&s->clink);
+	rc_list_del(&s->hlink);
 	s->cl->nsubs--;
 	bk_stat_add(BK_SUBSCRIPTIONS, -1);
 	bk_topic_put(t);

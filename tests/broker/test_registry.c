@@ -221,11 +221,9 @@ static void setup(void)
 	atomic_store(&bk.cfg, &cfg);
 	bk.io = &fake_io;
 	bk.nthreads = NTHREADS;
-	bk.workers = calloc(NTHREADS, sizeof(*bk.workers));
-	cr_assert(bk.workers);
+	cr_assert_eq(bk_workers_init(NTHREADS), 0);
 	bk_registry_init();
 	for (unsigned i = 0; i < NTHREADS; i++) {
-		bk.workers[i].idx = i;
 		pthread_mutex_init(&fth[i].lock, NULL);
 		pthread_cond_init(&fth[i].cond, NULL);
 		cr_assert_eq(pthread_create(&fth[i].th, NULL, thread_main, &fth[i]), 0);
@@ -286,7 +284,7 @@ static void do_pub(void *arg)
 	unsigned subs;
 
 	for (unsigned i = 0; i < o->n; i++)
-		cr_assert_eq(bk_publish("t", 1, RC_OP_TEXT, "{}", 2, &o->last_seq, &subs), 0);
+		cr_assert_eq(bk_publish("t", 1, RC_OP_TEXT, "{}", 2, NULL, &o->last_seq, &subs), 0);
 }
 
 static void pub_on(unsigned thread, unsigned n)
@@ -440,6 +438,36 @@ Test(registry, drop_policy_gap_is_exact)
 	cr_assert(!slow->closed_slow);
 	expect_stream(slow, 1, 6, (const uint64_t[]){ 3, 5, 0 });
 	expect_stream(fast, 1, 6, NULL);
+}
+
+static void do_tick(void *arg)
+{
+	(void)arg;
+	bk_worker_tick();
+}
+
+/* The drop policy's gap goes out as soon as there is room, with no later
+ * message to carry it; a tick while still full sends nothing. */
+Test(registry, drop_gap_sent_once_there_is_room)
+{
+	struct fake *slow = fake_new(1);
+
+	cfg.slow_consumer_policy = RC_SLOW_DROP;
+	sub_on(slow, false, 0);
+	pub_on(0, 1);
+	settle();
+	slow->queued = cfg.max_backpressure;
+	pub_on(0, 2);
+	settle();
+	cr_assert(atomic_load(&bk.workers[1].tick_wanted));
+	run_on(1, do_tick, NULL);
+	expect_stream(slow, 1, 1, NULL);
+	slow->queued = 0;
+	run_on(1, do_tick, NULL);
+	expect_stream(slow, 1, 3, (const uint64_t[]){ 2, 3, 0 });
+	pub_on(0, 1);
+	settle();
+	expect_stream(slow, 1, 4, (const uint64_t[]){ 2, 3, 0 });
 }
 
 /* Close policy: the slow subscriber is closed once and gets nothing more;

@@ -166,5 +166,7 @@ if __name__ == "__main__":
         test_flood_past_json_burst_is_closed_with_1008,
         test_sub_from_must_be_a_64_bit_decimal,
         test_publish_with_empty_topic_is_400,
+        test_drop_gap_sent_as_soon_as_there_is_room,
+        test_history_max_bytes_evicts_globally_oldest,
         test_default_threads_follow_the_affinity_mask,
     ], timeout=60)
