@@ -75,6 +75,9 @@ struct bk_broker {
 	char epoch[24];                  /* changes at every start */
 	_Atomic uint64_t conns;          /* WebSocket connections, all threads */
 	_Atomic uint64_t hist_bytes;     /* held by histories and topics (history.c) */
+	atomic_bool draining;            /* SIGTERM: publishes are refused */
+	atomic_uint publishing;          /* bk_publish calls in progress */
+	atomic_uint drain_left;          /* loops that have not passed the barrier */
 	uint64_t started_ms;
 };
 
@@ -175,6 +178,11 @@ void bk_topic_put(struct rc_topic *t);
  * -ESHUTDOWN (draining), -ENOMEM. */
 int bk_publish(const char *topic, size_t tlen, uint8_t opcode, const void *p,
 	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers);
+/* Drain, step one (any thread but a loop's): refuse every publish from now
+ * on and wait (bounded) until those in progress have handed their message
+ * to every thread.  Then every acked message is queued to, or posted
+ * towards, each subscriber. */
+void bk_stop_publishing(void);
 /* Subscribes client cl (JSON or raw).  has_from: replay history from seq
  * `from` on (a gap first when history does not reach back), then live.
  * ack_id not NULL: queue the JSON ack (with the topic's current seq) before

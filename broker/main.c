@@ -165,6 +165,34 @@ static void reload_tls(void)
 		rc_log(RC_LOG_INFO, "reload: TLS certificate and key re-read");
 }
 
+/* Runs on each loop after everything posted to it before: the last loop
+ * to get here stops the server. */
+static void drain_barrier(void *arg)
+{
+	(void)arg;
+	if (atomic_fetch_sub(&bk.drain_left, 1) == 1)
+		rc_server_stop(bk.srv);
+}
+
+/* SIGTERM/SIGINT, as one ordered step across all threads: (1) no publish
+ * is accepted anywhere any more (refused with a reason: err shutting_down,
+ * HTTP 503, close 1001 on /pub) and those in progress finish; (2) a
+ * barrier behind every message already handed to each loop, so when the
+ * last loop passes it every acked message is queued to every subscriber;
+ * (3) only then every connection gets close 1001, behind what is queued.
+ * Each thread draining on its own acked publishes on one thread after
+ * another had closed its subscribers. */
+static void drain(void)
+{
+	unsigned n = bk.nthreads;
+
+	bk_stop_publishing();
+	atomic_store(&bk.drain_left, n);
+	for (unsigned i = 0; i < n; i++)
+		if (bk.io->post(i, drain_barrier, NULL) < 0)
+			drain_barrier(NULL); /* not running yet, or no memory */
+}
+
 static void *signal_thread(void *arg)
 {
 	sigset_t *set = arg;
@@ -186,7 +214,7 @@ static void *signal_thread(void *arg)
 		 * error queue) that is freed only at thread exit; main may exit
 		 * first once the server stops, so free it now. */
 		OPENSSL_thread_stop();
-		rc_server_stop(bk.srv);
+		drain();
 		return NULL;
 	}
 }

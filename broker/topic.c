@@ -260,9 +260,39 @@ static void fanout_remote(void *arg)
 	bk_msg_unref(m);
 }
 
-/* Publishes a payload to a topic (see broker.h). */
+/* Refuses publishes and waits for those in progress (see broker.h). */
+void bk_stop_publishing(void)
+{
+	struct timespec pause = { 0, 100000 };
+
+	atomic_store(&bk.draining, true);
+	/* A publish holds a topic lock for microseconds; 5 s is a safety net
+	 * for a loop stuck elsewhere, never the normal path. */
+	for (int i = 0; i < 50000 && atomic_load(&bk.publishing); i++)
+		nanosleep(&pause, NULL);
+}
+
+static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
+		   size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers);
+
+/* Publishes a payload to a topic (see broker.h).  The count of publishes
+ * in progress and the draining flag pair up (both sequentially consistent)
+ * so bk_stop_publishing either sees this one running or this one sees the
+ * drain: no message is acked after the drain passed. */
 int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers)
+{
+	int ret = -ESHUTDOWN;
+
+	atomic_fetch_add(&bk.publishing, 1);
+	if (!atomic_load(&bk.draining))
+		ret = publish(name, tlen, opcode, p, len, ip, seq, subscribers);
+	atomic_fetch_sub(&bk.publishing, 1);
+	return ret;
+}
+
+static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
+		   size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers)
 {
 	struct bk_worker *w = bk_worker();
 	struct rc_msg *expired[8], *evicted = NULL;

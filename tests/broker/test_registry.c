@@ -523,3 +523,27 @@ Test(registry, epipe_is_not_a_slow_consumer)
 	cr_assert_eq(bk_stat_sum(BK_SLOW_CLOSES), 0);
 	cr_assert_eq(bk_stat_sum(BK_DROPS), 0);
 }
+
+static void do_pub_refused(void *arg)
+{
+	uint64_t seq;
+	unsigned subs;
+
+	*(int *)arg = bk_publish("t", 1, RC_OP_TEXT, "{}", 2, NULL, &seq, &subs);
+}
+
+/* Drain: once publishing stopped, every publish is refused with a reason
+ * and nothing more reaches subscribers. */
+Test(registry, publishes_refused_once_draining)
+{
+	struct fake *f = fake_new(1);
+	int ret = 0;
+
+	sub_on(f, false, 0);
+	pub_on(0, 2);
+	bk_stop_publishing();
+	run_on(0, do_pub_refused, &ret);
+	cr_assert_eq(ret, -ESHUTDOWN);
+	settle();
+	expect_stream(f, 1, 2, NULL);
+}
