@@ -35,6 +35,8 @@ struct bk_worker {
 	unsigned idx;             /* its loop: rc_server_loop(bk.srv, idx) */
 	struct rc_list holes;     /* bk_sub.hlink: drops not yet reported */
 	atomic_bool tick_wanted;  /* holes to report: housekeeping posts a tick */
+	struct rc_list closes;    /* bk_client.close_link: slow consumers to close */
+	bool close_posted;        /* a flush of closes is posted to this thread */
 	struct rc_deflater deflater; /* compress-once scratch, window 15 */
 	bool deflater_ready;
 	_Atomic uint64_t stats[BK_NSTATS];
@@ -220,6 +222,7 @@ struct bk_client {
 	bool closing;
 	unsigned nsubs;
 	struct rc_list subs;
+	struct rc_list close_link;  /* in its worker's closes until closed */
 	double tokens;              /* JSON command rate limit bucket */
 	uint64_t tokens_ms;
 	uint64_t dropped;           /* commands rate-limited since the bucket was full */

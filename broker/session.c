@@ -53,6 +53,36 @@ void bk_send_reset(struct bk_client *cl, const char *topic, size_t tlen, uint64_
 		bk_send_json(cl, buf, (size_t)n);
 }
 
+/* Closes the slow consumers deferred on this thread (a post to itself, or
+ * the tick): a close may run on_close at once, which unsubscribes from
+ * every topic, so never inside a delivery loop (uSockets closes on the
+ * loop's next pass, Redis frees clients asynchronously). */
+static void flush_closes(void *arg)
+{
+	struct bk_worker *w = bk_worker();
+
+	(void)arg;
+	w->close_posted = false;
+	while (!rc_list_empty(&w->closes)) {
+		struct bk_client *cl = rc_container_of(w->closes.next, struct bk_client, close_link);
+		rc_list_del(&cl->close_link);
+		bk.io->close_slow(cl);
+	}
+}
+
+static void defer_close(struct bk_client *cl)
+{
+	struct bk_worker *w = bk_worker();
+
+	rc_list_add_tail(&w->closes, &cl->close_link);
+	if (w->close_posted)
+		return;
+	if (bk.io->post(w->idx, flush_closes, NULL) == 0)
+		w->close_posted = true;
+	else
+		atomic_store(&w->tick_wanted, true); /* the tick flushes them */
+}
+
 static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 {
 	struct bk_client *cl = s->cl;
@@ -71,7 +101,7 @@ static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 	}
 	cl->closing = true;
 	bk_stat_add(BK_SLOW_CLOSES, 1);
-	bk.io->close_slow(cl);
+	defer_close(cl);
 }
 
 /* Queues m to s's connection (see broker.h). */
@@ -120,6 +150,8 @@ void bk_worker_tick(void)
 	struct bk_worker *w = bk_worker();
 	struct rc_list *it, *next;
 
+	if (!w->close_posted)
+		flush_closes(NULL);
 	for (it = w->holes.next; it != &w->holes; it = next) {
 		struct bk_sub *s = rc_container_of(it, struct bk_sub, hlink);
 		struct bk_client *cl = s->cl;
@@ -359,6 +391,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 	(void)n;
 	if (!cl)
 		return;
+	rc_list_del(&cl->close_link); /* gone before its deferred close */
 	bk_unsubscribe_all(cl);
 	if (cl->ip_counted)
 		bk_ip_release(cl->ip);
@@ -440,6 +473,7 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 	cl->mode = mode;
 	cl->tokens = (double)cfg->json_burst;
 	rc_list_init(&cl->subs);
+	rc_list_init(&cl->close_link);
 	if (mode == BK_MODE_SUB || mode == BK_MODE_PUB) {
 		ssize_t n = bk_topic_from_path(rest, cl->topic);
 		if (n < 0) {

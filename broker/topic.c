@@ -91,7 +91,6 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 {
 	const struct rc_config *cfg = bk_cfg();
 	struct rc_topic *t = calloc(1, sizeof(*t) + len + 1);
-	pthread_mutexattr_t attr;
 
 	if (!t)
 		return NULL;
@@ -108,12 +107,9 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	}
 	for (unsigned i = 0; i < bk.nthreads; i++)
 		rc_list_init(&t->local[i]);
-	/* Recursive: a delivery that fails a connection synchronously may
-	 * unsubscribe it while the publish still holds the lock. */
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&t->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	/* A plain mutex: nothing done under it calls back into the registry
+	 * (no delivery, no close, no callback; see bk_publish). */
+	pthread_mutex_init(&t->lock, NULL);
 	t->hash = h;
 	t->name_len = len;
 	memcpy(t->name, name, len);
@@ -335,9 +331,13 @@ static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 			bk_msg_unref(m);
 		}
 	}
+	pthread_mutex_unlock(&t->lock);
+	/* This thread's subscribers, outside the lock (frames are built and
+	 * compressed here, on first use).  Nothing can overtake: a later seq
+	 * reaches this thread only through a post, which runs after this
+	 * handler returns; only this thread touches its subscriber list. */
 	if (direct)
 		fanout_local(t, w->idx, m);
-	pthread_mutex_unlock(&t->lock);
 	bk_stat_add(BK_MSGS_IN, 1);
 	bk_stat_add(BK_BYTES_IN, (int64_t)len);
 	for (size_t i = 0; i < nexp; i++)
@@ -364,45 +364,93 @@ static struct bk_sub *find_sub(struct bk_client *cl, const char *name, size_t le
 	return NULL;
 }
 
-/* Replays history from seq `from` to a new subscription (topic lock held).
- * A resume point older than the history gets a gap first; one at or below
- * a start the broker cannot vouch for (see tombstone.c) gets a reset. */
-static void replay(struct bk_sub *s, uint64_t from)
+/* What a new subscription gets before the live stream, decided under the
+ * topic lock and sent after it. */
+struct replay {
+	uint64_t cur;               /* the topic's last seq (the ack's) */
+	uint64_t reset_to;          /* > 0: a reset up to it first */
+	uint64_t gap_from, gap_to;  /* gap_to > 0: a gap first */
+	uint64_t from;              /* first seq to replay */
+	size_t n;
+	struct rc_msg **msgs;       /* referenced */
+};
+
+/* Plans a replay from seq `from` (topic lock held): a start the broker
+ * cannot vouch for (see tombstone.c) gets a reset, a resume point older
+ * than the history a gap, then the history from there, referenced.  Out
+ * of memory for the list: the history it would hold is a gap too. */
+static void plan_replay(struct rc_topic *t, uint64_t from, struct replay *r)
 {
-	struct rc_topic *t = s->topic;
 	uint64_t oldest = t->hist_len ? bk_hist_at(t, 0)->seq : t->seq + 1;
 
 	if (from == 0)
 		from = 1;
 	if (!t->base_exact && from <= t->base) {
-		if (s->cl->mode == BK_MODE_JSON)
-			bk_send_reset(s->cl, t->name, t->name_len, t->base);
+		r->reset_to = t->base;
 		from = t->base + 1;
 	}
 	if (from < oldest && from <= t->seq) {
-		if (s->cl->mode == BK_MODE_JSON)
-			bk_send_gap(s->cl, t->name, t->name_len, from, oldest - 1);
+		r->gap_from = from;
+		r->gap_to = oldest - 1;
 		from = oldest;
 	}
-	s->next_seq = from;
+	r->from = from;
+	if (!t->hist_len || from > t->seq)
+		return;
+	if (!(r->msgs = malloc(t->hist_len * sizeof(*r->msgs)))) {
+		r->gap_from = r->gap_to ? r->gap_from : from;
+		r->gap_to = t->seq;
+		r->from = t->seq + 1;
+		return;
+	}
 	for (size_t i = 0; i < t->hist_len; i++) {
 		struct rc_msg *m = bk_hist_at(t, i);
-		if (m->seq >= from)
-			bk_deliver(s, m);
+		if (m->seq >= from) {
+			bk_msg_ref(m);
+			r->msgs[r->n++] = m;
+		}
 	}
+}
+
+/* Sends what plan_replay decided (no lock held; this thread's live
+ * deliveries come later, from posts, or from its own next publish). */
+static void send_replay(struct bk_sub *s, struct replay *r, const struct rc_span *ack_id)
+{
+	struct rc_topic *t = s->topic;
+	struct bk_client *cl = s->cl;
+
+	if (ack_id) { /* before any replayed message, with the seq they follow */
+		char ack[256];
+		ssize_t n = rc_json_write_ack(ack, sizeof(ack), *ack_id, true, r->cur, bk.epoch);
+		if (n > 0)
+			bk_send_json(cl, ack, (size_t)n);
+	}
+	if (r->reset_to && cl->mode == BK_MODE_JSON)
+		bk_send_reset(cl, t->name, t->name_len, r->reset_to);
+	if (r->gap_to && cl->mode == BK_MODE_JSON)
+		bk_send_gap(cl, t->name, t->name_len, r->gap_from, r->gap_to);
+	s->next_seq = r->from;
+	for (size_t i = 0; i < r->n; i++) {
+		bk_deliver(s, r->msgs[i]);
+		bk_msg_unref(r->msgs[i]);
+	}
+	free(r->msgs);
 	/* A resume point in the future: live goes on from the next seq. */
-	if (s->next_seq > t->seq + 1)
-		s->next_seq = t->seq + 1;
+	if (s->next_seq > r->cur + 1)
+		s->next_seq = r->cur + 1;
 }
 
 /* Subscribes cl to a topic (see broker.h).  Returns 0, -EEXIST when already
  * subscribed (*cur still set), -EMLINK over max_topics_per_connection, or
- * -ENOSPC (max_topics) or -ENOMEM. */
+ * -ENOSPC (max_topics), -EAGAIN (topic_create_rate) or -ENOMEM.  Under the
+ * topic lock only the plan and the list insertion; the ack, the replay and
+ * any close they cause happen outside it. */
 int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_from,
 		 uint64_t from, const struct rc_span *ack_id, uint64_t *cur)
 {
 	struct bk_worker *w = bk_worker();
 	struct rc_msg *expired[8];
+	struct replay r = { 0 };
 	struct rc_topic *t;
 	struct bk_sub *s;
 	size_t nexp = 0;
@@ -426,20 +474,14 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	s->topic = t;
 	s->cl = cl;
 	pthread_mutex_lock(&t->lock);
-	*cur = t->seq;
 	if (t->hist_cap)
 		nexp = bk_hist_expire(t, expired, 8);
-	if (ack_id) { /* before any replayed message, with the seq they follow */
-		char ack[256];
-		ssize_t n = rc_json_write_ack(ack, sizeof(ack), *ack_id, true, t->seq, bk.epoch);
-		if (n > 0)
-			bk_send_json(cl, ack, (size_t)n);
-	}
+	r.cur = *cur = t->seq;
 	/* Live from the next seq: anything at or below the current one
-	 * already in flight to this thread was covered by the replay. */
-	s->next_seq = t->seq + 1;
+	 * already in flight to this thread is covered by the replay. */
+	r.from = t->seq + 1;
 	if (has_from)
-		replay(s, from);
+		plan_replay(t, from, &r);
 	rc_list_add_tail(&t->local[w->idx], &s->tlink);
 	t->nsubs_thread[w->idx]++;
 	atomic_fetch_add(&t->nsubs, 1);
@@ -449,6 +491,7 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	rc_list_add_tail(&cl->subs, &s->clink);
 	cl->nsubs++;
 	bk_stat_add(BK_SUBSCRIPTIONS, 1);
+	send_replay(s, &r, ack_id);
 	return 0;
 }
 

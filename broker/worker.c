@@ -36,6 +36,7 @@ int bk_workers_init(unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		bk.workers[i].idx = i;
 		rc_list_init(&bk.workers[i].holes);
+		rc_list_init(&bk.workers[i].closes);
 	}
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker/broker.h"
 
@@ -145,6 +146,7 @@ struct fake {
 	unsigned thread;
 	size_t queued;              /* what fake_queued answers */
 	int send_ret;               /* what fake_send answers (0: records) */
+	bool check_unlocked;        /* assert no topic lock is held on delivery */
 	bool closed_slow;
 	size_t nev;
 	struct ev ev[MAXEV];
@@ -158,6 +160,20 @@ static uint64_t num_after(const char *p, size_t n, const char *key)
 	return strtoull(k + strlen(key), NULL, 10);
 }
 
+/* The topic's mutex must not be held by this thread when a frame or a
+ * close reaches a connection.  Other threads may hold it meanwhile (a
+ * publish posts under it), so this asks glibc who the owner is. */
+static void assert_topic_unlocked(struct fake *f)
+{
+	struct bk_sub *s;
+
+	if (rc_list_empty(&f->cl.subs))
+		return;
+	s = rc_container_of(f->cl.subs.next, struct bk_sub, clink);
+	cr_assert_neq(__atomic_load_n(&s->topic->lock.__data.__owner, __ATOMIC_RELAXED),
+		      gettid(), "a delivery or close under the topic lock");
+}
+
 static int fake_send(struct bk_client *cl, struct rc_buf *frame)
 {
 	struct fake *f = (struct fake *)cl;
@@ -169,6 +185,8 @@ static int fake_send(struct bk_client *cl, struct rc_buf *frame)
 	struct ev e = { EV_OTHER, 0, 0 };
 
 	cr_assert(hl > 0);
+	if (f->check_unlocked)
+		assert_topic_unlocked(f);
 	if (f->send_ret)
 		return f->send_ret;
 	cr_assert_eq(bk_worker()->idx, f->thread, "delivery on a thread that is not the subscriber's");
@@ -191,7 +209,11 @@ static size_t fake_queued(const struct bk_client *cl)
 
 static void fake_close_slow(struct bk_client *cl)
 {
-	((struct fake *)cl)->closed_slow = true;
+	struct fake *f = (struct fake *)cl;
+
+	if (f->check_unlocked)
+		assert_topic_unlocked(f);
+	f->closed_slow = true;
 }
 
 static const struct bk_io fake_io = {
@@ -209,6 +231,7 @@ static struct fake *fake_new(unsigned thread)
 	f->thread = thread;
 	f->cl.mode = BK_MODE_JSON;
 	rc_list_init(&f->cl.subs);
+	rc_list_init(&f->cl.close_link);
 	return f;
 }
 
@@ -546,4 +569,32 @@ Test(registry, publishes_refused_once_draining)
 	cr_assert_eq(ret, -ESHUTDOWN);
 	settle();
 	expect_stream(f, 1, 2, NULL);
+}
+
+/* Under the topic lock only seq, history and hand-off: replay, direct and
+ * posted deliveries, and slow-consumer closes all run with it free. */
+Test(registry, deliveries_and_closes_outside_the_topic_lock)
+{
+	struct fake *a = fake_new(0), *b = fake_new(0), *slow = fake_new(1);
+
+	a->check_unlocked = b->check_unlocked = slow->check_unlocked = true;
+	pub_on(0, 3);
+	sub_on(a, true, 1);  /* replay */
+	sub_on(slow, false, 0);
+	for (int i = 0; i < 2; i++) {
+		pub_on(0, 1); /* direct to thread 0, posted to thread 1 */
+		settle();
+	}
+	for (int i = 0; i < 2; i++) {
+		pub_on(1, 1); /* posted to thread 0 */
+		settle();
+	}
+	slow->queued = cfg.max_backpressure;
+	pub_on(0, 1);        /* a close, deferred */
+	settle();
+	sub_on(b, true, 2);
+	settle();
+	cr_assert(slow->closed_slow);
+	expect_stream(a, 1, 8, NULL);
+	expect_stream(b, 2, 8, NULL);
 }
