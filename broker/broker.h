@@ -193,8 +193,12 @@ int bk_subscribe(struct bk_client *cl, const char *topic, size_t tlen, bool has_
 		 uint64_t from, const struct rc_span *ack_id, uint64_t *cur);
 int bk_unsubscribe(struct bk_client *cl, const char *topic, size_t tlen);
 void bk_unsubscribe_all(struct bk_client *cl);
-/* Calls fn for each topic (registry locked; fn must not call back in). */
-void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg);
+/* Calls fn for each topic, at most max of them, holding a reference to
+ * it and no lock (the registry lock is held only to collect them, never
+ * while fn formats). */
+void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t max);
+/* A topic's last seq (takes its lock). */
+uint64_t bk_topic_seq(struct rc_topic *t);
 size_t bk_topics_count(void);
 void bk_registry_init(void);
 

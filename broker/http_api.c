@@ -160,10 +160,10 @@ static void topic_json(struct rc_topic *tp, void *arg)
 	char name[RC_TOPIC_MAX * 6 + 3];
 	ssize_t n = rc_json_write_string(name, sizeof(name), tp->name, tp->name_len);
 
-	if (n < 0 || a->n >= 10000) /* bounded answer */
+	if (n < 0)
 		return;
 	tprintf(a->t, "%s{\"topic\":%.*s,\"subscribers\":%u,\"seq\":%llu}", a->n++ ? "," : "",
-		(int)n, name, atomic_load(&tp->nsubs), (unsigned long long)tp->seq);
+		(int)n, name, atomic_load(&tp->nsubs), (unsigned long long)bk_topic_seq(tp));
 }
 
 static void topics(struct rc_conn *c)
@@ -172,7 +172,7 @@ static void topics(struct rc_conn *c)
 	struct topics_arg a = { &t, 0 };
 
 	tprintf(&t, "{\"topics\":[");
-	bk_topics_each(topic_json, &a);
+	bk_topics_each(topic_json, &a, 10000); /* bounded answer */
 	tprintf(&t, "]}\n");
 	respond_text(c, &t, "application/json");
 }

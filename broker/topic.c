@@ -217,14 +217,41 @@ void bk_topic_put(struct rc_topic *t)
 	topic_free(t);
 }
 
-/* Calls fn for every topic, registry locked. */
-void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg)
+/* Calls fn for every topic (at most max) with no lock held (see broker.h):
+ * the registry lock is held only to take a reference on each. */
+void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t max)
 {
+	size_t cap = bk_topics_count(), n = 0;
+	struct rc_topic **all;
+
+	if (cap > max)
+		cap = max;
+	if (!cap || !(all = malloc(cap * sizeof(*all))))
+		return;
 	pthread_mutex_lock(&reg.lock);
-	for (size_t i = 0; i < reg.nbuckets; i++)
-		for (struct rc_topic *t = reg.buckets[i]; t; t = t->hnext)
-			fn(t, arg);
+	for (size_t i = 0; i < reg.nbuckets && n < cap; i++) {
+		for (struct rc_topic *t = reg.buckets[i]; t && n < cap; t = t->hnext) {
+			atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+			all[n++] = t;
+		}
+	}
 	pthread_mutex_unlock(&reg.lock);
+	for (size_t i = 0; i < n; i++) {
+		fn(all[i], arg);
+		bk_topic_put(all[i]);
+	}
+	free(all);
+}
+
+/* A topic's last seq, read under its lock. */
+uint64_t bk_topic_seq(struct rc_topic *t)
+{
+	uint64_t seq;
+
+	pthread_mutex_lock(&t->lock);
+	seq = t->seq;
+	pthread_mutex_unlock(&t->lock);
+	return seq;
 }
 
 /* Number of topics (any thread, no lock). */

@@ -598,3 +598,37 @@ Test(registry, deliveries_and_closes_outside_the_topic_lock)
 	expect_stream(a, 1, 8, NULL);
 	expect_stream(b, 2, 8, NULL);
 }
+
+static void do_pub_other(void *arg)
+{
+	uint64_t seq;
+	unsigned subs;
+
+	(void)arg;
+	cr_assert_eq(bk_publish("u", 1, RC_OP_TEXT, "{}", 2, NULL, &seq, &subs), 0);
+}
+
+static void lookup_again(struct rc_topic *t, void *arg)
+{
+	struct rc_topic *same = bk_topic_get(t->name, t->name_len, false, NULL);
+
+	/* Would deadlock if the registry lock were held around fn. */
+	cr_assert_eq(same, t);
+	bk_topic_put(same);
+	(*(unsigned *)arg)++;
+}
+
+/* GET /topics formats with no registry lock held, bounded by max. */
+Test(registry, topics_each_holds_no_lock_while_calling)
+{
+	unsigned seen = 0;
+
+	cfg.history_size = 10;
+	pub_on(0, 1);
+	run_on(0, do_pub_other, NULL);
+	bk_topics_each(lookup_again, &seen, 10000);
+	cr_assert_eq(seen, 2);
+	seen = 0;
+	bk_topics_each(lookup_again, &seen, 1);
+	cr_assert_eq(seen, 1);
+}
