@@ -120,15 +120,25 @@ size_t bk_hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max)
 	return n;
 }
 
-/* The globally oldest history message, referenced, or NULL. */
-static struct rc_msg *oldest(void)
+/* The globally oldest history message, referenced, or NULL.  idle_only:
+ * the oldest of a topic without subscribers (evicting it can remove the
+ * topic; the history of subscribed topics is not given up for a slot),
+ * looking at most *steps messages past the head. */
+static struct rc_msg *oldest(bool idle_only, size_t *steps)
 {
 	struct rc_msg *m = NULL;
 
 	pthread_mutex_lock(&hist.lock);
-	if (hist.ready && !rc_list_empty(&hist.fifo)) {
-		m = rc_container_of(hist.fifo.next, struct rc_msg, hlink);
-		bk_msg_ref(m);
+	if (hist.ready) {
+		for (struct rc_list *it = hist.fifo.next; it != &hist.fifo && *steps;
+		     it = it->next, --*steps) {
+			struct rc_msg *c = rc_container_of(it, struct rc_msg, hlink);
+			if (!idle_only || !atomic_load(&c->topic->nsubs)) {
+				m = c;
+				bk_msg_ref(m);
+				break;
+			}
+		}
 	}
 	pthread_mutex_unlock(&hist.lock);
 	return m;
@@ -150,23 +160,31 @@ static void evict(struct rc_msg *m)
 }
 
 /* Evicts the globally oldest history messages while over
- * history_max_bytes or past history_ttl, or (make_room) while the registry
- * is at max_topics.  At most `budget` evictions.  No lock held. */
+ * history_max_bytes or past history_ttl, or (make_room) the oldest of
+ * topics without subscribers while the registry is at max_topics.  At
+ * most `budget` messages looked at.  No lock held. */
 void bk_hist_trim(bool make_room, size_t budget)
 {
 	const struct rc_config *cfg = bk_cfg();
 	uint64_t now = now_ms();
 	struct rc_msg *m;
 
-	while (budget-- && (m = oldest())) {
+	if (make_room) {
+		while (bk_topics_count() >= cfg->max_topics && (m = oldest(true, &budget))) {
+			evict(m);
+			bk_msg_unref(m);
+		}
+		return;
+	}
+	while (budget && (m = oldest(false, &budget))) {
 		bool over = atomic_load(&bk.hist_bytes) > cfg->history_max_bytes;
 		bool expired = cfg->history_ttl_ms && m->time_ms + cfg->history_ttl_ms <= now;
-		bool full = make_room && bk_topics_count() >= cfg->max_topics;
 
-		if (over || expired || full)
+		if (over || expired)
 			evict(m);
 		bk_msg_unref(m);
-		if (!over && !expired && !full)
+		if (!over && !expired)
 			break;
+		budget--;
 	}
 }

@@ -138,8 +138,12 @@ def publish_paced(b, topic, total, readers, deadline, rss_samples):
 def slow_run(policy, nreaders, total, slow_path, budget):
     # close_timeout 20 s: the stuck subscriber only reads its close frame
     # once the test notices the close, on a busy two-core machine.
+    # idle_timeout 300 s: the readers never send, so past 30 s (a loaded
+    # machine stretches the run that far) the keep-alive ping, and after
+    # pong_timeout a close, would land in their stream of data frames.
     b = broker.start("--slow-consumer-policy", policy, "--max-backpressure", "1M",
-                     "--history-size", "16", "--close-timeout", "20", threads=2)
+                     "--history-size", "16", "--close-timeout", "20",
+                     "--idle-timeout", "300", threads=2)
     stop = threading.Event()
     t0 = time.monotonic()
     deadline = t0 + budget
