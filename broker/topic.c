@@ -1,13 +1,16 @@
-/* The topic registry, history, and fanout.
+/* The topic registry and fanout (history is in history.c, tombstones of
+ * removed topics in tombstone.c).
  *
- * Topics live in one hash table (O(1) lookups, one lock taken only to find,
- * create or drop a topic).  Each topic has a lock that orders its publishes:
- * the sequence number, the history append, the delivery to the publishing
- * thread's subscribers and the hand-off to every other thread that has
- * subscribers all happen under it, so every subscriber sees a topic's
- * messages in sequence order.  Subscriber lists are per worker thread and
- * touched only by that thread; another thread receives one reference to the
- * message (one post), never one per subscriber.
+ * Topics live in one hash table (O(1) lookups; its lock is taken once per
+ * publish, to find or create the topic, and only otherwise when a topic's
+ * last reference goes).  Each topic has a plain mutex that orders its
+ * publishes: under it only the sequence number, the history append and the
+ * hand-off to every other thread that has subscribers (one post per thread,
+ * never one per subscriber), so every subscriber sees a topic's messages in
+ * sequence order.  Delivery, frame building (deflate), history replay and
+ * slow-consumer closes happen after unlocking; nothing under a topic lock
+ * calls back into the registry.  Subscriber lists are per worker thread and
+ * touched only by that thread.
  *
  * A subscription is two-way (topic -> subscribers, client -> subscriptions),
  * so a disconnect costs only that client's subscriptions (Redis pubsub.c). */
