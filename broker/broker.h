@@ -42,6 +42,10 @@ struct bk_hist {
 
 struct bk_worker {
 	unsigned idx;             /* its loop: rc_server_loop(bk.srv, idx) */
+	struct rc_list holes;     /* bk_sub.hlink: drops not yet reported */
+	atomic_bool tick_wanted;  /* holes to report: housekeeping posts a tick */
+	struct rc_list closes;    /* bk_client.close_link: slow consumers to close */
+	bool close_posted;        /* a flush of closes is posted to this thread */
 	struct rc_deflater deflater; /* compress-once scratch, window 15 */
 	bool deflater_ready;
 	_Atomic uint64_t stats[BK_NSTATS];
@@ -50,17 +54,46 @@ struct bk_worker {
 	char pad[64];
 };
 
+/* ---- Where deliveries go ---------------------------------------------------------
+ * The registry (topic.c, msg.c, the delivery in session.c) reaches threads and
+ * connections only through these, so tests drive it with fake subscribers on
+ * fake threads (tests/broker/test_registry.c); worker.c has the real ones. */
+
+struct bk_client;
+
+struct bk_io {
+	/* Runs fn(arg) on worker idx's thread after everything posted to it
+	 * before.  Any thread.  0 or -ENOMEM (then fn never runs). */
+	int (*post)(unsigned idx, void (*fn)(void *arg), void *arg);
+	/* Bytes queued to cl and not yet sent.  cl's thread. */
+	size_t (*queued)(const struct bk_client *cl);
+	/* Queues a reference to frame: 0, -ENOBUFS (over the core's hard
+	 * limit), -EPIPE (closing) or -ENOMEM.  cl's thread. */
+	int (*send)(struct bk_client *cl, struct rc_buf *frame);
+	/* Closes cl as a slow consumer (1013), dropping what has not started
+	 * to go out.  May call on_close at once.  cl's thread. */
+	void (*close_slow)(struct bk_client *cl);
+	/* The peer's address as text, for log lines.  cl's thread. */
+	const char *(*peer)(const struct bk_client *cl);
+};
+
+extern const struct bk_io bk_conn_io;
+
 /* ---- The broker ------------------------------------------------------------- */
 
 struct bk_broker {
 	struct rc_server *srv;
+	const struct bk_io *io;          /* &bk_conn_io, or a test's fakes */
 	_Atomic(struct rc_config *) cfg; /* swapped whole on SIGHUP */
 	unsigned nthreads;
 	struct bk_worker *workers;
 	char epoch[24];                  /* changes at every start */
 	_Atomic uint64_t conns;          /* WebSocket connections, all threads */
 	_Atomic uint64_t sockets;        /* accepted sockets (max_connections) */
-	_Atomic uint64_t hist_bytes;     /* payload bytes held by histories */
+	_Atomic uint64_t hist_bytes;     /* held by histories and topics (history.c) */
+	atomic_bool draining;            /* SIGTERM: publishes are refused */
+	atomic_uint publishing;          /* bk_publish calls in progress */
+	atomic_uint drain_left;          /* loops that have not passed the barrier */
 	uint64_t started_ms;
 };
 
@@ -68,6 +101,18 @@ extern struct bk_broker bk;
 
 /* The worker of the calling loop thread. */
 struct bk_worker *bk_worker(void);
+/* Makes w the calling thread's worker (tests' fake threads). */
+void bk_worker_bind(struct bk_worker *w);
+/* Allocates and sets up bk.workers for n threads: 0 or -ENOMEM. */
+int bk_workers_init(unsigned n);
+/* On a worker's thread: sends the drop-policy gaps of subscribers that have
+ * room again (posted by housekeeping while any are waiting). */
+void bk_worker_tick(void);
+/* The housekeeping thread: every 50 ms a tick to the workers that wait for
+ * one; every second history_ttl expiry in the background, history_max_bytes,
+ * and the topic creation buckets.  start: 0 or -errno; stop joins it. */
+int bk_housekeeping_start(void);
+void bk_housekeeping_stop(void);
 static inline const struct rc_config *bk_cfg(void)
 {
 	return atomic_load_explicit(&bk.cfg, memory_order_acquire);
@@ -93,6 +138,7 @@ struct rc_msg {
 	uint64_t seq;
 	uint64_t time_ms;
 	uint64_t time_ns;          /* CLOCK_MONOTONIC at publish, for the latency histogram */
+	struct rc_list hlink;      /* in history: every topic's, oldest first */
 	struct rc_topic *topic;    /* holds a topic reference */
 	pthread_mutex_t lock;      /* guards frames[] construction */
 	struct rc_buf *frames[BK_NVARIANTS];
@@ -108,39 +154,56 @@ struct rc_buf *bk_msg_frame(struct rc_msg *m, enum bk_variant v);
 
 /* ---- Topics and subscriptions (topic.c) -------------------------------------- */
 
-struct bk_client;
-
 struct bk_sub {
 	struct rc_list tlink;       /* topic->local[worker] */
 	struct rc_list clink;       /* client->subs */
 	struct rc_topic *topic;
 	struct bk_client *cl;
-	uint64_t min_seq;           /* deliveries below this are replays' */
-	uint64_t drop_from;         /* drop policy: first skipped seq, 0 if none */
+	/* The next seq this subscriber should get: below it is a replay's
+	 * (skipped), above it a hole (a delivery that could not happen:
+	 * dropped, or a post that failed) that the next delivery reports
+	 * with a gap first.  Only the subscriber's thread touches it. */
+	uint64_t next_seq;
+	/* Drop policy: the last seq dropped, and the link in the worker's
+	 * holes list, so the gap goes out as soon as there is room even if
+	 * no further message comes (bk_worker_tick). */
+	uint64_t hole_to;
+	struct rc_list hlink;
 };
 
 struct rc_topic {
 	struct rc_topic *hnext;
 	pthread_mutex_t lock;
 	uint64_t seq;               /* last assigned */
-	unsigned refs;              /* guarded by the registry lock */
+	uint64_t base;              /* seq when this topic was created */
+	bool base_exact;            /* false: numbers up to base are unknown */
+	atomic_uint refs;           /* drops to 0 only under the registry lock */
 	_Atomic unsigned nsubs;
 	unsigned *nsubs_thread;     /* per worker, guarded by lock */
 	_Atomic unsigned *pending;  /* per worker: fanouts posted to it, not yet run */
 	struct rc_list *local;      /* per worker; only that worker touches it */
 	struct rc_msg **hist;       /* ring of the last history_size messages */
-	size_t hist_cap, hist_head, hist_len;
+	size_t hist_cap;            /* history_size when created */
+	size_t hist_alloc, hist_head, hist_len; /* the ring, grown on demand (history.c) */
 	uint32_t hash;
 	size_t name_len;
 	char name[];
 };
 
-struct rc_topic *bk_topic_get(const char *name, size_t len, bool create);
+struct rc_topic *bk_topic_get(const char *name, size_t len, bool create, const uint8_t *ip);
 void bk_topic_ref(struct rc_topic *t);
 void bk_topic_put(struct rc_topic *t);
-/* Publishes (any loop thread).  *subscribers gets the count at publish. */
+/* Publishes (any loop thread).  ip: the publisher's address for the
+ * topic creation rate (NULL: not limited).  *subscribers gets the count at
+ * publish.  0, or -ENOSPC (max_topics), -EAGAIN (topic_create_rate),
+ * -ESHUTDOWN (draining), -ENOMEM. */
 int bk_publish(const char *topic, size_t tlen, uint8_t opcode, const void *p,
-	       size_t len, uint64_t *seq, unsigned *subscribers);
+	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers);
+/* Drain, step one (any thread but a loop's): refuse every publish from now
+ * on and wait (bounded) until those in progress have handed their message
+ * to every thread.  Then every acked message is queued to, or posted
+ * towards, each subscriber. */
+void bk_stop_publishing(void);
 /* Subscribes client cl (JSON or raw).  has_from: replay history from seq
  * `from` on (a gap first when history does not reach back), then live.
  * ack_id not NULL: queue the JSON ack (with the topic's current seq) before
@@ -149,11 +212,28 @@ int bk_subscribe(struct bk_client *cl, const char *topic, size_t tlen, bool has_
 		 uint64_t from, const struct rc_span *ack_id, uint64_t *cur);
 int bk_unsubscribe(struct bk_client *cl, const char *topic, size_t tlen);
 void bk_unsubscribe_all(struct bk_client *cl);
-/* Calls fn for each topic (registry locked; fn must not call back in). */
-void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg);
+/* Calls fn for each topic, at most max of them, holding a reference to
+ * it and no lock (the registry lock is held only to collect them, never
+ * while fn formats). */
+void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t max);
+/* A topic's last seq (takes its lock). */
+uint64_t bk_topic_seq(struct rc_topic *t);
 size_t bk_topics_count(void);
 /* Allocates the topic table at start: 0 or -ENOMEM. */
 int bk_registry_init(void);
+
+/* History (history.c): the ring of each topic plus one list of every
+ * history message, oldest first, for the global limits. */
+struct rc_msg *bk_hist_at(const struct rc_topic *t, size_t i);
+struct rc_msg *bk_hist_append(struct rc_topic *t, struct rc_msg *m);
+struct rc_msg *bk_hist_drop_oldest(struct rc_topic *t);
+size_t bk_hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max);
+void bk_hist_trim(bool make_room, size_t budget);
+
+/* Tombstones of removed topics (tombstone.c); registry lock held. */
+uint64_t bk_tomb_take(const char *name, size_t len, uint32_t h, uint64_t *base, bool *exact);
+void bk_tomb_put(const char *name, size_t len, uint32_t h, uint64_t seq, uint64_t base,
+		 bool base_exact, uint64_t limit);
 
 /* ---- Connections (client.c) ------------------------------------------------------ */
 
@@ -166,15 +246,18 @@ struct bk_client {
 	bool closing;
 	unsigned nsubs;
 	struct rc_list subs;
+	struct rc_list close_link;  /* in its worker's closes until closed */
 	double tokens;              /* JSON command rate limit bucket */
 	uint64_t tokens_ms;
-	unsigned errors_in_row;
+	uint64_t dropped;           /* commands rate-limited since the bucket was full */
 	size_t topic_len;           /* raw modes */
 	char topic[RC_TOPIC_MAX + 1];
 	uint64_t from;              /* raw sub ?from= */
 	bool has_from;
 	uint64_t opened_ms;         /* for the close log line */
 	uint64_t msgs_out, bytes_out;
+	bool ip_known;              /* ip is the peer's (topic_create_rate) */
+	uint8_t ip[16];
 };
 
 /* Connection limits (ip_limit.c), the core's on_connect/on_disconnect:
@@ -182,6 +265,10 @@ struct bk_client {
  * address, max_connections_per_ip. */
 int bk_on_connect(struct rc_conn *c);
 void bk_on_disconnect(struct rc_conn *c);
+/* One topic creation from ip, if its topic_create_rate bucket allows. */
+bool bk_ip_may_create(const uint8_t ip[16]);
+/* Forgets the creation buckets that are full again (housekeeping). */
+void bk_ip_sweep(void);
 
 /* Queues one delivery of m to sub's connection, applying the slow-consumer
  * policy. */
@@ -190,6 +277,9 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m);
 void bk_send_json(struct bk_client *cl, const char *p, size_t len);
 void bk_send_gap(struct bk_client *cl, const char *topic, size_t tlen,
 		 uint64_t from, uint64_t to);
+/* Tells a JSON client that a topic's numbers up to seq are unknown to the
+ * broker (its numbering cannot be vouched for there); seq + 1 follows. */
+void bk_send_reset(struct bk_client *cl, const char *topic, size_t tlen, uint64_t seq);
 
 int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req);
 extern const struct rc_handlers bk_handlers;

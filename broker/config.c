@@ -68,6 +68,11 @@ const struct key rc__config_keys[] = {
 	  "JSON commands per second per connection", 0 },
 	{ "json_burst", "limits", K_U64, F(json_burst), 1, 1000000000,
 	  "out of range (1..1000000000)", "JSON commands allowed in a burst", 0 },
+	{ "topic_create_rate", "limits", K_U64, F(topic_create_rate), 0, 1000000000,
+	  "out of range (0..1000000000)",
+	  "new topics per second per client address; 0 = unlimited", 0 },
+	{ "topic_create_burst", "limits", K_U64, F(topic_create_burst), 1, 1000000000,
+	  "out of range (1..1000000000)", "new topics a client address may create in a burst", 0 },
 	{ "slow_consumer_policy", "limits", K_POLICY, F(slow_consumer_policy), 0, 0,
 	  NULL, "close (1013) or drop (and report a gap) past max_backpressure", 0 },
 	{ "handshake_timeout", "timeouts", K_MS, F(handshake_timeout_ms), 1,
@@ -589,6 +594,8 @@ void rc_config_defaults(struct rc_config *c)
 	c->max_http_head = 8 * KIB;
 	c->json_rate = 1000;
 	c->json_burst = 2000;
+	c->topic_create_rate = 1000;
+	c->topic_create_burst = 10000;
 	c->slow_consumer_policy = RC_SLOW_CLOSE;
 	c->handshake_timeout_ms = 10000;
 	c->idle_timeout_ms = 30000;

@@ -37,6 +37,8 @@ struct rc_config {
 	uint64_t max_http_head;
 	double json_rate;                  /* commands per second per connection */
 	uint64_t json_burst;
+	uint64_t topic_create_rate;        /* new topics per second per IP; 0: no limit */
+	uint64_t topic_create_burst;
 	enum rc_slow_policy slow_consumer_policy;
 	/* [timeouts] (milliseconds in the struct, seconds in the file) */
 	unsigned handshake_timeout_ms;

@@ -125,11 +125,10 @@ static void topic_json(struct rc_topic *tp, void *arg)
 	char name[RC_TOPIC_MAX * 6 + 3];
 	ssize_t n = rc_json_write_string(name, sizeof(name), tp->name, tp->name_len);
 
-	if (n < 0 || a->n >= 10000) /* bounded answer */
+	if (n < 0)
 		return;
 	bk_tprintf(a->t, "%s{\"topic\":%.*s,\"subscribers\":%u,\"seq\":%llu}", a->n++ ? "," : "",
-		(int)n, name, atomic_load(&tp->nsubs),
-		(unsigned long long)__atomic_load_n(&tp->seq, __ATOMIC_RELAXED));
+		(int)n, name, atomic_load(&tp->nsubs), (unsigned long long)bk_topic_seq(tp));
 }
 
 static void topics(struct bk_http *h)
@@ -138,7 +137,7 @@ static void topics(struct bk_http *h)
 	struct topics_arg a = { &t, 0 };
 
 	bk_tprintf(&t, "{\"topics\":[");
-	bk_topics_each(topic_json, &a);
+	bk_topics_each(topic_json, &a, 10000); /* bounded answer */
 	bk_tprintf(&t, "]}\n");
 	bk_respond_text(h, &t, "application/json");
 }
@@ -152,6 +151,18 @@ static bool content_is_text(const struct rc_http_request *req)
 		return false;
 	return (h->value.len >= 5 && strncasecmp(h->value.p, "text/", 5) == 0) ||
 	       (h->value.len >= 16 && strncasecmp(h->value.p, "application/json", 16) == 0);
+}
+
+static void publish_failed(struct bk_http *h, int err)
+{
+	if (err == -EAGAIN)
+		error(h, 429, "topic creation rate reached for this address (topic_create_rate)",
+		      "Retry-After: 1\r\n");
+	else if (err == -ESHUTDOWN)
+		error(h, 503, "shutting down", NULL);
+	else
+		error(h, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
+		      NULL);
 }
 
 static void publish(struct bk_http *h, const struct rc_http_request *req,
@@ -176,11 +187,11 @@ static void publish(struct bk_http *h, const struct rc_http_request *req,
 		error(h, 400, "text body is not valid UTF-8", NULL);
 		return;
 	}
+	uint8_t ip[16];
 	int err = bk_publish(topic, (size_t)tl, text ? RC_OP_TEXT : RC_OP_BINARY, body, len,
-			     &seq, &subs);
+			     rc_conn_peer_ip(h->c, ip) ? ip : NULL, &seq, &subs);
 	if (err < 0) {
-		error(h, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
-		      NULL);
+		publish_failed(h, err);
 		return;
 	}
 	ssize_t nl = rc_json_write_string(name, sizeof(name), topic, (size_t)tl);
@@ -295,7 +306,7 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 	struct rc_span p = req->path, origin = { 0 };
 	enum cors cors = cors_check(req, &origin);
 	struct bk_http h = { .c = c, .req = req };
-	bool pub = p.len > 9 && memcmp(p.p, "/publish/", 9) == 0;
+	bool pub = p.len >= 9 && memcmp(p.p, "/publish/", 9) == 0; /* empty topic: 400 */
 
 	bk_stat_add(BK_HTTP_REQUESTS, 1);
 	if (cors == CORS_ALLOWED)

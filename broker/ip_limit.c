@@ -4,10 +4,13 @@
  * counters per client address, entries removed when they drop to zero so
  * memory follows the number of distinct connected addresses.  Addresses are
  * counted whatever the limit, so a limit set by a reload (SIGHUP) sees the
- * connections that were there before it. */
+ * connections that were there before it.
+ * Also per address: topic creations (topic_create_rate, a token bucket
+ * each), forgotten once full again. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "broker/broker.h"
 
@@ -104,4 +107,94 @@ void bk_on_disconnect(struct rc_conn *c)
 	atomic_fetch_sub(&bk.sockets, 1);
 	if (rc_conn_peer_ip(c, ip))
 		ip_release(ip);
+}
+
+/* ---- Topic creation rate ------------------------------------------------------ */
+
+struct ip_bucket {
+	struct ip_bucket *next;
+	uint8_t ip[16];
+	double tokens;
+	uint64_t at_ms;
+};
+
+static struct ip_bucket *cbuckets[IP_BUCKETS];
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t ip_hash(const uint8_t ip[16])
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ ip[i]) * 16777619u;
+	return h % IP_BUCKETS;
+}
+
+/* Refills b to now; true if it is full (the address is idle). */
+static bool refill(struct ip_bucket *b, const struct rc_config *cfg, uint64_t now)
+{
+	b->tokens += (double)(now - b->at_ms) * (double)cfg->topic_create_rate / 1000.0;
+	b->at_ms = now;
+	if (b->tokens >= (double)cfg->topic_create_burst) {
+		b->tokens = (double)cfg->topic_create_burst;
+		return true;
+	}
+	return false;
+}
+
+/* Takes one creation token for ip (see broker.h).  Out of memory allows:
+ * the limit is a fairness measure, max_topics stays the hard bound. */
+bool bk_ip_may_create(const uint8_t ip[16])
+{
+	const struct rc_config *cfg = bk_cfg();
+	struct ip_bucket **pp, *b;
+	bool ok = true;
+
+	if (!cfg->topic_create_rate)
+		return true;
+	pthread_mutex_lock(&lock);
+	for (pp = &cbuckets[ip_hash(ip)]; *pp; pp = &(*pp)->next)
+		if (memcmp((*pp)->ip, ip, 16) == 0)
+			break;
+	if (!(b = *pp) && (b = calloc(1, sizeof(*b)))) {
+		memcpy(b->ip, ip, 16);
+		b->tokens = (double)cfg->topic_create_burst;
+		b->at_ms = now_ms();
+		*pp = b;
+	}
+	if (b) {
+		refill(b, cfg, now_ms());
+		ok = b->tokens >= 1.0;
+		if (ok)
+			b->tokens -= 1.0;
+	}
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
+/* Drops the buckets that are full again (see broker.h). */
+void bk_ip_sweep(void)
+{
+	const struct rc_config *cfg = bk_cfg();
+	uint64_t now = now_ms();
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < IP_BUCKETS; i++) {
+		for (struct ip_bucket **pp = &cbuckets[i], *b; (b = *pp);) {
+			if (refill(b, cfg, now)) {
+				*pp = b->next;
+				free(b);
+			} else {
+				pp = &b->next;
+			}
+		}
+	}
+	pthread_mutex_unlock(&lock);
 }

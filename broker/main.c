@@ -177,6 +177,34 @@ static void reload_tls(void)
 		rc_log(RC_LOG_INFO, "reload: TLS certificate and key re-read");
 }
 
+/* Runs on each loop after everything posted to it before: the last loop
+ * to get here stops the server. */
+static void drain_barrier(void *arg)
+{
+	(void)arg;
+	if (atomic_fetch_sub(&bk.drain_left, 1) == 1)
+		rc_server_stop(bk.srv);
+}
+
+/* SIGTERM/SIGINT, as one ordered step across all threads: (1) no publish
+ * is accepted anywhere any more (refused with a reason: err shutting_down,
+ * HTTP 503, close 1001 on /pub) and those in progress finish; (2) a
+ * barrier behind every message already handed to each loop, so when the
+ * last loop passes it every acked message is queued to every subscriber;
+ * (3) only then every connection gets close 1001, behind what is queued.
+ * Each thread draining on its own acked publishes on one thread after
+ * another had closed its subscribers. */
+static void drain(void)
+{
+	unsigned n = bk.nthreads;
+
+	bk_stop_publishing();
+	atomic_store(&bk.drain_left, n);
+	for (unsigned i = 0; i < n; i++)
+		if (bk.io->post(i, drain_barrier, NULL) < 0)
+			drain_barrier(NULL); /* not running yet, or no memory */
+}
+
 static void *signal_thread(void *arg)
 {
 	sigset_t *set = arg;
@@ -191,11 +219,14 @@ static void *signal_thread(void *arg)
 			continue;
 		}
 		rc_log(RC_LOG_INFO, "%s: draining connections", strsignal(sig));
+		/* It posts to the loops and frees into their pools: it stops
+		 * before they do. */
+		bk_housekeeping_stop();
 		/* A certificate reload gave this thread OpenSSL state (its DRBG,
 		 * error queue) that is freed only at thread exit; main may exit
 		 * first once the server stops, so free it now. */
 		OPENSSL_thread_stop();
-		rc_server_stop(bk.srv);
+		drain();
 		return NULL;
 	}
 }
@@ -258,6 +289,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringcast: out of memory\n");
 		return 1;
 	}
+	bk.io = &bk_conn_io;
 	core_options(cfg, &opt);
 	bk.srv = rc_server_new(&(struct rc_server_config){
 		.options = &opt,
@@ -271,11 +303,8 @@ int main(int argc, char **argv)
 	if (!bk.srv)
 		return 1;
 	bk.nthreads = rc_server_threads(bk.srv);
-	bk.workers = calloc(bk.nthreads, sizeof(*bk.workers));
-	if (!bk.workers)
+	if (bk_workers_init(bk.nthreads) < 0)
 		return 1;
-	for (unsigned i = 0; i < bk.nthreads; i++)
-		bk.workers[i].idx = i;
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
 		ret = rc_server_listen(bk.srv, cfg->listen[i]);
 		if (ret < 0) {
@@ -316,7 +345,13 @@ int main(int argc, char **argv)
 	pthread_detach(sig_th);
 	rc_log(RC_LOG_INFO, "ringcast %s: %u threads, epoch %s", RINGCAST_VERSION, bk.nthreads,
 	       bk.epoch);
+	if ((ret = bk_housekeeping_start()) < 0) {
+		fprintf(stderr, "ringcast: cannot start the housekeeping thread: %s\n",
+			strerror(-ret));
+		return 1;
+	}
 	ret = rc_server_run(bk.srv);
+	bk_housekeeping_stop();
 	if (ret < 0) {
 		fprintf(stderr, "ringcast: %s\n", strerror(-ret));
 		return 1;

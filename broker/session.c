@@ -23,7 +23,7 @@ void bk_send_json(struct bk_client *cl, const char *p, size_t len)
 
 	if (!b)
 		return;
-	rc_conn_send_frame(cl->conn, b);
+	bk.io->send(cl, b);
 	rc_buf_unref(b);
 }
 
@@ -53,28 +53,77 @@ static const char *endpoint(const struct bk_client *cl)
 	return cl->mode < 4 ? names[cl->mode] : "?";
 }
 
+/* {"op":"reset","topic":…,"seq":N} (see bk_send_reset). */
+void bk_send_reset(struct bk_client *cl, const char *topic, size_t tlen, uint64_t seq)
+{
+	char name[RC_TOPIC_MAX * 6 + 3], buf[RC_TOPIC_MAX * 6 + 96];
+	ssize_t nl = rc_json_write_string(name, sizeof(name), topic, tlen);
+	int n;
+
+	if (nl < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "{\"op\":\"reset\",\"topic\":%.*s,\"seq\":%llu}",
+		     (int)nl, name, (unsigned long long)seq);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		bk_send_json(cl, buf, (size_t)n);
+}
+
+/* Closes the slow consumers deferred on this thread (a post to itself, or
+ * the tick): a close may run on_close at once, which unsubscribes from
+ * every topic, so never inside a delivery loop (uSockets closes on the
+ * loop's next pass, Redis frees clients asynchronously). */
+static void flush_closes(void *arg)
+{
+	struct bk_worker *w = bk_worker();
+
+	(void)arg;
+	w->close_posted = false;
+	while (!rc_list_empty(&w->closes)) {
+		struct bk_client *cl = rc_container_of(w->closes.next, struct bk_client, close_link);
+		rc_list_del(&cl->close_link);
+		bk.io->close_slow(cl);
+	}
+}
+
+static void defer_close(struct bk_client *cl)
+{
+	struct bk_worker *w = bk_worker();
+
+	rc_list_add_tail(&w->closes, &cl->close_link);
+	if (w->close_posted)
+		return;
+	if (bk.io->post(w->idx, flush_closes, NULL) == 0)
+		w->close_posted = true;
+	else
+		atomic_store(&w->tick_wanted, true); /* the tick flushes them */
+}
+
 static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 {
 	struct bk_client *cl = s->cl;
 	bool drop = bk_cfg()->slow_consumer_policy == RC_SLOW_DROP;
 
 	/* Once per episode: the first drop, or the close. */
-	if ((!drop || !s->drop_from) && rc_log_enabled(RC_LOG_WARN))
+	if ((!drop || s->hole_to < s->next_seq) && rc_log_enabled(RC_LOG_WARN))
 		rc_log(RC_LOG_WARN, "slow consumer %s on %s, topic '%s': %zu bytes queued, over "
-		       "max_backpressure; %s", rc_conn_peer(cl->conn), endpoint(cl), m->topic->name,
-		       rc_conn_queued(cl->conn), drop ? "dropping messages (a gap follows)"
+		       "max_backpressure; %s", bk.io->peer(cl), endpoint(cl), m->topic->name,
+		       bk.io->queued(cl), drop ? "dropping messages (a gap follows)"
 		       : "closing with 1013");
 	if (drop) {
-		if (!s->drop_from)
-			s->drop_from = m->seq;
+		/* s->next_seq stays: the next delivery, or the next tick once
+		 * there is room, reports the hole. */
 		bk_stat_add(BK_DROPS, 1);
+		s->hole_to = m->seq;
+		if (cl->mode == BK_MODE_JSON && rc_list_empty(&s->hlink)) {
+			struct bk_worker *w = bk_worker();
+			rc_list_add_tail(&w->holes, &s->hlink);
+			atomic_store(&w->tick_wanted, true);
+		}
 		return;
 	}
 	cl->closing = true;
 	bk_stat_add(BK_SLOW_CLOSES, 1);
-	/* Queued frames it is not reading are dropped, so the close frame
-	 * reaches it right behind what is already on its way. */
-	rc_conn_close_now(cl->conn, RC_CLOSE_TRY_AGAIN, "slow consumer", 13);
+	defer_close(cl);
 }
 
 /* Queues m to s's connection (see broker.h). */
@@ -83,37 +132,66 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	struct bk_client *cl = s->cl;
 	enum bk_variant v;
 	struct rc_buf *f;
+	int ret;
 
-	if (m->seq < s->min_seq && s->min_seq)
-		return; /* already replayed */
-	if (cl->closing)
-		return;
+	if (m->seq < s->next_seq || cl->closing)
+		return; /* replayed already, or on its way out */
 	v = cl->mode == BK_MODE_JSON ? BK_JSON : BK_RAW;
 	if (cl->deflate_shared)
 		v = v == BK_JSON ? BK_JSON_Z : BK_RAW_Z;
 	f = bk_msg_frame(m, v);
 	if (!f)
-		return;
-	size_t queued = rc_conn_queued(cl->conn);
+		return; /* out of memory: a hole the next delivery reports */
+	size_t queued = bk.io->queued(cl);
 	bk_observe_queued(queued);
 	if (queued + rc_buf_len(f) > bk_cfg()->max_backpressure) {
 		slow_consumer(s, m);
 		return;
 	}
-	if (s->drop_from) {
-		/* Caught up after drops: say exactly what was lost. */
-		if (cl->mode == BK_MODE_JSON)
-			bk_send_gap(cl, m->topic->name, m->topic->name_len, s->drop_from, m->seq - 1);
-		s->drop_from = 0;
-	}
-	if (rc_conn_send_frame(cl->conn, f) < 0) {
+	if (m->seq > s->next_seq && cl->mode == BK_MODE_JSON)
+		/* Something in between could not be delivered (dropped, or a
+		 * post to this thread failed): say exactly what. */
+		bk_send_gap(cl, m->topic->name, m->topic->name_len, s->next_seq, m->seq - 1);
+	ret = bk.io->send(cl, f);
+	if (ret == -EPIPE)
+		return; /* closing already: not a slow consumer */
+	if (ret < 0) {
 		slow_consumer(s, m);
 		return;
 	}
+	s->next_seq = m->seq + 1;
 	bk_stat_add(BK_MSGS_OUT, 1);
 	bk_stat_add(BK_BYTES_OUT, (int64_t)rc_buf_len(f));
 	cl->msgs_out++;
 	cl->bytes_out += rc_buf_len(f);
+}
+
+/* A gap frame is small: room for one is what a hole waits for. */
+#define GAP_ROOM 512
+
+/* Sends the gaps of dropped deliveries to subscribers that have room now
+ * (see broker.h). */
+void bk_worker_tick(void)
+{
+	struct bk_worker *w = bk_worker();
+	struct rc_list *it, *next;
+
+	if (!w->close_posted)
+		flush_closes(NULL);
+	for (it = w->holes.next; it != &w->holes; it = next) {
+		struct bk_sub *s = rc_container_of(it, struct bk_sub, hlink);
+		struct bk_client *cl = s->cl;
+		next = it->next;
+		if (!cl->closing && s->next_seq <= s->hole_to) {
+			if (bk.io->queued(cl) + GAP_ROOM > bk_cfg()->max_backpressure) {
+				atomic_store(&w->tick_wanted, true); /* still full */
+				continue;
+			}
+			bk_send_gap(cl, s->topic->name, s->topic->name_len, s->next_seq, s->hole_to);
+			s->next_seq = s->hole_to + 1;
+		}
+		rc_list_del(&s->hlink);
+	}
 }
 
 /* ---- JSON mode -------------------------------------------------------------------- */
@@ -167,6 +245,9 @@ static bool rate_ok(struct bk_client *cl)
 	if (cl->tokens > (double)cfg->json_burst)
 		cl->tokens = (double)cfg->json_burst;
 	cl->tokens_ms = now;
+	/* Backed off until the bucket is full again: the flood is over. */
+	if (cl->tokens >= (double)cfg->json_burst)
+		cl->dropped = 0;
 	if (cl->tokens < 1.0)
 		return false;
 	cl->tokens -= 1.0;
@@ -179,6 +260,12 @@ static void send_failed(struct bk_client *cl, const struct rc_cmd *cmd, int err)
 	if (err == -ENOSPC)
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "topic_limit",
 			 "max_topics reached: no new topic can be created now");
+	else if (err == -EAGAIN)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "topic_rate",
+			 "topic_create_rate reached for this address: slow down");
+	else if (err == -ESHUTDOWN)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "shutting_down",
+			 "the broker is shutting down: publish elsewhere or later");
 	else
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "internal", "out of memory");
 }
@@ -208,20 +295,20 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 	if (!rate_ok(cl)) {
 		/* A dropped command that carries an id is answered with its id,
 		 * so the client knows exactly what to resend; of those without,
-		 * the first is told.  json_burst more are tolerated; the one
-		 * after that is a flood (PROTOCOL.md). */
-		if (++cl->errors_in_row > bk_cfg()->json_burst + 1) {
+		 * the first is told.  json_burst more drops before the client
+		 * backs off (its bucket full again) are a flood (PROTOCOL.md),
+		 * even when the trickle of refilled tokens lets a few through. */
+		if (++cl->dropped > bk_cfg()->json_burst + 1) {
 			rc_conn_close(cl->conn, RC_CLOSE_POLICY, "command flood", 13);
 			cl->closing = true;
 			return;
 		}
 		rc_cmd_parse(p, n, &cmd); /* for the id only */
-		if (cmd.has_id || cl->errors_in_row == 1)
+		if (cmd.has_id || cl->dropped == 1)
 			send_err(cl, cmd.has_id ? cmd.id : no_id(), "rate_limited",
 				 "too many commands; slow down");
 		return;
 	}
-	cl->errors_in_row = 0;
 	if (rc_cmd_parse(p, n, &cmd) < 0) {
 		send_err(cl, cmd.has_id ? cmd.id : no_id(), cmd.err_code, cmd.err_reason);
 		return;
@@ -239,7 +326,7 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 		break;
 	case RC_CMD_PUB: {
 		int err = bk_publish(cmd.topic, cmd.topic_len, RC_OP_TEXT, cmd.data.p,
-				     cmd.data.len, &seq, &subs);
+				     cmd.data.len, cl->ip_known ? cl->ip : NULL, &seq, &subs);
 		if (err < 0)
 			send_failed(cl, &cmd, err);
 		else
@@ -281,6 +368,8 @@ static void on_open(struct rc_conn *c)
 				       NULL, &cur);
 		if (err == -ENOSPC)
 			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic limit reached", 19);
+		else if (err == -EAGAIN)
+			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic creation rate", 19);
 		else if (err < 0 && !cl->closing)
 			rc_conn_close(c, RC_CLOSE_INTERNAL, "subscribe failed", 16);
 	}
@@ -301,9 +390,14 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 		on_command(cl, p, n);
 		return;
 	case BK_MODE_PUB: {
-		int err = bk_publish(cl->topic, cl->topic_len, op, p, n, &seq, &subs);
+		int err = bk_publish(cl->topic, cl->topic_len, op, p, n,
+				     cl->ip_known ? cl->ip : NULL, &seq, &subs);
 		if (err == -ENOSPC)
 			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic limit reached", 19);
+		else if (err == -EAGAIN)
+			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic creation rate", 19);
+		else if (err == -ESHUTDOWN)
+			rc_conn_close(c, RC_CLOSE_GOING_AWAY, "server shutting down", 20);
 		else if (err < 0)
 			rc_conn_close(c, RC_CLOSE_INTERNAL, "out of memory", 13);
 		return;
@@ -331,6 +425,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 		       rc_log_escape(reason, sizeof(reason), r, n),
 		       (unsigned long long)cl->msgs_out, (unsigned long long)cl->bytes_out,
 		       cl->opened_ms ? (double)(mono_ms() - cl->opened_ms) / 1e3 : 0.0);
+	rc_list_del(&cl->close_link); /* gone before its deferred close */
 	bk_unsubscribe_all(cl);
 	bk_stat_add(BK_CONNECTIONS, -1);
 	atomic_fetch_sub(&bk.conns, 1);
@@ -362,6 +457,24 @@ static bool equals(struct rc_span s, const char *lit)
 	return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
 }
 
+/* A seq in a query: decimal digits only, at most 2^64 - 1 (strtoull would
+ * take "-1" and saturate overflows, as the JSON mode does not). */
+static bool parse_seq(struct rc_span v, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (v.len == 0)
+		return false;
+	for (size_t i = 0; i < v.len; i++) {
+		unsigned d = (unsigned)(v.p[i] - '0');
+		if (d > 9 || n > (UINT64_MAX - d) / 10)
+			return false;
+		n = n * 10 + d;
+	}
+	*out = n;
+	return true;
+}
+
 /* Decides what an upgrade becomes (see rc_server_config.on_upgrade). */
 int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 {
@@ -388,6 +501,7 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 	cl->mode = mode;
 	cl->tokens = (double)cfg->json_burst;
 	rc_list_init(&cl->subs);
+	rc_list_init(&cl->close_link);
 	if (mode == BK_MODE_SUB || mode == BK_MODE_PUB) {
 		ssize_t n = bk_topic_from_path(rest, cl->topic);
 		if (n < 0) {
@@ -396,22 +510,14 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		}
 		cl->topic_len = (size_t)n;
 		if (mode == BK_MODE_SUB && rc_http_query_get(req->query, "from", &val)) {
-			char num[24];
-			char *end;
-			if (val.len == 0 || val.len >= sizeof(num)) {
-				rc_mem_free(cl);
-				return 400;
-			}
-			memcpy(num, val.p, val.len);
-			num[val.len] = 0;
-			cl->from = strtoull(num, &end, 10);
-			if (*end) {
+			if (!parse_seq(val, &cl->from)) {
 				rc_mem_free(cl);
 				return 400;
 			}
 			cl->has_from = true;
 		}
 	}
+	cl->ip_known = rc_conn_peer_ip(c, cl->ip);
 	/* Counted here, uncounted in on_close: the core owes on_close to
 	 * every connection accepted here, even one whose 101 fails. */
 	atomic_fetch_add(&bk.conns, 1);

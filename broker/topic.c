@@ -1,13 +1,16 @@
-/* The topic registry, history, and fanout.
+/* The topic registry and fanout (history is in history.c, tombstones of
+ * removed topics in tombstone.c).
  *
- * Topics live in one hash table (O(1) lookups, one lock taken only to find,
- * create or drop a topic).  Each topic has a lock that orders its publishes:
- * the sequence number, the history append, the delivery to the publishing
- * thread's subscribers and the hand-off to every other thread that has
- * subscribers all happen under it, so every subscriber sees a topic's
- * messages in sequence order.  Subscriber lists are per worker thread and
- * touched only by that thread; another thread receives one reference to the
- * message (one post), never one per subscriber.
+ * Topics live in one hash table (O(1) lookups; its lock is taken once per
+ * publish, to find or create the topic, and only otherwise when a topic's
+ * last reference goes).  Each topic has a plain mutex that orders its
+ * publishes: under it only the sequence number, the history append and the
+ * hand-off to every other thread that has subscribers (one post per thread,
+ * never one per subscriber), so every subscriber sees a topic's messages in
+ * sequence order.  Delivery, frame building (deflate), history replay and
+ * slow-consumer closes happen after unlocking; nothing under a topic lock
+ * calls back into the registry.  Subscriber lists are per worker thread and
+ * touched only by that thread.
  *
  * A subscription is two-way (topic -> subscribers, client -> subscriptions),
  * so a disconnect costs only that client's subscriptions (Redis pubsub.c). */
@@ -21,7 +24,8 @@
 static struct {
 	pthread_mutex_t lock;
 	struct rc_topic **buckets;
-	size_t nbuckets, count;
+	size_t nbuckets;
+	_Atomic size_t count;       /* written under lock, read anywhere */
 } reg = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static uint64_t now_ns(void)
@@ -69,97 +73,15 @@ static void grow_table(void)
 	reg.nbuckets = n;
 }
 
-static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
+/* What a topic costs besides its messages, counted in history_max_bytes. */
+static size_t topic_footprint(const struct rc_topic *t)
 {
-	const struct rc_config *cfg = bk_cfg();
-	struct rc_topic *t = calloc(1, sizeof(*t) + len + 1);
-	pthread_mutexattr_t attr;
-
-	if (!t)
-		return NULL;
-	t->nsubs_thread = calloc(bk.nthreads, sizeof(*t->nsubs_thread));
-	t->local = calloc(bk.nthreads, sizeof(*t->local));
-	t->pending = calloc(bk.nthreads, sizeof(*t->pending));
-	t->hist_cap = cfg->history_size;
-	t->hist = t->hist_cap ? calloc(t->hist_cap, sizeof(*t->hist)) : NULL;
-	if (!t->nsubs_thread || !t->local || !t->pending || (t->hist_cap && !t->hist)) {
-		free(t->pending);
-		free(t->nsubs_thread);
-		free(t->local);
-		free(t->hist);
-		free(t);
-		return NULL;
-	}
-	for (unsigned i = 0; i < bk.nthreads; i++)
-		rc_list_init(&t->local[i]);
-	/* Recursive: a delivery that fails a connection synchronously may
-	 * unsubscribe it while the publish still holds the lock. */
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&t->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
-	t->hash = h;
-	t->name_len = len;
-	memcpy(t->name, name, len);
-	return t;
+	return sizeof(*t) + t->name_len + 1 +
+	       bk.nthreads * (sizeof(*t->nsubs_thread) + sizeof(*t->local) + sizeof(*t->pending));
 }
 
-/* Finds (or creates) a topic and takes a reference.  NULL if absent (and
- * !create), with errno ENOSPC when creating would pass max_topics, or
- * ENOMEM. */
-struct rc_topic *bk_topic_get(const char *name, size_t len, bool create)
+static void topic_free(struct rc_topic *t)
 {
-	uint32_t h = hash(name, len);
-	struct rc_topic *t;
-
-	pthread_mutex_lock(&reg.lock);
-	for (t = reg.buckets[h & (reg.nbuckets - 1)]; t; t = t->hnext)
-		if (t->hash == h && t->name_len == len && memcmp(t->name, name, len) == 0)
-			break;
-	if (!t && create) {
-		if (reg.count >= bk_cfg()->max_topics) {
-			errno = ENOSPC;
-		} else if (!(t = topic_new(name, len, h))) {
-			errno = ENOMEM;
-		} else {
-			if (reg.count >= reg.nbuckets * 2)
-				grow_table();
-			t->hnext = reg.buckets[h & (reg.nbuckets - 1)];
-			reg.buckets[h & (reg.nbuckets - 1)] = t;
-			reg.count++;
-		}
-	}
-	if (t)
-		t->refs++;
-	pthread_mutex_unlock(&reg.lock);
-	return t;
-}
-
-/* Takes another reference. */
-void bk_topic_ref(struct rc_topic *t)
-{
-	pthread_mutex_lock(&reg.lock);
-	t->refs++;
-	pthread_mutex_unlock(&reg.lock);
-}
-
-/* Drops a reference.  Subscriptions and messages (history included) hold
- * references, so the last one goes when the topic has neither subscribers
- * nor history: then it leaves the registry. */
-void bk_topic_put(struct rc_topic *t)
-{
-	struct rc_topic **pp;
-
-	pthread_mutex_lock(&reg.lock);
-	if (--t->refs) {
-		pthread_mutex_unlock(&reg.lock);
-		return;
-	}
-	for (pp = &reg.buckets[t->hash & (reg.nbuckets - 1)]; *pp != t; pp = &(*pp)->hnext)
-		;
-	*pp = t->hnext;
-	reg.count--;
-	pthread_mutex_unlock(&reg.lock);
 	pthread_mutex_destroy(&t->lock);
 	free(t->hist);
 	free(t->local);
@@ -168,53 +90,178 @@ void bk_topic_put(struct rc_topic *t)
 	free(t);
 }
 
-/* Calls fn for every topic, registry locked. */
-void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg)
+/* Registry lock held (the tombstones share it). */
+static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 {
-	pthread_mutex_lock(&reg.lock);
-	for (size_t i = 0; i < reg.nbuckets; i++)
-		for (struct rc_topic *t = reg.buckets[i]; t; t = t->hnext)
-			fn(t, arg);
-	pthread_mutex_unlock(&reg.lock);
+	const struct rc_config *cfg = bk_cfg();
+	struct rc_topic *t = calloc(1, sizeof(*t) + len + 1);
+
+	if (!t)
+		return NULL;
+	t->nsubs_thread = calloc(bk.nthreads, sizeof(*t->nsubs_thread));
+	t->local = calloc(bk.nthreads, sizeof(*t->local));
+	t->pending = calloc(bk.nthreads, sizeof(*t->pending));
+	t->hist_cap = cfg->history_size; /* the ring grows up to it (history.c) */
+	if (!t->nsubs_thread || !t->local || !t->pending) {
+		free(t->pending);
+		free(t->nsubs_thread);
+		free(t->local);
+		free(t);
+		return NULL;
+	}
+	for (unsigned i = 0; i < bk.nthreads; i++)
+		rc_list_init(&t->local[i]);
+	/* A plain mutex: nothing done under it calls back into the registry
+	 * (no delivery, no close, no callback; see bk_publish). */
+	pthread_mutex_init(&t->lock, NULL);
+	t->hash = h;
+	t->name_len = len;
+	memcpy(t->name, name, len);
+	/* Numbering goes on where an earlier life of this topic stopped. */
+	t->seq = bk_tomb_take(name, len, h, &t->base, &t->base_exact);
+	atomic_fetch_add(&bk.hist_bytes, topic_footprint(t));
+	return t;
 }
 
-/* Number of topics. */
+static struct rc_topic *lookup(const char *name, size_t len, uint32_t h)
+{
+	struct rc_topic *t;
+
+	for (t = reg.buckets[h & (reg.nbuckets - 1)]; t; t = t->hnext)
+		if (t->hash == h && t->name_len == len && memcmp(t->name, name, len) == 0)
+			break;
+	return t;
+}
+
+/* Creates a topic (registry lock held): NULL with errno ENOSPC at
+ * max_topics, EAGAIN when ip is over its topic creation rate, ENOMEM. */
+static struct rc_topic *create(const char *name, size_t len, uint32_t h, const uint8_t *ip)
+{
+	struct rc_topic *t;
+
+	if (reg.count >= bk_cfg()->max_topics) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	if (ip && !bk_ip_may_create(ip)) {
+		errno = EAGAIN;
+		return NULL;
+	}
+	if (!(t = topic_new(name, len, h))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (reg.count >= reg.nbuckets * 2)
+		grow_table();
+	t->hnext = reg.buckets[h & (reg.nbuckets - 1)];
+	reg.buckets[h & (reg.nbuckets - 1)] = t;
+	atomic_store_explicit(&reg.count, reg.count + 1, memory_order_relaxed);
+	return t;
+}
+
+/* Finds (or creates) a topic and takes a reference.  NULL if absent (and
+ * !create), with errno ENOSPC when no room can be made under max_topics,
+ * EAGAIN when ip (NULL: not limited) is over topic_create_rate, or ENOMEM.
+ * At max_topics, the globally oldest history is evicted first: a topic
+ * that only had history left makes room (a flood of one-message topics
+ * cannot lock everyone out). */
+struct rc_topic *bk_topic_get(const char *name, size_t len, bool create_it, const uint8_t *ip)
+{
+	uint32_t h = hash(name, len);
+	struct rc_topic *t;
+
+	for (int attempt = 0;; attempt++) {
+		pthread_mutex_lock(&reg.lock);
+		t = lookup(name, len, h);
+		if (!t && create_it)
+			t = create(name, len, h, ip);
+		if (t)
+			atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+		pthread_mutex_unlock(&reg.lock);
+		if (t || errno != ENOSPC || attempt)
+			return t;
+		/* Each eviction may remove a topic; a few hundred at most. */
+		bk_hist_trim(true, 1024);
+	}
+}
+
+/* Takes another reference (the caller holds one). */
+void bk_topic_ref(struct rc_topic *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+/* Drops a reference.  Subscriptions and messages (history included) hold
+ * references, so the last one goes when the topic has neither subscribers
+ * nor history: then it leaves the registry.  Only the drop to zero takes
+ * the registry lock (a lookup takes its reference under it, so a topic
+ * found there is never freed under the finder). */
+void bk_topic_put(struct rc_topic *t)
+{
+	struct rc_topic **pp;
+	unsigned r = atomic_load_explicit(&t->refs, memory_order_relaxed);
+
+	while (r > 1)
+		if (atomic_compare_exchange_weak_explicit(&t->refs, &r, r - 1, memory_order_acq_rel,
+							  memory_order_relaxed))
+			return;
+	pthread_mutex_lock(&reg.lock);
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) {
+		pthread_mutex_unlock(&reg.lock);
+		return;
+	}
+	for (pp = &reg.buckets[t->hash & (reg.nbuckets - 1)]; *pp != t; pp = &(*pp)->hnext)
+		;
+	*pp = t->hnext;
+	atomic_store_explicit(&reg.count, reg.count - 1, memory_order_relaxed);
+	bk_tomb_put(t->name, t->name_len, t->hash, t->seq, t->base, t->base_exact,
+		    bk_cfg()->max_topics);
+	pthread_mutex_unlock(&reg.lock);
+	atomic_fetch_sub(&bk.hist_bytes, topic_footprint(t) + t->hist_alloc * sizeof(*t->hist));
+	topic_free(t);
+}
+
+/* Calls fn for every topic (at most max) with no lock held (see broker.h):
+ * the registry lock is held only to take a reference on each. */
+void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t max)
+{
+	size_t cap = bk_topics_count(), n = 0;
+	struct rc_topic **all;
+
+	if (cap > max)
+		cap = max;
+	if (!cap || !(all = malloc(cap * sizeof(*all))))
+		return;
+	pthread_mutex_lock(&reg.lock);
+	for (size_t i = 0; i < reg.nbuckets && n < cap; i++) {
+		for (struct rc_topic *t = reg.buckets[i]; t && n < cap; t = t->hnext) {
+			atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+			all[n++] = t;
+		}
+	}
+	pthread_mutex_unlock(&reg.lock);
+	for (size_t i = 0; i < n; i++) {
+		fn(all[i], arg);
+		bk_topic_put(all[i]);
+	}
+	free(all);
+}
+
+/* A topic's last seq, read under its lock. */
+uint64_t bk_topic_seq(struct rc_topic *t)
+{
+	uint64_t seq;
+
+	pthread_mutex_lock(&t->lock);
+	seq = t->seq;
+	pthread_mutex_unlock(&t->lock);
+	return seq;
+}
+
+/* Number of topics (any thread, no lock). */
 size_t bk_topics_count(void)
 {
-	size_t n;
-
-	pthread_mutex_lock(&reg.lock);
-	n = reg.count;
-	pthread_mutex_unlock(&reg.lock);
-	return n;
-}
-
-/* ---- History (topic lock held) ------------------------------------------------ */
-
-static struct rc_msg *hist_at(const struct rc_topic *t, size_t i)
-{
-	return t->hist[(t->hist_head + i) % t->hist_cap];
-}
-
-static void hist_drop_oldest(struct rc_topic *t, struct rc_msg **freed)
-{
-	*freed = t->hist[t->hist_head];
-	atomic_fetch_sub(&bk.hist_bytes, (*freed)->len);
-	t->hist[t->hist_head] = NULL;
-	t->hist_head = (t->hist_head + 1) % t->hist_cap;
-	t->hist_len--;
-}
-
-/* Drops messages past history_ttl.  The unrefs happen after the caller
- * unlocks, since the last message reference may drop the topic. */
-static size_t hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max)
-{
-	uint64_t ttl = bk_cfg()->history_ttl_ms, now = now_ns() / 1000000;
-	size_t n = 0;
-
-	while (ttl && t->hist_len && n < max && hist_at(t, 0)->time_ms + ttl <= now)
-		hist_drop_oldest(t, &out[n++]);
-	return n;
+	return atomic_load_explicit(&reg.count, memory_order_relaxed);
 }
 
 /* ---- Fanout -------------------------------------------------------------------- */
@@ -243,15 +290,45 @@ static void fanout_remote(void *arg)
 	bk_msg_unref(m);
 }
 
-/* Publishes a payload to a topic (see broker.h). */
+/* Refuses publishes and waits for those in progress (see broker.h). */
+void bk_stop_publishing(void)
+{
+	struct timespec pause = { 0, 100000 };
+
+	atomic_store(&bk.draining, true);
+	/* A publish holds a topic lock for microseconds; 5 s is a safety net
+	 * for a loop stuck elsewhere, never the normal path. */
+	for (int i = 0; i < 50000 && atomic_load(&bk.publishing); i++)
+		nanosleep(&pause, NULL);
+}
+
+static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
+		   size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers);
+
+/* Publishes a payload to a topic (see broker.h).  The count of publishes
+ * in progress and the draining flag pair up (both sequentially consistent)
+ * so bk_stop_publishing either sees this one running or this one sees the
+ * drain: no message is acked after the drain passed. */
 int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
-	       size_t len, uint64_t *seq, unsigned *subscribers)
+	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers)
+{
+	int ret = -ESHUTDOWN;
+
+	atomic_fetch_add(&bk.publishing, 1);
+	if (!atomic_load(&bk.draining))
+		ret = publish(name, tlen, opcode, p, len, ip, seq, subscribers);
+	atomic_fetch_sub(&bk.publishing, 1);
+	return ret;
+}
+
+static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
+		   size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers)
 {
 	struct bk_worker *w = bk_worker();
 	struct rc_msg *expired[8], *evicted = NULL;
-	struct rc_topic *t = bk_topic_get(name, tlen, true);
+	struct rc_topic *t = bk_topic_get(name, tlen, true, ip);
 	struct rc_msg *m;
-	size_t nexp;
+	size_t nexp = 0;
 	bool direct;
 
 	if (!t)
@@ -262,26 +339,12 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&t->lock);
-	m->seq = t->seq + 1;
-	__atomic_store_n(&t->seq, m->seq, __ATOMIC_RELAXED); /* GET /topics reads it unlocked */
+	m->seq = ++t->seq;
 	m->time_ns = now_ns();
 	m->time_ms = m->time_ns / 1000000;
-	nexp = t->hist_cap ? hist_expire(t, expired, 8) : 0;
 	if (t->hist_cap) {
-		if (t->hist_len == t->hist_cap)
-			hist_drop_oldest(t, &evicted);
-		bk_msg_ref(m);
-		t->hist[(t->hist_head + t->hist_len) % t->hist_cap] = m;
-		t->hist_len++;
-		atomic_fetch_add(&bk.hist_bytes, len);
-		/* Over history_max_bytes: this topic's oldest go first, the new
-		 * message last.  We hold a topic reference, so these unrefs
-		 * cannot free t under its own lock. */
-		while (t->hist_len && atomic_load(&bk.hist_bytes) > bk_cfg()->history_max_bytes) {
-			struct rc_msg *old;
-			hist_drop_oldest(t, &old);
-			bk_msg_unref(old);
-		}
+		nexp = bk_hist_expire(t, expired, 8);
+		evicted = bk_hist_append(t, m);
 	}
 	*seq = m->seq;
 	*subscribers = atomic_load(&t->nsubs);
@@ -296,14 +359,20 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 			continue;
 		bk_msg_ref(m);
 		atomic_fetch_add(&t->pending[i], 1);
-		if (rc_loop_post(rc_server_loop(bk.srv, i), fanout_remote, m) < 0) {
+		/* A failed post is a hole in that thread's stream: its
+		 * subscribers' next delivery reports it (bk_deliver). */
+		if (bk.io->post(i, fanout_remote, m) < 0) {
 			atomic_fetch_sub(&t->pending[i], 1);
 			bk_msg_unref(m);
 		}
 	}
+	pthread_mutex_unlock(&t->lock);
+	/* This thread's subscribers, outside the lock (frames are built and
+	 * compressed here, on first use).  Nothing can overtake: a later seq
+	 * reaches this thread only through a post, which runs after this
+	 * handler returns; only this thread touches its subscriber list. */
 	if (direct)
 		fanout_local(t, w->idx, m);
-	pthread_mutex_unlock(&t->lock);
 	bk_stat_add(BK_MSGS_IN, 1);
 	bk_stat_add(BK_BYTES_IN, (int64_t)len);
 	for (size_t i = 0; i < nexp; i++)
@@ -312,6 +381,9 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 		bk_msg_unref(evicted);
 	bk_msg_unref(m);
 	bk_topic_put(t);
+	/* Over history_max_bytes: the globally oldest go first (history.c). */
+	if (atomic_load(&bk.hist_bytes) > bk_cfg()->history_max_bytes)
+		bk_hist_trim(false, 64);
 	return 0;
 }
 
@@ -327,35 +399,93 @@ static struct bk_sub *find_sub(struct bk_client *cl, const char *name, size_t le
 	return NULL;
 }
 
-/* Replays history from seq `from` to a new subscription (topic lock held).
- * A resume point older than the history gets a gap first. */
-static void replay(struct bk_sub *s, uint64_t from)
+/* What a new subscription gets before the live stream, decided under the
+ * topic lock and sent after it. */
+struct replay {
+	uint64_t cur;               /* the topic's last seq (the ack's) */
+	uint64_t reset_to;          /* > 0: a reset up to it first */
+	uint64_t gap_from, gap_to;  /* gap_to > 0: a gap first */
+	uint64_t from;              /* first seq to replay */
+	size_t n;
+	struct rc_msg **msgs;       /* referenced */
+};
+
+/* Plans a replay from seq `from` (topic lock held): a start the broker
+ * cannot vouch for (see tombstone.c) gets a reset, a resume point older
+ * than the history a gap, then the history from there, referenced.  Out
+ * of memory for the list: the history it would hold is a gap too. */
+static void plan_replay(struct rc_topic *t, uint64_t from, struct replay *r)
 {
-	struct rc_topic *t = s->topic;
-	uint64_t oldest = t->hist_len ? hist_at(t, 0)->seq : t->seq + 1;
+	uint64_t oldest = t->hist_len ? bk_hist_at(t, 0)->seq : t->seq + 1;
 
 	if (from == 0)
 		from = 1;
+	if (!t->base_exact && from <= t->base) {
+		r->reset_to = t->base;
+		from = t->base + 1;
+	}
 	if (from < oldest && from <= t->seq) {
-		if (s->cl->mode == BK_MODE_JSON)
-			bk_send_gap(s->cl, t->name, t->name_len, from, oldest - 1);
+		r->gap_from = from;
+		r->gap_to = oldest - 1;
 		from = oldest;
 	}
-	for (size_t i = 0; i < t->hist_len; i++) {
-		struct rc_msg *m = hist_at(t, i);
-		if (m->seq >= from)
-			bk_deliver(s, m);
+	r->from = from;
+	if (!t->hist_len || from > t->seq)
+		return;
+	if (!(r->msgs = malloc(t->hist_len * sizeof(*r->msgs)))) {
+		r->gap_from = r->gap_to ? r->gap_from : from;
+		r->gap_to = t->seq;
+		r->from = t->seq + 1;
+		return;
 	}
+	for (size_t i = 0; i < t->hist_len; i++) {
+		struct rc_msg *m = bk_hist_at(t, i);
+		if (m->seq >= from) {
+			bk_msg_ref(m);
+			r->msgs[r->n++] = m;
+		}
+	}
+}
+
+/* Sends what plan_replay decided (no lock held; this thread's live
+ * deliveries come later, from posts, or from its own next publish). */
+static void send_replay(struct bk_sub *s, struct replay *r, const struct rc_span *ack_id)
+{
+	struct rc_topic *t = s->topic;
+	struct bk_client *cl = s->cl;
+
+	if (ack_id) { /* before any replayed message, with the seq they follow */
+		char ack[256];
+		ssize_t n = rc_json_write_ack(ack, sizeof(ack), *ack_id, true, r->cur, bk.epoch);
+		if (n > 0)
+			bk_send_json(cl, ack, (size_t)n);
+	}
+	if (r->reset_to && cl->mode == BK_MODE_JSON)
+		bk_send_reset(cl, t->name, t->name_len, r->reset_to);
+	if (r->gap_to && cl->mode == BK_MODE_JSON)
+		bk_send_gap(cl, t->name, t->name_len, r->gap_from, r->gap_to);
+	s->next_seq = r->from;
+	for (size_t i = 0; i < r->n; i++) {
+		bk_deliver(s, r->msgs[i]);
+		bk_msg_unref(r->msgs[i]);
+	}
+	free(r->msgs);
+	/* A resume point in the future: live goes on from the next seq. */
+	if (s->next_seq > r->cur + 1)
+		s->next_seq = r->cur + 1;
 }
 
 /* Subscribes cl to a topic (see broker.h).  Returns 0, -EEXIST when already
  * subscribed (*cur still set), -EMLINK over max_topics_per_connection, or
- * -ENOSPC (max_topics) or -ENOMEM. */
+ * -ENOSPC (max_topics), -EAGAIN (topic_create_rate) or -ENOMEM.  Under the
+ * topic lock only the plan and the list insertion; the ack, the replay and
+ * any close they cause happen outside it. */
 int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_from,
 		 uint64_t from, const struct rc_span *ack_id, uint64_t *cur)
 {
 	struct bk_worker *w = bk_worker();
 	struct rc_msg *expired[8];
+	struct replay r = { 0 };
 	struct rc_topic *t;
 	struct bk_sub *s;
 	size_t nexp = 0;
@@ -368,30 +498,25 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	}
 	if (cl->nsubs >= bk_cfg()->max_topics_per_connection)
 		return -EMLINK;
-	if (!(t = bk_topic_get(name, tlen, true)))
+	if (!(t = bk_topic_get(name, tlen, true, cl->ip_known ? cl->ip : NULL)))
 		return -errno;
 	if (!(s = rc_mem_alloc(sizeof(*s)))) {
 		bk_topic_put(t);
 		return -ENOMEM;
 	}
 	memset(s, 0, sizeof(*s));
+	rc_list_init(&s->hlink);
 	s->topic = t;
 	s->cl = cl;
 	pthread_mutex_lock(&t->lock);
-	*cur = t->seq;
 	if (t->hist_cap)
-		nexp = hist_expire(t, expired, 8);
-	if (ack_id) { /* before any replayed message, with the seq they follow */
-		char ack[256];
-		ssize_t n = rc_json_write_ack(ack, sizeof(ack), *ack_id, true, t->seq, bk.epoch);
-		if (n > 0)
-			bk_send_json(cl, ack, (size_t)n);
-	}
+		nexp = bk_hist_expire(t, expired, 8);
+	r.cur = *cur = t->seq;
+	/* Live from the next seq: anything at or below the current one
+	 * already in flight to this thread is covered by the replay. */
+	r.from = t->seq + 1;
 	if (has_from)
-		replay(s, from);
-	/* Live from here: anything at or below the current seq already in
-	 * flight to this thread was covered by the replay. */
-	s->min_seq = t->seq + 1;
+		plan_replay(t, from, &r);
 	rc_list_add_tail(&t->local[w->idx], &s->tlink);
 	t->nsubs_thread[w->idx]++;
 	atomic_fetch_add(&t->nsubs, 1);
@@ -401,6 +526,7 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	rc_list_add_tail(&cl->subs, &s->clink);
 	cl->nsubs++;
 	bk_stat_add(BK_SUBSCRIPTIONS, 1);
+	send_replay(s, &r, ack_id);
 	return 0;
 }
 
@@ -415,6 +541,7 @@ static void remove_sub(struct bk_sub *s)
 	atomic_fetch_sub(&t->nsubs, 1);
 	pthread_mutex_unlock(&t->lock);
 	rc_list_del(&s->clink);
+	rc_list_del(&s->hlink);
 	s->cl->nsubs--;
 	bk_stat_add(BK_SUBSCRIPTIONS, -1);
 	bk_topic_put(t);

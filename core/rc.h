@@ -134,7 +134,7 @@ int rc_loop_set_options(struct rc_loop *l, const struct rc_options *o);
 
 struct rc_server_config {
 	const struct rc_options *options; /* NULL: defaults */
-	unsigned threads;                 /* loops; 0: one per CPU */
+	unsigned threads;                 /* loops; 0: one per CPU in the affinity mask */
 	int backlog;                      /* listen(2) backlog (1024) */
 	/* Decides what an upgrade request becomes: return 0 to accept (after
 	 * choosing handlers with rc_conn_set_handlers()), or an HTTP status

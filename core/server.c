@@ -47,6 +47,17 @@ const struct rc_server_config *rc__server_config(const struct rc_server *s)
 }
 
 /* Creates a server; nothing listens until rc_server_run(). */
+/* The CPUs this process may run on (taskset, cgroup cpusets): more loops
+ * than that only take turns on the same CPUs. */
+static long usable_cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 struct rc_server *rc_server_new(const struct rc_server_config *cfg)
 {
 	struct rc_server *s = calloc(1, sizeof(*s));
@@ -60,7 +71,7 @@ struct rc_server *rc_server_new(const struct rc_server_config *cfg)
 	else
 		rc_options_default(&s->opt);
 	s->cfg.options = &s->opt;
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	ncpu = usable_cpus();
 	s->nthreads = cfg->threads ? cfg->threads : (ncpu > 0 ? (unsigned)ncpu : 1);
 	if (!s->cfg.backlog)
 		s->cfg.backlog = 1024;

@@ -362,6 +362,7 @@ export class Ringcast {
 		case 'ack': return this._onAck(m);
 		case 'err': return this._onErr(m);
 		case 'gap': return this._onGap(m);
+		case 'reset': return this._onReset(m);
 		default:
 			return; // newer brokers may add messages
 		}
@@ -420,6 +421,15 @@ export class Ringcast {
 		if (t && t.acked && t.lastSeq !== null && m.to > t.lastSeq)
 			t.lastSeq = m.to;
 		this._emit('gap', { topic: m.topic, from: m.from, to: m.to });
+	}
+
+	// The broker cannot vouch for the topic's numbers up to m.seq (it forgot
+	// them): what we had may be gone; go on after m.seq.
+	_onReset(m) {
+		const t = this._topics.get(m.topic);
+		if (t && t.acked)
+			t.lastSeq = m.seq;
+		this._emit('reset', { epoch: this.epoch, previousEpoch: this.epoch, topics: [m.topic] });
 	}
 
 	_onAck(m) {
