@@ -443,6 +443,12 @@ void rc__client_feed(struct rc_conn *c, uint8_t *p, size_t n)
 		c->in->len += take;
 		head_buf = c->in->data;
 		have = c->in->len;
+		/* Only CRLF CRLF ends a head: until it can have arrived, parsing
+		 * again would only cost time (quadratic for a head trickled in
+		 * byte by byte). */
+		size_t from = old > 3 ? old - 3 : 0;
+		if (have <= limit && !memmem(head_buf + from, have - from, "\r\n\r\n", 4))
+			return;
 	}
 	head = rc_http_parse_response(head_buf, have, limit, &res);
 	if (head == -EAGAIN && !old) {
