@@ -191,8 +191,9 @@ void rc_inflater_free(struct rc_inflater *f);
  * later messages may no longer decode).  After the last piece the context
  * is reset when no_context_takeover, otherwise the window carries over to
  * the next message.  A block with BFINAL set (RFC 7692 7.2.3.4) ends the
- * deflate stream: the window is kept and decoding continues after it.  An
- * empty payload is accepted as an empty message. */
+ * deflate stream: the window is kept and decoding continues after it, at
+ * constant cost per such block (no window copy).  An empty payload is
+ * accepted as an empty message. */
 int rc_inflate_piece(struct rc_inflater *f, const uint8_t *in, size_t len,
 		     bool last, uint8_t *out, size_t cap, size_t *out_len);
 

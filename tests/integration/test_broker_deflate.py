@@ -159,9 +159,10 @@ def test_idle_connections_release_zlib_state():
     one compressed 32 KiB message (the broker inflates it: an inflater with
     a full window each, ~12 MiB in all), then stay connected and silent.
     When their idle timer fires (1 s) the inflaters, which keep no context
-    between messages, are freed and the memory goes back: the broker's RSS
-    falls to under 4 KiB per connection above where it was before they
-    came, within 10 s, with the 300 still open."""
+    between messages, are freed and the memory goes back: within 20 s the
+    broker's RSS gives back at least three quarters of what they took
+    (all but ~0.3 MiB of 12.6 MiB in a plain build; ASan keeps its shadow
+    pages), with the 300 still open.  Before, it never fell."""
     n = 300
     b = broker.start("--idle-timeout", "1", "--pong-timeout", "60", "--history-size", "0")
     try:
@@ -180,13 +181,14 @@ def test_idle_connections_release_zlib_state():
         wait_until(lambda: b.stats()["messages_in"] >= 40 + n, 30, "the compressed messages")
         held = b.rss_kb()
         check(held - base > n * 24, f"the inflaters took memory ({held - base} KiB for {n})")
-        bound = base + n * 4
+        bound = base + (held - base) // 4
         samples = [held]
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while samples[-1] >= bound and time.monotonic() < deadline:
             time.sleep(0.1)
             samples.append(b.rss_kb())
-        print(f"    RSS KiB: before {base}, with {n} inflaters {held}, idle {samples[-1]}")
+        print(f"    RSS KiB: before {base}, with {n} inflaters {held}, idle {samples[-1]} "
+              f"after {len(samples) / 10:.1f} s")
         check(samples[-1] < bound, f"RSS {samples[-1]} KiB once idle, want under {bound} "
               f"(before {base}, with the inflaters {held})")
         eq(b.stats()["connections"], n + 1, "the publishers are still connected")
