@@ -156,6 +156,7 @@ struct bk_client {
 	uint64_t from;              /* raw sub ?from= */
 	bool has_from;
 	bool ip_counted;            /* counted in max_connections_per_ip */
+	struct bk_cauth *auth;      /* identity and grants (auth.c) */
 	uint8_t ip[16];
 };
 

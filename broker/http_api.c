@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/auth.h"
 #include "broker/broker.h"
 
 static const char *const stat_names[BK_NSTATS] = {
@@ -250,6 +251,8 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 	struct rc_span p = req->path;
 
 	bk_stat_add(BK_HTTP_REQUESTS, 1);
+	if (bk_auth_http(c, req))
+		return;
 	if (p.len > 9 && memcmp(p.p, "/publish/", 9) == 0) {
 		if (!post) {
 			error(c, 405, "use POST", "Allow: POST\r\n");

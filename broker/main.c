@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/auth.h"
 #include "broker/broker.h"
 
 static void apply_runtime(const struct rc_config *c)
@@ -128,6 +129,7 @@ static void reload(void)
 	else
 		describe_changes(was, now, what, DUMP);
 	apply_runtime(c);
+	bk_auth_reload(c);
 	/* The old struct stays allocated until exit (handlers on other threads
 	 * may still read it): a few hundred bytes per SIGHUP. */
 	atomic_store_explicit(&bk.cfg, c, memory_order_release);
@@ -237,6 +239,8 @@ int main(int argc, char **argv)
 		free(cfg);
 		return ret < 0 ? 2 : 0;
 	}
+	if (bk_auth_init(cfg) < 0)
+		return 2;
 	apply_runtime(cfg);
 	atomic_store(&bk.cfg, cfg);
 	make_epoch();
@@ -259,6 +263,8 @@ int main(int argc, char **argv)
 		return 1;
 	for (unsigned i = 0; i < bk.nthreads; i++)
 		bk.workers[i].idx = i;
+	if (bk_auth_start(bk.nthreads) < 0)
+		return 1;
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
 		ret = rc_server_listen(bk.srv, cfg->listen[i]);
 		if (ret < 0) {
