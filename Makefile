@@ -28,8 +28,8 @@ endif
 # Debian packages the build, the tests and the fuzzers need (see `make deps`).
 DEB_PKGS := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-dev \
 	libinih-dev libcriterion-dev clang libclang-rt-14-dev openssl curl \
-	python3 python3-websockets microsocks chromium \
-	python3-jwt python3-cryptography
+	python3 python3-websockets microsocks chromium
+DEB_PKGS += python3-jwt python3-cryptography
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)

@@ -163,6 +163,7 @@ static int adopt_token(const struct bk_auth *a, struct bk_cauth *ca, const char 
 		free(ca->grants);
 		ca->grants = g;
 		ca->state = BK_ID_TOKEN;
+		ca->deadline_ms = 0;
 		ca->has_exp = j->has_exp;
 		ca->exp = j->exp;
 	}

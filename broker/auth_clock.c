@@ -147,13 +147,17 @@ static void sweep_one(const struct bk_auth *a, struct bk_cauth *ca, unsigned g,
 		rc_conn_close(cl->conn, 4001, "token expired", 13);
 		return;
 	}
-	if (ca->state == BK_ID_PENDING && now_ms >= ca->deadline_ms) {
+	/* Still unauthenticated at auth_timeout (silent, or busy with
+	 * commands no rule lets anonymous clients use). */
+	if (ca->deadline_ms && now_ms >= ca->deadline_ms) {
 		if (a && !a->anonymous_somewhere) {
 			cl->closing = true;
 			rc_conn_close(cl->conn, 4002, "authentication timeout", 22);
 			return;
 		}
-		ca->state = BK_ID_ANONYMOUS;
+		ca->deadline_ms = 0;
+		if (ca->state == BK_ID_PENDING)
+			ca->state = BK_ID_ANONYMOUS;
 	}
 	if (ca->gen != g) {
 		ca->gen = g;

@@ -33,7 +33,7 @@ struct bk_cauth {
 	uint8_t api_key;         /* BK_ID_API_KEY: its index */
 	bool has_exp;
 	int64_t exp;             /* seconds since the epoch */
-	uint64_t deadline_ms;    /* BK_ID_PENDING: auth_timeout */
+	uint64_t deadline_ms;    /* unauthenticated JSON: auth_timeout; 0 after */
 	unsigned gen;            /* the policy generation last checked */
 	struct bk_grants *grants;
 	double rate_tokens;      /* publish_rate bucket */

@@ -11,6 +11,8 @@
  *   --ca-file F   wss: trust the CAs in F instead of the system store
  *   --insecure    wss: do not check the certificate (tests only)
  *   --socks5 URL  connect through socks5://[user:pass@]host:port
+ *   --token T     connection token (JWT), sent as Authorization: Bearer on
+ *                 every connect; also from RINGCAST_TOKEN
  *   --no-reconnect  exit 5 when the connection is lost (default: reconnect
  *                 and resume)
  * Exit status: 0 done (--count reached), 1 other error, 2 usage, 3 timeout,
@@ -27,7 +29,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ringcast-sub [--json] [--count N] [--from SEQ] [--timeout S] "
-		   "[--ca-file F] [--insecure] [--socks5 URL] [--no-reconnect] URL TOPIC...\n"
+		   "[--ca-file F] [--insecure] [--socks5 URL] [--token T] [--no-reconnect] "
+		   "URL TOPIC...\n"
 		   RC__CLI_USAGE_TAIL);
 }
 
@@ -47,7 +50,8 @@ int main(int argc, char **argv)
 		{ "from", required_argument, NULL, 'f' }, { "timeout", required_argument, NULL, 't' },
 		{ "socks5", required_argument, NULL, 'x' }, { "help", no_argument, NULL, 'h' },
 		{ "ca-file", required_argument, NULL, 'C' }, { "insecure", no_argument, NULL, 'k' },
-		{ "no-reconnect", no_argument, NULL, 'n' }, { 0 } };
+		{ "no-reconnect", no_argument, NULL, 'n' }, { "token", required_argument, NULL, 'T' },
+		{ 0 } };
 	struct rc_pubsub_options o;
 	struct rc_pubsub *ps;
 	uint64_t count = 0, from = 0, got = 0;
@@ -56,11 +60,13 @@ int main(int argc, char **argv)
 	char err[600];
 
 	rc_pubsub_options_default(&o);
+	o.token = getenv("RINGCAST_TOKEN");
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': json = true; break;
 		case 'n': o.reconnect = false; break;
 		case 'x': o.socks5 = optarg; break;
+		case 'T': o.token = optarg; break;
 		case 'C': o.ca_file = optarg; break;
 		case 'k': o.insecure = true; break;
 		case 'h': usage(stdout); return EX_OK;

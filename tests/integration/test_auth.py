@@ -259,6 +259,10 @@ async def test_auth_timeout_closes_4002():
     try:
         ws = await b.connect("/ws")
         eq(await close_code_of(ws, 15), 4002, "no auth within auth_timeout")
+        busy = await b.json_client()  # commands instead of auth: the same
+        await busy.ack({"op": "ping", "id": 1})
+        await busy.err({"op": "sub", "topic": "grant.a", "id": 2}, "forbidden")
+        eq(await close_code_of(busy.ws, 15), 4002, "commands but no auth")
         jc = await b.json_client()
         await jc.ack({"op": "auth", "token": hs(), "id": 1})
         await jc.ack({"op": "sub", "topic": "grant.a", "id": 2})
@@ -410,6 +414,45 @@ subscribe = token
         b.stop()
 
 
+def cli(argv, timeout=30):
+    r = subprocess.run(argv, capture_output=True, timeout=timeout)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def test_cli_token():
+    b = start(access_file("a10.ini"))
+    sub_exe, pub_exe = os.path.join(BUILD, "ringcast-sub"), os.path.join(BUILD, "ringcast-pub")
+    url = f"ws://127.0.0.1:{b.port}"
+    try:
+        code, _, err = cli([sub_exe, "--no-reconnect", "--count", "1", "--timeout", "5",
+                            url, "secret"])
+        check(code != 0 and "forbidden" in err, f"ringcast-sub without a token: {code} {err!r}")
+        p = Proc([sub_exe, "--token", hs(), "--count", "1", url, "secret"], name="sub")
+
+        def subscribed():
+            st, _, body = b.http("GET", "/topics",
+                                 headers={"Authorization": "Bearer " + ADMIN_KEY})
+            return any(t["topic"] == "secret" and t["subscribers"] for t in
+                       json.loads(body)["topics"])
+        wait_until(subscribed, 10, "ringcast-sub --token subscribed to secret")
+        code, _, err = cli([pub_exe, "--http", url.replace("ws:", "http:"), "secret", "x"])
+        eq(code, 7, f"ringcast-pub --http without a key ({err!r})")
+        check("401" in err, f"says 401: {err!r}")
+        code, _, err = cli([pub_exe, "--http", "--token", API_KEY,
+                            url.replace("ws:", "http:"), "secret", "hello"])
+        eq(code, 0, f"ringcast-pub --http --token KEY ({err!r})")
+        eq(p.wait(10), 0, "ringcast-sub got its message")
+        check("hello" in p.text("stdout"), f"ringcast-sub printed it: {p.text('stdout')!r}")
+        code, _, err = cli([pub_exe, url, "public.x", "1"], )
+        check(code != 0 and "forbidden" in err, f"ringcast-pub anonymous: {code} {err!r}")
+        env = dict(os.environ, RINGCAST_TOKEN=API_KEY)
+        r = subprocess.run([pub_exe, url, "secret", "2"], capture_output=True, timeout=30,
+                           env=env)
+        eq(r.returncode, 0, f"ringcast-pub with RINGCAST_TOKEN=API key over /ws ({r.stderr!r})")
+    finally:
+        b.stop()
+
+
 def test_secure_default():
     exe = os.path.join(BUILD, "ringcast")
     port = broker._free_port()
@@ -440,4 +483,4 @@ if __name__ == "__main__":
     run([test_tokens_at_the_upgrade, test_auth_command_and_refresh,
          test_expiry_closes_4001_unless_refreshed, test_auth_timeout_closes_4002,
          test_permissions_per_pattern, test_api_keys_and_admin, test_origins,
-         test_publish_rate_limits, test_sighup_revokes, test_secure_default], timeout=90)
+         test_publish_rate_limits, test_sighup_revokes, test_cli_token, test_secure_default], timeout=90)
