@@ -462,6 +462,7 @@ def test_secure_default():
     p = Proc([exe, "--listen", f"0.0.0.0:{port}", "--threads", "1", "--auth", "none"],
              name="ringcast-none")
     p.wait_output(r"auth = none: .* reachable beyond this host", timeout=10)
+    p.wait_output(r"ringcast \S+: \d+ threads?, epoch", timeout=10)
     check(p.alive(), "auth = none starts")
     p.stop()
     b = broker.start()  # loopback, no auth: today's behaviour
