@@ -239,12 +239,12 @@ int main(int argc, char **argv)
 		free(cfg);
 		return ret < 0 ? 2 : 0;
 	}
+	apply_runtime(cfg);
 	if (bk_auth_init(cfg) < 0) {
 		rc_config_free(cfg);
 		free(cfg);
 		return 2;
 	}
-	apply_runtime(cfg);
 	atomic_store(&bk.cfg, cfg);
 	make_epoch();
 	clock_gettime(CLOCK_MONOTONIC, &ts);
