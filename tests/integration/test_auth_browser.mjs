@@ -11,12 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startProxy } from '../browser/proxy.mjs';
-import { startBroker, waitFor, withTimeout, loadPlaywright, CHROMIUM } from '../browser/helpers.mjs';
-
-process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1';
-if (!fs.existsSync(CHROMIUM))
-	throw new Error(`${CHROMIUM} not found: apt-get install chromium (make deps)`);
-const { chromium } = loadPlaywright();
+import { startBroker, waitFor, withTimeout, withChromium } from '../browser/helpers.mjs';
 
 const T = 20000;
 const SECRET = 'browser-test-secret-0123456789abcdef';
@@ -84,24 +79,11 @@ async function main() {
 		`[api_keys]\ntest = ${API_KEY}\n[topic b.*]\nsubscribe = token\n`);
 	const broker = await startBroker(['--auth', access, '--threads', '2']);
 	const proxy = await startProxy(broker.port);
-	const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-chromium-'));
-	let ctx;
 	try {
-		ctx = await withTimeout(chromium.launchPersistentContext(profile, {
-			executablePath: CHROMIUM,
-			headless: true,
-			args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-				'--disable-background-networking', '--disable-component-update', '--disable-sync'],
-			timeout: T,
-		}), T + 5000, 'chromium to start');
-		ctx.setDefaultTimeout(T);
-		await run(ctx, broker, proxy);
+		await withChromium([], (ctx) => run(ctx, broker, proxy));
 	} finally {
-		if (ctx)
-			await withTimeout(ctx.close(), T, 'chromium to close').catch((e) => console.error(e.message));
 		await proxy.close();
 		await broker.stop();
-		fs.rmSync(profile, { recursive: true, force: true });
 		fs.rmSync(dir, { recursive: true, force: true });
 	}
 }
