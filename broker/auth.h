@@ -115,9 +115,14 @@ struct evp_pkey_st *bk_jwt_load_public(const char *path, enum rc_jwt_alg alg,
  * needs an access file or an explicit `auth = none`).  Returns 0 or -EINVAL
  * (printed). */
 int bk_auth_init(const struct rc_config *cfg);
-/* After the workers exist: starts the one-second auth clock (expiry,
- * auth_timeout, revocations after a reload). */
+/* After the workers exist: sets up the per-loop connection lists and, when
+ * a policy is loaded, starts the one-second auth clock (expiry,
+ * auth_timeout, revocations after a reload; a reload that loads the first
+ * policy starts it then).  Returns 0 or -errno. */
 int bk_auth_start(unsigned nthreads);
+/* Before the loops stop for good (SIGTERM): stops and joins the clock, so
+ * nothing is posted to a loop that is being freed. */
+void bk_auth_stop(void);
 /* SIGHUP: re-reads the access file of cfg; on success swaps it in and makes
  * every loop re-check its connections' subscriptions.  On error the
  * running policy stays. */

@@ -21,6 +21,15 @@ static struct wstate *ws;
 static unsigned nws;
 static atomic_uint gen = 1;  /* bumped by every reload */
 
+/* The clock runs only while a policy exists (started at start or by the
+ * reload that brings the first one) and is stopped and joined before the
+ * loops are freed: a post to a freed loop would be a use after free. */
+static pthread_t clock_th;
+static bool clock_running;   /* touched by main and the signal thread, in turn */
+static pthread_mutex_t clock_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t clock_cv;
+static bool clock_quit;
+
 /* Policies replaced by SIGHUP: connections may still be reading one, so
  * they live until exit (one per reload, like the configuration). */
 static struct bk_auth *retired;
@@ -180,43 +189,74 @@ static void sweep(void *arg)
 
 static void *clock_thread(void *arg)
 {
-	(void)arg;
-	for (;;) {
-		struct timespec ts = { 1, 0 };
+	struct timespec ts;
 
-		nanosleep(&ts, NULL);
-		for (unsigned i = 0; i < nws; i++) {
-			if (atomic_exchange(&ws[i].posted, true))
+	(void)arg;
+	pthread_mutex_lock(&clock_mu);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	while (!clock_quit) {
+		ts.tv_sec++;
+		if (pthread_cond_timedwait(&clock_cv, &clock_mu, &ts) != ETIMEDOUT)
+			continue;
+		for (unsigned i = 0; i < nws && !clock_quit; i++) {
+			struct rc_loop *l = rc_server_loop(bk.srv, i);
+
+			if (!l || atomic_exchange(&ws[i].posted, true))
 				continue; /* the last one has not run yet */
-			if (rc_loop_post(rc_server_loop(bk.srv, i), sweep, &ws[i]) < 0)
+			if (rc_loop_post(l, sweep, &ws[i]) < 0)
 				atomic_store(&ws[i].posted, false);
 		}
 	}
+	pthread_mutex_unlock(&clock_mu);
 	return NULL;
 }
 
-/* Starts the clock (see auth.h). */
+static int start_clock(void)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int err;
+
+	if (clock_running || !ws)
+		return 0;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&clock_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	/* Signals stay with the signal thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&clock_th, NULL, clock_thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		return -err;
+	clock_running = true;
+	return 0;
+}
+
+/* Sets up the per-loop lists and, with a policy, the clock (see auth.h). */
 int bk_auth_start(unsigned nthreads)
 {
-	pthread_t th;
-	sigset_t all, old;
-
 	ws = calloc(nthreads, sizeof(*ws));
 	if (!ws)
 		return -ENOMEM;
 	for (unsigned i = 0; i < nthreads; i++)
 		rc_list_init(&ws[i].conns);
 	nws = nthreads;
-	/* Signals stay with the signal thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if (pthread_create(&th, NULL, clock_thread, NULL) != 0) {
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		return -EAGAIN;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_detach(th);
-	return 0;
+	return bk__auth() ? start_clock() : 0;
+}
+
+/* Stops and joins the clock (see auth.h). */
+void bk_auth_stop(void)
+{
+	if (!clock_running)
+		return;
+	pthread_mutex_lock(&clock_mu);
+	clock_quit = true;
+	pthread_cond_signal(&clock_cv);
+	pthread_mutex_unlock(&clock_mu);
+	pthread_join(clock_th, NULL);
+	clock_running = false;
 }
 
 /* SIGHUP (see auth.h). */
@@ -238,6 +278,9 @@ void bk_auth_reload(const struct rc_config *cfg)
 		return;
 	}
 	atomic_store_explicit(&bk__auth_cur, a, memory_order_release);
+	if (a && start_clock() < 0)
+		rc_log(RC_LOG_ERROR, "reload: no thread for the auth clock: tokens will not "
+		       "expire on open connections until a restart");
 	if (old) {
 		old->retired_next = retired;
 		retired = old;

@@ -185,6 +185,7 @@ static void *signal_thread(void *arg)
 		 * error queue) that is freed only at thread exit; main may exit
 		 * first once the server stops, so free it now. */
 		OPENSSL_thread_stop();
+		bk_auth_stop();
 		rc_server_stop(bk.srv);
 		return NULL;
 	}
