@@ -42,7 +42,8 @@ endif
 DEB_PKGS      := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-dev \
 	libinih-dev
 DEB_TEST_PKGS := libcriterion-dev clang libclang-rt-14-dev openssl curl python3 \
-	python3-websockets microsocks chromium prometheus
+	python3-websockets microsocks chromium prometheus python3-jwt \
+	python3-cryptography
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)

@@ -257,6 +257,7 @@ struct bk_client {
 	uint64_t opened_ms;         /* for the close log line */
 	uint64_t msgs_out, bytes_out;
 	bool ip_known;              /* ip is the peer's (topic_create_rate) */
+	struct bk_cauth *auth;      /* identity and grants (auth.c) */
 	uint8_t ip[16];
 };
 

@@ -100,13 +100,15 @@ const struct key rc__config_keys[] = {
 	  "PEM private key for tls_cert (re-read on SIGHUP)", 0 },
 	{ "tls_client_ca", "tls", K_PATH, F(tls_client_ca), 0, 0, NULL,
 	  "PEM CA file: require client certificates it signed (mutual TLS)", 0 },
+	{ "auth", "auth", K_PATH, F(auth), 0, 0, NULL,
+	  "access file (tokens, topic rules, API keys; re-read on SIGHUP), or none", 0 },
 };
 
 #define NKEYS (sizeof(rc__config_keys) / sizeof(rc__config_keys[0]))
 const size_t rc__config_nkeys = NKEYS;
 _Static_assert(NKEYS <= 64, "struct source.lists_seen has one bit per key");
 
-static const char *const sections[] = { "server", "limits", "timeouts", "history", "tls" };
+static const char *const sections[] = { "server", "limits", "timeouts", "history", "tls", "auth" };
 
 /* Where a value came from, for error messages and the list rule: the first
  * item of a list key (listen, tls_listen) from a source replaces the earlier

@@ -56,6 +56,8 @@ struct rc_config {
 	char *tls_key;                     /* PEM private key */
 	char *tls_client_ca;               /* NULL: no client certificates asked */
 	char *config_file;                 /* as given, for SIGHUP */
+	/* [auth] */
+	char *auth;                        /* access file, "none", or NULL */
 };
 
 /* Fills c with the defaults (a broker that works with no file). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/auth.h"
 #include "broker/broker.h"
 
 /* Appends to t, growing it (see broker.h). */
@@ -318,6 +319,8 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 		options(&h, req, cors, pub);
 		return;
 	}
+	if (bk_auth_http(c, req))
+		return;
 	if (pub) {
 		if (!method_is(req, "POST"))
 			error(&h, 405, "use POST", "Allow: POST, OPTIONS\r\n");

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/auth.h"
 #include "broker/broker.h"
 
 static void core_options(const struct rc_config *c, struct rc_options *o);
@@ -140,6 +141,7 @@ static void reload(void)
 	if (rc_server_set_options(bk.srv, &opt) < 0)
 		rc_log(RC_LOG_ERROR, "reload: out of memory: some threads keep the old "
 		       "limits and timeouts");
+	bk_auth_reload(c);
 	/* The old struct stays allocated until exit (handlers on other threads
 	 * may still read it): a few hundred bytes per SIGHUP. */
 	atomic_store_explicit(&bk.cfg, c, memory_order_release);
@@ -226,6 +228,7 @@ static void *signal_thread(void *arg)
 		 * error queue) that is freed only at thread exit; main may exit
 		 * first once the server stops, so free it now. */
 		OPENSSL_thread_stop();
+		bk_auth_stop();
 		drain();
 		return NULL;
 	}
@@ -281,6 +284,11 @@ int main(int argc, char **argv)
 		return ret < 0 ? 2 : 0;
 	}
 	apply_runtime(cfg);
+	if (bk_auth_init(cfg) < 0) {
+		rc_config_free(cfg);
+		free(cfg);
+		return 2;
+	}
 	atomic_store(&bk.cfg, cfg);
 	make_epoch();
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -304,6 +312,8 @@ int main(int argc, char **argv)
 		return 1;
 	bk.nthreads = rc_server_threads(bk.srv);
 	if (bk_workers_init(bk.nthreads) < 0)
+		return 1;
+	if (bk_auth_start(bk.nthreads) < 0)
 		return 1;
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
 		ret = rc_server_listen(bk.srv, cfg->listen[i]);

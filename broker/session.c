@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "broker/auth.h"
 #include "broker/broker.h"
 
 /* ---- Delivery ----------------------------------------------------------------- */
@@ -275,6 +276,11 @@ static void on_sub(struct bk_client *cl, const struct rc_cmd *cmd)
 	uint64_t cur = 0;
 	int ret;
 
+	if (!bk_auth_may(cl, BK_SUBSCRIBE, cmd->topic, cmd->topic_len)) {
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "forbidden",
+			 "not allowed to subscribe to this topic");
+		return;
+	}
 	ret = bk_subscribe(cl, cmd->topic, cmd->topic_len, cmd->has_from, cmd->from,
 			   cmd->has_id ? &cmd->id : NULL, &cur);
 	if (ret == -EMLINK)
@@ -313,6 +319,8 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 		send_err(cl, cmd.has_id ? cmd.id : no_id(), cmd.err_code, cmd.err_reason);
 		return;
 	}
+	if (bk_auth_command(cl, &cmd))
+		return;
 	switch (cmd.op) {
 	case RC_CMD_SUB:
 		on_sub(cl, &cmd);
@@ -325,6 +333,16 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 			send_ack(cl, &cmd, false, 0);
 		break;
 	case RC_CMD_PUB: {
+		if (!bk_auth_may(cl, BK_PUBLISH, cmd.topic, cmd.topic_len)) {
+			send_err(cl, cmd.has_id ? cmd.id : no_id(), "forbidden",
+				 "not allowed to publish to this topic");
+			break;
+		}
+		if (!bk_auth_publish_rate(cl)) {
+			send_err(cl, cmd.has_id ? cmd.id : no_id(), "rate_limited",
+				 "publish_rate exceeded; slow down");
+			break;
+		}
 		int err = bk_publish(cmd.topic, cmd.topic_len, RC_OP_TEXT, cmd.data.p,
 				     cmd.data.len, cl->ip_known ? cl->ip : NULL, &seq, &subs);
 		if (err < 0)
@@ -390,6 +408,11 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 		on_command(cl, p, n);
 		return;
 	case BK_MODE_PUB: {
+		if (!bk_auth_publish_rate(cl)) {
+			rc_conn_close(c, RC_CLOSE_POLICY, "publish rate exceeded", 21);
+			cl->closing = true;
+			return;
+		}
 		int err = bk_publish(cl->topic, cl->topic_len, op, p, n,
 				     cl->ip_known ? cl->ip : NULL, &seq, &subs);
 		if (err == -ENOSPC)
@@ -427,6 +450,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 		       cl->opened_ms ? (double)(mono_ms() - cl->opened_ms) / 1e3 : 0.0);
 	rc_list_del(&cl->close_link); /* gone before its deferred close */
 	bk_unsubscribe_all(cl);
+	bk_auth_close(cl);
 	bk_stat_add(BK_CONNECTIONS, -1);
 	atomic_fetch_sub(&bk.conns, 1);
 	rc_conn_set_user(c, NULL);
@@ -482,6 +506,7 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 	struct bk_client *cl;
 	struct rc_span rest, val;
 	uint8_t mode;
+	int n;
 
 	if (equals(req->path, "/ws"))
 		mode = BK_MODE_JSON;
@@ -518,6 +543,10 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		}
 	}
 	cl->ip_known = rc_conn_peer_ip(c, cl->ip);
+	if ((n = bk_auth_upgrade(c, req, cl)) != 0) {
+		rc_mem_free(cl);
+		return n;
+	}
 	/* Counted here, uncounted in on_close: the core owes on_close to
 	 * every connection accepted here, even one whose 101 fails. */
 	atomic_fetch_add(&bk.conns, 1);

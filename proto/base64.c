@@ -120,3 +120,56 @@ ssize_t rc_base64_decode(uint8_t *out, size_t cap, const char *in, size_t len)
 	}
 	return (ssize_t)dlen;
 }
+
+/* The URL-safe alphabet (RFC 4648 section 5): '-' and '_' in place of '+'
+ * and '/', no padding (as JWS compact serialization uses it). */
+static uint8_t url_sextet(uint8_t ch)
+{
+	if (ch == '-')
+		return 63;
+	if (ch == '_')
+		return 64;
+	if (ch == '+' || ch == '/')
+		return 0;
+	return dec_table[ch];
+}
+
+/* Decodes unpadded base64url; the same canonical rules as the standard
+ * decoder (a length of 1 mod 4 is impossible, unused bits must be zero). */
+ssize_t rc_base64url_decode(uint8_t *out, size_t cap, const char *in, size_t len)
+{
+	const uint8_t *s = (const uint8_t *)in;
+	size_t tail = len % 4, dlen = len / 4 * 3 + (tail ? tail - 1 : 0), i;
+	uint8_t *o = out;
+	uint32_t v = 0;
+
+	if (tail == 1)
+		return -EINVAL;
+	if (dlen > cap || dlen > SSIZE_MAX)
+		return -ENOSPC;
+	for (i = 0; i < len; i++) {
+		uint8_t x = url_sextet(s[i]);
+
+		if (!x)
+			return -EINVAL;
+		v = v << 6 | (uint32_t)(x - 1);
+		if (i % 4 == 3) {
+			o[0] = (uint8_t)(v >> 16);
+			o[1] = (uint8_t)(v >> 8);
+			o[2] = (uint8_t)v;
+			o += 3;
+			v = 0;
+		}
+	}
+	if (tail == 2) {
+		if (v & 0xf)
+			return -EINVAL;
+		o[0] = (uint8_t)(v >> 4);
+	} else if (tail == 3) {
+		if (v & 0x3)
+			return -EINVAL;
+		o[0] = (uint8_t)(v >> 10);
+		o[1] = (uint8_t)(v >> 2);
+	}
+	return (ssize_t)dlen;
+}

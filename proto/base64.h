@@ -32,4 +32,10 @@ ssize_t rc_base64_encode(char *out, size_t cap, const uint8_t *in, size_t len);
  * contents of out are unspecified; nothing past out[cap - 1] is written. */
 ssize_t rc_base64_decode(uint8_t *out, size_t cap, const char *in, size_t len);
 
+/* Decodes unpadded base64url (RFC 4648 section 5, as in JWS compact
+ * tokens) from in[0..len) into out (cap bytes).  Strict like
+ * rc_base64_decode: no '=', no '+' or '/', zero unused bits.  Returns the
+ * decoded length, -EINVAL or -ENOSPC. */
+ssize_t rc_base64url_decode(uint8_t *out, size_t cap, const char *in, size_t len);
+
 #endif

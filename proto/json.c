@@ -162,6 +162,24 @@ static bool str_equal(const uint8_t *a, size_t alen, const uint8_t *b,
 	return true;
 }
 
+/* Unescapes a scanned JSON string body (see json_internal.h). */
+ssize_t rc__json_unescape(const uint8_t *s, size_t len, char *out, size_t cap,
+			  bool *lone)
+{
+	struct str_iter it;
+	size_t n = 0;
+	int c;
+
+	str_iter_init(&it, s, len);
+	while ((c = str_iter_next(&it)) >= 0) {
+		if (n == cap)
+			return -ENOSPC;
+		out[n++] = (char)c;
+	}
+	*lone = it.lone;
+	return (ssize_t)n;
+}
+
 /* ---- strict validation ------------------------------------------------ */
 
 static size_t skip_ws(const uint8_t *p, size_t len, size_t i)
@@ -398,9 +416,9 @@ bool rc_topic_valid(const uint8_t *p, size_t len)
 
 /* ---- command parsing -------------------------------------------------- */
 
-enum { K_OP, K_ID, K_TOPIC, K_DATA, K_FROM, K_COUNT };
+enum { K_OP, K_ID, K_TOPIC, K_DATA, K_FROM, K_TOKEN, K_COUNT };
 static const char *const key_names[K_COUNT] = { "op", "id", "topic", "data",
-						 "from" };
+						 "from", "token" };
 
 static int fail(struct rc_cmd *cmd, int err, const char *code,
 		const char *reason)
@@ -430,7 +448,7 @@ static struct rc_span tok_raw(const uint8_t *buf, const jsmntok_t *t)
 }
 
 /* Index of the token after the subtree rooted at tokens[i]. */
-static int tok_skip(const jsmntok_t *t, int i)
+int rc__json_tok_skip(const jsmntok_t *t, int i)
 {
 	int pending = 1;
 
@@ -522,7 +540,7 @@ static bool find_keys(const uint8_t *buf, const jsmntok_t *t, int val[K_COUNT],
 			if (val[f] < 0)
 				val[f] = k + 1;
 		}
-		k = tok_skip(t, k + 1);
+		k = rc__json_tok_skip(t, k + 1);
 	}
 	return dup;
 }
@@ -547,11 +565,13 @@ static const char *parse_id(const uint8_t *buf, const jsmntok_t *t,
 
 static enum rc_cmd_op parse_op(const uint8_t *buf, const jsmntok_t *t)
 {
-	static const char *const names[] = { "sub", "unsub", "pub", "ping" };
+	static const char *const names[] = { "sub", "unsub", "pub", "ping",
+					     "auth", "refresh" };
 	static const enum rc_cmd_op ops[] = { RC_CMD_SUB, RC_CMD_UNSUB,
-					      RC_CMD_PUB, RC_CMD_PING };
+					      RC_CMD_PUB, RC_CMD_PING,
+					      RC_CMD_AUTH, RC_CMD_REFRESH };
 
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (tok_is(buf, t, names[i]))
 			return ops[i];
 	return RC_CMD_NONE;
@@ -562,7 +582,7 @@ static enum rc_cmd_op parse_op(const uint8_t *buf, const jsmntok_t *t)
 int rc_cmd_parse(const uint8_t *buf, size_t len, struct rc_cmd *cmd)
 {
 	jsmntok_t tok[RC_CMD_MAX_TOKENS];
-	int val[K_COUNT] = { -1, -1, -1, -1, -1 };
+	int val[K_COUNT] = { -1, -1, -1, -1, -1, -1 };
 	const char *why = NULL, *id_why = NULL;
 	bool id_dup = false, dup;
 	jsmn_parser jp;
@@ -600,9 +620,22 @@ int rc_cmd_parse(const uint8_t *buf, size_t len, struct rc_cmd *cmd)
 	cmd->op = parse_op(buf, &tok[val[K_OP]]);
 	if (cmd->op == RC_CMD_NONE)
 		return fail(cmd, -EOPNOTSUPP, "bad_op",
-			    "op must be \"sub\", \"unsub\", \"pub\" or \"ping\"");
+			    "op must be \"sub\", \"unsub\", \"pub\", \"ping\", "
+			    "\"auth\" or \"refresh\"");
 	if (cmd->op == RC_CMD_PING)
 		return 0;
+	if (cmd->op == RC_CMD_AUTH || cmd->op == RC_CMD_REFRESH) {
+		/* A JWT is base64url and dots: its raw text is the token, and
+		 * one with escapes fails verification like any other garbage. */
+		if (val[K_TOKEN] < 0)
+			return fail(cmd, -EINVAL, "missing_field", "missing \"token\"");
+		if (tok[val[K_TOKEN]].type != JSMN_STRING)
+			return fail(cmd, -EINVAL, "bad_field", "token must be a string");
+		cmd->token = (struct rc_span){ (const char *)buf + tok[val[K_TOKEN]].start,
+					       (size_t)(tok[val[K_TOKEN]].end -
+							tok[val[K_TOKEN]].start) };
+		return 0;
+	}
 	if (val[K_TOPIC] < 0)
 		return fail(cmd, -EINVAL, "missing_field", "missing \"topic\"");
 	why = parse_topic(buf, &tok[val[K_TOPIC]], cmd);

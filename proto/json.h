@@ -8,6 +8,7 @@
  *   client {"op":"unsub","topic":"t","id":2}
  *   client {"op":"pub","topic":"t","data":<any JSON value>,"id":3}
  *   client {"op":"ping","id":4}
+ *   client {"op":"auth","token":"<JWT>","id":5}      also "refresh"
  *   server {"op":"msg","topic":"t","seq":42,"data":<value>}
  *          binary payloads: "data":"<base64>","enc":"base64"
  *   server {"op":"ack","id":1,"seq":41,"epoch":"..."}
@@ -48,6 +49,8 @@ enum rc_cmd_op {
 	RC_CMD_UNSUB,
 	RC_CMD_PUB,
 	RC_CMD_PING,
+	RC_CMD_AUTH,     /* {"op":"auth","token":"<JWT>"}: first command */
+	RC_CMD_REFRESH,  /* {"op":"refresh","token":"<JWT>"}: a newer token */
 };
 
 /* One parsed client command.  Spans point into the parsed buffer. */
@@ -59,6 +62,7 @@ struct rc_cmd {
 				  * with its quotes (1, 1.5e3, "a\"b"): echo it
 				  * verbatim; at most RC_CMD_ID_MAX bytes */
 	uint64_t from;           /* sub: resume after this seq */
+	struct rc_span token;    /* auth, refresh: the string's raw body */
 	struct rc_span data;     /* pub: raw text of the value, verbatim; valid
 				  * JSON of any type, no surrounding spaces */
 	size_t topic_len;        /* sub, unsub, pub: 1..RC_TOPIC_MAX */
@@ -78,8 +82,9 @@ struct rc_cmd {
  *                                 nesting deeper than RC_JSON_MAX_DEPTH, or
  *                                 a frame of INT_MAX bytes or more
  *   -EOPNOTSUPP  "bad_op"         op is not one of the strings "sub", "unsub",
- *                                 "pub", "ping"
- *   -EINVAL      "missing_field"  no op, or no topic/data where the op needs it
+ *                                 "pub", "ping", "auth", "refresh"
+ *   -EINVAL      "missing_field"  no op, or no topic/data/token where the op
+ *                                 needs it
  *   -EINVAL      "bad_field"      id not a number or string, or longer than
  *                                 RC_CMD_ID_MAX; from not an integer in
  *                                 0..2^64-1

@@ -33,6 +33,7 @@ struct rc_pubsub {
 	struct rc_pubsub_options o;
 	char socks5[512];
 	char ca_file[512];
+	char *auth_header;          /* "Authorization: Bearer ...\r\n" or NULL */
 	struct rc_options copt;
 	struct rc_client_options cco;
 	struct rc_conn *conn;

@@ -17,6 +17,9 @@
  *   --insecure    wss: do not check the certificate (tests only)
  *   --socks5 URL  connect through socks5://[user:pass@]host:port (WebSocket
  *                 only)
+ *   --token T     Authorization: Bearer T: a connection token (JWT) or, for
+ *                 a backend, an API key (needed by --http when the broker
+ *                 has access control); also from RINGCAST_TOKEN
  * Exit status: 0 ok, 1 other error, 2 usage, 3 timeout, 4 bad URL,
  * 5 connection failed or lost, 6 bad topic, 7 other server error. */
 #include <errno.h>
@@ -32,6 +35,7 @@
 struct pub {
 	const char *url, *topic;
 	struct rc_pubsub *ps; /* NULL with --http */
+	const char *token;    /* --token, or NULL */
 	bool binary;
 	double rate;
 	int timeout_ms;
@@ -42,7 +46,7 @@ struct pub {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ringcast-pub [--http] [--binary] [--rate N] [--timeout S] "
-		   "[--ca-file F] [--insecure] [--socks5 URL] URL TOPIC [MESSAGE]\n"
+		   "[--ca-file F] [--insecure] [--socks5 URL] [--token T] URL TOPIC [MESSAGE]\n"
 		   "  without MESSAGE each line of stdin is a message\n"
 		   RC__CLI_USAGE_TAIL);
 }
@@ -74,8 +78,8 @@ static int publish(struct pub *p, const char *data, size_t len)
 				 rc_pubsub_error(p->ps) : strerror(-ret));
 		return ret;
 	}
-	ret = rc_pubsub_http_publish(p->url, p->topic, data, len, p->binary, p->timeout_ms,
-				     NULL, p->err, sizeof(p->err));
+	ret = rc_pubsub_http_publish_bearer(p->url, p->topic, data, len, p->binary, p->token,
+					    p->timeout_ms, NULL, p->err, sizeof(p->err));
 	if (ret == -EINVAL && !p->err[0])
 		snprintf(p->err, sizeof(p->err), "bad topic");
 	return ret;
@@ -118,8 +122,8 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' }, { "timeout", required_argument, NULL, 't' },
 		{ "socks5", required_argument, NULL, 'x' }, { "help", no_argument, NULL, 'h' },
 		{ "ca-file", required_argument, NULL, 'C' }, { "insecure", no_argument, NULL, 'k' },
-		{ 0 } };
-	struct pub p = { .timeout_ms = 10000 };
+		{ "token", required_argument, NULL, 'T' }, { 0 } };
+	struct pub p = { .timeout_ms = 10000, .token = getenv("RINGCAST_TOKEN") };
 	struct rc_pubsub_options o;
 	bool http = false;
 	char *end;
@@ -133,6 +137,7 @@ int main(int argc, char **argv)
 		case 'H': http = true; break;
 		case 'b': p.binary = http = true; break;
 		case 'x': o.socks5 = optarg; break;
+		case 'T': p.token = optarg; break;
 		case 'C': o.ca_file = optarg; break;
 		case 'k': o.insecure = true; break;
 		case 'h': usage(stdout); return EX_OK;
@@ -163,6 +168,7 @@ int main(int argc, char **argv)
 	if (!rc__cli_topic_ok("ringcast-pub", p.topic))
 		return EX_TOPIC;
 	if (!http) {
+		o.token = p.token;
 		p.ps = rc_pubsub_open_blocking(p.url, &o, p.timeout_ms, p.err, sizeof(p.err));
 		if (!p.ps)
 			return rc__cli_open_failed("ringcast-pub", p.err);

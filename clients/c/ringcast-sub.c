@@ -16,6 +16,8 @@
  *   --ca-file F   wss: trust the CAs in F instead of the system store
  *   --insecure    wss: do not check the certificate (tests only)
  *   --socks5 URL  connect through socks5://[user:pass@]host:port
+ *   --token T     connection token (JWT), sent as Authorization: Bearer on
+ *                 every connect; also from RINGCAST_TOKEN
  *   --no-reconnect  exit 5 when the connection is lost (default: reconnect
  *                 and resume)
  * Exit status: 0 done (--count reached), 1 other error, 2 usage, 3 timeout,
@@ -32,7 +34,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ringcast-sub [--json] [-v] [--count N] [--from SEQ] [--timeout S] "
-		   "[--ca-file F] [--insecure] [--socks5 URL] [--no-reconnect] URL TOPIC...\n"
+		   "[--ca-file F] [--insecure] [--socks5 URL] [--token T] [--no-reconnect] "
+		   "URL TOPIC...\n"
 		   RC__CLI_USAGE_TAIL);
 }
 
@@ -86,6 +89,7 @@ int main(int argc, char **argv)
 		{ "socks5", required_argument, NULL, 'x' }, { "help", no_argument, NULL, 'h' },
 		{ "ca-file", required_argument, NULL, 'C' }, { "insecure", no_argument, NULL, 'k' },
 		{ "no-reconnect", no_argument, NULL, 'n' }, { "verbose", no_argument, NULL, 'v' },
+		{ "token", required_argument, NULL, 'T' },
 		{ 0 } };
 	struct rc_pubsub_options o;
 	struct rc_pubsub *ps;
@@ -97,12 +101,14 @@ int main(int argc, char **argv)
 	rc_pubsub_options_default(&o);
 	o.on_event = on_event;
 	o.user = &was_down;
+	o.token = getenv("RINGCAST_TOKEN");
 	while ((opt = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': json = true; break;
 		case 'v': verbose = true; break;
 		case 'n': o.reconnect = false; break;
 		case 'x': o.socks5 = optarg; break;
+		case 'T': o.token = optarg; break;
 		case 'C': o.ca_file = optarg; break;
 		case 'k': o.insecure = true; break;
 		case 'h': usage(stdout); return EX_OK;

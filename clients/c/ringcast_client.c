@@ -701,6 +701,7 @@ void rc__ps_destroy(struct rc_pubsub *ps)
 		sub_remove(ps, ps->subs);
 	free(ps->scratch);
 	free(ps->dec);
+	free(ps->auth_header);
 	pthread_mutex_destroy(&ps->mu);
 	pthread_mutex_destroy(&ps->tmu);
 	pthread_cond_destroy(&ps->tcv);

@@ -102,6 +102,9 @@ struct rc_pubsub_options {
 	const char *socks5;          /* "socks5://[user:pass@]host:port" or NULL */
 	const char *ca_file;         /* wss: trust these CAs instead of the system's */
 	bool insecure;               /* wss: skip certificate checks (tests only) */
+	const char *token;           /* NULL, or a connection token (JWT) or API
+				      * key sent as "Authorization: Bearer" on
+				      * every connect; at most 8192 bytes */
 	unsigned connect_timeout_ms; /* TCP + proxy + handshake (10 s) */
 	bool reconnect;              /* after a lost connection (true) */
 	bool retry_first;            /* also when the first connect fails (false) */
@@ -218,5 +221,11 @@ int rc_pubsub_http_publish(const char *url, const char *topic,
 			   const void *data, size_t len, bool binary,
 			   int timeout_ms, uint64_t *seq, char *err_text,
 			   size_t err_cap);
+/* The same with "Authorization: Bearer <bearer>" (an API key; NULL: none);
+ * bearer must not contain CR or LF (-EINVAL). */
+int rc_pubsub_http_publish_bearer(const char *url, const char *topic,
+				  const void *data, size_t len, bool binary,
+				  const char *bearer, int timeout_ms, uint64_t *seq,
+				  char *err_text, size_t err_cap);
 
 #endif

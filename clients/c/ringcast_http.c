@@ -98,17 +98,21 @@ static size_t pct_encode(char *out, const char *s)
 
 /* Sends the request and reads the whole answer into *resp (NUL-terminated). */
 static int exchange(int fd, const struct rc__url *u, const char *topic, const void *data,
-		    size_t len, bool binary, uint64_t end, char **resp, size_t *rlen)
+		    size_t len, bool binary, const char *bearer, uint64_t end, char **resp,
+		    size_t *rlen)
 {
-	char path[3 * RC_TOPIC_MAX + 1], head[4096];
+	char path[3 * RC_TOPIC_MAX + 1], head[4096 + 8192];
 	size_t cap = 4096, done;
 	int n, ret;
 
 	pct_encode(path, topic);
 	n = snprintf(head, sizeof(head),
 		     "POST /publish/%s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: %s\r\n"
-		     "Content-Length: %zu\r\nConnection: close\r\n\r\n", path, u->host, u->port,
-		     binary ? "application/octet-stream" : "text/plain; charset=utf-8", len);
+		     "Content-Length: %zu\r\n%s%s%sConnection: close\r\n\r\n", path, u->host,
+		     u->port, binary ? "application/octet-stream" : "text/plain; charset=utf-8", len,
+		     bearer ? "Authorization: Bearer " : "", bearer ? bearer : "", bearer ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -E2BIG;
 	ret = io_all(fd, true, head, (size_t)n, &done, end);
 	if (!ret && len)
 		ret = io_all(fd, true, (char *)(uintptr_t)data, len, &done, end);
@@ -138,6 +142,15 @@ int rc_pubsub_http_publish(const char *url, const char *topic, const void *data,
 			   size_t len, bool binary, int timeout_ms, uint64_t *seq,
 			   char *err_text, size_t err_cap)
 {
+	return rc_pubsub_http_publish_bearer(url, topic, data, len, binary, NULL, timeout_ms,
+					     seq, err_text, err_cap);
+}
+
+/* HTTP publish with an API key (see ringcast_client.h). */
+int rc_pubsub_http_publish_bearer(const char *url, const char *topic, const void *data,
+				  size_t len, bool binary, const char *bearer, int timeout_ms,
+				  uint64_t *seq, char *err_text, size_t err_cap)
+{
 	uint64_t end = timeout_ms < 0 ? 0 : rc__ps_now_ms() + (uint64_t)timeout_ms;
 	struct rc__url u;
 	char *resp = NULL, *body, *s;
@@ -151,7 +164,8 @@ int rc_pubsub_http_publish(const char *url, const char *topic, const void *data,
 		return ret;
 	if (u.tls) /* the HTTP publish path has no TLS (yet) */
 		return -EPROTONOSUPPORT;
-	if (!rc_topic_valid((const uint8_t *)topic, strlen(topic)))
+	if (!rc_topic_valid((const uint8_t *)topic, strlen(topic)) ||
+	    (bearer && (strpbrk(bearer, "\r\n") || strlen(bearer) > 8192)))
 		return -EINVAL;
 	fd = dial(&u, end);
 	if (fd < 0) {
@@ -160,7 +174,7 @@ int rc_pubsub_http_publish(const char *url, const char *topic, const void *data,
 				 fd == -EHOSTUNREACH ? "host name not resolved" : strerror(-fd));
 		return fd;
 	}
-	ret = exchange(fd, &u, topic, data, len, binary, end, &resp, &rlen);
+	ret = exchange(fd, &u, topic, data, len, binary, bearer, end, &resp, &rlen);
 	close(fd);
 	if (ret < 0 && !(resp && rlen)) {
 		if (err_text && err_cap)

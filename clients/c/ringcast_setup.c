@@ -152,6 +152,16 @@ int rc__ps_init(struct rc_pubsub *ps, const char *url, const struct rc_pubsub_op
 		ps->o.ca_file = ps->ca_file;
 	}
 	ps->cco.ca_file = ps->o.ca_file;
+	if (ps->o.token) {
+		size_t n = strlen(ps->o.token);
+
+		if (n > 8192 || strpbrk(ps->o.token, "\r\n") ||
+		    !(ps->auth_header = malloc(n + 32)))
+			return n > 8192 || strpbrk(ps->o.token, "\r\n") ? -EINVAL : -ENOMEM;
+		snprintf(ps->auth_header, n + 32, "Authorization: Bearer %s\r\n", ps->o.token);
+		ps->o.token = NULL; /* the caller's string need not outlive this */
+		ps->cco.headers = ps->auth_header;
+	}
 	ps->cco.insecure = ps->o.insecure;
 	ps->tokens = ps->o.cmd_burst;
 	ps->tokens_ms = rc__ps_now_ms();

@@ -48,6 +48,14 @@ export interface RingcastOptions {
 	connectTimeout?: number;
 	/** Reconnect after a lost connection (default true). */
 	reconnect?: boolean;
+	/** Returns a connection token (JWT) for the broker's access control, or
+	 * null to connect anonymously.  Called before every connect and
+	 * reconnect, and refreshMargin ms before the token's exp to refresh it
+	 * on the open connection (default: none). */
+	getToken?: () => string | null | Promise<string | null>;
+	/** ms before a token's exp to refresh it, at most half its remaining
+	 * life (default 30000). */
+	refreshMargin?: number;
 }
 
 export interface OpenEvent {

@@ -14,6 +14,13 @@
 // In Node.js without a global WebSocket (before Node 22), inject one:
 //   import WebSocket from 'ws';
 //   const rc = new Ringcast(url, { WebSocket });
+//
+// With access control, pass getToken: an async function returning a fresh
+// connection token (JWT) from your backend. It is called before every
+// connect and reconnect (the token goes in {"op":"auth"}, never in the
+// URL) and again refreshMargin ms before the token's exp
+// ({"op":"refresh"}), so the broker never closes the connection with 4001.
+//   const rc = new Ringcast(url, { getToken: () => fetch('/token').then((r) => r.text()) });
 
 const DEFAULTS = {
 	minDelay: 250, // ms before the first reconnect attempt
@@ -21,8 +28,10 @@ const DEFAULTS = {
 	maxQueue: 1000, // publishes held while disconnected; 0 = reject them
 	pingInterval: 25000, // ms between keep-alive pings; 0 = none
 	pingTimeout: 10000, // ms to wait for a ping's ack before reconnecting
-	connectTimeout: 10000, // ms to get the welcome before trying again
+	connectTimeout: 10000, // ms to get the welcome (and the auth ack) before trying again
 	reconnect: true,
+	getToken: null, // async () => JWT string (or null: anonymous), see above
+	refreshMargin: 30000, // ms before exp to refresh (at most half the token's life)
 };
 
 const EVENTS = ['open', 'close', 'error', 'gap', 'reset'];
@@ -67,6 +76,20 @@ function withPath(url) {
 	const s = String(url);
 	const m = /^(wss?:\/\/[^/?#]+)\/?$/i.exec(s);
 	return m ? `${m[1]}/ws` : s;
+}
+
+// Seconds since the epoch of a JWT's exp claim, or null (not a JWT, no
+// exp). The client only schedules its refresh with it; the broker verifies.
+function tokenExp(token) {
+	try {
+		const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+		const json = typeof atob === 'function' ? atob(part + '='.repeat((4 - part.length % 4) % 4))
+			: globalThis.Buffer.from(part, 'base64').toString('latin1');
+		const exp = JSON.parse(json).exp;
+		return typeof exp === 'number' ? exp : null;
+	} catch (e) {
+		return null;
+	}
 }
 
 function defaultUrl() {
@@ -124,6 +147,8 @@ export class Ringcast {
 		this._ws = null;
 		this._timer = null; // reconnect, connect-timeout or ping timer
 		this._pingTimer = null;
+		this._refreshTimer = null;
+		this._token = null; // the token of the current connection
 		this._connect();
 	}
 
@@ -199,6 +224,7 @@ export class Ringcast {
 			return;
 		this.closed = true;
 		clearTimeout(this._timer);
+		clearTimeout(this._refreshTimer);
 		this._stopPing();
 		const ws = this._ws;
 		this._ws = null;
@@ -230,8 +256,21 @@ export class Ringcast {
 		}
 	}
 
-	_connect() {
+	async _connect() {
 		this._timer = null;
+		this._token = null;
+		if (this.options.getToken) {
+			try {
+				this._token = await this.options.getToken();
+			} catch (e) {
+				this._emit('error', new RingcastError('token',
+					`Ringcast: getToken failed: ${e && e.message ? e.message : e}`));
+				this._scheduleReconnect();
+				return;
+			}
+			if (this.closed)
+				return;
+		}
 		let ws;
 		try {
 			ws = new this._WS(this.url);
@@ -276,6 +315,7 @@ export class Ringcast {
 			return;
 		this._ws = null;
 		clearTimeout(this._timer);
+		clearTimeout(this._refreshTimer);
 		this._stopPing();
 		const wasConnected = this.connected;
 		this.connected = false;
@@ -368,7 +408,17 @@ export class Ringcast {
 		}
 	}
 
+	// With a token, the welcome is answered with auth first; the
+	// connection counts as open once the broker acked it.
 	_onWelcome(m) {
+		if (typeof this._token === 'string' && this._token) {
+			this._request({ op: 'auth', token: this._token }, { kind: 'auth', welcome: m });
+			return;
+		}
+		this._welcomed(m);
+	}
+
+	_welcomed(m) {
 		const ws = this._ws;
 		clearTimeout(this._timer);
 		const previous = this.epoch;
@@ -392,6 +442,35 @@ export class Ringcast {
 		for (const q of this._queue.splice(0))
 			this._request(q.cmd, { kind: 'pub', topic: q.cmd.topic, resolve: q.resolve, reject: q.reject });
 		this._startPing();
+		this._scheduleRefresh(ws);
+	}
+
+	// Asks getToken for a new token refreshMargin before exp (at most half
+	// the remaining life, at least 1 s from now) and sends it as refresh.
+	_scheduleRefresh(ws, retry) {
+		clearTimeout(this._refreshTimer);
+		const exp = this._token && this.options.getToken ? tokenExp(this._token) : null;
+		if (exp === null)
+			return;
+		const left = exp * 1000 - Date.now();
+		const delay = retry ? Math.min(5000, Math.max(1000, left / 2))
+			: Math.max(1000, left - Math.min(this.options.refreshMargin, left / 2));
+		this._refreshTimer = setTimeout(() => this._refresh(ws), delay);
+	}
+
+	async _refresh(ws) {
+		let token;
+		try {
+			token = await this.options.getToken();
+		} catch (e) {
+			this._emit('error', new RingcastError('token',
+				`Ringcast: getToken failed: ${e && e.message ? e.message : e}`));
+		}
+		if (this._ws !== ws || !this.connected)
+			return;
+		if (typeof token !== 'string' || !token)
+			return this._scheduleRefresh(ws, true);
+		this._request({ op: 'refresh', token }, { kind: 'refresh', ws, token });
 	}
 
 	_onMsg(m) {
@@ -441,6 +520,12 @@ export class Ringcast {
 			return p.resolve({ seq: m.seq, epoch: m.epoch });
 		if (p.kind === 'ping')
 			return clearTimeout(p.timer);
+		if (p.kind === 'auth')
+			return this._welcomed(p.welcome);
+		if (p.kind === 'refresh') {
+			this._token = p.token;
+			return this._scheduleRefresh(p.ws);
+		}
 		const t = this._topics.get(p.topic);
 		if (!t || t.subId !== m.id)
 			return; // unsubscribed (or subscribed again) meanwhile
@@ -465,6 +550,13 @@ export class Ringcast {
 			this._pending.delete(m.id);
 		if (p && p.kind === 'pub')
 			return p.reject(err);
+		if (p && p.kind === 'auth') {
+			// The broker refused the token: try again with a new one.
+			this._emit('error', err);
+			return this._ws && this._abort(this._ws, 'token refused');
+		}
+		if (p && p.kind === 'refresh')
+			this._scheduleRefresh(p.ws, true);
 		if (p && p.kind === 'sub') {
 			err.topic = p.topic;
 			const t = this._topics.get(p.topic);

@@ -2,7 +2,9 @@
 // free port, bounded waits, HTTP publish.
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -146,3 +148,35 @@ export async function httpPublish(base, topic, body, type = 'text/plain') {
 		throw new Error(`POST /publish/${topic}: ${res.status} ${text}`);
 	return JSON.parse(text);
 }
+
+const CHROME_ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
+	'--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+// Runs fn(ctx) in a fresh headless Chromium (own temp profile: the SPKI
+// flag is honoured only with a --user-data-dir) with extra args; always
+// closes it and removes the profile.
+export async function withChromium(extraArgs, fn) {
+	const T = 20000; // bound on every single wait
+	if (!fs.existsSync(CHROMIUM))
+		throw new Error(`${CHROMIUM} not found: apt-get install chromium (make deps)`);
+	const { chromium } = loadPlaywright();
+	const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-chromium-'));
+	let ctx;
+	try {
+		ctx = await withTimeout(chromium.launchPersistentContext(profile, {
+			executablePath: CHROMIUM,
+			headless: true,
+			viewport: { width: 1100, height: 900 },
+			args: [...CHROME_ARGS, ...extraArgs],
+			timeout: T,
+		}), T + 5000, 'chromium to start');
+		ctx.setDefaultTimeout(T);
+		ctx.setDefaultNavigationTimeout(T);
+		return await fn(ctx);
+	} finally {
+		if (ctx)
+			await withTimeout(ctx.close(), T, 'chromium to close').catch((e) => console.error(e.message));
+		fs.rmSync(profile, { recursive: true, force: true });
+	}
+}
+

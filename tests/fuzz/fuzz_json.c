@@ -78,7 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0) {
 		if (cmd.op == RC_CMD_NONE || cmd.err_code)
 			abort();
-		if (cmd.op != RC_CMD_PING &&
+		if (cmd.op != RC_CMD_PING && cmd.op != RC_CMD_AUTH &&
+		    cmd.op != RC_CMD_REFRESH &&
 		    !rc_topic_valid((const uint8_t *)cmd.topic, cmd.topic_len))
 			abort();
 		if (cmd.has_id) {

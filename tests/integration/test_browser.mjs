@@ -5,16 +5,14 @@
 // every message, in order. Saves build/artifacts/demo.png.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { startProxy } from '../browser/proxy.mjs';
-import { startBroker, httpPublish, waitFor, withTimeout, loadPlaywright, BUILD, CHROMIUM }
+import { startBroker, httpPublish, waitFor, withTimeout, withChromium, BUILD, CHROMIUM }
 	from '../browser/helpers.mjs';
 
 process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1'; // Debian's chromium only
 if (!fs.existsSync(CHROMIUM))
 	throw new Error(`${CHROMIUM} not found: apt-get install chromium (make deps)`);
-const { chromium } = loadPlaywright();
 
 const T = 20000; // bound on every single wait
 const TOPIC = 'demo';
@@ -24,25 +22,11 @@ async function main() {
 	// land on different threads, as in production.
 	const broker = await startBroker(['--threads', '2']);
 	const proxy = await startProxy(broker.port);
-	const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-chromium-'));
-	let ctx;
 	try {
-		ctx = await withTimeout(chromium.launchPersistentContext(profile, {
-			executablePath: CHROMIUM,
-			headless: true,
-			viewport: { width: 1100, height: 900 },
-			args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-				'--disable-background-networking', '--disable-component-update', '--disable-sync'],
-			timeout: T,
-		}), T + 5000, 'chromium to start');
-		ctx.setDefaultTimeout(T);
-		await run(ctx, broker, proxy);
+		await withChromium([], (ctx) => run(ctx, broker, proxy));
 	} finally {
-		if (ctx)
-			await withTimeout(ctx.close(), T, 'chromium to close').catch((e) => console.error(e.message));
 		await proxy.close();
 		await broker.stop();
-		fs.rmSync(profile, { recursive: true, force: true });
 	}
 }
 

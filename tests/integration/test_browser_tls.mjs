@@ -15,18 +15,15 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import {
-	startBroker, freePort, httpPublish, waitFor, withTimeout, loadPlaywright, BUILD, CHROMIUM,
+	startBroker, freePort, httpPublish, waitFor, withTimeout, withChromium, BUILD, CHROMIUM,
 } from '../browser/helpers.mjs';
 
 process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1'; // Debian's chromium only
 if (!fs.existsSync(CHROMIUM))
 	throw new Error(`${CHROMIUM} not found: apt-get install chromium (make deps)`);
-const { chromium } = loadPlaywright();
 
 const T = 20000; // bound on every single wait
 const TOPIC = 'tls-demo';
-const CHROME_ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-	'--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 function openssl(args, input) {
 	return execFileSync('openssl', args, { input, timeout: 30000, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -101,30 +98,6 @@ async function startTlsBroker(pki) {
 		return broker;
 	}
 	throw last;
-}
-
-// Runs fn(ctx) in a fresh headless Chromium (own temp profile: the SPKI
-// flag is honoured only with a --user-data-dir) with extra args; always
-// closes it and removes the profile.
-async function withChromium(extraArgs, fn) {
-	const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-chromium-'));
-	let ctx;
-	try {
-		ctx = await withTimeout(chromium.launchPersistentContext(profile, {
-			executablePath: CHROMIUM,
-			headless: true,
-			viewport: { width: 1100, height: 900 },
-			args: [...CHROME_ARGS, ...extraArgs],
-			timeout: T,
-		}), T + 5000, 'chromium to start');
-		ctx.setDefaultTimeout(T);
-		ctx.setDefaultNavigationTimeout(T);
-		return await fn(ctx);
-	} finally {
-		if (ctx)
-			await withTimeout(ctx.close(), T, 'chromium to close').catch((e) => console.error(e.message));
-		fs.rmSync(profile, { recursive: true, force: true });
-	}
 }
 
 async function main() {
