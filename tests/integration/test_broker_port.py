@@ -20,7 +20,10 @@ EXE = os.path.join(BUILD, "ringcast")
 def second_start(addr):
     """Runs a second broker on addr; it must exit by itself: (code, stderr)."""
     try:
-        r = subprocess.run([EXE, "--listen", addr, "--threads", "2"], capture_output=True,
+        # auth none: a wildcard address is not loopback, and the broker
+        # refuses those without access control before it tries to listen.
+        r = subprocess.run([EXE, "--listen", addr, "--threads", "2", "--auth", "none"],
+                           capture_output=True,
                            timeout=10, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise Fail(f"a second broker on {addr} kept running") from None
