@@ -468,6 +468,13 @@ static void start_drain(struct rc_loop *l)
 		struct io_uring_sqe *sqe = rc__sqe(l);
 		io_uring_prep_cancel_fd(sqe, ls->fd, 0);
 		io_uring_sqe_set_data64(sqe, 0);
+		/* Leave LISTEN now, not when the descriptor is closed: the ring
+		 * may keep the socket alive after exit (its teardown runs in a
+		 * kernel worker), and while it listens the kernel completes
+		 * handshakes nobody will accept and a successor on this address
+		 * is refused as "address in use" (listen_excl.c). */
+		if (ls->owned)
+			shutdown(ls->fd, SHUT_RD);
 	}
 	for (it = l->conns.next; it != &l->conns; it = next) {
 		struct rc_conn *c = rc_container_of(it, struct rc_conn, all);

@@ -5,6 +5,7 @@ broker checks the listening sockets after bind (core/listen_excl.c) and a
 second start fails with "address in use" and a non-zero exit."""
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -91,5 +92,46 @@ def test_other_address_same_port_runs():
         b.stop()
 
 
-run([test_second_broker_on_busy_port_refuses, test_foreign_reuseport_listener_refused,
+def test_successor_starts_while_predecessor_drains():
+    """A restart (systemd, a rolling update) starts the new broker while the
+    old one still drains: the old one leaves LISTEN when the drain starts,
+    so the address is free at once (it used to listen until its ring was
+    torn down, after exit, and the successor got "address in use")."""
+    b = broker.start("--close-timeout", "10", threads=2)
+    s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+    succ = None
+    try:
+        # A subscriber that never answers the close frame keeps the old
+        # broker draining for close_timeout.
+        s.sendall(b"GET /sub/t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(4096)
+            check(chunk, "connection closed before the 101")
+            got += chunk
+        check(got.startswith(b"HTTP/1.1 101"), f"upgrade answer: {got[:60]!r}")
+        got = got.split(b"\r\n\r\n", 1)[1]
+        b.signal(signal.SIGTERM)
+        while not got:  # the 1001 close frame: the drain has started
+            chunk = s.recv(4096)
+            check(chunk, "connection closed before the close frame")
+            got += chunk
+        eq(got[0], 0x88, "first frame after SIGTERM is a close")
+        check(b.alive(), "the old broker is still draining")
+        succ = subprocess.Popen([EXE, "--listen", f"127.0.0.1:{b.port}", "--threads", "1"],
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        line = succ.stderr.readline()
+        check(b"listening on" in line, f"successor started while the old one drains: {line!r}")
+        check(b.alive(), "the old broker was still draining when the successor listened")
+    finally:
+        s.close()
+        b.stop()
+        if succ:
+            succ.terminate()
+            eq(succ.wait(15), 0, "exit status of the successor")
+
+
+run([test_second_broker_on_busy_port_refuses, test_successor_starts_while_predecessor_drains, test_foreign_reuseport_listener_refused,
      test_other_address_same_port_runs])
