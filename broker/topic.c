@@ -178,7 +178,7 @@ struct rc_topic *bk_topic_get(const char *name, size_t len, bool create_it, cons
 		if (t)
 			atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 		pthread_mutex_unlock(&reg.lock);
-		if (t || errno != ENOSPC || attempt)
+		if (t || !create_it || errno != ENOSPC || attempt)
 			return t;
 		/* Each eviction may remove a topic; a few hundred at most. */
 		bk_hist_trim(true, 1024);
