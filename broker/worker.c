@@ -37,6 +37,8 @@ int bk_workers_init(unsigned n)
 		bk.workers[i].idx = i;
 		rc_list_init(&bk.workers[i].holes);
 		rc_list_init(&bk.workers[i].closes);
+		rc_list_init(&bk.workers[i].conns);
+		pthread_mutex_init(&bk.workers[i].conns_lock, NULL);
 	}
 	return 0;
 }
