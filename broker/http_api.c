@@ -1,7 +1,6 @@
 /* The plain-HTTP API on the broker's port: POST /publish/<topic>, GET
  * /stats, /metrics (Prometheus text), /healthz, /topics, /connz, /subsz,
- * and the embedded
- * demo page and browser client. */
+ * and the embedded demo page and browser client. */
 #include <errno.h>
 #include <stdarg.h>
 #include <strings.h>
