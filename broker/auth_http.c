@@ -1,7 +1,7 @@
 /* Access control on the plain-HTTP side: POST /publish needs an API key
  * (Authorization: Bearer KEY) and stays within publish_rate per key and per
- * client address; /stats, /metrics and /topics need the admin key, or,
- * without one, a loopback peer.  With access control off nothing changes. */
+ * client address; /stats, /metrics, /topics, /connz and /subsz need the
+ * admin key, or, without one, a loopback peer.  With access control off nothing changes. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -131,7 +131,8 @@ bool bk_auth_http(struct rc_conn *c, const struct rc_http_request *req)
 		return false;
 	if (p.len > 9 && memcmp(p.p, "/publish/", 9) == 0)
 		return publish_refused(c, req, a);
-	if (path_is(p, "/stats") || path_is(p, "/metrics") || path_is(p, "/topics"))
+	if (path_is(p, "/stats") || path_is(p, "/metrics") || path_is(p, "/topics") ||
+	    path_is(p, "/connz") || path_is(p, "/subsz"))
 		return admin_refused(c, req, a);
 	return false;
 }

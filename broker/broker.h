@@ -51,6 +51,12 @@ struct bk_worker {
 	_Atomic uint64_t stats[BK_NSTATS];
 	struct bk_hist fanout_ns;    /* publish -> queued on this thread's subscribers */
 	struct bk_hist queued_bytes; /* a connection's queue when a delivery joins it */
+	/* Open WebSocket connections of this thread (bk_client.conn_link), for
+	 * GET /connz: added and removed by this thread, read by the HTTP
+	 * thread answering /connz, both under conns_lock. */
+	pthread_mutex_t conns_lock;
+	struct rc_list conns;
+	unsigned nconns;
 	char pad[64];
 };
 
@@ -216,6 +222,11 @@ void bk_unsubscribe_all(struct bk_client *cl);
  * it and no lock (the registry lock is held only to collect them, never
  * while fn formats). */
 void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t max);
+/* The same for the topics after the first skip in registry order (a page:
+ * the order is stable while no topic comes or goes).  The registry lock is
+ * held while skipping (O(skip)) and taking references, never during fn. */
+void bk_topics_page(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t skip,
+		    size_t max);
 /* A topic's last seq (takes its lock). */
 uint64_t bk_topic_seq(struct rc_topic *t);
 size_t bk_topics_count(void);
@@ -244,7 +255,7 @@ struct bk_client {
 	uint8_t mode;
 	bool deflate_shared;        /* may receive the shared compressed frames */
 	bool closing;
-	unsigned nsubs;
+	_Atomic unsigned nsubs;     /* written by cl's thread, read by /connz */
 	struct rc_list subs;
 	struct rc_list close_link;  /* in its worker's closes until closed */
 	double tokens;              /* JSON command rate limit bucket */
@@ -254,8 +265,13 @@ struct bk_client {
 	char topic[RC_TOPIC_MAX + 1];
 	uint64_t from;              /* raw sub ?from= */
 	bool has_from;
-	uint64_t opened_ms;         /* for the close log line */
-	uint64_t msgs_out, bytes_out;
+	uint64_t opened_ms;         /* for the close log line and /connz */
+	/* Written by cl's thread only (relaxed load and store, no locked
+	 * instruction), read by /connz from another thread. */
+	_Atomic uint64_t msgs_out, bytes_out;
+	_Atomic uint64_t queued;    /* queued bytes seen by its last delivery */
+	struct rc_list conn_link;   /* in conns_w->conns from open to close */
+	struct bk_worker *conns_w;
 	bool ip_known;              /* ip is the peer's (topic_create_rate) */
 	struct bk_cauth *auth;      /* identity and grants (auth.c) */
 	uint8_t ip[16];
@@ -331,5 +347,17 @@ extern const size_t bk_nfiles;
 /* Decodes a topic from a URL path segment into out (RC_TOPIC_MAX + 1 bytes);
  * returns its length or -EINVAL for an invalid topic. */
 ssize_t bk_topic_from_path(struct rc_span seg, char *out);
+/* A decimal number of up to 20 digits that fits 64 bits (no sign, no
+ * blanks). */
+bool bk_parse_u64(struct rc_span v, uint64_t *out);
+/* "/ws", "/sub/", "/pub/" or "/echo": cl's endpoint (its mode). */
+const char *bk_endpoint(const struct bk_client *cl);
+/* A JSON error answer (http_api.c). */
+void bk_http_error(struct bk_http *h, int status, const char *reason);
+/* GET /connz (connz.c), admin only: a page of the open connections. */
+void bk_connz(struct bk_http *h);
+/* Paging of the listings: ?offset=N&limit=M, limit 1..1000, default 100.
+ * False (after answering 400) on a bad value. */
+bool bk_page_args(struct bk_http *h, size_t *offset, size_t *limit);
 
 #endif

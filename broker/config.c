@@ -20,6 +20,7 @@
 #include "broker/config.h"
 #include "broker/config_internal.h"
 #include "core/rc.h"
+#include "proto/json.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 
@@ -47,6 +48,8 @@ const struct key rc__config_keys[] = {
 	  "offer permessage-deflate", 0 },
 	{ "cors_origins", "server", K_ORIGINS, F(cors_origins), 0, 0, NULL,
 	  "web origins allowed to call the HTTP API from a page (comma-separated, or *)", 0 },
+	{ "metrics_topics", "server", K_TOPICS, F(metrics_topics), 0, 0, NULL,
+	  "topics with per-topic series in /metrics (comma-separated, at most 64)", 0 },
 	{ "max_connections", "limits", K_U64, F(max_connections), 0, UINT64_MAX,
 	  NULL, "connections in total; 0 = unlimited", 0 },
 	{ "max_connections_per_ip", "limits", K_U64, F(max_connections_per_ip), 0,
@@ -410,6 +413,46 @@ static int set_origins(struct rc_config *c, const struct key *k, const char *v,
 	return set_path(c, k, v, why);
 }
 
+/* Topic names separated by commas (blanks around them trimmed): each a
+ * valid topic, none twice (a duplicate series fails a scrape), at most
+ * RC_CFG_MAX_METRICS_TOPICS.  A topic containing a comma cannot be listed. */
+static int set_topics(struct rc_config *c, const struct key *k, const char *v,
+		      const char **why)
+{
+	const char *item[RC_CFG_MAX_METRICS_TOPICS];
+	size_t ilen[RC_CFG_MAX_METRICS_TOPICS];
+	unsigned n = 0;
+
+	if (strlen(v) > RC_CFG_MAX_METRICS_TOPICS_LEN) {
+		*why = "list too long (at most 4096 bytes)";
+		return -EINVAL;
+	}
+	for (const char *p = v; *p;) {
+		size_t len, m;
+		p += strspn(p, " \t");
+		len = strcspn(p, ",");
+		for (m = len; m && (p[m - 1] == ' ' || p[m - 1] == '\t'); m--)
+			;
+		if (!rc_topic_valid((const uint8_t *)p, m)) {
+			*why = "not a topic list (valid topic names separated by commas)";
+			return -EINVAL;
+		}
+		for (unsigned i = 0; i < n; i++)
+			if (ilen[i] == m && !memcmp(item[i], p, m)) {
+				*why = "a topic is listed twice";
+				return -EINVAL;
+			}
+		if (n == RC_CFG_MAX_METRICS_TOPICS) {
+			*why = "too many topics (at most 64)";
+			return -EINVAL;
+		}
+		item[n] = p;
+		ilen[n++] = m;
+		p += len + (p[len] == ',');
+	}
+	return set_path(c, k, v, why);
+}
+
 static int range_err(const struct key *k, const char **why)
 {
 	*why = k->range ? k->range : "out of range";
@@ -431,6 +474,8 @@ static int set_value(struct rc_config *c, const struct key *k, const char *v,
 		return set_path(c, k, v, why);
 	case K_ORIGINS:
 		return set_origins(c, k, v, why);
+	case K_TOPICS:
+		return set_topics(c, k, v, why);
 	case K_BOOL:
 		*why = "not a boolean (on/off, true/false, yes/no, 1/0)";
 		return parse_bool(v, (bool *)field);
@@ -819,7 +864,8 @@ void rc_config_free(struct rc_config *c)
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (rc__config_keys[i].kind == K_LIST)
 			free_list(c, &rc__config_keys[i]);
-		if (rc__config_keys[i].kind == K_PATH || rc__config_keys[i].kind == K_ORIGINS) {
+		if (rc__config_keys[i].kind == K_PATH || rc__config_keys[i].kind == K_ORIGINS ||
+		    rc__config_keys[i].kind == K_TOPICS) {
 			free(*(char **)((char *)c + rc__config_keys[i].off));
 			*(char **)((char *)c + rc__config_keys[i].off) = NULL;
 		}

@@ -10,6 +10,10 @@
 #include <stdint.h>
 
 #define RC_CFG_MAX_LISTEN 16
+/* Per-topic series in /metrics: each listed topic adds two, so the list is
+ * short by construction (and fits the reload's configuration dump). */
+#define RC_CFG_MAX_METRICS_TOPICS 64
+#define RC_CFG_MAX_METRICS_TOPICS_LEN 4096
 
 enum rc_slow_policy { RC_SLOW_CLOSE, RC_SLOW_DROP };
 
@@ -26,6 +30,7 @@ struct rc_config {
 	bool echo;                         /* serve /echo */
 	bool compression;                  /* permessage-deflate offered */
 	char *cors_origins;                /* "https://a.example,…" or "*"; NULL: same origin only */
+	char *metrics_topics;              /* "a,b,…" (at most RC_CFG_MAX_METRICS_TOPICS); NULL: none */
 	/* [limits] */
 	uint64_t max_connections;          /* total; 0: unlimited */
 	uint64_t max_connections_per_ip;   /* 0: unlimited */

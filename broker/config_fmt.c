@@ -71,6 +71,7 @@ static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
 	}
 	case K_PATH:
 	case K_ORIGINS:
+	case K_TOPICS:
 		snprintf(buf, cap, "%s", *(char *const *)field ? *(char *const *)field : "");
 		break;
 	case K_UINT:
@@ -173,6 +174,7 @@ static const char *metavar(enum kind kind)
 	case K_LIST: return "HOST:PORT";
 	case K_PATH: return "FILE";
 	case K_ORIGINS: return "ORIGINS";
+	case K_TOPICS: return "TOPICS";
 	case K_SIZE: return "SIZE";
 	case K_MS: case K_MS64: return "SECONDS";
 	case K_BOOL: return "on|off";

@@ -20,6 +20,7 @@ enum kind {
 			 * HOST:PORT items, comma-separated, repeatable */
 	K_PATH,		/* char *, a file name; empty = unset (NULL) */
 	K_ORIGINS,	/* char *, comma-separated web origins or "*"; empty = NULL */
+	K_TOPICS,	/* char *, comma-separated topic names (metrics_topics); empty = NULL */
 	K_UINT,		/* unsigned, plain integer */
 	K_INT,		/* int, plain integer */
 	K_U64,		/* uint64_t, plain integer */

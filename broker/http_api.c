@@ -1,6 +1,6 @@
 /* The plain-HTTP API on the broker's port: POST /publish/<topic>, GET
- * /stats, /metrics (Prometheus text), /healthz, /topics, and the embedded
- * demo page and browser client. */
+ * /stats, /metrics (Prometheus text), /healthz, /topics, /connz, /subsz,
+ * and the embedded demo page and browser client. */
 #include <errno.h>
 #include <stdarg.h>
 #include <strings.h>
@@ -89,6 +89,12 @@ static void error(struct bk_http *h, int status, const char *reason, const char 
 	respond(h, status, "application/json", extra, body, (size_t)n);
 }
 
+/* See broker.h. */
+void bk_http_error(struct bk_http *h, int status, const char *reason)
+{
+	error(h, status, reason, NULL);
+}
+
 static void stats(struct bk_http *h)
 {
 	struct bk_text t = { 0 };
@@ -139,6 +145,44 @@ static void topics(struct bk_http *h)
 
 	bk_tprintf(&t, "{\"topics\":[");
 	bk_topics_each(topic_json, &a, 10000); /* bounded answer */
+	bk_tprintf(&t, "]}\n");
+	bk_respond_text(h, &t, "application/json");
+}
+
+/* GET /subsz?topic=T: that topic (404 when not in the registry); else
+ * ?offset=&limit=: a page of the topics in registry order, as /topics. */
+static void subsz(struct bk_http *h)
+{
+	struct bk_text t = { 0 };
+	struct topics_arg a = { &t, 0 };
+	struct rc_span v;
+	size_t offset, limit;
+
+	if (rc_http_query_get(h->req->query, "topic", &v)) {
+		char name[RC_TOPIC_MAX + 1];
+		ssize_t n = bk_topic_from_path(v, name);
+		struct rc_topic *tp = n < 0 ? NULL : bk_topic_get(name, (size_t)n, false, NULL);
+
+		if (n < 0) {
+			error(h, 400, "invalid topic", NULL);
+			return;
+		}
+		if (!tp) {
+			error(h, 404, "no such topic", NULL);
+			return;
+		}
+		bk_tprintf(&t, "{\"topics\":[");
+		topic_json(tp, &a);
+		bk_topic_put(tp);
+		bk_tprintf(&t, "]}\n");
+		bk_respond_text(h, &t, "application/json");
+		return;
+	}
+	if (!bk_page_args(h, &offset, &limit))
+		return;
+	bk_tprintf(&t, "{\"total\":%zu,\"offset\":%zu,\"limit\":%zu,\"topics\":[",
+		   bk_topics_count(), offset, limit);
+	bk_topics_page(topic_json, &a, offset, limit);
 	bk_tprintf(&t, "]}\n");
 	bk_respond_text(h, &t, "application/json");
 }
@@ -342,6 +386,10 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 		respond(&h, 200, "text/plain", NULL, "ok\n", 3);
 	else if (path_is(p, "/topics"))
 		topics(&h);
+	else if (path_is(p, "/connz"))
+		bk_connz(&h);
+	else if (path_is(p, "/subsz"))
+		subsz(&h);
 	else if (path_is(p, "/ws") || path_is(p, "/echo") ||
 		 (p.len > 5 && (!memcmp(p.p, "/sub/", 5) || !memcmp(p.p, "/pub/", 5))))
 		error(&h, 426, "this endpoint speaks WebSocket", "Upgrade: websocket\r\n");

@@ -5,8 +5,10 @@
  * The histograms are written on the hot path, so they cost no allocation
  * and no locked instruction: fixed buckets, one block per worker thread,
  * each written by its own thread only (a relaxed load and store), summed
- * when /metrics is read.  No label takes a value from users (no topic or
- * address labels), so the number of series is fixed. */
+ * when /metrics is read.  The only label taking a value from users is the
+ * topic of the per-topic series, and only for the topics the operator
+ * lists in metrics_topics (at most 64), so the number of series stays
+ * bounded whatever clients do. */
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
@@ -196,6 +198,74 @@ static void process_metrics(struct bk_text *t)
 		   (double)now_ns(CLOCK_REALTIME) / 1e9 - up);
 }
 
+/* A label value in the text format: backslash, double quote and newline
+ * escaped (topics have no control characters, but the escape is cheap). */
+static void label_value(struct bk_text *t, const char *p, size_t len)
+{
+	char buf[RC_TOPIC_MAX * 2 + 1];
+	size_t n = 0;
+
+	for (size_t i = 0; i < len && n + 2 < sizeof(buf); i++) {
+		if (p[i] == '\\' || p[i] == '"' || p[i] == '\n')
+			buf[n++] = '\\';
+		buf[n++] = p[i] == '\n' ? 'n' : p[i];
+	}
+	bk_tprintf(t, "%.*s", (int)n, buf);
+}
+
+/* ringcast_topic_subscribers and ringcast_topic_seq for each topic of
+ * metrics_topics.  Each lookup takes a reference (no creation) and drops it
+ * after two atomic reads and the topic lock for seq; nothing is held while
+ * formatting.  A listed topic not in the registry has 0 subscribers and no
+ * seq sample (its last seq may sit in a tombstone, not read here). */
+static void topic_metrics(struct bk_text *t, const char *list)
+{
+	unsigned subs[RC_CFG_MAX_METRICS_TOPICS];
+	uint64_t seq[RC_CFG_MAX_METRICS_TOPICS];
+	const char *name[RC_CFG_MAX_METRICS_TOPICS];
+	size_t len[RC_CFG_MAX_METRICS_TOPICS];
+	bool known[RC_CFG_MAX_METRICS_TOPICS];
+	unsigned n = 0;
+
+	/* The list was validated when loaded (config.c, set_topics). */
+	for (const char *p = list; p && *p && n < RC_CFG_MAX_METRICS_TOPICS;) {
+		size_t l, m;
+		p += strspn(p, " \t");
+		l = strcspn(p, ",");
+		for (m = l; m && (p[m - 1] == ' ' || p[m - 1] == '\t'); m--)
+			;
+		struct rc_topic *tp = bk_topic_get(p, m, false, NULL);
+		name[n] = p;
+		len[n] = m;
+		known[n] = tp != NULL;
+		subs[n] = tp ? atomic_load(&tp->nsubs) : 0;
+		seq[n] = tp ? bk_topic_seq(tp) : 0;
+		if (tp)
+			bk_topic_put(tp);
+		n++;
+		p += l + (p[l] == ',');
+	}
+	if (!n)
+		return;
+	head(t, "ringcast_topic_subscribers", "gauge",
+	     "Subscribers of each topic listed in metrics_topics.");
+	for (unsigned i = 0; i < n; i++) {
+		bk_tprintf(t, "ringcast_topic_subscribers{topic=\"");
+		label_value(t, name[i], len[i]);
+		bk_tprintf(t, "\"} %u\n", subs[i]);
+	}
+	head(t, "ringcast_topic_seq", "gauge",
+	     "Last sequence number of each listed topic in the registry (messages published "
+	     "since the topic's seq began).");
+	for (unsigned i = 0; i < n; i++) {
+		if (!known[i])
+			continue;
+		bk_tprintf(t, "ringcast_topic_seq{topic=\"");
+		label_value(t, name[i], len[i]);
+		bk_tprintf(t, "\"} %llu\n", (unsigned long long)seq[i]);
+	}
+}
+
 /* See broker.h. */
 void bk_metrics(struct bk_http *h)
 {
@@ -212,6 +282,7 @@ void bk_metrics(struct bk_http *h)
 	}
 	head(&t, "ringcast_topics", "gauge", "Topics in the registry.");
 	bk_tprintf(&t, "ringcast_topics %zu\n", bk_topics_count());
+	topic_metrics(&t, bk_cfg()->metrics_topics);
 	head(&t, "ringcast_history_bytes", "gauge", "Payload bytes held by topic histories.");
 	bk_tprintf(&t, "ringcast_history_bytes %llu\n",
 		   (unsigned long long)atomic_load(&bk.hist_bytes));

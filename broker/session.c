@@ -47,11 +47,47 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* One writer (cl's thread): a relaxed load and store, no locked add. */
+static void relaxed_add(_Atomic uint64_t *p, uint64_t n)
+{
+	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* The thread's connection list for /connz: joined at open, left at close. */
+static void conns_add(struct bk_client *cl)
+{
+	struct bk_worker *w = cl->conns_w = bk_worker();
+
+	pthread_mutex_lock(&w->conns_lock);
+	rc_list_add_tail(&w->conns, &cl->conn_link);
+	w->nconns++;
+	pthread_mutex_unlock(&w->conns_lock);
+}
+
+static void conns_del(struct bk_client *cl)
+{
+	struct bk_worker *w = cl->conns_w; /* the list it joined, whoever closes */
+
+	if (rc_list_empty(&cl->conn_link))
+		return; /* never opened */
+	pthread_mutex_lock(&w->conns_lock);
+	rc_list_del(&cl->conn_link);
+	w->nconns--;
+	pthread_mutex_unlock(&w->conns_lock);
+}
+
 static const char *endpoint(const struct bk_client *cl)
 {
 	static const char *const names[] = { "/ws", "/sub/", "/pub/", "/echo" };
 
 	return cl->mode < 4 ? names[cl->mode] : "?";
+}
+
+/* See broker.h. */
+const char *bk_endpoint(const struct bk_client *cl)
+{
+	return endpoint(cl);
 }
 
 /* {"op":"reset","topic":…,"seq":N} (see bk_send_reset). */
@@ -145,6 +181,7 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 		return; /* out of memory: a hole the next delivery reports */
 	size_t queued = bk.io->queued(cl);
 	bk_observe_queued(queued);
+	atomic_store_explicit(&cl->queued, queued, memory_order_relaxed);
 	if (queued + rc_buf_len(f) > bk_cfg()->max_backpressure) {
 		slow_consumer(s, m);
 		return;
@@ -163,8 +200,8 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	s->next_seq = m->seq + 1;
 	bk_stat_add(BK_MSGS_OUT, 1);
 	bk_stat_add(BK_BYTES_OUT, (int64_t)rc_buf_len(f));
-	cl->msgs_out++;
-	cl->bytes_out += rc_buf_len(f);
+	relaxed_add(&cl->msgs_out, 1);
+	relaxed_add(&cl->bytes_out, rc_buf_len(f));
 }
 
 /* A gap frame is small: room for one is what a hole waits for. */
@@ -374,6 +411,7 @@ static void on_open(struct rc_conn *c)
 	cl->deflate_shared = pmd && pmd->server_max_window_bits == 15 &&
 			     pmd->server_no_context_takeover;
 	cl->opened_ms = mono_ms();
+	conns_add(cl);
 	if (rc_log_enabled(RC_LOG_DEBUG))
 		rc_log(RC_LOG_DEBUG, "open %s %s%s%s", rc_conn_peer(c), endpoint(cl), cl->topic,
 		       pmd ? " (permessage-deflate)" : "");
@@ -449,6 +487,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 		       (unsigned long long)cl->msgs_out, (unsigned long long)cl->bytes_out,
 		       cl->opened_ms ? (double)(mono_ms() - cl->opened_ms) / 1e3 : 0.0);
 	rc_list_del(&cl->close_link); /* gone before its deferred close */
+	conns_del(cl);
 	bk_unsubscribe_all(cl);
 	bk_auth_close(cl);
 	bk_stat_add(BK_CONNECTIONS, -1);
@@ -483,7 +522,8 @@ static bool equals(struct rc_span s, const char *lit)
 
 /* A seq in a query: decimal digits only, at most 2^64 - 1 (strtoull would
  * take "-1" and saturate overflows, as the JSON mode does not). */
-static bool parse_seq(struct rc_span v, uint64_t *out)
+/* See broker.h. */
+bool bk_parse_u64(struct rc_span v, uint64_t *out)
 {
 	uint64_t n = 0;
 
@@ -527,6 +567,7 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 	cl->tokens = (double)cfg->json_burst;
 	rc_list_init(&cl->subs);
 	rc_list_init(&cl->close_link);
+	rc_list_init(&cl->conn_link);
 	if (mode == BK_MODE_SUB || mode == BK_MODE_PUB) {
 		ssize_t n = bk_topic_from_path(rest, cl->topic);
 		if (n < 0) {
@@ -535,7 +576,7 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		}
 		cl->topic_len = (size_t)n;
 		if (mode == BK_MODE_SUB && rc_http_query_get(req->query, "from", &val)) {
-			if (!parse_seq(val, &cl->from)) {
+			if (!bk_parse_u64(val, &cl->from)) {
 				rc_mem_free(cl);
 				return 400;
 			}

@@ -178,7 +178,7 @@ struct rc_topic *bk_topic_get(const char *name, size_t len, bool create_it, cons
 		if (t)
 			atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 		pthread_mutex_unlock(&reg.lock);
-		if (t || errno != ENOSPC || attempt)
+		if (t || !create_it || errno != ENOSPC || attempt)
 			return t;
 		/* Each eviction may remove a topic; a few hundred at most. */
 		bk_hist_trim(true, 1024);
@@ -225,16 +225,30 @@ void bk_topic_put(struct rc_topic *t)
  * the registry lock is held only to take a reference on each. */
 void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t max)
 {
+	bk_topics_page(fn, arg, 0, max);
+}
+
+/* See broker.h. */
+void bk_topics_page(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t skip,
+		    size_t max)
+{
 	size_t cap = bk_topics_count(), n = 0;
 	struct rc_topic **all;
 
+	if (skip >= cap)
+		return; /* past the end: no walk */
+	cap -= skip;
 	if (cap > max)
 		cap = max;
-	if (!cap || !(all = malloc(cap * sizeof(*all))))
+	if (!(all = malloc(cap * sizeof(*all))))
 		return;
 	pthread_mutex_lock(&reg.lock);
 	for (size_t i = 0; i < reg.nbuckets && n < cap; i++) {
 		for (struct rc_topic *t = reg.buckets[i]; t && n < cap; t = t->hnext) {
+			if (skip) {
+				skip--;
+				continue;
+			}
 			atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 			all[n++] = t;
 		}

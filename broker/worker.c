@@ -37,6 +37,8 @@ int bk_workers_init(unsigned n)
 		bk.workers[i].idx = i;
 		rc_list_init(&bk.workers[i].holes);
 		rc_list_init(&bk.workers[i].closes);
+		rc_list_init(&bk.workers[i].conns);
+		pthread_mutex_init(&bk.workers[i].conns_lock, NULL);
 	}
 	return 0;
 }
@@ -93,7 +95,8 @@ static struct {
 	pthread_t th;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool running, stop;
+	atomic_bool running; /* read by the signal thread's stop */
+	bool stop;
 } hk = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static void tick(void *arg)
@@ -152,19 +155,21 @@ int bk_housekeeping_start(void)
 	ret = pthread_create(&hk.th, NULL, housekeeping, NULL);
 	if (ret)
 		return -ret;
-	hk.running = true;
+	/* After hk.th is set: the signal thread's stop joins it once it sees
+	 * this (a SIGTERM before it leaves the thread to the process exit). */
+	atomic_store(&hk.running, true);
 	return 0;
 }
 
 /* Stops and joins it (see broker.h); harmless if it never started. */
 void bk_housekeeping_stop(void)
 {
-	if (!hk.running)
+	if (!atomic_load(&hk.running))
 		return;
 	pthread_mutex_lock(&hk.lock);
 	hk.stop = true;
 	pthread_cond_signal(&hk.cond);
 	pthread_mutex_unlock(&hk.lock);
 	pthread_join(hk.th, NULL);
-	hk.running = false;
+	atomic_store(&hk.running, false);
 }

@@ -322,7 +322,7 @@ def test_api_keys_and_admin():
         eq(upgrade_status(b, "/pub/secret", b"Authorization: Bearer wrong-key-0123456789\r\n"),
            401, "/pub with a wrong key")
         eq(upgrade_status(b, "/pub/secret"), 403, "/pub without a key")
-        for path in ("/stats", "/metrics", "/topics"):
+        for path in ("/stats", "/metrics", "/topics", "/connz", "/subsz?offset=0"):
             eq(b.http("GET", path)[0], 401, f"{path} without the admin key")
             eq(b.http("GET", path, headers={"Authorization": "Bearer " + API_KEY})[0], 403,
                f"{path} with another key")

@@ -1,17 +1,22 @@
 """GET /metrics is valid Prometheus text: `promtool check metrics` (from
 Debian's prometheus package) passes, every series has # HELP and # TYPE,
-and the build, process and histogram series say what happened."""
+and the build, process and histogram series say what happened; per-topic
+series exist for exactly the topics metrics_topics lists (label values
+escaped), follow SIGHUP, and the list is bounded."""
 import asyncio
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 import broker  # noqa: E402
-from rctest import check, eq, run  # noqa: E402
+from rctest import check, eq, run, wait_until  # noqa: E402
 
 
 def scrape(b):
@@ -31,6 +36,14 @@ def samples(text):
     return out
 
 
+def promtool_check(text):
+    promtool = shutil.which("promtool")
+    check(promtool, "promtool not installed (make test-deps installs Debian's prometheus)")
+    r = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=30)
+    eq((r.returncode, r.stdout.decode() + r.stderr.decode()), (0, ""), "promtool check metrics")
+
+
 def test_promtool_passes():
     promtool = shutil.which("promtool")
     check(promtool, "promtool not installed (make test-deps installs Debian's prometheus)")
@@ -38,6 +51,7 @@ def test_promtool_passes():
     try:
         b.publish("m", "x")
         text = scrape(b)
+        check("ringcast_topic_" not in text, "no per-topic series without metrics_topics")
         r = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
                            capture_output=True, timeout=30)
         eq((r.returncode, r.stdout.decode() + r.stderr.decode()), (0, ""), "promtool check metrics")
@@ -90,4 +104,65 @@ async def test_build_process_and_histograms():
         b.stop()
 
 
-run([test_promtool_passes, test_build_process_and_histograms])
+ODD = 'q"uo\\teé'  # a double quote, a backslash and UTF-8 in a topic name
+
+
+def topic_series(text):
+    return {k: v for k, v in samples(text).items() if k.startswith("ringcast_topic_")}
+
+
+async def test_listed_topics():
+    with tempfile.TemporaryDirectory() as d:
+        cfg = os.path.join(d, "ringcast.ini")
+        broker.write_config(cfg, {"server": {"metrics_topics": f" m1 , {ODD},absent"}})
+        b = broker.start(threads=2, config=cfg)
+        try:
+            subs = [await b.connect("/sub/m1") for _ in range(2)]
+            subs.append(await b.connect("/sub/" + urllib.parse.quote(ODD)))
+            subs.append(await b.connect("/sub/unlisted"))
+            wait_until(lambda: b.stats()["subscriptions"] == 4, 10, "4 subscriptions")
+            for i in range(3):
+                eq(b.publish("m1", f"x{i}")["seq"], i + 1, "publish seq")
+            b.publish("unlisted", "y")
+            text = scrape(b)
+            promtool_check(text)
+            esc = 'q\\"uo\\\\teé'  # as the text format escapes it
+            eq(topic_series(text), {
+                'ringcast_topic_subscribers{topic="m1"}': 2.0,
+                'ringcast_topic_subscribers{topic="%s"}' % esc: 1.0,
+                'ringcast_topic_subscribers{topic="absent"}': 0.0,
+                'ringcast_topic_seq{topic="m1"}': 3.0,
+                'ringcast_topic_seq{topic="%s"}' % esc: 0.0,
+            }, "per-topic series for exactly the listed topics")
+            # SIGHUP: the new list replaces the old one.
+            broker.write_config(cfg, {"server": {"metrics_topics": "unlisted"}})
+            mark = len(b.log())
+            b.signal(signal.SIGHUP)
+            wait_until(lambda: "reloaded" in b.log()[mark:], 10, "the reload log line")
+            text = scrape(b)
+            promtool_check(text)
+            eq(topic_series(text), {'ringcast_topic_subscribers{topic="unlisted"}': 1.0,
+                                    'ringcast_topic_seq{topic="unlisted"}': 1.0},
+               "series after SIGHUP")
+            for ws in subs:
+                await ws.close()
+        finally:
+            b.stop()
+
+
+def test_list_is_bounded():
+    exe = os.path.join(broker.BUILD, "ringcast")
+    for value, why in ((",".join(f"t{i}" for i in range(65)), "too many topics"),
+                       ("a,b,a", "listed twice"), ("a,,b", "not a topic list"),
+                       ("ok," + "x" * 4100, "too long")):
+        r = subprocess.run([exe, "--metrics-topics", value, "--check-config"],
+                           capture_output=True, timeout=30)
+        check(r.returncode != 0, f"{value[:40]!r} accepted")
+        check(why in r.stderr.decode(), f"{why!r} not in {r.stderr.decode()!r}")
+    r = subprocess.run([exe, "--metrics-topics", ",".join(f"t{i}" for i in range(64)),
+                        "--check-config"], capture_output=True, timeout=30)
+    eq(r.returncode, 0, "64 topics accepted: " + r.stderr.decode())
+
+
+run([test_promtool_passes, test_build_process_and_histograms, test_listed_topics,
+     test_list_is_bounded])
