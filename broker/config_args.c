@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/auth.h"
 #include "broker/config.h"
 #include "broker/config_internal.h"
 
@@ -169,6 +170,14 @@ int rc_config_from_args(struct rc_config *c, int argc, char **argv,
 	if (!check || *exit_now)
 		return err;
 	*exit_now = true;
+	/* The access file is part of the configuration: a start would refuse
+	 * it, so the check does too (bk_auth_load prints each error). */
+	if (!err && c->auth && !bk_auth_is_none(c->auth)) {
+		struct bk_auth *a = bk_auth_load(c->auth);
+		if (!a)
+			err = -EINVAL;
+		bk_auth_free(a);
+	}
 	if (err) {
 		fprintf(stderr, "ringcast: configuration is not valid\n");
 		return -EINVAL;

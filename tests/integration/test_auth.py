@@ -479,9 +479,28 @@ def test_secure_default():
     check("bad.ini:2" in err and "bad.ini:5" in err and "1234" not in err,
           f"errors with lines, no secret: {err!r}")
 
+def test_check_config_reads_the_access_file():
+    """--check-config refuses what a start would refuse, with the same lines."""
+    exe = os.path.join(BUILD, "ringcast")
+    bad = os.path.join(TMP, "bad-check.ini")
+    with open(bad, "w") as f:
+        f.write("[key k]\nalg = none\nsecret = 1234\n[topic a*b]\nsubscribe = x\n")
+    r = subprocess.run([exe, "--auth", bad, "--check-config"], capture_output=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    err = r.stderr.decode(errors="replace")
+    check(r.returncode != 0, f"--check-config with a bad access file exited {r.returncode}")
+    check("bad-check.ini:2" in err and "bad-check.ini:5" in err and "1234" not in err
+          and "configuration is not valid" in err, f"errors with lines, no secret: {err!r}")
+    good = access_file("good-check.ini")
+    r = subprocess.run([exe, "--auth", good, "--check-config"], capture_output=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    eq(r.returncode, 0, f"--check-config with a good access file: {r.stderr!r}")
+    check(b"config OK" in r.stdout, f"says OK: {r.stdout[-200:]!r}")
+
 
 if __name__ == "__main__":
     run([test_tokens_at_the_upgrade, test_auth_command_and_refresh,
          test_expiry_closes_4001_unless_refreshed, test_auth_timeout_closes_4002,
          test_permissions_per_pattern, test_api_keys_and_admin, test_origins,
-         test_publish_rate_limits, test_sighup_revokes, test_cli_token, test_secure_default], timeout=90)
+         test_publish_rate_limits, test_sighup_revokes, test_cli_token, test_secure_default,
+         test_check_config_reads_the_access_file], timeout=90)
