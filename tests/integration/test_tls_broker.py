@@ -218,17 +218,20 @@ async def test_mutual_tls():
 
 
 def test_bad_tls_config_refused_at_start():
-    from rctest import Proc, BUILD, free_port
+    from rctest import Proc, BUILD, free_ports
     exe = os.path.join(BUILD, "ringcast")
+    # Distinct ports: the same one for --listen and --tls-listen is refused
+    # as "given twice" (exit 2), which is not what these cases test.
+    ports = free_ports(4)
     cases = [
-        (["--tls-listen", f"127.0.0.1:{free_port()}"], "needs tls_cert and tls_key", 2),
-        (["--tls-listen", f"127.0.0.1:{free_port()}", "--tls-cert", PKI.server[0],
+        (["--tls-listen", f"127.0.0.1:{ports[1]}"], "needs tls_cert and tls_key", 2),
+        (["--tls-listen", f"127.0.0.1:{ports[2]}", "--tls-cert", PKI.server[0],
           "--tls-key", PKI.client[1]], "cannot listen with TLS", 1),
-        (["--tls-listen", f"127.0.0.1:{free_port()}", "--tls-cert", "/nonexistent.pem",
+        (["--tls-listen", f"127.0.0.1:{ports[3]}", "--tls-cert", "/nonexistent.pem",
           "--tls-key", PKI.server[1]], "/nonexistent.pem", 1),
     ]
     for flags, want, status in cases:
-        p = Proc([exe, "--listen", f"127.0.0.1:{free_port()}", *flags], name="ringcast")
+        p = Proc([exe, "--listen", f"127.0.0.1:{ports[0]}", *flags], name="ringcast")
         eq(p.wait(10), status, f"exit status for {flags}")
         check(want in p.text(), f"{want!r} in {p.text()[-800:]!r}")
 

@@ -67,9 +67,20 @@ def wait_until(cond, timeout, what, interval=0.01):
 
 def free_port():
     """A port that was free a moment ago (for programs that cannot bind 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n):
+    """n distinct ports that were free a moment ago: the sockets stay bound
+    until all are chosen (two free_port() calls may return the same port)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def can_connect(port, host="127.0.0.1"):
