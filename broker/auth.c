@@ -16,9 +16,15 @@
 
 _Atomic(struct bk_auth *) bk__auth_cur;
 
+/* Not time(NULL): glibc answers it from the kernel's coarse clock, which
+ * can lag the real time by a tick, so a token minted at a second's start
+ * (iat = now) would be "issued in the future" with leeway 0. */
 int64_t bk__auth_now_s(void)
 {
-	return (int64_t)time(NULL);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
 }
 
 uint64_t bk__auth_now_ms(void)
