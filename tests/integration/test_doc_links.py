@@ -1,6 +1,6 @@
 """The docs are true for someone with only the repository: every Markdown
 link and every repository path a doc names in backquotes exists, no
-tracked file points outside the repository (../shared, or design notes that
+tracked file points outside the repository (a sibling folder of the checkout, or design notes that
 live elsewhere), and the micro benchmarks' payload is in the repository."""
 import os
 import re
@@ -87,7 +87,7 @@ def test_the_check_catches_a_missing_path():
 
 def test_bench_micro_needs_only_the_repo():
     """build/bench-micro finds its payload (bench/data/api_index.json) from
-    any working directory; it used to exit 2 without ../shared."""
+    any working directory; it used to exit 2 without a payload file outside the checkout."""
     r = subprocess.run([os.path.abspath(os.path.join(BUILD, "bench-micro")), "--time=0.01", "--reps=1",
                         "write_github", "utf8_github"], cwd="/", capture_output=True, timeout=120)
     eq(r.returncode, 0, f"bench-micro exit ({r.stderr.decode()[-500:]})")
