@@ -8,6 +8,8 @@
 
 #include "core/internal.h"
 
+static void next_request_done(struct rc_conn *c);
+
 static int append_in(struct rc_conn *c, const uint8_t *p, size_t n)
 {
 	if (rc__buf_reserve(&c->in, n ? n : 1) < 0)
@@ -107,6 +109,7 @@ static int next_request(struct rc_conn *c)
 	head = rc_http_parse_request(c->in->data, c->in->len, &lim, &req);
 	if (head == -EAGAIN)
 		return 0;
+	c->http_answered = false; /* a new request, whatever becomes of it */
 	c->http_head = head >= 0 && req.method.len == 4 && memcmp(req.method.p, "HEAD", 4) == 0;
 	if (head < 0) {
 		rc__http_refuse(c, req.status, "malformed request", NULL);
@@ -145,12 +148,25 @@ static int next_request(struct rc_conn *c)
 	}
 	if (c->state != RC_CS_HTTP || !c->in)
 		return -1;
-	/* Pipelined requests: drop the one just answered. */
-	size_t used = (size_t)head + (size_t)clen;
-	memmove(c->in->data, c->in->data + used, c->in->len - used);
-	c->in->len -= used;
-	rc__timer_arm(c, RC_T_HANDSHAKE, o->handshake_timeout_ms);
+	c->http_used = (uint32_t)(head + clen);
+	if (!c->http_answered) {
+		/* Answered later (rc_conn_respond): the request stays in c->in
+		 * and no other is read until then, so answers keep the order
+		 * of the requests. */
+		c->http_pending = true;
+		return 0;
+	}
+	next_request_done(c);
 	return 1;
+}
+
+/* The request at the start of c->in was answered: drop it, so a pipelined
+ * one comes next, and count the connection as active. */
+static void next_request_done(struct rc_conn *c)
+{
+	memmove(c->in->data, c->in->data + c->http_used, c->in->len - c->http_used);
+	c->in->len -= c->http_used;
+	rc__timer_arm(c, RC_T_HANDSHAKE, c->loop->opt.handshake_timeout_ms);
 }
 
 /* Bytes arriving before the connection is a WebSocket (server side);
@@ -168,10 +184,10 @@ size_t rc__http_feed(struct rc_conn *c, uint8_t *p, size_t n)
 	for (;;) {
 		if (c->state != RC_CS_HTTP)
 			break;
-		if (!rc__conn_room(c))
-			return used;
+		if (!rc__conn_room(c) || c->http_pending)
+			return used; /* the rest waits (held, reading paused) */
 		int r = c->in && c->in->len ? next_request(c) : 0;
-		if (r != 0)
+		if (r != 0 || c->http_pending)
 			continue;
 		size_t have = c->in ? c->in->len : 0, take = n - used;
 		if (!take)
@@ -200,9 +216,12 @@ int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 		    const char *extra_headers, const void *body, size_t len)
 {
 	size_t head_room = 512 + (extra_headers ? strlen(extra_headers) : 0);
-	struct rc_buf *b = rc_buf_new(head_room + len);
+	struct rc_buf *b;
 	ssize_t n;
 
+	if (c->state != RC_CS_HTTP || c->client || c->http_answered)
+		return -EPIPE;
+	b = rc_buf_new(head_room + len);
 	if (!b)
 		return -ENOMEM;
 	n = rc_http_write_response((char *)b->data, b->cap, status, content_type,
@@ -216,12 +235,21 @@ int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 	b->len = (size_t)n - (c->http_head && status >= 200 && status != 204 && status != 304
 			      ? len : 0);
 	rc__conn_enqueue(c, b);
+	c->http_answered = true;
 	if (!c->http_keepalive) {
 		/* Close after the answer is flushed: DRAIN shuts down our side
 		 * once the queue is empty. */
 		c->state = RC_CS_DRAIN;
 		rc_buf_unref(c->in);
 		c->in = NULL;
+		c->http_pending = false;
+		return 0;
+	}
+	if (c->http_pending) {
+		/* A deferred answer: the requests behind it may be read now. */
+		c->http_pending = false;
+		next_request_done(c);
+		rc__conn_resume(c);
 	}
 	return 0;
 }
