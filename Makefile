@@ -44,6 +44,12 @@ DEB_PKGS      := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-
 DEB_TEST_PKGS := libcriterion-dev clang libclang-rt-14-dev openssl curl python3 \
 	python3-websockets microsocks chromium prometheus python3-jwt \
 	python3-cryptography
+# deploy/: the local cluster (HAProxy, Redis), the container image (podman,
+# buildah, runc, a static busybox for its health check), the Debian package
+# (dpkg-dev, lintian) and the Helm/Kubernetes render check (Go with sprig,
+# the template library Helm renders with).
+DEB_TEST_PKGS += haproxy redis-server podman buildah runc busybox-static dpkg-dev \
+	lintian fakeroot golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)
@@ -88,7 +94,8 @@ PROGRAMS := $(if $(BROKER_SRCS),$(BUILD)/ringcast) $(EXAMPLES) $(CLI_BINS) \
 	$(if $(RCBENCH_SRCS),$(BUILD)/ringcast-bench)
 TOOLS    := $(if $(MICRO_SRCS),$(MICRO_BIN)) $(BENCH_PROGS)
 
-.PHONY: all deps test-deps test unit integration run fuzz install uninstall clean FORCE
+.PHONY: all deps test-deps test unit integration run fuzz install uninstall clean FORCE \
+	image image-test deb deb-test
 # Keep intermediate objects (examples, CLI tools) so nothing relinks needlessly.
 .SECONDARY:
 all: $(LIB) $(SOLIB) $(PROGRAMS) $(TOOLS)
@@ -298,6 +305,16 @@ uninstall:
 		$(I)/lib/pkgconfig/ringcast.pc $(I)/include/ringcast/rc.h \
 		$(I)/include/ringcast/client.h $(addprefix $(I)/include/ringcast/,$(PUBLIC_PROTO_HEADERS))
 	-rmdir $(I)/include/ringcast/proto $(I)/include/ringcast 2>/dev/null
+
+# deploy/: the runtime container image built without pulling anything
+# (deploy/image/build.sh; PODMAN_OPTS for podman's global options), and the
+# slow deployment tests kept out of `make test`: the image built and run
+# with podman, the .deb installed, started and purged.  .ci/run calls both.
+image: $(BUILD)/ringcast
+	deploy/image/build.sh $(BUILD)/ringcast
+
+image-test: test-deps all
+	$(Q)BUILD=$(BUILD) tests/integration/run ../deploy/test_image.py
 
 clean:
 	rm -rf build
