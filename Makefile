@@ -306,10 +306,25 @@ uninstall:
 		$(I)/include/ringcast/client.h $(addprefix $(I)/include/ringcast/,$(PUBLIC_PROTO_HEADERS))
 	-rmdir $(I)/include/ringcast/proto $(I)/include/ringcast 2>/dev/null
 
-# deploy/: the runtime container image built without pulling anything
-# (deploy/image/build.sh; PODMAN_OPTS for podman's global options), and the
-# slow deployment tests kept out of `make test`: the image built and run
-# with podman, the .deb installed, started and purged.  .ci/run calls both.
+# deploy/: the Debian package and the runtime container image built without
+# pulling anything (deploy/image/build.sh; PODMAN_OPTS for podman's global
+# options), and the slow deployment tests kept out of `make test`: the .deb
+# installed, started and purged; the image built and run with podman.
+# .ci/run calls both.
+# `make deb`: build/ringcast_VERSION_ARCH.deb (deploy/deb/build.sh), from
+# programs compiled apart in build/deb-bin with Debian's hardening flags
+# (dpkg-buildflags, plus bindnow), then checked by lintian when installed.
+DEB_BIN := build/deb-bin
+deb: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(DEB_BIN) \
+		CFLAGS="$$(dpkg-buildflags --get CPPFLAGS) $$(dpkg-buildflags --get CFLAGS)" \
+		LDFLAGS="$$(DEB_BUILD_MAINT_OPTIONS=hardening=+bindnow dpkg-buildflags --get LDFLAGS)" \
+		$(addprefix $(DEB_BIN)/,ringcast ringcast-pub ringcast-sub ringcast-bench)
+	$(Q)deploy/deb/build.sh $(DEB_BIN)
+
+deb-test: test-deps deb
+	$(Q)BUILD=$(BUILD) tests/integration/run ../deploy/test_deb.py
+
 image: $(BUILD)/ringcast
 	deploy/image/build.sh $(BUILD)/ringcast
 
