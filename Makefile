@@ -95,7 +95,7 @@ PROGRAMS := $(if $(BROKER_SRCS),$(BUILD)/ringcast) $(EXAMPLES) $(CLI_BINS) \
 TOOLS    := $(if $(MICRO_SRCS),$(MICRO_BIN)) $(BENCH_PROGS)
 
 .PHONY: all deps test-deps test unit integration run fuzz install uninstall clean FORCE \
-	image image-test deb deb-test
+	image image-test deb deb-test k8s-manifests
 # Keep intermediate objects (examples, CLI tools) so nothing relinks needlessly.
 .SECONDARY:
 all: $(LIB) $(SOLIB) $(PROGRAMS) $(TOOLS)
@@ -324,6 +324,18 @@ deb: deps
 
 deb-test: test-deps deb
 	$(Q)BUILD=$(BUILD) tests/integration/run ../deploy/test_deb.py
+
+# The chart renderer for machines without Helm (tests/deploy/helmrender: Go's
+# text/template and sprig, as Helm; built from Debian's Go packages, offline),
+# and the plain manifests in deploy/k8s/ generated from the chart.
+$(BUILD)/helmrender: tests/deploy/helmrender/main.go | test-deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  GO      $@")
+	$(Q)cd tests/deploy/helmrender && GO111MODULE=off GOPATH=/usr/share/gocode \
+		GOCACHE=$(CURDIR)/build/gocache go build -o $(CURDIR)/$@ .
+
+k8s-manifests: $(BUILD)/helmrender
+	deploy/k8s/generate.sh $(BUILD)/helmrender
 
 image: $(BUILD)/ringcast
 	deploy/image/build.sh $(BUILD)/ringcast
