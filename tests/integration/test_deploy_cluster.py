@@ -9,6 +9,7 @@ import asyncio
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,6 +20,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 import websockets  # noqa: E402
+import yaml  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from rctest import BUILD, ROOT, Fail, check, eq, free_ports, run, wait_until  # noqa: E402
@@ -207,6 +209,38 @@ async def test_cross_node_delivery():
         await asyncio.to_thread(c.down)
 
 
+def test_compose_file_matches_the_topology():
+    """deploy/compose.yaml (no container runtime runs it here): the same
+    services, every variable haproxy.cfg reads, environment the broker
+    knows, files that exist, a stop grace period above the drain."""
+    deploy = os.path.join(ROOT, "deploy")
+    with open(os.path.join(deploy, "compose.yaml")) as f:
+        svc = yaml.safe_load(f)["services"]
+    eq(sorted(svc), ["haproxy", "redis", "ringcast1", "ringcast2"], "compose services")
+    with open(os.path.join(deploy, "haproxy.cfg")) as f:
+        cfg = "".join(ln for ln in f if not ln.lstrip().startswith("#"))
+    wanted = set(re.findall(r"\$\{(\w+)\}", cfg))
+    eq(set(svc["haproxy"]["environment"]), wanted, "HAProxy's environment vs haproxy.cfg")
+    for vol in svc["haproxy"]["volumes"]:
+        check(os.path.exists(os.path.join(deploy, vol.split(":")[0])), f"{vol} exists")
+    for n in ("ringcast1", "ringcast2"):
+        node = svc[n]
+        env = {k: str(v) for k, v in node["environment"].items()}
+        eq(env.get("RINGCAST_REDIS_URL"), "redis://redis:6379", f"{n}'s Redis")
+        r = subprocess.run([RINGCAST, "--check-config"], capture_output=True, timeout=30,
+                           env=dict(os.environ, **env))
+        eq(r.returncode, 0, f"{n}'s environment: {r.stderr.decode()}")
+        unknown = set(re.findall(r"(RINGCAST_\w+) is not a ringcast setting", r.stderr.decode()))
+        check(unknown <= {"RINGCAST_ENGINE", "RINGCAST_REDIS_URL"},
+              f"{n} sets variables the broker does not know: {unknown}")
+        seccomp = [o.split("=", 1)[1] for o in node["security_opt"] if o.startswith("seccomp=")]
+        check(seccomp and os.path.exists(os.path.join(deploy, seccomp[0])),
+              f"{n}'s seccomp profile exists: {seccomp}")
+        check(int(node["stop_grace_period"].rstrip("s")) >= 10, "stop grace period")
+        eq(node["depends_on"]["redis"]["condition"], "service_healthy", f"{n} waits for Redis")
+
+
 if __name__ == "__main__":
     run([test_routes_http_and_websocket_to_both_nodes,
-         test_killed_node_taken_out_clients_reconnect, test_cross_node_delivery], timeout=120)
+         test_killed_node_taken_out_clients_reconnect, test_cross_node_delivery,
+         test_compose_file_matches_the_topology], timeout=120)
