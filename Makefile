@@ -47,9 +47,9 @@ DEB_TEST_PKGS := libcriterion-dev clang libclang-rt-14-dev openssl curl python3 
 # deploy/: the local cluster (HAProxy, Redis), the container image (podman,
 # buildah, runc, a static busybox for its health check), the Debian package
 # (dpkg-dev, lintian) and the Helm/Kubernetes render check (Go with sprig,
-# the template library Helm renders with).
+# the template library Helm renders with; python3-yaml).
 DEB_TEST_PKGS += haproxy redis-server podman buildah runc busybox-static dpkg-dev \
-	lintian fakeroot golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+	lintian python3-yaml golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)

@@ -14,7 +14,7 @@ bin="$1" out="$2"
 here="$(cd "$(dirname "$0")" && pwd)"
 [ -x "$bin" ] || { echo "rootfs: no broker at $bin" >&2; exit 1; }
 bb=/bin/busybox
-file -L "$bb" 2>/dev/null | grep -q 'statically linked' ||
+ldd "$bb" 2>&1 | grep -q 'not a dynamic executable' ||
 	{ echo "rootfs: $bb is not the static busybox (apt-get install busybox-static)" >&2; exit 1; }
 
 rm -rf "$out"

@@ -1,13 +1,14 @@
 """deploy/helm/ringcast and deploy/k8s/: the chart renders (with Go's
 text/template and sprig, as Helm does: tests/deploy/helmrender), every
 object passes the Kubernetes OpenAPI schemas (npm kubernetes-models), and
-the checks a schema cannot make hold: probes and the Service name a
+no field is unknown to them, and the checks a schema cannot make hold: probes and the Service name a
 declared container port, selectors match the pod labels, the ConfigMap's
 ringcast.ini passes the broker's own --check-config and listens on the
 container port, the grace period covers preStop plus the drain, the
 seccomp profile allows io_uring.  deploy/k8s/ is the chart's render; the
 chart's config values are exactly the broker's keys.  A manifest broken on
-purpose (a bad probe port, a wrong type) must fail the same checks."""
+purpose (a bad probe port, a wrong type, a misspelt field) must fail the
+same checks."""
 import copy
 import os
 import re
@@ -211,6 +212,12 @@ def test_broken_manifests_fail():
     errs = schema_errors(yaml.safe_dump_all(bad.values()))
     check(any("replicas must be integer" in e for e in errs) and
           any("Service" in e for e in errs), f"schema errors caught: {errs}")
+    bad = copy.deepcopy(objs)
+    c = bad["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    c["readinesProbe"] = c.pop("readinessProbe")
+    errs = schema_errors(yaml.safe_dump_all(bad.values()))
+    check(any("unknown field spec.template.spec.containers[0].readinesProbe" in e
+              for e in errs), f"a misspelt field caught: {errs}")
 
 
 def test_plain_manifests_are_the_chart():
