@@ -82,8 +82,12 @@ def build():
                   f"{time.monotonic() - t0:.1f}s", flush=True)
             return p
         err = r.stderr.decode(errors="replace").strip().splitlines()
-        reasons.append(f"build with storage driver {driver}: {err[-1] if err else r.returncode}")
         p.cleanup()
+        # Our own scripts' errors are failures, never a reason to skip.
+        own = [ln for ln in err if ln.startswith(("rootfs:", "build:"))]
+        if own:
+            raise Fail(f"deploy/image/build.sh: {own[0]}")
+        reasons.append(f"build with storage driver {driver}: {err[-1] if err else r.returncode}")
     skip(reasons)
     return None
 
