@@ -49,7 +49,7 @@ DEB_TEST_PKGS := libcriterion-dev clang libclang-rt-14-dev openssl curl python3 
 # (dpkg-dev, lintian) and the Helm/Kubernetes render check (Go with sprig,
 # the template library Helm renders with; python3-yaml).
 DEB_TEST_PKGS += haproxy redis-server podman buildah runc busybox-static dpkg-dev \
-	lintian python3-yaml golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+	lintian groff-base python3-yaml golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)

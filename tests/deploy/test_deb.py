@@ -12,6 +12,7 @@ import glob
 import os
 import pwd
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -144,6 +145,12 @@ def test_deb_install_start_purge():
            "config owner, group and mode")
         with open(UNIT) as f:
             unit = f.read()
+        if shutil.which("systemd-analyze"):
+            # Offline checks of the installed unit: syntax, executables,
+            # the Documentation= man page.
+            _, out = sh(["systemd-analyze", "verify", UNIT], ok=False)
+            eq([ln for ln in out.splitlines() if "ringcast" in ln], [],
+               "systemd-analyze verify of the installed unit")
         if os.path.isdir("/run/systemd/system"):
             start_with_systemd()
         else:
