@@ -2,8 +2,9 @@
 two brokers, Debian's HAProxy with deploy/haproxy.cfg) started by the script
 itself.  Through the load balancer, WebSocket upgrades and plain HTTP reach
 both nodes; a killed node is taken out by the /healthz checks, its clients
-reconnect through the balancer to the other node; `down` drains every
-process.  Cross-node delivery needs the redis engine: checked when the
+reconnect through the balancer to the other node; a node stopped with
+SIGTERM sends close 1001 through the balancer and is taken out the same
+way; `down` drains every process.  Cross-node delivery needs the redis engine: checked when the
 broker accepts `engine = redis`, otherwise the test says it skips that."""
 import asyncio
 import http.client
@@ -150,35 +151,56 @@ async def test_routes_http_and_websocket_to_both_nodes():
               f"{n} drained and stopped on SIGTERM: {log[-500:]!r}")
 
 
+async def lose_one_node(c, sig, sent_code):
+    """One client on each node through HAProxy; sig to the first one's node:
+    that client's connection ends (with close code sent_code, None when the
+    balancer just drops the tunnel), HAProxy marks the node DOWN, every new
+    request goes to the other node, and the client's reconnect lands there
+    while the other node's client never noticed.  Returns the node."""
+    await both_up(c)
+    a = await c.ws(c.lb, "/echo")
+    b = await c.ws(c.lb, "/echo")
+    victim, other = node_of(a), node_of(b)
+    eq({victim, other}, {"node1", "node2"}, "one WebSocket on each node")
+    os.kill(c.pid(victim), sig)
+    try:
+        await asyncio.wait_for(a.recv(), 15)
+        raise Fail(f"a message from a node stopped with {sig!s}")
+    except ConnectionClosed as e:
+        eq(e.rcvd.code if e.rcvd else None, sent_code, f"close code through HAProxy ({sig!s})")
+    except asyncio.TimeoutError:
+        raise Fail(f"the client of the node stopped with {sig!s} was not disconnected "
+                   "in 15 s") from None
+    await asyncio.to_thread(wait_until, lambda: c.haproxy_states().get(victim) == "DOWN",
+                            15, f"HAProxy to mark {victim} DOWN")
+    for _ in range(6):
+        st, node, _ = await asyncio.to_thread(c.http, c.lb, "GET", "/healthz")
+        eq((st, node), (200, other), "HTTP after the loss goes to the live node")
+    a = await c.ws(c.lb, "/echo")
+    eq(node_of(a), other, "node after reconnecting")
+    await echo(a, "again")
+    await echo(b, "undisturbed")
+    await a.close()
+    await b.close()
+    return victim
+
+
 async def test_killed_node_taken_out_clients_reconnect():
     c = Cluster()
     try:
-        await both_up(c)
-        a = await c.ws(c.lb, "/echo")
-        b = await c.ws(c.lb, "/echo")
-        victim, other = node_of(a), node_of(b)
-        eq({victim, other}, {"node1", "node2"}, "one WebSocket on each node")
-        os.kill(c.pid(victim), signal.SIGKILL)
-        try:  # the balancer ends the tunnel when the node's socket dies
-            await asyncio.wait_for(a.recv(), 10)
-            raise Fail("a message from a killed node")
-        except ConnectionClosed:
-            pass
-        except asyncio.TimeoutError:
-            raise Fail("the client of the killed node was not disconnected in 10 s") from None
-        await asyncio.to_thread(wait_until, lambda: c.haproxy_states().get(victim) == "DOWN",
-                                15, f"HAProxy to mark {victim} DOWN")
-        for _ in range(6):
-            st, node, _ = await asyncio.to_thread(c.http, c.lb, "GET", "/healthz")
-            eq((st, node), (200, other), "HTTP after the kill goes to the live node")
-        # The client reconnects through the balancer and lands on the live
-        # node; the other node's client never noticed.
-        a = await c.ws(c.lb, "/echo")
-        eq(node_of(a), other, "node after reconnecting")
-        await echo(a, "again")
-        await echo(b, "undisturbed")
-        await a.close()
-        await b.close()
+        # SIGKILL: no close frame; the balancer ends the tunnel.
+        await lose_one_node(c, signal.SIGKILL, None)
+    finally:
+        await asyncio.to_thread(c.down)
+
+
+async def test_drained_node_closes_1001_through_the_balancer():
+    """A rolling restart: SIGTERM on one node sends its clients close 1001
+    through HAProxy's tunnel, and it is taken out like a dead one."""
+    c = Cluster()
+    try:
+        victim = await lose_one_node(c, signal.SIGTERM, 1001)
+        check("stopped" in c.log(victim), f"{victim} drained and stopped: {c.log(victim)[-500:]}")
     finally:
         await asyncio.to_thread(c.down)
 
@@ -243,5 +265,6 @@ def test_compose_file_matches_the_topology():
 
 if __name__ == "__main__":
     run([test_routes_http_and_websocket_to_both_nodes,
-         test_killed_node_taken_out_clients_reconnect, test_cross_node_delivery,
+         test_killed_node_taken_out_clients_reconnect,
+         test_drained_node_closes_1001_through_the_balancer, test_cross_node_delivery,
          test_compose_file_matches_the_topology], timeout=120)
