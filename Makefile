@@ -49,7 +49,8 @@ DEB_TEST_PKGS := libcriterion-dev clang libclang-rt-14-dev openssl curl python3 
 # (dpkg-dev, lintian) and the Helm/Kubernetes render check (Go with sprig,
 # the template library Helm renders with; python3-yaml).
 DEB_TEST_PKGS += haproxy redis-server podman buildah runc busybox-static dpkg-dev \
-	lintian groff-base python3-yaml golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+	lintian groff-base python3-yaml golang-go golang-github-masterminds-sprig-dev \
+	golang-gopkg-yaml.v3-dev
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)
@@ -306,16 +307,17 @@ uninstall:
 		$(I)/include/ringcast/client.h $(addprefix $(I)/include/ringcast/,$(PUBLIC_PROTO_HEADERS))
 	-rmdir $(I)/include/ringcast/proto $(I)/include/ringcast 2>/dev/null
 
-# deploy/: the Debian package and the runtime container image built without
-# pulling anything (deploy/image/build.sh; PODMAN_OPTS for podman's global
-# options), and the slow deployment tests kept out of `make test`: the .deb
-# installed, started and purged; the image built and run with podman.
-# .ci/run calls both.
+# deploy/: the Debian package and the runtime container image, and the slow
+# deployment tests kept out of `make test` (.ci/run calls both): deb-test
+# installs the .deb, starts and purges it; image-test builds the image and
+# runs it with podman.
+#
 # `make deb`: build/ringcast_VERSION_ARCH.deb (deploy/deb/build.sh), from
 # programs compiled apart in build/deb-bin with Debian's hardening flags
 # (dpkg-buildflags, plus bindnow), then checked by lintian when installed.
 DEB_BIN := build/deb-bin
 deb: deps
+	$(call ensure_pkgs,dpkg-dev)
 	$(Q)$(MAKE) --no-print-directory BUILD=$(DEB_BIN) \
 		CFLAGS="$$(dpkg-buildflags --get CPPFLAGS) $$(dpkg-buildflags --get CFLAGS)" \
 		LDFLAGS="$$(DEB_BUILD_MAINT_OPTIONS=hardening=+bindnow dpkg-buildflags --get LDFLAGS)" \
@@ -337,6 +339,8 @@ $(BUILD)/helmrender: tests/deploy/helmrender/main.go | test-deps
 k8s-manifests: $(BUILD)/helmrender
 	deploy/k8s/generate.sh $(BUILD)/helmrender
 
+# `make image`: localhost/ringcast:VERSION built with podman without pulling
+# anything (deploy/image/build.sh; PODMAN_OPTS for podman's global options).
 image: $(BUILD)/ringcast
 	deploy/image/build.sh $(BUILD)/ringcast
 
