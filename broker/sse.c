@@ -28,6 +28,7 @@ struct sse_topic {
 	struct rc_topic *t;
 	uint64_t pos;
 	uint64_t from;              /* resume: first seq wanted */
+	bool has_from;              /* else live from now */
 };
 
 struct sse_client {
@@ -36,7 +37,7 @@ struct sse_client {
 	uint64_t extra_out;         /* bytes queued besides deliveries */
 	uint64_t ka_sent, ka_msgs;  /* at the last sweep: bytes gone out, messages */
 	uint64_t stalled_ms;        /* queue not moving for this long */
-	bool resume, restarted;
+	bool restarted;
 	unsigned n;
 	struct sse_topic topics[];
 };
@@ -301,11 +302,43 @@ static void on_stream_close(struct rc_conn *c, const char *why, size_t len)
 
 static const struct rc_stream_handlers sse_handlers = { .on_close = on_stream_close };
 
+/* "<epoch>/<pos>,...": one position per topic (empty: live). */
+static bool parse_id(struct sse_client *st, struct rc_span v)
+{
+	const char *p = v.p, *end = v.p + v.len, *slash = memchr(p, '/', v.len);
+	uint64_t pos;
+
+	if (!slash)
+		return false;
+	if ((size_t)(slash - p) != strlen(bk.epoch) || memcmp(p, bk.epoch, (size_t)(slash - p))) {
+		st->restarted = true;
+		return true;
+	}
+	p = slash;
+	for (unsigned i = 0; i < st->n; i++) {
+		const char *q = p + 1, *e = memchr(q, ',', (size_t)(end - q));
+		if (!e)
+			e = end;
+		if ((e == end) != (i + 1 == st->n))
+			return false;
+		p = e;
+		if (e == q)
+			continue; /* live */
+		if (!bk_parse_u64((struct rc_span){ q, (size_t)(e - q) }, &pos))
+			return false;
+		st->topics[i].pos = pos;
+		st->topics[i].from = pos == UINT64_MAX ? pos : pos + 1;
+		st->topics[i].has_from = true;
+	}
+	return true;
+}
+
 /* Reads the resume point into st: Last-Event-ID (what a browser sends
- * after a cut: our own id, so the same epoch and one position per topic)
- * or else ?from=SEQ for every topic.  An id of another epoch means the
- * broker restarted: the stream starts afresh with a reset per topic.
- * False when malformed. */
+ * after a cut: our own id, so the same epoch and one position per topic),
+ * else the same in ?last_event_id= (a client that opens a new stream and
+ * resumes; an empty position there starts that topic live), else ?from=SEQ
+ * for every topic.  An id of another epoch means the broker restarted: the
+ * stream starts afresh with a reset per topic.  False when malformed. */
 static bool parse_resume(struct sse_client *st, const struct rc_http_request *req)
 {
 	const struct rc_http_header *h =
@@ -313,28 +346,18 @@ static bool parse_resume(struct sse_client *st, const struct rc_http_request *re
 	struct rc_span v;
 	uint64_t pos;
 
-	if (h && h->value.len) {
-		const char *p = h->value.p, *end = p + h->value.len;
-		const char *slash = memchr(p, '/', h->value.len);
-		if (!slash)
-			return false;
-		if ((size_t)(slash - p) != strlen(bk.epoch) || memcmp(p, bk.epoch, (size_t)(slash - p))) {
-			st->restarted = true;
-			return true;
-		}
-		for (unsigned i = 0; i < st->n; i++) {
-			const char *q = i ? p + 1 : slash + 1, *e = memchr(q, ',', (size_t)(end - q));
-			if (!e)
-				e = end;
-			if ((e == end) != (i + 1 == st->n) ||
-			    !bk_parse_u64((struct rc_span){ q, (size_t)(e - q) }, &pos))
-				return false;
-			st->topics[i].pos = pos;
-			st->topics[i].from = pos == UINT64_MAX ? pos : pos + 1;
-			p = e;
-		}
-		st->resume = true;
-		return true;
+	if (h && h->value.len)
+		return parse_id(st, h->value);
+	if (rc_http_query_get(req->query, "last_event_id", &v) && v.len) {
+		/* Percent-decoded (URLSearchParams encodes '/' and ','); no
+		 * valid id of n topics is longer than id_cap(n). */
+		size_t cap = id_cap(st->n);
+		char *buf = malloc(cap);
+		ssize_t n = buf ? rc_http_percent_decode(v, buf, cap) : -1;
+		bool ok = n > 0 && parse_id(st, (struct rc_span){ buf, (size_t)n });
+
+		free(buf);
+		return ok;
 	}
 	if (!rc_http_query_get(req->query, "from", &v))
 		return true;
@@ -343,8 +366,8 @@ static bool parse_resume(struct sse_client *st, const struct rc_http_request *re
 	for (unsigned i = 0; i < st->n; i++) {
 		st->topics[i].from = pos;
 		st->topics[i].pos = pos ? pos - 1 : 0;
+		st->topics[i].has_from = true;
 	}
-	st->resume = true;
 	return true;
 }
 
@@ -414,8 +437,8 @@ static void start(struct sse_client *st)
 
 	for (unsigned i = 0; i < st->n && !err; i++) {
 		const struct rc_topic *t = st->topics[i].t;
-		err = bk_subscribe(cl, t->name, t->name_len, st->resume, st->topics[i].from, NULL,
-				   &cur[i]);
+		err = bk_subscribe(cl, t->name, t->name_len, st->topics[i].has_from,
+				   st->topics[i].from, NULL, &cur[i]);
 		if (!err) /* where the replay (if any) left it */
 			st->topics[i].pos = rc_container_of(cl->subs.prev, struct bk_sub, clink)
 						    ->next_seq - 1;

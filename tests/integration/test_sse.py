@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
@@ -187,6 +188,15 @@ def test_resume_several_topics():
            "every topic resumed where it stopped")
         eq(s.last_id, f"{w['epoch']}/4,3,2", "position after the replay")
         eq([t["seq"] for t in w2["topics"]], [4, 3, 2], "welcome seqs")
+        s.close()
+        # A client opening a new stream passes the id in the query (encoded
+        # as URLSearchParams does); an empty position starts that topic live.
+        b.publish("mb", "z")
+        q = urllib.parse.urlencode({"last_event_id": f"{w['epoch']}/4,,2"})
+        s = Stream(b, f"{path}?{q}")
+        before, w3 = s.welcome()
+        eq([(d["topic"], d["seq"]) for _, d, _ in before], [], "nothing to replay")
+        eq(s.last_id, f"{w['epoch']}/4,4,2", "mb starts live at its current seq")
         s.close()
         # A Last-Event-ID for another number of topics is not this stream's.
         s = Stream(b, "/events/ma,mb", {"Last-Event-ID": last})
