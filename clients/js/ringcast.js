@@ -277,23 +277,29 @@ export class Ringcast {
 		}
 	}
 
+	// The token of the next connection (getToken): false when that failed
+	// (reported, another attempt scheduled) or the client was closed meanwhile.
+	async _takeToken() {
+		if (!this.options.getToken)
+			return true;
+		try {
+			this._token = await this.options.getToken();
+		} catch (e) {
+			this._emit('error', new RingcastError('token',
+				`Ringcast: getToken failed: ${e && e.message ? e.message : e}`));
+			this._scheduleReconnect();
+			return false;
+		}
+		return !this.closed;
+	}
+
 	async _connect() {
 		this._timer = null;
 		this._token = null;
+		if (!(await this._takeToken()))
+			return;
 		if (this.transport === 'sse')
 			return this._sseConnect();
-		if (this.options.getToken) {
-			try {
-				this._token = await this.options.getToken();
-			} catch (e) {
-				this._emit('error', new RingcastError('token',
-					`Ringcast: getToken failed: ${e && e.message ? e.message : e}`));
-				this._scheduleReconnect();
-				return;
-			}
-			if (this.closed)
-				return;
-		}
 		let ws;
 		try {
 			ws = new this._WS(this.url);
@@ -644,19 +650,8 @@ export class Ringcast {
 		return `${this._httpBase()}/events/${topics.map(encodeURIComponent).join(',')}${qs ? `?${qs}` : ''}`;
 	}
 
+	// Opens the stream (a new one for a new set of topics keeps the token).
 	async _sseConnect() {
-		if (this.options.getToken) {
-			try {
-				this._token = await this.options.getToken();
-			} catch (e) {
-				this._emit('error', new RingcastError('token',
-					`Ringcast: getToken failed: ${e && e.message ? e.message : e}`));
-				this._scheduleReconnect();
-				return;
-			}
-			if (this.closed)
-				return;
-		}
 		await null; // never open inside the constructor, before any listener
 		if (this.closed)
 			return;
