@@ -20,6 +20,7 @@
 
 #include "broker/auth.h"
 #include "broker/sse.h"
+#include "proto/sse.h"
 
 /* One topic of a stream: its registry entry (referenced by the
  * subscription while the stream lives) and the last seq the stream has
@@ -65,44 +66,14 @@ static uint64_t mono_ms(void)
 }
 
 /* ---- Encoding ------------------------------------------------------------------
- * An event is "field: value" lines and a blank line.  A data value cannot
- * hold a line break (CR, LF or CRLF all end a line), so each one in the
- * JSON envelope starts a new "data: " line; the reader joins them with LF.
- * In JSON a raw line break can only be white space between tokens (inside
- * strings it is escaped), so the reader parses the same value. */
-
-#define DATA "data: "
-
-static size_t data_len(const uint8_t *p, size_t n)
-{
-	size_t len = sizeof(DATA) - 1 + n + 1;
-
-	for (size_t i = 0; i < n; i++)
-		if (p[i] == '\n' || (p[i] == '\r' && (i + 1 == n || p[i + 1] != '\n')))
-			len += sizeof(DATA) - 1;
-	return len;
-}
+ * An event is "field: value" lines and a blank line; the JSON envelope goes
+ * in data lines (proto/sse.h splits it at line breaks, which in JSON can
+ * only be white space between tokens, so a reader parses the same value). */
 
 static char *put(char *o, const void *p, size_t n)
 {
 	memcpy(o, p, n);
 	return o + n;
-}
-
-static char *put_data(char *o, const uint8_t *p, size_t n)
-{
-	o = put(o, DATA, sizeof(DATA) - 1);
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n')
-			continue; /* CRLF: the LF makes the break */
-		if (p[i] == '\n' || p[i] == '\r') {
-			o = put(o, "\n" DATA, sizeof(DATA));
-			continue;
-		}
-		*o++ = (char)p[i];
-	}
-	*o++ = '\n';
-	return o;
 }
 
 static char *put_u64(char *o, uint64_t v)
@@ -146,7 +117,7 @@ struct rc_buf *bk_sse_build(const struct rc_msg *m, const uint8_t *json, size_t 
 			    enum bk_variant v)
 {
 	bool own_id = v == BK_SSE;
-	size_t cap = id_cap(1) + sizeof(EV_MSG) + data_len(json, len) + 1;
+	size_t cap = id_cap(1) + sizeof(EV_MSG) + rc_sse_data_len(json, len) + 1;
 	struct rc_buf *b = rc_buf_new(cap);
 	char *o;
 
@@ -161,7 +132,7 @@ struct rc_buf *bk_sse_build(const struct rc_msg *m, const uint8_t *json, size_t 
 		*o++ = '\n';
 	}
 	o = put(o, EV_MSG, sizeof(EV_MSG) - 1);
-	o = put_data(o, json, len);
+	o = rc_sse_write_data(o, json, len);
 	if (own_id)
 		*o++ = '\n';
 	rc_buf_set_len(b, (size_t)(o - (char *)rc_buf_data(b)));
@@ -302,35 +273,24 @@ static void on_stream_close(struct rc_conn *c, const char *why, size_t len)
 
 static const struct rc_stream_handlers sse_handlers = { .on_close = on_stream_close };
 
-/* "<epoch>/<pos>,...": one position per topic (empty: live). */
+/* An id (ours: "<epoch>/<pos>,..."; an empty position starts that topic
+ * live) into st's topics. */
 static bool parse_id(struct sse_client *st, struct rc_span v)
 {
-	const char *p = v.p, *end = v.p + v.len, *slash = memchr(p, '/', v.len);
-	uint64_t pos;
+	uint64_t *pos = malloc(st->n * (sizeof(*pos) + sizeof(bool)));
+	bool *has = (bool *)(pos + st->n);
+	int r = pos ? rc_sse_parse_id(v.p, v.len, bk.epoch, strlen(bk.epoch), st->n, pos, has)
+		    : -EINVAL;
 
-	if (!slash)
-		return false;
-	if ((size_t)(slash - p) != strlen(bk.epoch) || memcmp(p, bk.epoch, (size_t)(slash - p))) {
-		st->restarted = true;
-		return true;
+	st->restarted = r == 0;
+	for (unsigned i = 0; r == 1 && i < st->n; i++) {
+		if (!(st->topics[i].has_from = has[i]))
+			continue;
+		st->topics[i].pos = pos[i];
+		st->topics[i].from = pos[i] == UINT64_MAX ? pos[i] : pos[i] + 1;
 	}
-	p = slash;
-	for (unsigned i = 0; i < st->n; i++) {
-		const char *q = p + 1, *e = memchr(q, ',', (size_t)(end - q));
-		if (!e)
-			e = end;
-		if ((e == end) != (i + 1 == st->n))
-			return false;
-		p = e;
-		if (e == q)
-			continue; /* live */
-		if (!bk_parse_u64((struct rc_span){ q, (size_t)(e - q) }, &pos))
-			return false;
-		st->topics[i].pos = pos;
-		st->topics[i].from = pos == UINT64_MAX ? pos : pos + 1;
-		st->topics[i].has_from = true;
-	}
-	return true;
+	free(pos);
+	return r >= 0;
 }
 
 /* Reads the resume point into st: Last-Event-ID (what a browser sends
@@ -428,15 +388,20 @@ static bool take_topics(struct bk_http *h, struct sse_client *st, struct rc_span
 	return true;
 }
 
-/* Subscribes the answered stream to its topics, then the welcome. */
+/* Subscribes the answered stream to its topics, then the welcome.  The
+ * topics that start live go first: every replayed event's id then holds
+ * their real position too. */
 static void start(struct sse_client *st)
 {
 	struct bk_client *cl = &st->cl;
 	uint64_t cur[st->n];
 	int err = 0;
 
-	for (unsigned i = 0; i < st->n && !err; i++) {
+	for (unsigned k = 0; k < 2 * st->n && !err; k++) {
+		unsigned i = k % st->n;
 		const struct rc_topic *t = st->topics[i].t;
+		if (st->topics[i].has_from != (k >= st->n))
+			continue;
 		err = bk_subscribe(cl, t->name, t->name_len, st->topics[i].has_from,
 				   st->topics[i].from, NULL, &cur[i]);
 		if (!err) /* where the replay (if any) left it */
