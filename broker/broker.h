@@ -29,6 +29,7 @@ enum bk_stat {
 	BK_HTTP_REQUESTS,
 	BK_REFUSED,          /* connections refused by limits */
 	BK_SSE_STREAMS,      /* Server-Sent Events streams open (gauge) */
+	BK_SSE_EVENTS,       /* message events built: once per message and variant */
 	BK_NSTATS
 };
 

@@ -32,6 +32,7 @@ const char *const bk_stat_names[BK_NSTATS] = {
 	[BK_HTTP_REQUESTS] = "http_requests",
 	[BK_REFUSED] = "connections_refused",
 	[BK_SSE_STREAMS] = "sse_streams",
+	[BK_SSE_EVENTS] = "sse_events",
 };
 
 /* The sum of one counter over every worker. */
@@ -58,6 +59,7 @@ static const char *const stat_help[BK_NSTATS] = {
 	[BK_HTTP_REQUESTS] = "Plain HTTP requests answered.",
 	[BK_REFUSED] = "Connections refused by a limit.",
 	[BK_SSE_STREAMS] = "Server-Sent Events streams open (GET /events/...).",
+	[BK_SSE_EVENTS] = "Server-Sent Events message events built (once per message and variant).",
 };
 
 /* Bucket upper bounds.  Latency in nanoseconds (exposed in seconds): 10 us

@@ -123,6 +123,7 @@ struct rc_buf *bk_sse_build(const struct rc_msg *m, const uint8_t *json, size_t 
 
 	if (!b)
 		return NULL;
+	bk_stat_add(BK_SSE_EVENTS, 1);
 	o = (char *)rc_buf_data(b);
 	if (own_id) {
 		o = put(o, "id: ", 4);

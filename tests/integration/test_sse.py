@@ -298,6 +298,29 @@ def test_sigterm_ends_streams_after_everything_acked():
             b.stop()
 
 
+def test_one_event_per_message_for_every_stream():
+    b = broker.start(threads=2)
+    try:
+        streams = [Stream(b, "/events/once") for _ in range(10)]
+        streams += [Stream(b, "/events/once,twice") for _ in range(5)]
+        for s in streams:
+            s.welcome()
+        before = b.stats()["sse_events"]
+        for i in range(50):
+            b.publish("once", f"{i}")
+        for s in streams:
+            eq(seqs(s.msgs(50)), list(range(1, 51)), "every stream gets every message")
+        st = b.stats()
+        # One shared event per message for the ten one-topic streams and
+        # one (without id) for the five two-topic ones: never per stream.
+        eq(st["sse_events"] - before, 100, "events built for 50 messages and 15 streams")
+        check(st["messages_out"] >= 750, f"deliveries: {st['messages_out']}")
+        for s in streams:
+            s.close()
+    finally:
+        b.stop()
+
+
 TMP = tempfile.mkdtemp(prefix="rc-sse-")
 SECRET = "sse-secret-0123456789abcdef0123456789"
 
@@ -494,5 +517,6 @@ if __name__ == "__main__":
     run([test_curl_streams_every_payload_kind, test_resume_by_last_event_id_one_topic,
          test_resume_several_topics, test_gap_and_reset_events, test_http_semantics,
          test_retry_and_keepalive_comments, test_sigterm_ends_streams_after_everything_acked,
+         test_one_event_per_message_for_every_stream,
          test_access_control, test_slow_consumer_close_policy_rss_bounded,
          test_slow_consumer_drop_policy_reports_gap, test_stalled_stream_is_cut])
