@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import jwt  # noqa: E402  (python3-jwt)
 
 import broker  # noqa: E402
-from rctest import Fail, Proc, check, eq, run, wait_until  # noqa: E402
+from rctest import BUILD, Proc, check, eq, run, wait_until  # noqa: E402
 
 
 class Stream:
@@ -321,6 +321,27 @@ def test_one_event_per_message_for_every_stream():
         b.stop()
 
 
+def test_bench_sse_subscribers():
+    """ringcast-bench fanout --mode sse: SSE subscribers, checked like
+    WebSocket ones (every publisher's seq, no loss, no duplicate)."""
+    b = broker.start("--max-backpressure", "64M", threads=2)
+    try:
+        out = os.path.join(TMP, "bench.json")
+        r = subprocess.run([os.path.join(BUILD, "ringcast-bench"), "fanout", "--url",
+                            f"ws://127.0.0.1:{b.port}", "--mode", "sse", "--subs", "60",
+                            "--topics", "3", "--pubs", "3", "--size", "100", "--duration", "2",
+                            "--warmup", "0.5", "--json", out, "--quiet"],
+                           capture_output=True, timeout=60)
+        eq(r.returncode, 0, f"ringcast-bench exit ({r.stderr.decode()[-300:]})")
+        d = json.load(open(out))
+        eq(d["mode"], "sse", "mode in the report")
+        check(d["published"] > 0, "published")
+        eq((d["lost"], d["duplicated"], d["reordered"]), (0, 0, 0), "lost/dup/reordered")
+        eq(d["delivered"], d["published"] * 20, "every message to its topic's 20 streams")
+    finally:
+        b.stop()
+
+
 TMP = tempfile.mkdtemp(prefix="rc-sse-")
 SECRET = "sse-secret-0123456789abcdef0123456789"
 
@@ -517,6 +538,6 @@ if __name__ == "__main__":
     run([test_curl_streams_every_payload_kind, test_resume_by_last_event_id_one_topic,
          test_resume_several_topics, test_gap_and_reset_events, test_http_semantics,
          test_retry_and_keepalive_comments, test_sigterm_ends_streams_after_everything_acked,
-         test_one_event_per_message_for_every_stream,
+         test_one_event_per_message_for_every_stream, test_bench_sse_subscribers,
          test_access_control, test_slow_consumer_close_policy_rss_bounded,
          test_slow_consumer_drop_policy_reports_gap, test_stalled_stream_is_cut])
