@@ -298,6 +298,12 @@ bool bk_ip_may_create(const uint8_t ip[16]);
 /* Forgets the creation buckets that are full again (housekeeping). */
 void bk_ip_sweep(void);
 
+/* The calling thread's list of open connections for /connz (WebSocket
+ * connections from on_open, event streams once answered) and leaving it
+ * (harmless for one that never joined). */
+void bk_conns_add(struct bk_client *cl);
+void bk_conns_del(struct bk_client *cl);
+
 /* Queues one delivery of m to sub's connection, applying the slow-consumer
  * policy. */
 void bk_deliver(struct bk_sub *s, struct rc_msg *m);

@@ -58,7 +58,7 @@ static void relaxed_add(_Atomic uint64_t *p, uint64_t n)
 }
 
 /* The thread's connection list for /connz: joined at open, left at close. */
-static void conns_add(struct bk_client *cl)
+void bk_conns_add(struct bk_client *cl)
 {
 	struct bk_worker *w = cl->conns_w = bk_worker();
 
@@ -68,7 +68,7 @@ static void conns_add(struct bk_client *cl)
 	pthread_mutex_unlock(&w->conns_lock);
 }
 
-static void conns_del(struct bk_client *cl)
+void bk_conns_del(struct bk_client *cl)
 {
 	struct bk_worker *w = cl->conns_w; /* the list it joined, whoever closes */
 
@@ -418,7 +418,7 @@ static void on_open(struct rc_conn *c)
 	cl->deflate_shared = pmd && pmd->server_max_window_bits == 15 &&
 			     pmd->server_no_context_takeover;
 	cl->opened_ms = mono_ms();
-	conns_add(cl);
+	bk_conns_add(cl);
 	if (rc_log_enabled(RC_LOG_DEBUG))
 		rc_log(RC_LOG_DEBUG, "open %s %s%s%s", rc_conn_peer(c), endpoint(cl), cl->topic,
 		       pmd ? " (permessage-deflate)" : "");
@@ -494,7 +494,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 		       (unsigned long long)cl->msgs_out, (unsigned long long)cl->bytes_out,
 		       cl->opened_ms ? (double)(mono_ms() - cl->opened_ms) / 1e3 : 0.0);
 	rc_list_del(&cl->close_link); /* gone before its deferred close */
-	conns_del(cl);
+	bk_conns_del(cl);
 	bk_unsubscribe_all(cl);
 	bk_auth_close(cl);
 	bk_stat_add(BK_CONNECTIONS, -1);

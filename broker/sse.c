@@ -264,6 +264,7 @@ static void on_stream_close(struct rc_conn *c, const char *why, size_t len)
 		       rc_log_escape(reason, sizeof(reason), why, len));
 	rc_list_del(&sse_of(cl)->link);
 	rc_list_del(&cl->close_link); /* gone before its deferred close */
+	bk_conns_del(cl);
 	bk_unsubscribe_all(cl);
 	bk_auth_close(cl);
 	bk_stat_add(BK_SSE_STREAMS, -1);
@@ -485,6 +486,12 @@ void bk_sse_request(struct bk_http *h, struct rc_span list, bool origin_denied)
 		return;
 	}
 	rc_conn_set_user(c, &st->cl);
+	if (st->n == 1) { /* /connz shows the topic of a stream of one */
+		st->cl.topic_len = st->topics[0].t->name_len;
+		memcpy(st->cl.topic, st->topics[0].t->name, st->cl.topic_len);
+	}
+	st->cl.opened_ms = mono_ms();
+	bk_conns_add(&st->cl);
 	rc_list_add_tail(&sw[bk_worker()->idx].streams, &st->link);
 	atomic_fetch_add(&nstreams, 1);
 	bk_stat_add(BK_SSE_STREAMS, 1);

@@ -315,6 +315,11 @@ def test_one_event_per_message_for_every_stream():
         # one (without id) for the five two-topic ones: never per stream.
         eq(st["sse_events"] - before, 100, "events built for 50 messages and 15 streams")
         check(st["messages_out"] >= 750, f"deliveries: {st['messages_out']}")
+        eq(st["sse_streams"], 15, "sse_streams")
+        _, _, body = b.http("GET", "/connz?limit=1000")
+        rows = [c for c in json.loads(body)["connections"] if c["endpoint"] == "/events/"]
+        eq(sorted((c.get("topic", ""), c["topics"], c["messages_out"]) for c in rows),
+           [("", 2, 50)] * 5 + [("once", 1, 50)] * 10, "/connz lists the streams")
         for s in streams:
             s.close()
     finally:
