@@ -476,6 +476,11 @@ void bk_sse_request(struct bk_http *h, struct rc_span list, bool origin_denied)
 	}
 	snprintf(hdr, sizeof(hdr), "%sCache-Control: no-store\r\nX-Accel-Buffering: no\r\n",
 		 h->cors);
+	if (cfg->access_log && rc_log_enabled(RC_LOG_INFO)) {
+		char topics[256]; /* the request is not ours once answered */
+		rc_log(RC_LOG_INFO, "access %s %s /events/%s 200 stream", rc_conn_peer(c),
+		       head ? "HEAD" : "GET", rc_log_escape(topics, sizeof(topics), list.p, list.len));
+	}
 	if (rc_conn_respond_stream(c, 200, "text/event-stream", hdr, &sse_handlers) < 0) {
 		release(st, got);
 		bk_http_error(h, 503, "out of memory");
