@@ -667,6 +667,7 @@ export class Ringcast {
 			return;
 		}
 		this._ws = es;
+		es.topics = topics.join('\n'); // a topic never holds a line break
 		const on = (type, fn) => es.addEventListener(type, (ev) => {
 			if (this._ws !== es)
 				return;
@@ -713,14 +714,18 @@ export class Ringcast {
 					s._resolve({ seq, epoch: w.epoch });
 			}
 		}
-		if (this.connected)
-			return; // a new stream for another set of topics
-		this.connected = true;
-		this._attempt = 0;
-		this._emit('open', { epoch: this.epoch, version: w ? w.version : '',
-			reconnected: previous !== null, transport: 'sse' });
-		for (const q of this._queue.splice(0))
-			this._ssePublish(q.cmd, q.resolve, q.reject);
+		// Topics (un)subscribed while the browser was reconnecting it.
+		const stale = this._ws && this._ws.topics !== [...this._topics.keys()].join('\n');
+		if (!this.connected) {
+			this.connected = true;
+			this._attempt = 0;
+			this._emit('open', { epoch: this.epoch, version: w ? w.version : '',
+				reconnected: previous !== null, transport: 'sse' });
+			for (const q of this._queue.splice(0))
+				this._ssePublish(q.cmd, q.resolve, q.reject);
+		}
+		if (stale)
+			this._sseReopen();
 	}
 
 	_sseError(es) {

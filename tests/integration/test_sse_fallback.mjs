@@ -101,13 +101,21 @@ async function clientFallsBack(ctx, proxy) {
 	await page.waitForFunction(() => window.got.a.length === 10 && window.got.b.length === 5,
 		null, { timeout: T });
 
-	// A cut: the browser's EventSource reconnects by itself with Last-Event-ID.
+	// A cut: the browser's EventSource reconnects by itself with Last-Event-ID;
+	// a topic subscribed meanwhile gets a new stream once it is back.
 	proxy.dropAll();
 	await page.waitForFunction(() => !window.rc.connected, null, { timeout: T });
+	await page.evaluate(() => {
+		window.got.c = [];
+		window.subC = window.rc.subscribe('fc', (d, meta) => window.got.c.push(meta.seq));
+	});
 	await fetchPublish(proxy, 'fa', 11);
 	await fetchPublish(proxy, 'fb', 12);
 	await page.waitForFunction(() => window.opens.length === 2 && window.got.a.length === 11 &&
 		window.got.b.length === 6, null, { timeout: T });
+	await page.evaluate(() => window.subC.ready);
+	await fetchPublish(proxy, 'fc', 13);
+	await page.waitForFunction(() => window.got.c.length === 1, null, { timeout: T });
 	const got = await page.evaluate(() => window.got);
 	assert.deepEqual(got.a, Array.from({ length: 11 }, (_, k) => k + 1), 'fa: no duplicate, no hole');
 	assert.deepEqual(got.b, [1, 2, 3, 4, 5, 6], 'fb: no duplicate, no hole');
