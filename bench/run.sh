@@ -10,18 +10,8 @@
 set -u
 cd "$(dirname "$0")/.."
 RUNS=3 DUR=3 OUT=build/bench-results ONLY=. COMPARE=0 BIN=build
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --runs) RUNS=$2; shift 2 ;;
-    --duration) DUR=$2; shift 2 ;;
-    --out) OUT=$2; shift 2 ;;
-    --only) ONLY=$2; shift 2 ;;
-    --compare) COMPARE=1; shift ;;
-    --bin) BIN=$2; shift 2 ;;
-    *) echo "usage: $0 [--runs N] [--duration S] [--out DIR] [--only REGEX] [--compare] [--bin DIR]" >&2; exit 2 ;;
-  esac
-done
-mkdir -p "$OUT"
+. bench/lib.sh
+bench_opts "$@"
 # The Node ws server's dependencies, from bench/compare/package-lock.json
 # (again whenever the lock changed).
 if [ "$COMPARE" = 1 ] && { [ ! -f bench/compare/node_modules/.package-lock.json ] ||
@@ -49,13 +39,7 @@ start_server() { # kind deflate threads
       >"$OUT/server.log" 2>&1 &
   fi
   SPID=$!
-  for _ in $(seq 100); do
-    # Still ours: a server that could not listen has exited by now.
-    kill -0 "$SPID" 2>/dev/null || { echo "server exited:" >&2; cat "$OUT/server.log" >&2; return 1; }
-    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "server did not start" >&2; return 1
+  wait_listening "$PORT"
 }
 stop_server() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; SPID=; }
 trap stop_server EXIT

@@ -12,15 +12,8 @@
 set -u
 cd "$(dirname "$0")/.."
 RUNS=3 DUR=3 OUT=build/bench-tls ONLY=. BIN=build
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --runs) RUNS=$2; shift 2 ;;
-    --duration) DUR=$2; shift 2 ;;
-    --out) OUT=$2; shift 2 ;;
-    --only) ONLY=$2; shift 2 ;;
-    *) echo "usage: $0 [--runs N] [--duration S] [--out DIR] [--only REGEX]" >&2; exit 2 ;;
-  esac
-done
+. bench/lib.sh
+bench_opts "$@"
 mkdir -p "$OUT/pki"
 /usr/bin/python3 tests/integration/lib/tlsutil.py pki "$OUT/pki" >/dev/null || exit 1
 CERT=$OUT/pki/server.pem KEY=$OUT/pki/server.key CA=$OUT/pki/ca.pem
@@ -32,11 +25,7 @@ start_broker() {
     --tls-cert "$CERT" --tls-key "$KEY" --threads 1 --log-level error \
     --max-backpressure 64M --max-connections-per-ip 0 >"$OUT/server.log" 2>&1 &
   SPID=$!
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$((PORT + 1))) 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "broker did not start" >&2; return 1
+  wait_listening $((PORT + 1))
 }
 stop_broker() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; SPID=; }
 trap stop_broker EXIT

@@ -127,6 +127,19 @@ void bk__auth_recheck(const struct bk_auth *a, struct bk_client *cl)
 		rc_conn_close(cl->conn, RC_CLOSE_POLICY, "permission revoked", 18);
 		return;
 	}
+	if (cl->mode == BK_MODE_SSE) {
+		/* An event stream cannot drop one topic: it ends, and the
+		 * browser's reconnect meets the new rules (403). */
+		for (it = cl->subs.next; it != &cl->subs; it = it->next) {
+			struct bk_sub *s = rc_container_of(it, struct bk_sub, clink);
+			if (!bk__auth_allows(a, ca, BK_SUBSCRIBE, s->topic->name, s->topic->name_len)) {
+				cl->closing = true;
+				rc_conn_close(cl->conn, RC_CLOSE_POLICY, NULL, 0);
+				return;
+			}
+		}
+		return;
+	}
 	if (cl->mode != BK_MODE_JSON)
 		return;
 restart:

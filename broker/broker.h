@@ -28,6 +28,8 @@ enum bk_stat {
 	BK_JSON_ERRORS,      /* err replies */
 	BK_HTTP_REQUESTS,
 	BK_REFUSED,          /* connections refused by limits */
+	BK_SSE_STREAMS,      /* Server-Sent Events streams open (gauge) */
+	BK_SSE_EVENTS,       /* message events built: once per message and variant */
 	BK_NSTATS
 };
 
@@ -136,7 +138,9 @@ void bk_loop_util(unsigned i, double *util, unsigned *conns);
 /* ---- Messages (msg.c) ----------------------------------------------------------
  * One per publish, refcounted; frames built lazily, at most once each. */
 
-enum bk_variant { BK_RAW, BK_RAW_Z, BK_JSON, BK_JSON_Z, BK_NVARIANTS };
+/* BK_SSE: a Server-Sent Event with its own id; BK_SSE_BODY: the same event
+ * without the id (sse.c). */
+enum bk_variant { BK_RAW, BK_RAW_Z, BK_JSON, BK_JSON_Z, BK_SSE, BK_SSE_BODY, BK_NVARIANTS };
 
 struct rc_msg {
 	atomic_uint refs;
@@ -248,7 +252,7 @@ void bk_tomb_put(const char *name, size_t len, uint32_t h, uint64_t seq, uint64_
 
 /* ---- Connections (client.c) ------------------------------------------------------ */
 
-enum bk_mode { BK_MODE_JSON, BK_MODE_SUB, BK_MODE_PUB, BK_MODE_ECHO };
+enum bk_mode { BK_MODE_JSON, BK_MODE_SUB, BK_MODE_PUB, BK_MODE_ECHO, BK_MODE_SSE };
 
 struct bk_client {
 	struct rc_conn *conn;
@@ -277,6 +281,13 @@ struct bk_client {
 	uint8_t ip[16];
 };
 
+/* Clients told about gaps and resets (JSON mode and event streams); raw
+ * subscribers cannot be. */
+static inline bool bk_client_hears_gaps(const struct bk_client *cl)
+{
+	return cl->mode == BK_MODE_JSON || cl->mode == BK_MODE_SSE;
+}
+
 /* Connection limits (ip_limit.c), the core's on_connect/on_disconnect:
  * every accepted socket counts against max_connections and, by its
  * address, max_connections_per_ip. */
@@ -286,6 +297,12 @@ void bk_on_disconnect(struct rc_conn *c);
 bool bk_ip_may_create(const uint8_t ip[16]);
 /* Forgets the creation buckets that are full again (housekeeping). */
 void bk_ip_sweep(void);
+
+/* The calling thread's list of open connections for /connz (WebSocket
+ * connections from on_open, event streams once answered) and leaving it
+ * (harmless for one that never joined). */
+void bk_conns_add(struct bk_client *cl);
+void bk_conns_del(struct bk_client *cl);
 
 /* Queues one delivery of m to sub's connection, applying the slow-consumer
  * policy. */

@@ -78,6 +78,8 @@ const struct key rc__config_keys[] = {
 	  "out of range (1..1000000000)", "new topics a client address may create in a burst", 0 },
 	{ "slow_consumer_policy", "limits", K_POLICY, F(slow_consumer_policy), 0, 0,
 	  NULL, "close (1013) or drop (and report a gap) past max_backpressure", 0 },
+	{ "sse_max_topics", "limits", K_U64, F(sse_max_topics), 1, 1000,
+	  "out of range (1..1000)", "topics in one /events stream", 0 },
 	{ "handshake_timeout", "timeouts", K_MS, F(handshake_timeout_ms), 1,
 	  MAX_TIMEOUT_MS, "out of range (0.001..2592000 s)",
 	  "seconds to complete the HTTP upgrade", 0 },
@@ -87,6 +89,12 @@ const struct key rc__config_keys[] = {
 	  "out of range (0.001..2592000 s)", "seconds to wait for the pong", 0 },
 	{ "close_timeout", "timeouts", K_MS, F(close_timeout_ms), 1, MAX_TIMEOUT_MS,
 	  "out of range (0.001..2592000 s)", "seconds to wait for the peer's close", 0 },
+	{ "sse_retry", "timeouts", K_MS, F(sse_retry_ms), 1, MAX_TIMEOUT_MS,
+	  "out of range (0.001..2592000 s)",
+	  "seconds an EventSource waits before reconnecting (the stream's retry:)", 0 },
+	{ "sse_keepalive", "timeouts", K_MS, F(sse_keepalive_ms), 1, MAX_TIMEOUT_MS,
+	  "out of range (0.001..2592000 s)",
+	  "seconds of silence before an event stream gets a keep-alive comment", 0 },
 	{ "history_max_bytes", "history", K_SIZE, F(history_max_bytes), 0, TIB,
 	  "out of range (0..1T)", "payload bytes kept in all topics' history together", 0 },
 	{ "history_size", "history", K_U64, F(history_size), 0, 1000000,
@@ -648,6 +656,9 @@ void rc_config_defaults(struct rc_config *c)
 	c->idle_timeout_ms = 30000;
 	c->pong_timeout_ms = 10000;
 	c->close_timeout_ms = 5000;
+	c->sse_retry_ms = 3000;
+	c->sse_keepalive_ms = 15000;
+	c->sse_max_topics = 32;
 	c->history_size = 100;
 	c->history_max_bytes = 256 * MIB;
 	c->history_ttl_ms = 0;

@@ -45,11 +45,14 @@ struct rc_config {
 	uint64_t topic_create_rate;        /* new topics per second per IP; 0: no limit */
 	uint64_t topic_create_burst;
 	enum rc_slow_policy slow_consumer_policy;
+	uint64_t sse_max_topics;           /* topics in one /events stream */
 	/* [timeouts] (milliseconds in the struct, seconds in the file) */
 	unsigned handshake_timeout_ms;
 	unsigned idle_timeout_ms;
 	unsigned pong_timeout_ms;
 	unsigned close_timeout_ms;
+	unsigned sse_retry_ms;             /* the retry: an event stream sends */
+	unsigned sse_keepalive_ms;         /* a comment on a silent event stream */
 	/* [history] */
 	uint64_t history_size;             /* messages kept per topic */
 	uint64_t history_max_bytes;        /* payload bytes in all histories */

@@ -11,6 +11,7 @@
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/sse.h"
 
 /* Appends to t, growing it (see broker.h). */
 void bk_tprintf(struct bk_text *t, const char *fmt, ...)
@@ -378,7 +379,9 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 		error(&h, 405, "method not allowed", "Allow: GET, HEAD, OPTIONS\r\n");
 		return;
 	}
-	if (path_is(p, "/stats"))
+	if (p.len >= 8 && memcmp(p.p, "/events/", 8) == 0)
+		bk_sse_request(&h, (struct rc_span){ p.p + 8, p.len - 8 }, cors == CORS_DENIED);
+	else if (path_is(p, "/stats"))
 		stats(&h);
 	else if (path_is(p, "/metrics"))
 		bk_metrics(&h);

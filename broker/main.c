@@ -13,6 +13,7 @@
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/sse.h"
 
 static void core_options(const struct rc_config *c, struct rc_options *o);
 
@@ -313,7 +314,7 @@ int main(int argc, char **argv)
 	bk.nthreads = rc_server_threads(bk.srv);
 	if (bk_workers_init(bk.nthreads) < 0)
 		return 1;
-	if (bk_auth_start(bk.nthreads) < 0)
+	if (bk_auth_start(bk.nthreads) < 0 || bk_sse_start(bk.nthreads) < 0)
 		return 1;
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
 		ret = rc_server_listen(bk.srv, cfg->listen[i]);

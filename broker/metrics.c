@@ -31,6 +31,8 @@ const char *const bk_stat_names[BK_NSTATS] = {
 	[BK_JSON_ERRORS] = "json_errors",
 	[BK_HTTP_REQUESTS] = "http_requests",
 	[BK_REFUSED] = "connections_refused",
+	[BK_SSE_STREAMS] = "sse_streams",
+	[BK_SSE_EVENTS] = "sse_events",
 };
 
 /* The sum of one counter over every worker. */
@@ -56,6 +58,8 @@ static const char *const stat_help[BK_NSTATS] = {
 	[BK_JSON_ERRORS] = "JSON-mode err replies.",
 	[BK_HTTP_REQUESTS] = "Plain HTTP requests answered.",
 	[BK_REFUSED] = "Connections refused by a limit.",
+	[BK_SSE_STREAMS] = "Server-Sent Events streams open (GET /events/...).",
+	[BK_SSE_EVENTS] = "Server-Sent Events message events built (once per message and variant).",
 };
 
 /* Bucket upper bounds.  Latency in nanoseconds (exposed in seconds): 10 us
@@ -275,7 +279,7 @@ void bk_metrics(struct bk_http *h)
 	head(&t, "ringcast_build_info", "gauge", "Always 1; the version as a label.");
 	bk_tprintf(&t, "ringcast_build_info{version=\"%s\"} 1\n", RINGCAST_VERSION);
 	for (int s = 0; s < BK_NSTATS; s++) {
-		bool gauge = s == BK_CONNECTIONS || s == BK_SUBSCRIPTIONS;
+		bool gauge = s == BK_CONNECTIONS || s == BK_SUBSCRIPTIONS || s == BK_SSE_STREAMS;
 		snprintf(name, sizeof(name), "ringcast_%s%s", bk_stat_names[s], gauge ? "" : "_total");
 		head(&t, name, gauge ? "gauge" : "counter", stat_help[s]);
 		bk_tprintf(&t, "%s %llu\n", name, (unsigned long long)bk_stat_sum(s));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/sse.h"
 
 /* Creates a message for topic t (taking a topic reference) with a copy of
  * the payload.  NULL on out of memory. */
@@ -84,11 +85,22 @@ static void set_frame(struct rc_msg *m, enum bk_variant v, struct rc_buf *b)
 	__atomic_store_n(&m->frames[v], b, __ATOMIC_RELEASE);
 }
 
+/* The envelope's text is the JSON frame minus its header: the header's
+ * length, or -1. */
+static int envelope(struct rc_buf *json)
+{
+	struct rc_frame_header h;
+	struct rc_frame_rules rules = { .expect_masked = false };
+
+	return rc_frame_parse_header(rc_buf_data(json), rc_buf_len(json), &rules, &h);
+}
+
 /* Called with m->lock held. */
 static struct rc_buf *build(struct rc_msg *m, enum bk_variant v)
 {
 	struct rc_buf *json;
 	struct rc_deflater *d;
+	int hl;
 
 	if (m->frames[v])
 		return m->frames[v];
@@ -105,20 +117,22 @@ static struct rc_buf *build(struct rc_msg *m, enum bk_variant v)
 	case BK_JSON:
 		set_frame(m, v, build_json(m));
 		break;
-	case BK_JSON_Z: {
+	case BK_JSON_Z:
 		if (!(json = build(m, BK_JSON)) || !(d = scratch_deflater()))
 			return build(m, BK_JSON);
-		/* The envelope's text is the JSON frame minus its header. */
-		struct rc_frame_header h;
-		struct rc_frame_rules rules = { .expect_masked = false };
-		int hl = rc_frame_parse_header(rc_buf_data(json), rc_buf_len(json), &rules, &h);
-		if (hl < 0)
+		if ((hl = envelope(json)) < 0)
 			return NULL;
 		bk_stat_add(BK_DEFLATES, 1);
 		set_frame(m, v, rc_frame_encode(RC_OP_TEXT, rc_buf_data(json) + hl,
 					       rc_buf_len(json) - (size_t)hl, d));
 		break;
-	}
+	case BK_SSE:
+	case BK_SSE_BODY:
+		if (!(json = build(m, BK_JSON)) || (hl = envelope(json)) < 0)
+			return NULL;
+		set_frame(m, v, bk_sse_build(m, rc_buf_data(json) + hl,
+					     rc_buf_len(json) - (size_t)hl, v));
+		break;
 	default:
 		return NULL;
 	}

@@ -9,6 +9,7 @@
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/sse.h"
 
 /* ---- Delivery ----------------------------------------------------------------- */
 
@@ -35,7 +36,9 @@ void bk_send_gap(struct bk_client *cl, const char *topic, size_t tlen,
 	char buf[RC_TOPIC_MAX * 6 + 128];
 	ssize_t n = rc_json_write_gap(buf, sizeof(buf), topic, tlen, from, to);
 
-	if (n > 0)
+	if (n > 0 && cl->mode == BK_MODE_SSE)
+		bk_sse_send_control(cl, "gap", topic, tlen, to, buf, (size_t)n);
+	else if (n > 0)
 		bk_send_json(cl, buf, (size_t)n);
 }
 
@@ -55,7 +58,7 @@ static void relaxed_add(_Atomic uint64_t *p, uint64_t n)
 }
 
 /* The thread's connection list for /connz: joined at open, left at close. */
-static void conns_add(struct bk_client *cl)
+void bk_conns_add(struct bk_client *cl)
 {
 	struct bk_worker *w = cl->conns_w = bk_worker();
 
@@ -65,7 +68,7 @@ static void conns_add(struct bk_client *cl)
 	pthread_mutex_unlock(&w->conns_lock);
 }
 
-static void conns_del(struct bk_client *cl)
+void bk_conns_del(struct bk_client *cl)
 {
 	struct bk_worker *w = cl->conns_w; /* the list it joined, whoever closes */
 
@@ -79,9 +82,9 @@ static void conns_del(struct bk_client *cl)
 
 static const char *endpoint(const struct bk_client *cl)
 {
-	static const char *const names[] = { "/ws", "/sub/", "/pub/", "/echo" };
+	static const char *const names[] = { "/ws", "/sub/", "/pub/", "/echo", "/events/" };
 
-	return cl->mode < 4 ? names[cl->mode] : "?";
+	return cl->mode < 5 ? names[cl->mode] : "?";
 }
 
 /* See broker.h. */
@@ -101,7 +104,9 @@ void bk_send_reset(struct bk_client *cl, const char *topic, size_t tlen, uint64_
 		return;
 	n = snprintf(buf, sizeof(buf), "{\"op\":\"reset\",\"topic\":%.*s,\"seq\":%llu}",
 		     (int)nl, name, (unsigned long long)seq);
-	if (n > 0 && (size_t)n < sizeof(buf))
+	if (n > 0 && (size_t)n < sizeof(buf) && cl->mode == BK_MODE_SSE)
+		bk_sse_send_control(cl, "reset", topic, tlen, seq, buf, (size_t)n);
+	else if (n > 0 && (size_t)n < sizeof(buf))
 		bk_send_json(cl, buf, (size_t)n);
 }
 
@@ -151,7 +156,7 @@ static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 		 * there is room, reports the hole. */
 		bk_stat_add(BK_DROPS, 1);
 		s->hole_to = m->seq;
-		if (cl->mode == BK_MODE_JSON && rc_list_empty(&s->hlink)) {
+		if (bk_client_hears_gaps(cl) && rc_list_empty(&s->hlink)) {
 			struct bk_worker *w = bk_worker();
 			rc_list_add_tail(&w->holes, &s->hlink);
 			atomic_store(&w->tick_wanted, true);
@@ -176,6 +181,8 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	v = cl->mode == BK_MODE_JSON ? BK_JSON : BK_RAW;
 	if (cl->deflate_shared)
 		v = v == BK_JSON ? BK_JSON_Z : BK_RAW_Z;
+	if (cl->mode == BK_MODE_SSE)
+		v = bk_sse_variant(cl);
 	f = bk_msg_frame(m, v);
 	if (!f)
 		return; /* out of memory: a hole the next delivery reports */
@@ -186,11 +193,11 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 		slow_consumer(s, m);
 		return;
 	}
-	if (m->seq > s->next_seq && cl->mode == BK_MODE_JSON)
+	if (m->seq > s->next_seq && bk_client_hears_gaps(cl))
 		/* Something in between could not be delivered (dropped, or a
 		 * post to this thread failed): say exactly what. */
 		bk_send_gap(cl, m->topic->name, m->topic->name_len, s->next_seq, m->seq - 1);
-	ret = bk.io->send(cl, f);
+	ret = cl->mode == BK_MODE_SSE ? bk_sse_send_msg(s, m, f) : bk.io->send(cl, f);
 	if (ret == -EPIPE)
 		return; /* closing already: not a slow consumer */
 	if (ret < 0) {
@@ -411,7 +418,7 @@ static void on_open(struct rc_conn *c)
 	cl->deflate_shared = pmd && pmd->server_max_window_bits == 15 &&
 			     pmd->server_no_context_takeover;
 	cl->opened_ms = mono_ms();
-	conns_add(cl);
+	bk_conns_add(cl);
 	if (rc_log_enabled(RC_LOG_DEBUG))
 		rc_log(RC_LOG_DEBUG, "open %s %s%s%s", rc_conn_peer(c), endpoint(cl), cl->topic,
 		       pmd ? " (permessage-deflate)" : "");
@@ -487,7 +494,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 		       (unsigned long long)cl->msgs_out, (unsigned long long)cl->bytes_out,
 		       cl->opened_ms ? (double)(mono_ms() - cl->opened_ms) / 1e3 : 0.0);
 	rc_list_del(&cl->close_link); /* gone before its deferred close */
-	conns_del(cl);
+	bk_conns_del(cl);
 	bk_unsubscribe_all(cl);
 	bk_auth_close(cl);
 	bk_stat_add(BK_CONNECTIONS, -1);

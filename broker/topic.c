@@ -474,9 +474,9 @@ static void send_replay(struct bk_sub *s, struct replay *r, const struct rc_span
 		if (n > 0)
 			bk_send_json(cl, ack, (size_t)n);
 	}
-	if (r->reset_to && cl->mode == BK_MODE_JSON)
+	if (r->reset_to && bk_client_hears_gaps(cl))
 		bk_send_reset(cl, t->name, t->name_len, r->reset_to);
-	if (r->gap_to && cl->mode == BK_MODE_JSON)
+	if (r->gap_to && bk_client_hears_gaps(cl))
 		bk_send_gap(cl, t->name, t->name_len, r->gap_from, r->gap_to);
 	s->next_seq = r->from;
 	for (size_t i = 0; i < r->n; i++) {

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "broker/broker.h"
+#include "broker/sse.h"
 
 struct bk_broker bk;
 
@@ -130,6 +131,7 @@ static void *housekeeping(void *arg)
 			    bk.io->post(i, tick, NULL) < 0)
 				atomic_store(&w->tick_wanted, true); /* next time */
 		}
+		bk_sse_tick();
 		if (++n % 20 == 0) {
 			/* Expiry and the byte budget without waiting for a
 			 * publish: idle topics leave on time. */

@@ -17,7 +17,10 @@ static unsigned pubs_per_topic(const struct rcb_opts *o)
 
 static void fanout_url(const struct rcb_opts *o, uint32_t idx, char *buf, size_t cap)
 {
-	if (o->json_mode)
+	if (o->sse)
+		snprintf(buf, cap, "%s://%s:%u", strcmp(o->scheme, "wss") ? "tcp" : "tls", o->host,
+			 o->port);
+	else if (o->json_mode)
 		snprintf(buf, cap, "%s://%s:%u/ws", o->scheme, o->host, o->port);
 	else
 		snprintf(buf, cap, "%s://%s:%u/sub/%s%u", o->scheme, o->host, o->port,
@@ -62,18 +65,25 @@ static void count_delivery(struct rcb_thread *t, size_t len, uint64_t ts, uint64
 static void on_message(struct rc_conn *c, uint8_t opcode, const uint8_t *data, size_t len)
 {
 	struct rcb_conn *bc = rc_conn_user(c);
+	const struct rcb_opts *o = bc->t->o;
+
+	(void)opcode;
+	if (o->json_mode && bc->state == RCB_C_OPEN && memmem(data, len, "\"op\":\"ack\"", 10))
+		rcb_conn_ready(bc);
+	else if (!(o->json_mode && memmem(data, len, "\"op\":\"welcome\"", 14)))
+		rcb_fanout_got(bc, data, len);
+}
+
+/* A message for subscriber bc (see rcbench.h). */
+void rcb_fanout_got(struct rcb_conn *bc, const uint8_t *data, size_t len)
+{
 	struct rcb_thread *t = bc->t;
 	const struct rcb_opts *o = t->o;
 	uint32_t pub;
 	uint64_t seq, ts, now = rcb_now();
 
-	(void)opcode;
 	if (rcb_payload_parse(data, len, o->json_mode, &pub, &seq, &ts) < 0) {
-		if (o->json_mode && bc->state == RCB_C_OPEN &&
-		    memmem(data, len, "\"op\":\"ack\"", 10))
-			rcb_conn_ready(bc);
-		else if (!(o->json_mode && memmem(data, len, "\"op\":\"welcome\"", 14)))
-			t->st->bad++;
+		t->st->bad++;
 		return;
 	}
 	if (pub >= o->pubs || pub % o->topics != bc->topic) {
@@ -111,8 +121,10 @@ static int fanout_setup(struct rcb_thread *t)
 	unsigned ppt = pubs_per_topic(t->o);
 	uint64_t *mem = calloc((size_t)t->n * ppt + 1, sizeof(uint64_t));
 
-	if (!mem)
+	if (!mem || (t->o->sse && rcb_sse_setup(t) < 0)) {
+		free(mem);
 		return -ENOMEM;
+	}
 	t->scratch = mem;
 	for (unsigned i = 0; i < t->n; i++) {
 		t->conns[i].topic = t->conns[i].idx % t->o->topics;
@@ -145,10 +157,17 @@ static void fanout_finish(struct rcb_thread *t)
 	}
 	free(t->scratch);
 	t->scratch = NULL;
+	if (o->sse)
+		rcb_sse_free(t);
 }
 
 static const struct rcb_scenario_ops ops = {
 	.url = fanout_url, .handlers = &handlers, .setup = fanout_setup,
+	.finish = fanout_finish,
+};
+
+static const struct rcb_scenario_ops sse_ops = {
+	.url = fanout_url, .stream = &rcb_sse_handlers, .setup = fanout_setup,
 	.finish = fanout_finish,
 };
 
@@ -266,7 +285,7 @@ int rcb_fanout(struct rcb_opts *o)
 		fprintf(stderr, "fanout: need --topics >= 1, --pubs >= 1 and --subs >= --topics\n");
 		return 2;
 	}
-	np = rcb_scenario_start(o, "fanout", &ops, o->subs, false, &r, pids);
+	np = rcb_scenario_start(o, "fanout", o->sse ? &sse_ops : &ops, o->subs, false, &r, pids);
 	if (np < 0)
 		return 1;
 	pubs = calloc(o->pubs, sizeof(*pubs));

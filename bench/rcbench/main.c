@@ -35,7 +35,8 @@ static void usage(FILE *f)
 "  --plot FILE.svg        latency CDF and deliveries over time\n"
 "  --threads N            loops per worker process (1)\n"
 "  --per-proc N           connections per worker process (%d; fd limit 20,000)\n"
-"  --mode raw|json        /sub + /pub, or /ws JSON subscriptions (raw)\n"
+"  --mode raw|json|sse    /sub + /pub, /ws JSON subscriptions, or Server-Sent\n"
+"                         Events subscribers (GET /events/<topic>) (raw)\n"
 "  --deflate              subscribers offer permessage-deflate\n"
 "  --source-addrs A,B,..  bind connections round-robin to these addresses\n"
 "                         (automatic 127.0.0.2.. beyond %d loopback connections)\n"
@@ -199,10 +200,11 @@ static int parse(struct rcb_opts *o, int argc, char **argv)
 		case O_THREADS: o->threads = (unsigned)num(optarg, "threads", &ok); break;
 		case O_PERPROC: o->per_proc = (unsigned)num(optarg, "per-proc", &ok); break;
 		case O_MODE:
-			ok = strcmp(optarg, "raw") == 0 || strcmp(optarg, "json") == 0;
-			o->json_mode = strcmp(optarg, "json") == 0;
+			ok = !strcmp(optarg, "raw") || !strcmp(optarg, "json") || !strcmp(optarg, "sse");
+			o->sse = strcmp(optarg, "sse") == 0;
+			o->json_mode = o->sse || strcmp(optarg, "json") == 0;
 			if (!ok)
-				fprintf(stderr, "ringcast-bench: --mode raw or json\n");
+				fprintf(stderr, "ringcast-bench: --mode raw, json or sse\n");
 			break;
 		case O_DEFLATE: o->deflate = true; break;
 		case O_ADDRS: ok = parse_addrs(o, optarg) == 0; break;

@@ -69,7 +69,8 @@ struct rcb_opts {
 	double connect_timeout;
 	unsigned threads;       /* loops per worker process */
 	unsigned per_proc;      /* connections per worker process */
-	bool json_mode;
+	bool json_mode;         /* JSON payloads (also set with sse) */
+	bool sse;               /* fanout subscribers read GET /events/<topic> */
 	bool deflate;
 	unsigned rounds;        /* broadcast */
 	unsigned concurrency;   /* handshakes in progress per thread */
@@ -123,6 +124,7 @@ struct rcb_conn {
 	uint8_t state;          /* RCB_C_* */
 	uint64_t *last;         /* fanout: last seq per publisher of the topic */
 	uint64_t gaps;          /* fanout: seqs skipped so far */
+	struct rcb_sse *sse;    /* SSE subscribers: the stream parser (sse.c) */
 };
 /* GONE: was READY, then closed (still owed messages for the loss count). */
 enum { RCB_C_IDLE, RCB_C_CONNECTING, RCB_C_OPEN, RCB_C_READY, RCB_C_CLOSED, RCB_C_GONE };
@@ -140,6 +142,9 @@ struct rcb_scenario_ops {
 	void (*finish)(struct rcb_thread *t);
 	/* Per-thread setup before connecting (allocations live here). */
 	int (*setup)(struct rcb_thread *t);
+	/* Byte streams instead of WebSocket (url() gives tcp:// or tls://):
+	 * dialed with rc_stream_connect and these handlers. */
+	const struct rc_stream_handlers *stream;
 };
 
 struct rcb_thread {
@@ -246,6 +251,19 @@ int rcb_report_svg(const struct rcb_result *r, const char *file);
 /* CPU time (ns) of a process so far from /proc, or 0; RSS in KiB or -1. */
 uint64_t rcb_proc_cpu_ns(pid_t pid);
 long rcb_proc_rss_kib(pid_t pid);
+
+/* A message arrived at fanout subscriber bc (fanout.c): checks its
+ * publisher's sequence, counts it and paces the publishers. */
+void rcb_fanout_got(struct rcb_conn *bc, const uint8_t *data, size_t len);
+
+/* ---- Server-Sent Events subscribers (sse.c) ------------------------------------ */
+/* The fanout scenario's operations with SSE subscribers (--mode sse): each
+ * one a tcp:// (or tls://) stream that sends GET /events/<topic> and hands
+ * every msg event's data to rcb_fanout_got. */
+extern const struct rc_stream_handlers rcb_sse_handlers;
+/* Per-thread parsers for t's connections (setup), and their release. */
+int rcb_sse_setup(struct rcb_thread *t);
+void rcb_sse_free(struct rcb_thread *t);
 
 /* Scenarios. */
 int rcb_fanout(struct rcb_opts *o);

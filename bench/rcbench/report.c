@@ -100,7 +100,7 @@ int rcb_report_json(const struct rcb_result *r, const char *file)
 		"  \"size\": %zu,\n  \"rate\": %.1f,\n  \"duration\": %.2f,\n  \"warmup\": %.2f,\n"
 		"  \"mode\": \"%s\",\n  \"deflate\": %s\n}\n",
 		o->subs, o->topics, o->pubs, o->conns, o->size, o->rate, o->duration, o->warmup,
-		o->json_mode ? "json" : "raw", o->deflate ? "true" : "false");
+		o->sse ? "sse" : o->json_mode ? "json" : "raw", o->deflate ? "true" : "false");
 	if (f != stdout && fclose(f) != 0)
 		return -errno;
 	return 0;

@@ -115,8 +115,21 @@ static void start_one(struct rcb_thread *t)
 {
 	struct rcb_conn *bc = &t->conns[t->next++];
 	char url[600];
-	int fd = dial(t->o, bc->idx);
+	int fd;
 
+	if (t->ops->stream) { /* byte streams dial for themselves */
+		t->ops->url(t->o, bc->idx, url, sizeof(url));
+		bc->state = RCB_C_CONNECTING;
+		t->pending++;
+		bc->c = rc_stream_connect(t->l, url, &client_opts, t->ops->stream, bc);
+		if (!bc->c && bc->state == RCB_C_CONNECTING) {
+			bc->state = RCB_C_CLOSED;
+			t->pending--;
+			t->st->failed++;
+		}
+		return;
+	}
+	fd = dial(t->o, bc->idx);
 	if (fd < 0) {
 		t->st->failed++;
 		return;

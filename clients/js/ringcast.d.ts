@@ -56,6 +56,21 @@ export interface RingcastOptions {
 	/** ms before a token's exp to refresh it, at most half its remaining
 	 * life (default 30000). */
 	refreshMargin?: number;
+	/** 'auto' (default): WebSocket, falling back to Server-Sent Events after
+	 * sseAfter failed connects in a row; 'websocket' or 'sse' only. */
+	transport?: 'auto' | 'websocket' | 'sse';
+	/** Failed WebSocket connects in a row before 'auto' uses SSE (default 3). */
+	sseAfter?: number;
+	/** EventSource constructor; default globalThis.EventSource. */
+	EventSource?: new (url: string) => {
+		readyState: number;
+		close(): void;
+		onerror: ((ev: unknown) => void) | null;
+		addEventListener(type: string, fn: (ev: { data: string }) => void): void;
+	};
+	/** Extra headers for publishing over SSE (POST /publish), e.g.
+	 * { Authorization: 'Bearer API-KEY' } when access control is on. */
+	publishHeaders?: Record<string, string>;
 }
 
 export interface OpenEvent {
@@ -63,6 +78,8 @@ export interface OpenEvent {
 	version: string;
 	/** false for the first connection, true for every later one. */
 	reconnected: boolean;
+	/** The transport of this connection. */
+	transport: 'websocket' | 'sse';
 }
 
 export interface CloseEvent {
@@ -128,6 +145,8 @@ export class Ringcast {
 	readonly connected: boolean;
 	/** After close(). */
 	readonly closed: boolean;
+	/** The transport in use, or tried next: 'websocket' or 'sse'. */
+	readonly transport: 'websocket' | 'sse';
 	on<K extends keyof RingcastEvents>(event: K, fn: (ev: RingcastEvents[K]) => void): () => void;
 	off<K extends keyof RingcastEvents>(event: K, fn: (ev: RingcastEvents[K]) => void): void;
 	subscribe(topic: string, handler: MessageHandler): Subscription;

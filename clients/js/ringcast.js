@@ -21,6 +21,14 @@
 // URL) and again refreshMargin ms before the token's exp
 // ({"op":"refresh"}), so the broker never closes the connection with 4001.
 //   const rc = new Ringcast(url, { getToken: () => fetch('/token').then((r) => r.text()) });
+//
+// Where WebSocket does not get through (a proxy that refuses upgrades), the
+// client falls back to Server-Sent Events after sseAfter failed connects
+// (or from the start with transport: 'sse'): it subscribes over
+// GET /events/<topics> with an EventSource, resumes by the stream's ids,
+// and publishes with POST /publish/<topic> (publishHeaders are sent with
+// it: with access control that endpoint needs an API key).  rc.transport
+// says which one is in use ('websocket' or 'sse').
 
 const DEFAULTS = {
 	minDelay: 250, // ms before the first reconnect attempt
@@ -32,6 +40,9 @@ const DEFAULTS = {
 	reconnect: true,
 	getToken: null, // async () => JWT string (or null: anonymous), see above
 	refreshMargin: 30000, // ms before exp to refresh (at most half the token's life)
+	transport: 'auto', // 'auto' (WebSocket, SSE after sseAfter failures), 'websocket' or 'sse'
+	sseAfter: 3, // failed WebSocket connects in a row before 'auto' falls back to SSE
+	publishHeaders: null, // extra HTTP headers for publishing over SSE, e.g. an API key
 };
 
 const EVENTS = ['open', 'close', 'error', 'gap', 'reset'];
@@ -133,8 +144,14 @@ export class Ringcast {
 		this.url = url ? withPath(url) : defaultUrl();
 		this.options = { ...DEFAULTS, ...options };
 		this._WS = this.options.WebSocket || globalThis.WebSocket;
-		if (typeof this._WS !== 'function')
+		this._ES = this.options.EventSource || globalThis.EventSource;
+		// 'websocket' or 'sse': the transport of the current (or next) connection.
+		this.transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
+		if (this.transport === 'sse' && typeof this._ES !== 'function')
+			throw new TypeError('Ringcast: no EventSource; pass options.EventSource');
+		if (this.transport === 'websocket' && typeof this._WS !== 'function')
 			throw new TypeError('Ringcast: no WebSocket; pass options.WebSocket (e.g. the ws package)');
+		this._wsFailures = 0; // WebSocket connects in a row that never got a welcome
 		this.epoch = null; // the broker's epoch, from the last welcome
 		this.connected = false; // true between welcome and disconnect
 		this.closed = false; // true after close()
@@ -188,7 +205,9 @@ export class Ringcast {
 		}
 		t = { subs: new Set([sub]), lastSeq: null, acked: false, subId: null };
 		this._topics.set(topic, t);
-		if (this.connected)
+		if (this.connected && this.transport === 'sse')
+			this._sseReopen();
+		else if (this.connected)
 			this._sendSub(topic, t);
 		return sub;
 	}
@@ -208,6 +227,8 @@ export class Ringcast {
 			return Promise.reject(new RingcastError('closed', 'Ringcast: client is closed'));
 		return new Promise((resolve, reject) => {
 			const cmd = { op: 'pub', topic, data };
+			if (this.connected && this.transport === 'sse')
+				return this._ssePublish(cmd, resolve, reject);
 			if (this.connected)
 				return this._request(cmd, { kind: 'pub', topic, resolve, reject });
 			if (this._queue.length >= this.options.maxQueue)
@@ -256,21 +277,29 @@ export class Ringcast {
 		}
 	}
 
+	// The token of the next connection (getToken): false when that failed
+	// (reported, another attempt scheduled) or the client was closed meanwhile.
+	async _takeToken() {
+		if (!this.options.getToken)
+			return true;
+		try {
+			this._token = await this.options.getToken();
+		} catch (e) {
+			this._emit('error', new RingcastError('token',
+				`Ringcast: getToken failed: ${e && e.message ? e.message : e}`));
+			this._scheduleReconnect();
+			return false;
+		}
+		return !this.closed;
+	}
+
 	async _connect() {
 		this._timer = null;
 		this._token = null;
-		if (this.options.getToken) {
-			try {
-				this._token = await this.options.getToken();
-			} catch (e) {
-				this._emit('error', new RingcastError('token',
-					`Ringcast: getToken failed: ${e && e.message ? e.message : e}`));
-				this._scheduleReconnect();
-				return;
-			}
-			if (this.closed)
-				return;
-		}
+		if (!(await this._takeToken()))
+			return;
+		if (this.transport === 'sse')
+			return this._sseConnect();
 		let ws;
 		try {
 			ws = new this._WS(this.url);
@@ -319,6 +348,7 @@ export class Ringcast {
 		this._stopPing();
 		const wasConnected = this.connected;
 		this.connected = false;
+		this._sseFallback(wasConnected);
 		// An unacked publish may or may not have reached the broker.
 		for (const [id, p] of this._pending) {
 			this._pending.delete(id);
@@ -432,7 +462,7 @@ export class Ringcast {
 			for (const t of this._topics.values())
 				t.lastSeq = null;
 		}
-		this._emit('open', { epoch: m.epoch, version: m.version, reconnected });
+		this._emit('open', { epoch: m.epoch, version: m.version, reconnected, transport: 'websocket' });
 		if (restarted)
 			this._emit('reset', { epoch: m.epoch, previousEpoch: previous, topics: [...this._topics.keys()] });
 		if (this._ws !== ws || !this.connected)
@@ -576,8 +606,175 @@ export class Ringcast {
 		if (!t || !t.subs.delete(sub) || t.subs.size > 0)
 			return;
 		this._topics.delete(sub.topic);
-		if (this.connected)
+		if (this.connected && this.transport === 'sse')
+			this._sseReopen();
+		else if (this.connected)
 			this._send({ op: 'unsub', topic: sub.topic });
+	}
+
+	// --- Server-Sent Events (transport 'sse') ---
+
+	// Counts WebSocket connects that never got their welcome; in 'auto'
+	// mode sseAfter of them in a row switch to SSE (where EventSource
+	// exists). A connection that worked resets the count.
+	_sseFallback(wasConnected) {
+		if (this.transport !== 'websocket')
+			return;
+		if (wasConnected) {
+			this._wsFailures = 0;
+			return;
+		}
+		if (++this._wsFailures < this.options.sseAfter || this.options.transport !== 'auto' ||
+		    typeof this._ES !== 'function')
+			return;
+		this.transport = 'sse';
+		this._attempt = 0;
+	}
+
+	// http(s)://host:port of the broker, from the WebSocket URL.
+	_httpBase() {
+		const u = new URL(this.url);
+		return `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`;
+	}
+
+	// GET /events/<topics>: with the token, and the position of every
+	// topic we have one for (an empty one starts that topic live).
+	_sseUrl(topics) {
+		const q = new URLSearchParams();
+		if (this._token)
+			q.set('token', this._token);
+		const seqs = topics.map((t) => this._topics.get(t).lastSeq);
+		if (this.epoch !== null && seqs.some((n) => n !== null))
+			q.set('last_event_id', `${this.epoch}/${seqs.map((n) => (n === null ? '' : n)).join(',')}`);
+		const qs = q.toString();
+		return `${this._httpBase()}/events/${topics.map(encodeURIComponent).join(',')}${qs ? `?${qs}` : ''}`;
+	}
+
+	// Opens the stream (a new one for a new set of topics keeps the token).
+	async _sseConnect() {
+		await null; // never open inside the constructor, before any listener
+		if (this.closed)
+			return;
+		const topics = [...this._topics.keys()];
+		if (topics.length === 0)
+			return this._sseOpened(null); // nothing to stream yet
+		let es;
+		try {
+			es = new this._ES(this._sseUrl(topics));
+		} catch (e) {
+			this._emit('error', e);
+			this._scheduleReconnect();
+			return;
+		}
+		this._ws = es;
+		es.topics = topics.join('\n'); // a topic never holds a line break
+		const on = (type, fn) => es.addEventListener(type, (ev) => {
+			if (this._ws !== es)
+				return;
+			let m;
+			try {
+				m = JSON.parse(ev.data);
+			} catch (e) {
+				return this._emit('error', new RingcastError('bad_json', 'Ringcast: broker sent invalid JSON'));
+			}
+			fn(m);
+		});
+		on('msg', (m) => this._onMsg(m));
+		on('gap', (m) => this._onGap(m));
+		on('reset', (m) => this._onReset(m));
+		on('welcome', (m) => {
+			es.welcomed = true;
+			this._sseOpened(m);
+		});
+		es.onerror = () => this._sseError(es);
+		// The stream carries exactly these topics, replay first.
+		for (const t of this._topics.values())
+			t.acked = true;
+		clearTimeout(this._timer);
+		this._timer = setTimeout(() => {
+			if (this._ws === es && !es.welcomed)
+				this._abort(es, 'no welcome');
+		}, this.options.connectTimeout);
+	}
+
+	// The stream's welcome (w null: no topic, no stream): the topics are
+	// subscribed; the first welcome after a disconnect opens the client.
+	_sseOpened(w) {
+		clearTimeout(this._timer);
+		const previous = this.epoch;
+		if (w) {
+			this.epoch = w.epoch;
+			for (const { topic, seq } of w.topics) {
+				const t = this._topics.get(topic);
+				if (!t)
+					continue;
+				if (t.lastSeq === null)
+					t.lastSeq = seq;
+				for (const s of t.subs)
+					s._resolve({ seq, epoch: w.epoch });
+			}
+		}
+		// Topics (un)subscribed while the browser was reconnecting it.
+		const stale = this._ws && this._ws.topics !== [...this._topics.keys()].join('\n');
+		if (!this.connected) {
+			this.connected = true;
+			this._attempt = 0;
+			this._emit('open', { epoch: this.epoch, version: w ? w.version : '',
+				reconnected: previous !== null, transport: 'sse' });
+			for (const q of this._queue.splice(0))
+				this._ssePublish(q.cmd, q.resolve, q.reject);
+		}
+		if (stale)
+			this._sseReopen();
+	}
+
+	_sseError(es) {
+		if (this._ws !== es)
+			return;
+		if (es.readyState === 2) { // CLOSED: refused with an HTTP error
+			this._emit('error', new RingcastError('socket', `Ringcast: event stream refused by ${this._httpBase()}`));
+			return this._onClose(es, 1006, 'event stream refused');
+		}
+		// The browser reconnects by itself, resuming by Last-Event-ID.
+		if (this.connected) {
+			this.connected = false;
+			this._emit('close', { code: 1006, reason: 'event stream lost', wasOpen: true,
+				willReconnect: true, delay: 0 });
+		}
+	}
+
+	// The topics changed: one new stream (for every change made in this
+	// turn) that resumes each topic where it was.
+	_sseReopen() {
+		if (this._sseReopening)
+			return;
+		this._sseReopening = true;
+		queueMicrotask(() => {
+			this._sseReopening = false;
+			if (!this.connected || this.transport !== 'sse' || this.closed)
+				return;
+			const old = this._ws;
+			this._ws = null;
+			if (old) {
+				this._detach(old);
+				old.close();
+			}
+			this._sseConnect();
+		});
+	}
+
+	_ssePublish(cmd, resolve, reject) {
+		const headers = { 'Content-Type': 'application/json', ...(this.options.publishHeaders || {}) };
+		fetch(`${this._httpBase()}/publish/${encodeURIComponent(cmd.topic)}`,
+			{ method: 'POST', headers, body: JSON.stringify(cmd.data) }).then(async (r) => {
+			const body = await r.json().catch(() => ({}));
+			if (r.status === 200)
+				return resolve({ seq: body.seq, epoch: this.epoch });
+			const code = { 401: 'unauthorized', 403: 'forbidden', 413: 'too_big', 429: 'rate_limited',
+				503: 'unavailable' }[r.status] || 'http';
+			reject(new RingcastError(code, `Ringcast: POST /publish: ${r.status} ${body.error || ''}`,
+				{ status: r.status }));
+		}, (e) => reject(new RingcastError('connection_lost', `Ringcast: POST /publish failed: ${e.message}`)));
 	}
 
 	_startPing() {

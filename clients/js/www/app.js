@@ -6,7 +6,9 @@ const $ = (id) => document.getElementById(id);
 const MAX_LOG = 1000; // log entries kept on the page
 const SAMPLES = 60; // chart points (one per second)
 
-const rc = new Ringcast(); // ws(s)://<this page's host>/ws
+// ws(s)://<this page's host>/ws, falling back to Server-Sent Events when
+// WebSocket does not get through; ?transport=sse (or websocket) forces one.
+const rc = new Ringcast({ transport: new URLSearchParams(location.search).get('transport') || 'auto' });
 const subs = new Map(); // topic -> {sub, count, el}
 
 // --- connection status ---
@@ -17,8 +19,10 @@ function setStatus(cls, text) {
 	el.textContent = text;
 }
 
-rc.on('open', ({ epoch, reconnected }) => {
-	setStatus('connected', `connected · epoch ${epoch}`);
+rc.on('open', ({ epoch, reconnected, transport }) => {
+	const how = transport === 'sse' ? 'Server-Sent Events' : 'WebSocket';
+	setStatus('connected', `connected${epoch ? ` · epoch ${epoch}` : ''} · ${how}`);
+	$('status').dataset.transport = transport;
 	if (reconnected)
 		note('reconnected; subscriptions resumed');
 });
