@@ -279,7 +279,6 @@ int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms);
 void rc__timer_disarm(struct rc_conn *c);
 int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned,
 			  struct rc_tls_server *tls);
-uint64_t rc__now_ms(void);
 
 /* conn.c */
 struct rc_conn *rc__conn_new(struct rc_loop *l, int fd, bool fixed);

@@ -47,23 +47,6 @@ void rc_options_default(struct rc_options *o)
 	o->deflate.max_window_bits = 15;
 }
 
-/* Monotonic milliseconds. */
-uint64_t rc__now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- Ring setup -------------------------------------------------------------------- */
 
 /* Kernels 6.6 to 6.8 returned bogus descriptors from multishot accept under
@@ -243,7 +226,7 @@ struct rc_loop *rc_loop_new(const struct rc_options *o)
 	rc_list_init(&l->t_pong);
 	rc_list_init(&l->t_close);
 	l->thread = pthread_self();
-	l->now_ms = rc__now_ms();
+	l->now_ms = rc_now_ms();
 	rc__pool_set_current(l->pool);
 	current_loop = l;
 	arm_wake(l);
@@ -693,12 +676,12 @@ int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms)
 	struct io_uring_cqe *cqes[256], *cqe;
 	struct __kernel_timespec ts = { .tv_sec = (long long)(wait_ms / 1000),
 					.tv_nsec = (long long)(wait_ms % 1000) * 1000000 };
-	uint64_t t0 = now_ns(), t1;
+	uint64_t t0 = rc_now_ns(), t1;
 	unsigned n;
 	int ret;
 
 	ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
-	t1 = now_ns();
+	t1 = rc_now_ns();
 	__atomic_store_n(&l->idle_ns, l->idle_ns + (t1 - t0), __ATOMIC_RELAXED);
 	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
 		rc_log(RC_LOG_ERROR, "io_uring_enter: %s", strerror(-ret));
@@ -718,7 +701,7 @@ int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms)
 	expire_list(l, &l->t_close, RC_T_CLOSE);
 	rc__loop_flush(l);
 	rc__pool_trim(l->pool, l->now_ms); /* after a burst, memory goes back */
-	__atomic_store_n(&l->busy_ns, l->busy_ns + (now_ns() - t1), __ATOMIC_RELAXED);
+	__atomic_store_n(&l->busy_ns, l->busy_ns + (rc_now_ns() - t1), __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -730,7 +713,7 @@ int rc_loop_run(struct rc_loop *l)
 	for (;;) {
 		int ret;
 
-		l->now_ms = rc__now_ms();
+		l->now_ms = rc_now_ms();
 		if (l->draining && (rc_list_empty(&l->conns) || l->now_ms >= l->drain_deadline)) {
 			if (rc_list_empty(&l->conns))
 				break;

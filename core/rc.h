@@ -288,6 +288,13 @@ struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
 				  const struct rc_client_options *o,
 				  const struct rc_handlers *h, void *user);
 
+/* ---- Clock ------------------------------------------------------------------------ */
+
+/* CLOCK_MONOTONIC in nanoseconds and in milliseconds: the one clock for
+ * timers, rate limits, ages and latency.  Any thread. */
+uint64_t rc_now_ns(void);
+uint64_t rc_now_ms(void);
+
 /* ---- Logging ------------------------------------------------------------------- */
 
 enum rc_log_level { RC_LOG_ERROR, RC_LOG_WARN, RC_LOG_INFO, RC_LOG_DEBUG };
