@@ -6,8 +6,10 @@
 #include <stdatomic.h>
 
 #include "broker/config.h"
-#include "core/list.h"
 #include "core/rc.h"
+#include "proto/deflate.h"
+#include "proto/frame.h"
+#include "proto/http.h"
 #include "proto/json.h"
 
 struct rc_topic;

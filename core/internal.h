@@ -8,8 +8,10 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
-#include "core/list.h"
 #include "core/rc.h"
+#include "proto/deflate.h"
+#include "proto/frame.h"
+#include "proto/http.h"
 
 /* ---- Size-class pools ------------------------------------------------------
  * Power-of-two classes from 64 B to 1 MiB; larger requests go to malloc.
