@@ -29,7 +29,8 @@ struct rc_client_state {
 	struct rc_pmd_config pmd_cfg;
 	char protocols[256];
 	char headers[1024];
-	bool tls;               /* wss:// */
+	bool tls;               /* wss:// or tls:// */
+	bool stream;            /* rc_stream_connect: no upgrade */
 	bool insecure;
 	char ca_file[256];
 };
@@ -148,11 +149,8 @@ void rc__client_fail(struct rc_conn *c, const char *fmt, ...)
 	else if ((size_t)n >= sizeof(why))
 		n = sizeof(why) - 1;
 	rc_log(RC_LOG_DEBUG, "client %s:%u: %s", c->cl->host, c->cl->port, why);
-	if (c->state != RC_CS_DEAD && !c->closed_cb) {
-		c->closed_cb = true;
-		if (c->h && c->h->on_close)
-			c->h->on_close(c, RC_CLOSE_ABNORMAL, (const uint8_t *)why, (size_t)n);
-	}
+	if (c->state != RC_CS_DEAD)
+		rc__conn_call_on_close(c, RC_CLOSE_ABNORMAL, (const uint8_t *)why, (size_t)n);
 	rc__conn_abort(c, RC_CLOSE_ABNORMAL);
 }
 
@@ -212,6 +210,28 @@ static void send_upgrade(struct rc_conn *c)
 	send_raw(c, req, (size_t)n);
 }
 
+/* Connected to the server (directly or through the proxy): a stream opens
+ * (its TLS handshake starts with the first flush), a WebSocket asks for
+ * the upgrade. */
+static void on_reached(struct rc_conn *c)
+{
+	struct rc_client_state *s = c->cl;
+
+	if (!s->stream) {
+		send_upgrade(c);
+		return;
+	}
+	if (s->tls && !c->tls) {
+		if (rc__tls_connect(c, s->host, s->ca_file[0] ? s->ca_file : NULL, s->insecure) < 0) {
+			rc__client_fail(c, "TLS setup failed (CA file %s)",
+					s->ca_file[0] ? s->ca_file : "system store");
+			return;
+		}
+		rc__conn_schedule_flush(c);
+	}
+	rc__stream_open(c);
+}
+
 static void socks_send_connect(struct rc_conn *c)
 {
 	struct rc_client_state *s = c->cl;
@@ -264,7 +284,7 @@ void rc__client_on_connect(struct rc_conn *c, int res)
 		socks_hello(c);
 		return;
 	}
-	send_upgrade(c);
+	on_reached(c);
 }
 
 /* Bytes of the proxy's current reply needed before it can be read: 2 for
@@ -323,7 +343,7 @@ static void socks_reply(struct rc_conn *c)
 		return;
 	case SOCKS_CONNECT:
 		s->socks = SOCKS_NONE;
-		send_upgrade(c);
+		on_reached(c);
 		return;
 	}
 }
@@ -360,10 +380,13 @@ static void socks_feed(struct rc_conn *c, uint8_t *p, size_t n)
 			s->slen = 0;
 		}
 	}
-	if (!n || c->state != RC_CS_HANDSHAKE)
+	if (!n || (c->state != RC_CS_HANDSHAKE && c->state != RC_CS_STREAM))
 		return;
+	/* The server's first bytes, right behind the proxy's reply. */
 	if (c->tls)
-		rc__tls_on_recv(c, p, n); /* wss: the TLS handshake's bytes */
+		rc__tls_on_recv(c, p, n); /* wss, tls://: the TLS handshake's bytes */
+	else if (c->state == RC_CS_STREAM)
+		rc__stream_read(c, p, n);
 	else
 		rc__client_feed(c, p, n);
 }
@@ -537,11 +560,26 @@ static void socks_init(struct rc_conn *c, const struct url *proxy)
 	snprintf(c->cl->ppass, sizeof(c->cl->ppass), "%s", proxy->pass);
 }
 
-/* Parses url, and o->socks5 when given (*via says so).  0 or -errno. */
-static int parse_target(const char *url, const struct rc_client_options *o,
+/* tcp://host:port, or tls://host:port; a port is required. */
+static int parse_stream_url(const char *url, struct url *u)
+{
+	int ret = parse_url(url, "tls", 0, u);
+
+	if (ret == 0)
+		u->tls = true;
+	else
+		ret = parse_url(url, "tcp", 0, u);
+	if (ret == 0 && (!u->port || strcmp(u->path, "/") != 0))
+		return -EINVAL;
+	return ret;
+}
+
+/* Parses url (a stream's when stream), and o->socks5 when given (*via says
+ * so).  0 or -errno. */
+static int parse_target(const char *url, const struct rc_client_options *o, bool stream,
 			struct url *u, struct url *proxy, bool *via)
 {
-	int ret = parse_ws_url(url, u);
+	int ret = stream ? parse_stream_url(url, u) : parse_ws_url(url, u);
 
 	*via = o && o->socks5 && o->socks5[0];
 	if (ret == 0 && *via)
@@ -549,10 +587,11 @@ static int parse_target(const char *url, const struct rc_client_options *o,
 	return ret;
 }
 
-/* Starts a client connection (see rc.h). */
-struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
-				  const struct rc_client_options *o,
-				  const struct rc_handlers *h, void *user)
+/* Dials url (a stream's, or ws:// / wss://), through o->socks5 if given. */
+static struct rc_conn *dial(struct rc_loop *l, const char *url,
+			    const struct rc_client_options *o, bool stream,
+			    const struct rc_handlers *h, const struct rc_stream_handlers *sh,
+			    void *user)
 {
 	struct sockaddr_storage ss;
 	struct url u, proxy;
@@ -560,7 +599,7 @@ struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
 	bool via;
 	int ret, fd;
 
-	ret = parse_target(url, o, &u, &proxy, &via);
+	ret = parse_target(url, o, stream, &u, &proxy, &via);
 	if (ret < 0) {
 		errno = -ret;
 		return NULL;
@@ -576,6 +615,8 @@ struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
 		errno = ENOMEM;
 		return NULL;
 	}
+	c->sh = sh;
+	c->cl->stream = stream;
 	c->state = RC_CS_CONNECTING;
 	if (via)
 		socks_init(c, &proxy);
@@ -588,6 +629,26 @@ struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
 	return c;
 }
 
+/* Starts a client connection (see rc.h). */
+struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
+				  const struct rc_client_options *o,
+				  const struct rc_handlers *h, void *user)
+{
+	return dial(l, url, o, false, h, NULL, user);
+}
+
+/* Dials a byte stream (see rc.h). */
+struct rc_conn *rc_stream_connect(struct rc_loop *l, const char *url,
+				  const struct rc_client_options *o,
+				  const struct rc_stream_handlers *h, void *user)
+{
+	if (!h) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return dial(l, url, o, true, NULL, h, user);
+}
+
 /* Wraps a connected socket (see rc.h). */
 struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
 				  const struct rc_client_options *o,
@@ -595,7 +656,7 @@ struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
 {
 	struct url u, proxy;
 	bool via;
-	int ret = parse_target(url, o, &u, &proxy, &via);
+	int ret = parse_target(url, o, false, &u, &proxy, &via);
 
 	if (ret < 0) {
 		errno = -ret;

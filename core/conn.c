@@ -114,6 +114,19 @@ void rc__conn_call_on_close(struct rc_conn *c, uint16_t code,
 	if (c->closed_cb)
 		return;
 	c->closed_cb = true;
+	if (c->sh) {
+		/* A stream's end is told by its reason: none for an orderly one.
+		 * A client stream that never opened ran out of time (a refused
+		 * or failed connect comes with its reason). */
+		static const char late[] = "not connected within connect_timeout_ms";
+		if (!reason && c->client && !c->opened) {
+			reason = (const uint8_t *)late;
+			len = sizeof(late) - 1;
+		}
+		if (c->sh->on_close)
+			c->sh->on_close(c, reason ? (const char *)reason : NULL, reason ? len : 0);
+		return;
+	}
 	/* Servers report connections their on_upgrade accepted (even if the
 	 * 101 then failed: the user may hold state for it); a client also
 	 * learns that its connect or handshake failed. */
@@ -400,6 +413,13 @@ static struct rc_buf *build_frame(struct rc_conn *c, uint8_t opcode,
 	return b;
 }
 
+/* True while data may be queued: an open WebSocket that has not sent its
+ * close, or a byte stream that is not ending. */
+bool rc__conn_writable(const struct rc_conn *c)
+{
+	return (c->state == RC_CS_OPEN && !c->close_sent) || c->state == RC_CS_STREAM;
+}
+
 /* Sends a message or control frame on the loop thread: 0, -EPIPE when
  * closing, -ENOBUFS past the budget, -ENOMEM.  Control frames are queued
  * past it (a pong answers a ping we read): they still count, and the reader
@@ -462,7 +482,7 @@ static void xsend_run(void *arg)
 	if (x->close_code) {
 		rc_conn_close(c, x->close_code, (const char *)x->b->data, x->b->len);
 		rc_buf_unref(x->b);
-	} else if (c->state == RC_CS_OPEN && !c->close_sent) {
+	} else if (rc__conn_writable(c)) {
 		rc__conn_enqueue(c, x->b);
 	} else {
 		rc_buf_unref(x->b);
@@ -522,20 +542,27 @@ int rc_conn_send(struct rc_conn *c, uint8_t opcode, const void *data, size_t len
 	return post_to_owner(c, b, 0, cost);
 }
 
+/* Queues a reference to b's bytes (a frame, or a stream's bytes); any
+ * thread.  The caller keeps its reference. */
+int rc__conn_send_buf(struct rc_conn *c, struct rc_buf *b)
+{
+	if (rc_loop_current() != c->loop) {
+		size_t cost = b->len + RC_XSEND_COST;
+		if (!reserve(c, cost))
+			return -ENOBUFS;
+		return post_to_owner(c, rc_buf_ref(b), 0, cost);
+	}
+	if (b->len > rc__conn_room(c))
+		return -ENOBUFS;
+	if (!rc__conn_writable(c))
+		return -EPIPE;
+	return rc__conn_enqueue(c, rc_buf_ref(b));
+}
+
 /* Queues a shared pre-encoded frame; any thread (see rc.h). */
 int rc_conn_send_frame(struct rc_conn *c, struct rc_buf *frame)
 {
-	if (rc_loop_current() != c->loop) {
-		size_t cost = frame->len + RC_XSEND_COST;
-		if (!reserve(c, cost))
-			return -ENOBUFS;
-		return post_to_owner(c, rc_buf_ref(frame), 0, cost);
-	}
-	if (frame->len > rc__conn_room(c))
-		return -ENOBUFS;
-	if (c->state != RC_CS_OPEN || c->close_sent)
-		return -EPIPE;
-	return rc__conn_enqueue(c, rc_buf_ref(frame));
+	return rc__conn_send_buf(c, frame);
 }
 
 /* Bytes queued and not yet taken by the kernel. */
@@ -595,7 +622,7 @@ static void close_local(struct rc_conn *c, uint16_t code, const char *reason, si
 /* Drops the queued frames that have not started to go out: not those the
  * sendmsg in flight covers, not a partly sent head, and nothing already
  * encrypted (TLS records are numbered; dropping one breaks the stream). */
-static void drop_unsent(struct rc_conn *c)
+void rc__conn_drop_unsent(struct rc_conn *c)
 {
 	struct rc_sendq_node **pp = &c->sq_head, *n;
 	unsigned keep = c->sending ? c->send_iovs : (c->sq_off ? 1 : 0);
@@ -619,9 +646,13 @@ static void drop_unsent(struct rc_conn *c)
 /* Closes without flushing what is queued (see rc.h); loop thread. */
 int rc_conn_close_now(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
 {
+	if (c->state == RC_CS_STREAM) {
+		rc__stream_end(c, true);
+		return 0;
+	}
 	if (c->state != RC_CS_OPEN || c->close_sent)
 		return -EPIPE;
-	drop_unsent(c);
+	rc__conn_drop_unsent(c);
 	close_local(c, code, reason, len);
 	return 0;
 }
@@ -637,9 +668,14 @@ int rc_conn_close(struct rc_conn *c, uint16_t code, const char *reason, size_t l
 		struct rc_buf *b = rc_buf_new(len);
 		if (!b)
 			return -ENOMEM;
-		memcpy(b->data, reason, len);
+		if (len)
+			memcpy(b->data, reason, len);
 		b->len = len;
 		return post_to_owner(c, b, code ? code : RC_CLOSE_NORMAL, 0);
+	}
+	if (c->state == RC_CS_STREAM) {
+		rc__stream_end(c, false);
+		return 0;
 	}
 	if (c->state != RC_CS_OPEN || c->close_sent)
 		return -EPIPE;
@@ -722,6 +758,8 @@ size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n)
 		/* fall through */
 	case RC_CS_CLOSING:
 		return rc__ws_read(c, p, n);
+	case RC_CS_STREAM:
+		return rc__stream_read(c, p, n);
 	default: /* DRAIN, DEAD: discard until EOF */
 		return n;
 	}

@@ -138,6 +138,11 @@ static int next_request(struct rc_conn *c)
 		cfg->on_http(c, &req, c->in->data + head, (size_t)clen);
 	else
 		rc__http_refuse(c, 426, "this endpoint speaks WebSocket only", "Upgrade: websocket\r\n");
+	if (c->sh) {
+		/* Answered with a stream: no request follows this one. */
+		rc_buf_unref(c->in);
+		c->in = NULL;
+	}
 	if (c->state != RC_CS_HTTP || !c->in)
 		return -1;
 	/* Pipelined requests: drop the one just answered. */

@@ -145,6 +145,7 @@ enum rc_conn_state {
 	RC_CS_HANDSHAKE,   /* client: upgrade request sent, reading the 101 */
 	RC_CS_OPEN,
 	RC_CS_CLOSING,     /* close frame sent, waiting for the peer's */
+	RC_CS_STREAM,      /* a byte stream (stream.c): no frames */
 	RC_CS_DRAIN,       /* close done: flushing, then shutdown, then close */
 	RC_CS_DEAD,        /* descriptor closing or closed */
 };
@@ -172,6 +173,7 @@ struct rc_conn {
 	struct rc_server *srv;
 	struct rc_conn *flush_next; /* loop->flushq while flush_pending */
 	const struct rc_handlers *h;
+	const struct rc_stream_handlers *sh; /* a byte stream's (instead of h) */
 	void *user;
 	atomic_uint refs;         /* memory: loop's + rc_conn_ref()s */
 	uint16_t inflight;        /* SQEs naming this conn not yet completed */
@@ -333,6 +335,15 @@ void rc__tls_free(struct rc_conn *c);
 void rc__tls_on_recv(struct rc_conn *c, const uint8_t *p, size_t n);
 int rc__tls_encrypt(struct rc_conn *c);
 bool rc__tls_close_notify(struct rc_conn *c);
+
+/* stream.c */
+void rc__stream_open(struct rc_conn *c);
+size_t rc__stream_read(struct rc_conn *c, uint8_t *p, size_t n);
+void rc__stream_end(struct rc_conn *c, bool drop_unsent);
+/* conn.c, for stream.c */
+bool rc__conn_writable(const struct rc_conn *c);
+void rc__conn_drop_unsent(struct rc_conn *c);
+int rc__conn_send_buf(struct rc_conn *c, struct rc_buf *b);
 
 /* http_conn.c */
 void rc__http_refuse(struct rc_conn *c, int status, const char *reason,

@@ -462,7 +462,7 @@ static void start_drain(struct rc_loop *l)
 	for (it = l->conns.next; it != &l->conns; it = next) {
 		struct rc_conn *c = rc_container_of(it, struct rc_conn, all);
 		next = it->next;
-		if (c->state == RC_CS_OPEN)
+		if (c->state == RC_CS_OPEN || c->state == RC_CS_STREAM)
 			rc_conn_close(c, RC_CLOSE_GOING_AWAY, "server shutting down", 20);
 		else if (c->state < RC_CS_OPEN)
 			rc__conn_abort(c, 0);

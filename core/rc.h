@@ -22,6 +22,7 @@ struct rc_loop;
 struct rc_server;
 struct rc_conn;
 struct rc_buf;
+struct rc_client_options;
 struct rc_deflater; /* proto/deflate.h */
 
 /* ---- Intrusive lists ------------------------------------------------------------ *
@@ -279,6 +280,53 @@ void rc_conn_unref(struct rc_conn *c);
  * request when the client allows keep-alive.  Returns 0 or -errno. */
 int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 		    const char *extra_headers, const void *body, size_t len);
+
+/* ---- Byte streams -----------------------------------------------------------
+ * A connection can carry plain bytes instead of WebSocket frames: a server
+ * answers a request with a response whose body is a stream (Server-Sent
+ * Events), or a client dials a TCP or TLS service (a Redis server).  Bytes
+ * go out through the same send queue and budget (max_backpressure) as
+ * frames; rc_conn_close() and rc_conn_close_now() end a stream (after, or
+ * instead of, what is still queued) and rc_conn_queued() reports its queue.
+ * No idle pings: a stream's protocol keeps itself alive. */
+
+struct rc_stream_handlers {
+	/* A client stream is connected (with TLS, what is sent now waits
+	 * for the handshake, whose failure is reported to on_close). */
+	void (*on_open)(struct rc_conn *c);
+	/* Bytes from the peer of a client stream, valid during the call. */
+	void (*on_data)(struct rc_conn *c, const uint8_t *data, size_t len);
+	/* Once per stream, when it is gone: why is NULL when it ended in
+	 * order (the peer's EOF, or our close completing), else a text
+	 * (why_len bytes) saying why it failed (refused, timed out, TLS). */
+	void (*on_close)(struct rc_conn *c, const char *why, size_t why_len);
+};
+
+/* Inside on_http: answers the request with the head of a response of
+ * unknown length (no Content-Length, "Connection: close") and turns the
+ * connection into a byte stream carrying its body.  Bytes the client sends
+ * afterwards are read and discarded (so its close is seen).  For a HEAD
+ * request only the head is sent and the stream ends at once.  The request
+ * passed to on_http must not be used after this call.  Returns 0 or
+ * -EINVAL (not inside on_http, a bad header) or -ENOMEM. */
+int rc_conn_respond_stream(struct rc_conn *c, int status, const char *content_type,
+			   const char *extra_headers, const struct rc_stream_handlers *h);
+
+/* Dials "tcp://host:port" or "tls://host:port" (certificate and host name
+ * verified as for wss://, o->ca_file and o->insecure apply; o->socks5 and
+ * o->connect_timeout_ms too; protocols, headers and options do not).  The
+ * loop thread only.  Returns the connection, or NULL with errno (EINVAL for
+ * a bad URL, EPROTONOSUPPORT for another scheme). */
+struct rc_conn *rc_stream_connect(struct rc_loop *l, const char *url,
+				  const struct rc_client_options *o,
+				  const struct rc_stream_handlers *h, void *user);
+
+/* Queues bytes (a copy), or a reference to a shared buffer (the caller
+ * keeps its reference: one encoded-once SSE event for every subscriber), on
+ * a stream.  Any thread.  0, -ENOBUFS past max_backpressure (nothing is
+ * queued), -EPIPE when the stream is ending or not open yet, -ENOMEM. */
+int rc_stream_send(struct rc_conn *c, const void *data, size_t len);
+int rc_stream_send_buf(struct rc_conn *c, struct rc_buf *b);
 
 /* ---- Client ------------------------------------------------------------------- */
 

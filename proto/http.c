@@ -552,6 +552,43 @@ static bool is_header_block(const char *s)
 }
 
 /* Writes a plain response; see http.h. */
+/* The head of a response: status line, Content-Type, Content-Length when
+ * body_len is not RC_HTTP_LENGTH_NONE (and the status has a body),
+ * Connection, extra_headers, blank line. */
+#define RC_HTTP_LENGTH_NONE SIZE_MAX
+
+static int write_head(struct outbuf *o, int status, const char *content_type,
+		      const char *extra_headers, size_t body_len, bool keep_alive)
+{
+	bool bodyless = status < 200 || status == 204 || status == 304;
+	char num[48];
+
+	if (status < 100 || status > 999)
+		return -EINVAL;
+	if (content_type && strpbrk(content_type, "\r\n"))
+		return -EINVAL;
+	if (!is_header_block(extra_headers))
+		return -EINVAL;
+	snprintf(num, sizeof(num), "HTTP/1.1 %d ", status);
+	puts_(o, num);
+	puts_(o, rc_http_reason(status));
+	puts_(o, "\r\n");
+	if (content_type) {
+		puts_(o, "Content-Type: ");
+		puts_(o, content_type);
+		puts_(o, "\r\n");
+	}
+	if (!bodyless && body_len != RC_HTTP_LENGTH_NONE) {
+		snprintf(num, sizeof(num), "Content-Length: %zu\r\n", body_len);
+		puts_(o, num);
+	}
+	puts_(o, keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+	if (extra_headers)
+		puts_(o, extra_headers);
+	puts_(o, "\r\n");
+	return 0;
+}
+
 ssize_t rc_http_write_response(char *out, size_t cap, int status,
 			       const char *content_type,
 			       const char *extra_headers,
@@ -561,36 +598,33 @@ ssize_t rc_http_write_response(char *out, size_t cap, int status,
 	struct outbuf o = { out, cap, 0 };
 	/* RFC 9110 8.6: no Content-Length (and no body) on 1xx, 204 and 304. */
 	bool bodyless = status < 200 || status == 204 || status == 304;
-	char num[32];
+	int err;
 
-	if (status < 100 || status > 999)
-		return -EINVAL;
 	if (bodyless && body_len)
 		return -EINVAL;
-	if (content_type && strpbrk(content_type, "\r\n"))
+	if (body_len == RC_HTTP_LENGTH_NONE)
 		return -EINVAL;
-	if (!is_header_block(extra_headers))
-		return -EINVAL;
-
-	snprintf(num, sizeof(num), "HTTP/1.1 %d ", status);
-	puts_(&o, num);
-	puts_(&o, rc_http_reason(status));
-	puts_(&o, "\r\n");
-	if (content_type) {
-		puts_(&o, "Content-Type: ");
-		puts_(&o, content_type);
-		puts_(&o, "\r\n");
-	}
-	if (!bodyless) {
-		snprintf(num, sizeof(num), "Content-Length: %zu\r\n", body_len);
-		puts_(&o, num);
-	}
-	puts_(&o, keep_alive ? "Connection: keep-alive\r\n"
-			     : "Connection: close\r\n");
-	if (extra_headers)
-		puts_(&o, extra_headers);
-	puts_(&o, "\r\n");
+	err = write_head(&o, status, content_type, extra_headers, body_len, keep_alive);
+	if (err < 0)
+		return err;
 	put(&o, body, body_len);
+	if (o.len > cap || o.len > SSIZE_MAX)
+		return -ENOSPC;
+	return (ssize_t)o.len;
+}
+
+ssize_t rc_http_write_stream_head(char *out, size_t cap, int status,
+				  const char *content_type,
+				  const char *extra_headers)
+{
+	struct outbuf o = { out, cap, 0 };
+	int err;
+
+	if (status < 200 || status == 204 || status == 304)
+		return -EINVAL;
+	err = write_head(&o, status, content_type, extra_headers, RC_HTTP_LENGTH_NONE, false);
+	if (err < 0)
+		return err;
 	if (o.len > cap || o.len > SSIZE_MAX)
 		return -ENOSPC;
 	return (ssize_t)o.len;

@@ -143,6 +143,15 @@ ssize_t rc_http_write_response(char *out, size_t cap, int status,
 			       const void *body, size_t body_len,
 			       bool keep_alive);
 
+/* Writes the head of a response whose body is a stream of unknown length
+ * (Server-Sent Events): like rc_http_write_response's head, without
+ * Content-Length and with "Connection: close", so the body ends when the
+ * connection does (RFC 9112 6.3, rule 8).  Returns the length, -ENOSPC, or
+ * -EINVAL (as rc_http_write_response, and for a status that has no body). */
+ssize_t rc_http_write_stream_head(char *out, size_t cap, int status,
+				  const char *content_type,
+				  const char *extra_headers);
+
 /* The standard reason phrase for a status ("Not Found"), "Unknown" if none. */
 const char *rc_http_reason(int status);
 
