@@ -365,52 +365,16 @@ void rc__conn_on_send(struct rc_conn *c, int res)
 	rc__conn_maybe_finish(c);
 }
 
-/* Builds a frame for opcode/payload in this loop's pool.  Compressed with
- * the connection's own deflater (created here the first time, on the loop
- * thread only) when negotiated and worth it. */
+/* Builds a frame for opcode/payload in this loop's pool (masked on a
+ * client).  Compressed with the connection's own deflater (created here the
+ * first time, on the loop thread only) when negotiated and worth it. */
 static struct rc_buf *build_frame(struct rc_conn *c, uint8_t opcode,
 				  const uint8_t *data, size_t len)
 {
 	bool data_frame = opcode == RC_OP_TEXT || opcode == RC_OP_BINARY;
-	bool mask = c->client;
-	uint8_t key[4] = { 0 };
 	struct rc_deflater *d = data_frame && len >= 64 ? rc__conn_deflater(c) : NULL;
-	struct rc_buf *b;
-	size_t hl;
 
-	if (d) {
-		b = rc_buf_new(RC_FRAME_MAX_HEADER + rc_deflate_bound(len));
-		if (!b)
-			return NULL;
-		ssize_t n = rc_deflate_message(d, data, len, b->data + RC_FRAME_MAX_HEADER,
-					       b->cap - RC_FRAME_MAX_HEADER);
-		if (n >= 0) {
-			uint8_t hdr[RC_FRAME_MAX_HEADER];
-			if (mask)
-				arc4random_buf(key, sizeof(key));
-			hl = rc_frame_write_header(hdr, opcode, true, true, (uint64_t)n,
-						   mask ? key : NULL);
-			memmove(b->data + hl, b->data + RC_FRAME_MAX_HEADER, (size_t)n);
-			memcpy(b->data, hdr, hl);
-			if (mask)
-				rc_ws_mask(b->data + hl, (size_t)n, key, 0);
-			b->len = hl + (size_t)n;
-			return b;
-		}
-		rc_buf_unref(b);
-	}
-	b = rc_buf_new(RC_FRAME_MAX_HEADER + len);
-	if (!b)
-		return NULL;
-	if (mask)
-		arc4random_buf(key, sizeof(key));
-	hl = rc_frame_write_header(b->data, opcode, true, false, len, mask ? key : NULL);
-	if (len)
-		memcpy(b->data + hl, data, len);
-	if (mask)
-		rc_ws_mask(b->data + hl, len, key, 0);
-	b->len = hl + len;
-	return b;
+	return rc__frame_build(opcode, data, len, d, false, c->client);
 }
 
 /* True while data may be queued: an open WebSocket that has not sent its

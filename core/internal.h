@@ -62,6 +62,14 @@ struct rc_buf {
 	uint8_t data[];
 };
 
+/* frame.c: the one frame encoder.  A final frame of opcode with payload,
+ * masked with a fresh random key when mask (a client's), compressed with d
+ * when d is not NULL and the result fits (RSV1): fresh uses
+ * rc_deflate_once (a shared no-context-takeover deflater), otherwise the
+ * connection's own stream (rc_deflate_message).  NULL on out of memory. */
+struct rc_buf *rc__frame_build(uint8_t opcode, const uint8_t *payload, size_t len,
+			       struct rc_deflater *d, bool fresh, bool mask);
+
 /* ---- The loop ---------------------------------------------------------------- */
 
 /* user_data of every SQE: a pointer with the operation in the low 4 bits

@@ -77,6 +77,13 @@ void rc_buf_unref(struct rc_buf *b);
 struct rc_buf *rc_frame_encode(uint8_t opcode, const uint8_t *payload,
 			       size_t len, struct rc_deflater *d);
 
+/* Allocates a final, unmasked, uncompressed frame of opcode for a payload of
+ * len bytes, its header written; *payload points where the caller writes
+ * those len bytes (in place: no second copy), after which the frame is
+ * complete and shareable like rc_frame_encode's.  Returns a buffer with
+ * refcount 1 or NULL. */
+struct rc_buf *rc_frame_new(uint8_t opcode, size_t len, uint8_t **payload);
+
 /* Pooled memory for callers' own per-connection and per-message objects:
  * size-class pools of the calling thread's loop, freed from any thread.
  * Returns 16-aligned memory or NULL. */
