@@ -18,8 +18,9 @@
 
 #include "core/internal.h"
 
-/* Allocates a connection on l for descriptor fd (direct if fixed). */
-struct rc_conn *rc__conn_new(struct rc_loop *l, int fd, bool fixed)
+/* Allocates a connection on l for descriptor fd (direct if fixed), in no
+ * state yet: its creator enters the first (rc__conn_enter). */
+struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed)
 {
 	struct rc_conn *c = rc__pool_alloc(l->pool, sizeof(*c));
 
@@ -30,7 +31,6 @@ struct rc_conn *rc__conn_new(struct rc_loop *l, int fd, bool fixed)
 	c->srv = l->srv;
 	c->fd = fd;
 	c->fixed = fixed;
-	c->state = RC_CS_HTTP;
 	atomic_init(&c->refs, 1);
 	rc_list_init(&c->timer);
 	rc_list_add_tail(&l->conns, &c->all);
@@ -89,9 +89,33 @@ static void release_buffers(struct rc_conn *c)
 	rc__conn_zlib_free(c);
 	rc__pool_release(c->sctx);
 	c->sctx = NULL;
-	if (c->cl)
-		rc__client_free(c);
+	rc__pool_release(c->cl); /* the client's state (client.c) */
+	c->cl = NULL;
 	rc__tls_free(c);
+}
+
+/* The one place a connection changes state.  st is the new state's reader
+ * (NULL: input is discarded).  The transitions:
+ *
+ *   HTTP       -> OPEN (101 sent, http_conn.c), STREAM (a streamed
+ *                 response, stream.c), DRAIN (answered without keep-alive
+ *                 or refused), DEAD
+ *   CONNECTING -> HANDSHAKE (connected, or the proxy answers: client.c),
+ *                 STREAM (a dialed stream, stream.c), DEAD
+ *   HANDSHAKE  -> OPEN (101 received, ws_recv.c), DEAD
+ *   OPEN       -> CLOSING (close sent or received), DEAD
+ *   CLOSING    -> DRAIN (close handshake done), DEAD
+ *   STREAM     -> DRAIN (ended), DEAD
+ *   DRAIN      -> DEAD (flushed and shut down, or the peer's EOF)
+ *
+ * The readers: HTTP rc__http_state (http_conn.c), HANDSHAKE the client's
+ * (client.c), OPEN and CLOSING rc__ws_state (ws_recv.c), STREAM
+ * rc__stream_state (stream.c); CONNECTING, DRAIN and DEAD discard. */
+void rc__conn_enter(struct rc_conn *c, enum rc_conn_state s,
+		    const struct rc_conn_reader *st)
+{
+	c->state = (uint8_t)s;
+	c->st = st;
 }
 
 /* Drops a reference; the last one frees the memory.  Any thread. */
@@ -160,7 +184,7 @@ void rc__conn_abort(struct rc_conn *c, uint16_t code)
 	if (c->state == RC_CS_DEAD)
 		return;
 	rc__conn_call_on_close(c, code ? code : RC_CLOSE_ABNORMAL, NULL, 0);
-	c->state = RC_CS_DEAD;
+	rc__conn_enter(c, RC_CS_DEAD, NULL);
 	rc__timer_disarm(c);
 	if (c->inflight) {
 		sqe = rc__sqe(c->loop);
@@ -561,7 +585,7 @@ void rc__conn_maybe_finish(struct rc_conn *c)
 		return;
 	if (c->tls && rc__tls_close_notify(c))
 		return; /* back here once close_notify is sent */
-	c->state = RC_CS_DRAIN;
+	rc__conn_enter(c, RC_CS_DRAIN, NULL);
 	c->shut_sent = true;
 	sqe = rc__sqe(c->loop);
 	io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
@@ -579,7 +603,7 @@ static void close_local(struct rc_conn *c, uint16_t code, const char *reason, si
 		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
 		return;
 	}
-	c->state = RC_CS_CLOSING;
+	rc__conn_enter(c, RC_CS_CLOSING, c->st);
 	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
 }
 
@@ -610,8 +634,8 @@ void rc__conn_drop_unsent(struct rc_conn *c)
 /* Closes without flushing what is queued (see rc.h); loop thread. */
 int rc_conn_close_now(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
 {
-	if (c->state == RC_CS_STREAM) {
-		rc__stream_end(c, true);
+	if (c->st && c->st->end) {
+		c->st->end(c, true);
 		return 0;
 	}
 	if (c->state != RC_CS_OPEN || c->close_sent)
@@ -637,8 +661,8 @@ int rc_conn_close(struct rc_conn *c, uint16_t code, const char *reason, size_t l
 		b->len = len;
 		return post_to_owner(c, b, code ? code : RC_CLOSE_NORMAL, 0);
 	}
-	if (c->state == RC_CS_STREAM) {
-		rc__stream_end(c, false);
+	if (c->st && c->st->end) {
+		c->st->end(c, false);
 		return 0;
 	}
 	if (c->state != RC_CS_OPEN || c->close_sent)
@@ -663,7 +687,7 @@ void rc__conn_fail(struct rc_conn *c, int err)
 		rc__conn_abort(c, code);
 		return;
 	}
-	c->state = RC_CS_CLOSING;
+	rc__conn_enter(c, RC_CS_CLOSING, c->st);
 	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
 	rc__conn_maybe_finish(c);
 }
@@ -695,38 +719,12 @@ void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind)
 
 /* ---- Opening and receiving --------------------------------------------------------- */
 
-/* The connection becomes a WebSocket (after a 101 either way). */
-void rc__conn_start_ws(struct rc_conn *c)
-{
-	c->state = RC_CS_OPEN;
-	c->opened = true;
-	rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
-	if (c->h && c->h->on_open)
-		c->h->on_open(c);
-}
-
 /* Plaintext bytes received, handed to the reader of the current state.
  * Returns the bytes it took: fewer than n when the connection ran out of
  * budget (the caller holds the rest; nothing is dropped). */
 size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n)
 {
-	switch (c->state) {
-	case RC_CS_HTTP:
-		return rc__http_feed(c, p, n);
-	case RC_CS_HANDSHAKE:
-		rc__client_feed(c, p, n);
-		return n;
-	case RC_CS_OPEN:
-		if (c->tkind == RC_T_IDLE)
-			rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
-		/* fall through */
-	case RC_CS_CLOSING:
-		return rc__ws_read(c, p, n);
-	case RC_CS_STREAM:
-		return rc__stream_read(c, p, n);
-	default: /* DRAIN, DEAD: discard until EOF */
-		return n;
-	}
+	return c->st ? c->st->read(c, p, n) : n; /* none: discard until EOF */
 }
 
 /* Stops reading c: cancels its multishot recv (bytes it already carried
@@ -782,7 +780,7 @@ void rc__conn_resume(struct rc_conn *c)
 {
 	/* Pipelined requests already in the request buffer come first. */
 	if (c->state == RC_CS_HTTP && c->in && c->in->len && rc__conn_room(c))
-		rc__http_feed(c, NULL, 0);
+		c->st->read(c, NULL, 0);
 	while (c->held && c->state != RC_CS_DEAD && rc__conn_room(c)) {
 		struct rc_buf *b = c->held;
 		size_t off = c->held_off, used;

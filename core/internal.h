@@ -172,6 +172,21 @@ struct rc_send_ctx {
 };
 
 struct rc_client_state;
+struct rc_conn;
+
+/* A connection state's behaviour (core/README.md, "Connection states"),
+ * defined by the file that owns the state and set with c->state on every
+ * transition (rc__conn_enter).  conn.c calls the current state only through
+ * this: it knows no reader by name. */
+struct rc_conn_reader {
+	/* Plaintext input: returns the bytes taken, fewer than n when the
+	 * connection ran out of budget (conn.c holds the rest).  p NULL, n 0:
+	 * read what the state buffered itself (pipelined HTTP requests). */
+	size_t (*read)(struct rc_conn *c, uint8_t *p, size_t n);
+	/* rc_conn_close (drop_unsent false) and rc_conn_close_now (true) in
+	 * this state; NULL: the WebSocket close handshake. */
+	void (*end)(struct rc_conn *c, bool drop_unsent);
+};
 
 struct rc_conn {
 	struct rc_list all;       /* loop->conns */
@@ -180,6 +195,7 @@ struct rc_conn {
 	struct rc_loop *loop;
 	struct rc_server *srv;
 	struct rc_conn *flush_next; /* loop->flushq while flush_pending */
+	const struct rc_conn_reader *st; /* the reader of c->state; NULL: discard */
 	const struct rc_handlers *h;
 	const struct rc_stream_handlers *sh; /* a byte stream's (instead of h) */
 	void *user;
@@ -293,7 +309,16 @@ int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned,
 			  struct rc_tls_server *tls);
 
 /* conn.c */
+struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed);
+void rc__conn_enter(struct rc_conn *c, enum rc_conn_state s,
+		    const struct rc_conn_reader *st);
+/* http_conn.c: a server connection, reading its first request head. */
 struct rc_conn *rc__conn_new(struct rc_loop *l, int fd, bool fixed);
+extern const struct rc_conn_reader rc__http_state;
+/* ws_recv.c: OPEN and CLOSING. */
+extern const struct rc_conn_reader rc__ws_state;
+/* stream.c: STREAM. */
+extern const struct rc_conn_reader rc__stream_state;
 void rc__conn_arm_recv(struct rc_conn *c);
 void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe);
 void rc__conn_on_send(struct rc_conn *c, int res);
@@ -361,7 +386,6 @@ size_t rc__http_feed(struct rc_conn *c, uint8_t *p, size_t n);
 /* client.c */
 void rc__client_on_connect(struct rc_conn *c, int res);
 void rc__client_feed(struct rc_conn *c, uint8_t *p, size_t n);
-void rc__client_free(struct rc_conn *c);
 void rc__client_fail(struct rc_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -302,7 +302,7 @@ static void tls_fail(struct rc_conn *c, const char *what)
 		/* Send OpenSSL's alert (e.g. protocol_version) so the peer learns
 		 * why, then close as after any answer: shutdown, bounded wait. */
 		c->fail_fast = true;
-		c->state = RC_CS_DRAIN;
+		rc__conn_enter(c, RC_CS_DRAIN, NULL);
 		rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
 		rc__conn_schedule_flush(c);
 	} else {
