@@ -516,6 +516,11 @@ void rc__client_feed(struct rc_conn *c, uint8_t *p, size_t n)
 		rc__conn_feed(c, p + used, n - used);
 }
 
+static void cqe_connect(void *c, const struct io_uring_cqe *cqe)
+{
+	rc__client_on_connect(c, cqe->res);
+}
+
 static struct rc_conn *client_new(struct rc_loop *l, int fd, const struct url *u,
 				  const struct rc_client_options *o,
 				  const struct rc_handlers *h, void *user)
@@ -529,6 +534,7 @@ static struct rc_conn *client_new(struct rc_loop *l, int fd, const struct url *u
 		rc__pool_release(s);
 		return NULL;
 	}
+	rc__loop_on(l, RC_UD_CONNECT, cqe_connect);
 	c->cl = s;
 	memset(s, 0, sizeof(*s));
 	c->client = true;

@@ -18,6 +18,8 @@
 
 #include "core/internal.h"
 
+static void hook_loop(struct rc_loop *l);
+
 /* Allocates a connection on l for descriptor fd (direct if fixed), in no
  * state yet: its creator enters the first (rc__conn_enter). */
 struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed)
@@ -27,6 +29,7 @@ struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed)
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
+	hook_loop(l);
 	c->loop = l;
 	c->srv = l->srv;
 	c->fd = fd;
@@ -198,7 +201,7 @@ void rc__conn_abort(struct rc_conn *c, uint16_t code)
 /* The close SQE completed: the connection leaves the loop. */
 void rc__conn_on_close(struct rc_conn *c)
 {
-	const struct rc_server_config *cfg = c->srv ? rc__server_config(c->srv) : NULL;
+	const struct rc_server_config *cfg = c->loop->srv_cfg;
 
 	c->inflight--;
 	rc_list_del(&c->all);
@@ -209,33 +212,15 @@ void rc__conn_on_close(struct rc_conn *c)
 	rc__conn_put(c);
 }
 
-/* Asks the server whether to serve a socket just accepted, before any of
- * its bytes is read (rc_server_config.on_connect).  Refused: a plain one is
- * answered with the status and closed like any refused request (its
- * request, if any, is discarded); a TLS one is closed (no handshake yet). */
-void rc__conn_admit(struct rc_conn *c)
-{
-	const struct rc_server_config *cfg = rc__server_config(c->srv);
-	int status = cfg->on_connect ? cfg->on_connect(c) : 0;
-
-	if (!status) {
-		c->admitted = true;
-		return;
-	}
-	if (c->tls)
-		rc__conn_abort(c, 0);
-	else
-		rc__http_refuse(c, status, "connection limit", NULL);
-}
-
-/* The peer's address arrived (see loop.c ask_peer_name): admit or refuse. */
-void rc__conn_on_peer(struct rc_conn *c)
+/* An SQE of the layers above naming c completed (server.c's SO_PEERNAME):
+ * true if c lives on, false if it was dead and is being closed now. */
+bool rc__conn_complete(struct rc_conn *c)
 {
 	c->inflight--;
-	if (c->state == RC_CS_DEAD)
-		maybe_close(c);
-	else
-		rc__conn_admit(c);
+	if (c->state != RC_CS_DEAD)
+		return true;
+	maybe_close(c);
+	return false;
 }
 
 /* shutdown(SHUT_WR) completed: wait for the peer's EOF (close timer). */
@@ -715,6 +700,74 @@ void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind)
 		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
 		return;
 	}
+}
+
+/* ---- The loop's hooks ---------------------------------------------------------- */
+
+static void cqe_recv(void *c, const struct io_uring_cqe *cqe)
+{
+	rc__conn_on_recv(c, cqe);
+}
+
+static void cqe_send(void *c, const struct io_uring_cqe *cqe)
+{
+	rc__conn_on_send(c, cqe->res);
+}
+
+static void cqe_close(void *c, const struct io_uring_cqe *cqe)
+{
+	(void)cqe;
+	rc__conn_on_close(c);
+}
+
+static void cqe_shut(void *c, const struct io_uring_cqe *cqe)
+{
+	(void)cqe;
+	rc__conn_on_shut(c);
+}
+
+/* The end of a batch: sends what the connections queued during it, one
+ * sendmsg per connection however many frames arrived meanwhile. */
+static void flush_queued(struct rc_loop *l)
+{
+	while (l->flushq) {
+		struct rc_conn *c = l->flushq;
+		l->flushq = c->flush_next;
+		c->flush_next = NULL;
+		c->flush_pending = false;
+		rc__conn_flush(c);
+		rc__conn_put(c);
+	}
+}
+
+/* The loop drains: open connections get a 1001 close, those not open yet
+ * end at once; force: every connection ends now. */
+static void drain(struct rc_loop *l, bool force)
+{
+	struct rc_list *it, *next;
+
+	for (it = l->conns.next; it != &l->conns; it = next) {
+		struct rc_conn *c = rc_container_of(it, struct rc_conn, all);
+		next = it->next;
+		if (force)
+			rc__conn_abort(c, 0);
+		else if (c->state == RC_CS_OPEN || c->state == RC_CS_STREAM)
+			rc_conn_close(c, RC_CLOSE_GOING_AWAY, "server shutting down", 20);
+		else if (c->state < RC_CS_OPEN)
+			rc__conn_abort(c, 0);
+	}
+}
+
+/* Hooks connections into l (on each new one: a few stores). */
+static void hook_loop(struct rc_loop *l)
+{
+	rc__loop_on(l, RC_UD_RECV, cqe_recv);
+	rc__loop_on(l, RC_UD_SEND, cqe_send);
+	rc__loop_on(l, RC_UD_CLOSE, cqe_close);
+	rc__loop_on(l, RC_UD_SHUT, cqe_shut);
+	l->on_batch = flush_queued;
+	l->on_timeout = rc__conn_timeout;
+	l->on_drain = drain;
 }
 
 /* ---- Opening and receiving --------------------------------------------------------- */

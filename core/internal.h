@@ -90,6 +90,14 @@ enum rc_ud {
 #define RC_UD_OP(ud) ((enum rc_ud)((ud) & 15))
 #define RC_UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~(uint64_t)15))
 
+#define RC_UD_KINDS 16
+
+struct io_uring_cqe;
+struct rc_conn;
+/* A completion handler: ptr is what the SQE's user_data named. */
+typedef void rc__cqe_cb(void *ptr, const struct io_uring_cqe *cqe);
+enum rc_timer_kind { RC_T_NONE, RC_T_HANDSHAKE, RC_T_IDLE, RC_T_PONG, RC_T_CLOSE };
+
 struct rc_post {
 	struct rc_post *next;
 	void (*fn)(void *arg);
@@ -143,6 +151,23 @@ struct rc_loop {
 
 	/* counters for stats */
 	uint64_t busy_ns, idle_ns;
+
+	/* The layers above, which loop.c reaches only through these (it calls
+	 * nothing above it; core/README.md, "Layers"), each set by the layer
+	 * that owns the thing: completions by user_data kind (rc__loop_on);
+	 * conn.c: the end of every batch (send what was queued), an expired
+	 * timer, closing every connection on drain (force: at once);
+	 * server.c: stop accepting on drain, and a tick for listeners whose
+	 * accept ran out of descriptors. */
+	rc__cqe_cb *on_cqe[RC_UD_KINDS];
+	void (*on_batch)(struct rc_loop *l);
+	void (*on_timeout)(struct rc_conn *c, enum rc_timer_kind kind);
+	void (*on_drain)(struct rc_loop *l, bool force);
+	void (*on_stop_accepting)(struct rc_loop *l);
+	void (*on_tick)(struct rc_loop *l);
+	/* The server's configuration on a server's loop (server.c), for the
+	 * connections it accepts; NULL on a bare loop. */
+	const struct rc_server_config *srv_cfg;
 };
 
 /* ---- Connections --------------------------------------------------------------- */
@@ -299,14 +324,12 @@ static inline size_t rc__conn_room(const struct rc_conn *c)
 /* loop.c */
 struct io_uring_sqe *rc__sqe(struct rc_loop *l);
 void rc__loop_log_features(struct rc_loop *l);
-enum rc_timer_kind { RC_T_NONE, RC_T_HANDSHAKE, RC_T_IDLE, RC_T_PONG, RC_T_CLOSE };
 void rc__timer_arm(struct rc_conn *c, enum rc_timer_kind kind, unsigned ms);
 uint8_t *rc__loop_buf(struct rc_loop *l, unsigned bid);
 void rc__loop_flush(struct rc_loop *l);
 int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms);
 void rc__timer_disarm(struct rc_conn *c);
-int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned,
-			  struct rc_tls_server *tls);
+void rc__loop_on(struct rc_loop *l, enum rc_ud op, rc__cqe_cb *fn);
 
 /* conn.c */
 struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed);
@@ -340,8 +363,7 @@ size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__conn_input(struct rc_conn *c, uint8_t *p, size_t n);
 int rc__conn_hold(struct rc_conn *c, const uint8_t *p, size_t n);
 void rc__conn_resume(struct rc_conn *c);
-void rc__conn_admit(struct rc_conn *c);
-void rc__conn_on_peer(struct rc_conn *c);
+bool rc__conn_complete(struct rc_conn *c);
 /* ws_recv.c */
 size_t rc__ws_read(struct rc_conn *c, uint8_t *p, size_t n);
 /* conn.c, for ws_recv.c */
@@ -390,6 +412,5 @@ void rc__client_fail(struct rc_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* server.c */
-const struct rc_server_config *rc__server_config(const struct rc_server *s);
 
 #endif
