@@ -158,9 +158,7 @@ void rc__client_fail(struct rc_conn *c, const char *fmt, ...)
 	else if ((size_t)n >= sizeof(why))
 		n = sizeof(why) - 1;
 	rc_log(RC_LOG_DEBUG, "client %s:%u: %s", c->cl->host, c->cl->port, why);
-	if (c->state != RC_CS_DEAD)
-		rc__conn_call_on_close(c, RC_CLOSE_ABNORMAL, (const uint8_t *)why, (size_t)n);
-	rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+	rc__conn_abort_why(c, why, (size_t)n);
 }
 
 static const char *socks_reply_text(uint8_t rep)

@@ -20,6 +20,8 @@
 
 static void hook_loop(struct rc_loop *l);
 
+const struct rc_transport rc__plain_transport = { .recv = rc__conn_input };
+
 /* Allocates a connection on l for descriptor fd (direct if fixed), in no
  * state yet: its creator enters the first (rc__conn_enter). */
 struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed)
@@ -30,6 +32,7 @@ struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed)
 		return NULL;
 	memset(c, 0, sizeof(*c));
 	hook_loop(l);
+	c->tp = &rc__plain_transport;
 	c->loop = l;
 	c->srv = l->srv;
 	c->fd = fd;
@@ -94,7 +97,8 @@ static void release_buffers(struct rc_conn *c)
 	c->sctx = NULL;
 	rc__pool_release(c->cl); /* the client's state (client.c) */
 	c->cl = NULL;
-	rc__tls_free(c);
+	if (c->tp->free)
+		c->tp->free(c);
 }
 
 /* The one place a connection changes state.  st is the new state's reader
@@ -176,6 +180,15 @@ static void maybe_close(struct rc_conn *c)
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_CLOSE));
 	c->close_submitted = true;
 	c->inflight++;
+}
+
+/* Fails a connection that never opened: on_close gets 1006 with why as its
+ * reason (its user has no other way to learn why), then it ends. */
+void rc__conn_abort_why(struct rc_conn *c, const char *why, size_t len)
+{
+	if (c->state != RC_CS_DEAD)
+		rc__conn_call_on_close(c, RC_CLOSE_ABNORMAL, (const uint8_t *)why, len);
+	rc__conn_abort(c, RC_CLOSE_ABNORMAL);
 }
 
 /* Ends the connection now: on_close (code, default 1006), cancel whatever is
@@ -268,6 +281,13 @@ int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b)
 	return 0;
 }
 
+/* Whether queue node n may go out now: under a sealing transport (TLS),
+ * only once sealed. */
+static bool sendable(const struct rc_conn *c, const struct rc_sendq_node *n)
+{
+	return !c->tp->seal || n->cipher;
+}
+
 /* Submits one send covering as much of the queue as fits in the iovec. */
 void rc__conn_flush(struct rc_conn *c)
 {
@@ -279,14 +299,14 @@ void rc__conn_flush(struct rc_conn *c)
 
 	if (c->sending || c->state == RC_CS_DEAD)
 		return;
-	if (c->tls && rc__tls_encrypt(c) < 0)
+	if (c->tp->seal && c->tp->seal(c) < 0)
 		return;
-	/* With TLS only the encrypted prefix of the queue goes out; plaintext
-	 * waiting for the handshake stays. */
-	if (!c->sq_head || (c->tls && !c->sq_head->cipher))
+	/* A sealing transport sends only the sealed prefix of the queue;
+	 * plaintext waiting for the TLS handshake stays. */
+	if (!c->sq_head || !sendable(c, c->sq_head))
 		return;
 	n = c->sq_head;
-	if (!n->next || (c->tls && !n->next->cipher)) {
+	if (!n->next || !sendable(c, n->next)) {
 		/* One buffer (a broadcast to an idle subscriber, an echo): a
 		 * plain send needs no msghdr and no send context. */
 		sqe = rc__sqe(c->loop);
@@ -299,7 +319,7 @@ void rc__conn_flush(struct rc_conn *c)
 			return;
 		}
 		s = c->sctx;
-		for (; n && i < RC_SEND_IOV && (!c->tls || n->cipher); n = n->next, i++) {
+		for (; n && i < RC_SEND_IOV && sendable(c, n); n = n->next, i++) {
 			s->iov[i].iov_base = n->buf->data + off;
 			s->iov[i].iov_len = n->buf->len - off;
 			off = 0;
@@ -568,7 +588,7 @@ void rc__conn_maybe_finish(struct rc_conn *c)
 		return;
 	if (!(c->close_sent && (c->close_rcvd || c->fail_fast)) && c->state != RC_CS_DRAIN)
 		return;
-	if (c->tls && rc__tls_close_notify(c))
+	if (c->tp->close_notify && c->tp->close_notify(c))
 		return; /* back here once close_notify is sent */
 	rc__conn_enter(c, RC_CS_DRAIN, NULL);
 	c->shut_sent = true;
@@ -870,10 +890,7 @@ void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 	}
 	if (res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
 		uint8_t *p = rc__loop_buf(c->loop, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-		if (c->tls)
-			rc__tls_on_recv(c, p, (size_t)res);
-		else
-			rc__conn_input(c, p, (size_t)res);
+		c->tp->recv(c, p, (size_t)res);
 	} else if (res == -ECANCELED && c->state != RC_CS_DEAD) {
 		/* pause_recv's cancel: armed again when the held input is read */
 	} else if (res == 0 || (res < 0 && res != -ENOBUFS)) {

@@ -213,6 +213,27 @@ struct rc_conn_reader {
 	void (*end)(struct rc_conn *c, bool drop_unsent);
 };
 
+/* How a connection's bytes meet the socket (core/README.md, "Layers"): plain
+ * TCP (conn.c) or TLS over memory BIOs (tls.c); room for kTLS.  conn.c's
+ * recv path and send queue call only through this table. */
+struct rc_transport {
+	/* Received bytes: plain hands them on as they are (rc__conn_input);
+	 * TLS decrypts them first. */
+	void (*recv)(struct rc_conn *c, uint8_t *p, size_t n);
+	/* Before a send: turns queued plaintext into records (queue nodes
+	 * with cipher set); 0 or -errno (the connection was failed).  NULL:
+	 * every queued byte goes out as it is. */
+	int (*seal)(struct rc_conn *c);
+	/* Before shutdown(SHUT_WR): queues the transport's own goodbye; true
+	 * while it still has to go out.  NULL: none. */
+	bool (*close_notify)(struct rc_conn *c);
+	/* With the connection's memory.  NULL: nothing to free. */
+	void (*free)(struct rc_conn *c);
+};
+
+/* conn.c: plain TCP. */
+extern const struct rc_transport rc__plain_transport;
+
 struct rc_conn {
 	struct rc_list all;       /* loop->conns */
 	struct rc_list timer;     /* one of loop->t_* */
@@ -283,7 +304,8 @@ struct rc_conn {
 	struct rc_send_ctx *sctx;
 	struct rc_client_state *cl;
 	struct sockaddr_in6 peer; /* or sockaddr_in; family 0 if unknown */
-	struct rc_tls *tls;       /* NULL: plain TCP */
+	const struct rc_transport *tp; /* plain, or TLS (c->tls) */
+	struct rc_tls *tls;       /* tls.c's session; NULL: plain TCP */
 };
 
 struct rc_tls;
@@ -349,6 +371,7 @@ void rc__conn_on_close(struct rc_conn *c);
 void rc__conn_on_shut(struct rc_conn *c);
 void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind);
 void rc__conn_abort(struct rc_conn *c, uint16_t code);
+void rc__conn_abort_why(struct rc_conn *c, const char *why, size_t len);
 void rc__conn_flush(struct rc_conn *c);
 int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b);
 void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n);
@@ -386,10 +409,7 @@ void rc__tls_server_free(struct rc_tls_server *t);
 int rc__listen_exclusive(int fd, const int *own_fds, unsigned nown);
 int rc__tls_accept(struct rc_conn *c, struct rc_tls_server *srv);
 int rc__tls_connect(struct rc_conn *c, const char *host, const char *ca_file, bool insecure);
-void rc__tls_free(struct rc_conn *c);
-void rc__tls_on_recv(struct rc_conn *c, const uint8_t *p, size_t n);
-int rc__tls_encrypt(struct rc_conn *c);
-bool rc__tls_close_notify(struct rc_conn *c);
+void rc__tls_on_recv(struct rc_conn *c, uint8_t *p, size_t n);
 
 /* stream.c */
 void rc__stream_open(struct rc_conn *c);
