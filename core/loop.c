@@ -1,8 +1,11 @@
-/* The io_uring event loop: ring setup and feature probing, the provided
- * buffer ring, completion dispatch, timers, cross-thread posts, accept.
+/* The io_uring event loop, the ring and nothing else: ring setup and
+ * feature probing, the provided buffer ring, completion dispatch, timers,
+ * cross-thread posts.  It calls no file above it (core/README.md, "Layers"):
+ * accepting is server.c's, connections are conn.c's, each reached through
+ * the hooks they register.
  *
  * One loop per thread.  Completions are dispatched by the operation encoded
- * in user_data (see enum rc_ud).  A connection is freed only when no SQE
+ * in user_data (see enum rc_ud) to the handler registered for it.  A connection is freed only when no SQE
  * still names it (conn->inflight == 0), the io_uring form of Redis's
  * freeClientAsync. */
 #include <errno.h>
