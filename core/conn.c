@@ -214,7 +214,7 @@ void rc__conn_abort(struct rc_conn *c, uint16_t code)
 /* The close SQE completed: the connection leaves the loop. */
 void rc__conn_on_close(struct rc_conn *c)
 {
-	const struct rc_server_config *cfg = c->loop->srv_cfg;
+	const struct rc_server_config *cfg = c->srv ? rc__server_config(c->srv) : NULL;
 
 	c->inflight--;
 	rc_list_del(&c->all);

@@ -165,10 +165,15 @@ struct rc_loop {
 	void (*on_drain)(struct rc_loop *l, bool force);
 	void (*on_stop_accepting)(struct rc_loop *l);
 	void (*on_tick)(struct rc_loop *l);
-	/* The server's configuration on a server's loop (server.c), for the
-	 * connections it accepts; NULL on a bare loop. */
-	const struct rc_server_config *srv_cfg;
 };
+
+/* The configuration a connection's server was made with: server.c's
+ * struct rc_server starts with it (asserted there), so the layers below
+ * the server read it without calling up. */
+static inline const struct rc_server_config *rc__server_config(const struct rc_server *s)
+{
+	return (const struct rc_server_config *)(const void *)s;
+}
 
 /* ---- Connections --------------------------------------------------------------- */
 
