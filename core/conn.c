@@ -109,7 +109,8 @@ static void release_buffers(struct rc_conn *c)
  *                 or refused), DEAD
  *   CONNECTING -> HANDSHAKE (connected, or the proxy answers: client.c),
  *                 STREAM (a dialed stream, stream.c), DEAD
- *   HANDSHAKE  -> OPEN (101 received, ws_recv.c), DEAD
+ *   HANDSHAKE  -> OPEN (101 received, ws_recv.c), STREAM (a dialed
+ *                 stream once the SOCKS5 proxy connected), DEAD
  *   OPEN       -> CLOSING (close sent or received), DEAD
  *   CLOSING    -> DRAIN (close handshake done), DEAD
  *   STREAM     -> DRAIN (ended), DEAD
