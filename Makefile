@@ -54,17 +54,24 @@ DEB_TEST_PKGS += haproxy redis-server podman buildah runc busybox-static dpkg-de
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)
-# clients/c: the pub/sub client library (in libringcast) and the CLI tools
+# clients/c: the pub/sub client library (libringcast) and the CLI tools
 # clients/c/ringcast-NAME.c -> build/ringcast-NAME.
 CLI_SRCS    := $(wildcard clients/c/ringcast-*.c)
 CLIENT_SRCS := $(filter-out $(CLI_SRCS),$(wildcard clients/c/*.c))
-LIB_SRCS   := $(PROTO_SRCS) $(CORE_SRCS) $(CLIENT_SRCS)
+# Two libraries: libringcast-core (proto/ and core/: all the broker links)
+# and libringcast (the pub/sub client, on top of it).  The shared
+# libringcast.so needs libringcast-core.so; the static libringcast.a holds
+# both, so a static link takes one archive.
+LIB_SRCS   := $(PROTO_SRCS) $(CORE_SRCS)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
-LIB        := $(BUILD)/libringcast.a
-# The shared library beside it: soname libringcast.so.MAJOR.
+LIB        := $(BUILD)/libringcast-core.a
+CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(BUILD)/%.o)
+CLIENT_LIB  := $(BUILD)/libringcast.a
+# The shared libraries beside them: soname libNAME.so.MAJOR.
 VERSION    := $(shell sed -n 's/.*RINGCAST_VERSION "\(.*\)".*/\1/p' broker/config.h)
 SOMAJOR    := $(firstword $(subst ., ,$(VERSION)))
-SOLIB      := $(BUILD)/libringcast.so.$(VERSION)
+SOLIB      := $(BUILD)/libringcast-core.so.$(VERSION)
+CLIENT_SOLIB := $(BUILD)/libringcast.so.$(VERSION)
 
 BROKER_SRCS := $(wildcard broker/*.c)
 BROKER_OBJS := $(BROKER_SRCS:%.c=$(BUILD)/%.o)
@@ -99,7 +106,7 @@ TOOLS    := $(if $(MICRO_SRCS),$(MICRO_BIN)) $(BENCH_PROGS)
 	image image-test deb deb-test k8s-manifests
 # Keep intermediate objects (examples, CLI tools) so nothing relinks needlessly.
 .SECONDARY:
-all: $(LIB) $(SOLIB) $(PROGRAMS) $(TOOLS)
+all: $(LIB) $(SOLIB) $(CLIENT_LIB) $(CLIENT_SOLIB) $(PROGRAMS) $(TOOLS)
 
 # Checks Debian packages ($(1); $(2) may add names to $$missing); as root
 # installs what is missing, otherwise prints the one command to run.  Cheap
@@ -131,7 +138,7 @@ deps:
 test-deps: deps
 	$(call ensure_pkgs,$(DEB_TEST_PKGS),command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm";)
 
-$(LIB_OBJS) $(BROKER_OBJS) $(RCBENCH_SRCS:%.c=$(BUILD)/%.o) \
+$(LIB_OBJS) $(CLIENT_OBJS) $(BROKER_OBJS) $(RCBENCH_SRCS:%.c=$(BUILD)/%.o) \
 	$(CLI_SRCS:%.c=$(BUILD)/%.o): | deps
 $(UNIT_OBJS): | test-deps
 
@@ -158,8 +165,8 @@ $(BUILD)/gen/www.o: $(BUILD)/gen/www.c
 # library still inline and bind directly.
 # build/lib.flags records those flags, so objects built without them (an
 # older tree) are rebuilt once instead of failing the shared link.
-$(LIB_OBJS): override CFLAGS += -fPIC -fno-semantic-interposition
-$(LIB_OBJS): $(BUILD)/lib.flags
+$(LIB_OBJS) $(CLIENT_OBJS): override CFLAGS += -fPIC -fno-semantic-interposition
+$(LIB_OBJS) $(CLIENT_OBJS): $(BUILD)/lib.flags
 $(BUILD)/lib.flags: FORCE
 	@mkdir -p $(@D)
 	@echo '$(CC) $(CFLAGS) -fPIC -fno-semantic-interposition' | cmp -s - $@ || \
@@ -171,6 +178,15 @@ $(LIB): $(LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(SOLIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libringcast-core.so.$(SOMAJOR) -o $@ $^ $(LIBS)
+
+$(CLIENT_LIB): $(CLIENT_OBJS) $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# Linked against the core's shared library by path: NEEDED libringcast-core.so.MAJOR.
+$(CLIENT_SOLIB): $(CLIENT_OBJS) $(SOLIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libringcast.so.$(SOMAJOR) -o $@ $^ $(LIBS)
 
@@ -186,7 +202,7 @@ $(BUILD)/ringcast-bench: $(RCBENCH_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 
-$(BUILD)/ringcast-%: $(BUILD)/clients/c/ringcast-%.o $(LIB)
+$(BUILD)/ringcast-%: $(BUILD)/clients/c/ringcast-%.o $(CLIENT_LIB) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -198,14 +214,18 @@ $(MICRO_BIN): $(MICRO_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(UNIT_BIN): $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(LIB)
+$(UNIT_BIN): $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(CLIENT_LIB) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(LIBS)
 
-# Unit tests first (Criterion prints its own synthesis line), then the
-# integration tests that start real programs and third-party peers.
+# core/'s layering (tests/core/check_layers.py: every cross-file call in
+# core/'s objects goes down core/README.md's layer picture), the unit tests
+# (Criterion prints its own synthesis line), then the integration tests that
+# start real programs and third-party peers.
+CHECK_LAYERS = $(Q)/usr/bin/python3 tests/core/check_layers.py $(BUILD) >/dev/null
 ifneq ($(TSAN),1)
 test: test-deps all $(UNIT_BIN)
+	$(CHECK_LAYERS)
 	$(Q)$(UNIT_BIN) --jobs 2
 	$(Q)BUILD=$(BUILD) tests/integration/run
 else
@@ -226,6 +246,7 @@ test: test-deps all
 endif
 
 unit: $(UNIT_BIN)
+	$(CHECK_LAYERS)
 	$(Q)$(UNIT_BIN) --jobs 2
 
 integration: test-deps all
@@ -273,11 +294,12 @@ fuzz: $(FUZZ_BINS)
 
 # `make install` puts exactly these under $(DESTDIR)$(PREFIX) (README.md
 # lists them; tests/integration/test_install.py checks both): the programs
-# (not the core's echo examples, which stay in build/), both libraries, the
-# public headers under include/ringcast/ (included as <ringcast/rc.h>,
-# <ringcast/client.h>, <ringcast/proto/...>) and a pkg-config file.
+# (not the core's echo examples, which stay in build/), both libraries (core
+# and pub/sub client, static and shared), the public headers only under
+# include/ringcast/ (<ringcast/rc.h>, <ringcast/client.h> and the wire types
+# rc.h shows, <ringcast/proto/types.h>) and a pkg-config file.
 INSTALL_BINS := $(filter-out $(EXAMPLES),$(PROGRAMS))
-PUBLIC_PROTO_HEADERS := $(filter-out %_internal.h,$(wildcard proto/*.h))
+PUBLIC_PROTO_HEADERS := proto/types.h
 # The headers' own "core/..." and "proto/..." includes become <ringcast/...>.
 HEADER_SED := -e 's|^\#include "core/rc.h"|\#include <ringcast/rc.h>|' \
 	-e 's|^\#include "proto/\([a-z_0-9]*\.h\)"|\#include <ringcast/proto/\1>|'
@@ -286,10 +308,11 @@ I := $(DESTDIR)$(PREFIX)
 install: all
 	install -d $(I)/bin $(I)/lib/pkgconfig $(I)/include/ringcast/proto
 	install -m 755 $(INSTALL_BINS) $(I)/bin/
-	install -m 644 $(LIB) $(I)/lib/
-	install -m 755 $(SOLIB) $(I)/lib/
-	ln -sf libringcast.so.$(VERSION) $(I)/lib/libringcast.so.$(SOMAJOR)
-	ln -sf libringcast.so.$(SOMAJOR) $(I)/lib/libringcast.so
+	install -m 644 $(LIB) $(CLIENT_LIB) $(I)/lib/
+	install -m 755 $(SOLIB) $(CLIENT_SOLIB) $(I)/lib/
+	for l in libringcast libringcast-core; do \
+	  ln -sf $$l.so.$(VERSION) $(I)/lib/$$l.so.$(SOMAJOR); \
+	  ln -sf $$l.so.$(SOMAJOR) $(I)/lib/$$l.so; done
 	sed $(HEADER_SED) core/rc.h > $(I)/include/ringcast/rc.h
 	sed $(HEADER_SED) clients/c/ringcast_client.h > $(I)/include/ringcast/client.h
 	for h in $(PUBLIC_PROTO_HEADERS); do sed $(HEADER_SED) $$h > $(I)/include/ringcast/$$h; done
@@ -303,6 +326,8 @@ uninstall:
 	rm -f $(addprefix $(I)/bin/,$(notdir $(INSTALL_BINS))) \
 		$(I)/lib/libringcast.a $(I)/lib/libringcast.so.$(VERSION) \
 		$(I)/lib/libringcast.so.$(SOMAJOR) $(I)/lib/libringcast.so \
+		$(I)/lib/libringcast-core.a $(I)/lib/libringcast-core.so.$(VERSION) \
+		$(I)/lib/libringcast-core.so.$(SOMAJOR) $(I)/lib/libringcast-core.so \
 		$(I)/lib/pkgconfig/ringcast.pc $(I)/include/ringcast/rc.h \
 		$(I)/include/ringcast/client.h $(addprefix $(I)/include/ringcast/,$(PUBLIC_PROTO_HEADERS))
 	-rmdir $(I)/include/ringcast/proto $(I)/include/ringcast 2>/dev/null

@@ -27,14 +27,6 @@ int64_t bk__auth_now_s(void)
 	return (int64_t)ts.tv_sec;
 }
 
-uint64_t bk__auth_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- patterns and rules ------------------------------------------------------ */
 
 /* "*" at the end of a pattern matches any rest (including none); otherwise
@@ -273,7 +265,7 @@ int bk_auth_upgrade(struct rc_conn *c, const struct rc_http_request *req,
 	memset(ca, 0, sizeof(*ca));
 	ca->cl = cl;
 	ca->rate_tokens = a ? a->publish_burst : 0;
-	ca->rate_ms = bk__auth_now_ms();
+	ca->rate_ms = rc_now_ms();
 	bearer = bk__auth_bearer(req, &tok);
 	if (!bearer)
 		rc_http_query_get(req->query, "token", &tok);
@@ -286,7 +278,7 @@ int bk_auth_upgrade(struct rc_conn *c, const struct rc_http_request *req,
 		return 401;
 	} else if (!tok.len && cl->mode == BK_MODE_JSON && a) {
 		ca->state = BK_ID_PENDING;
-		ca->deadline_ms = bk__auth_now_ms() + a->auth_timeout_ms;
+		ca->deadline_ms = rc_now_ms() + a->auth_timeout_ms;
 	}
 	if ((cl->mode == BK_MODE_SUB &&
 	     !bk__auth_allows(a, ca, BK_SUBSCRIBE, cl->topic, cl->topic_len)) ||
@@ -379,7 +371,7 @@ bool bk_auth_publish_rate(struct bk_client *cl)
 /* One token from a bucket of burst, refilled at rate per second. */
 bool bk__rate_take(double *tokens, uint64_t *last_ms, double rate, unsigned burst)
 {
-	uint64_t now = bk__auth_now_ms();
+	uint64_t now = rc_now_ms();
 
 	*tokens += (double)(now - *last_ms) * rate / 1000.0;
 	if (*tokens > burst)

@@ -193,7 +193,7 @@ static void sweep(void *arg)
 	const struct bk_auth *a = bk__auth();
 	unsigned g = atomic_load(&gen);
 	int64_t now_s = bk__auth_now_s();
-	uint64_t now_ms = bk__auth_now_ms();
+	uint64_t now_ms = rc_now_ms();
 
 	atomic_store(&w->posted, false);
 	for (struct rc_list *it = w->conns.next; it != &w->conns; it = it->next)

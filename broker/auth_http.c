@@ -34,7 +34,7 @@ static bool rate_ok(const struct bk_auth *a, unsigned slot)
 	if (!b->used) {
 		b->used = true;
 		b->tokens = a->publish_burst;
-		b->ms = bk__auth_now_ms();
+		b->ms = rc_now_ms();
 	}
 	ok = bk__rate_take(&b->tokens, &b->ms, a->publish_rate, a->publish_burst);
 	pthread_mutex_unlock(&lock);

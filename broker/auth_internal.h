@@ -49,7 +49,6 @@ static inline const struct bk_auth *bk__auth(void)
 }
 
 int64_t bk__auth_now_s(void);
-uint64_t bk__auth_now_ms(void);
 bool bk__auth_allows(const struct bk_auth *a, const struct bk_cauth *ca, enum bk_right right,
 		     const char *topic, size_t len);
 /* Constant-time equality of a configured secret and presented bytes. */

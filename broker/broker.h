@@ -6,8 +6,10 @@
 #include <stdatomic.h>
 
 #include "broker/config.h"
-#include "core/list.h"
 #include "core/rc.h"
+#include "proto/deflate.h"
+#include "proto/frame.h"
+#include "proto/http.h"
 #include "proto/json.h"
 
 struct rc_topic;
@@ -151,9 +153,10 @@ struct rc_msg {
 	struct rc_list hlink;      /* in history: every topic's, oldest first */
 	struct rc_topic *topic;    /* holds a topic reference */
 	pthread_mutex_t lock;      /* guards frames[] construction */
-	struct rc_buf *frames[BK_NVARIANTS];
+	struct rc_buf *frames[BK_NVARIANTS]; /* [BK_RAW] from the start */
 	size_t len;
-	uint8_t data[];            /* the payload, copied once */
+	const uint8_t *data;       /* the payload, copied once: in frames[BK_RAW] */
+	size_t json_len;           /* frames[BK_JSON]'s payload, once built */
 };
 
 struct rc_msg *bk_msg_new(struct rc_topic *t, uint8_t opcode, const void *p, size_t len);

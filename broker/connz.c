@@ -97,7 +97,6 @@ void bk_connz(struct bk_http *h)
 	struct bk_text t = { 0 };
 	size_t offset, limit, n = 0, total = 0, skip;
 	struct row *rows;
-	struct timespec ts;
 	uint64_t now_ms;
 
 	if (!bk_page_args(h, &offset, &limit))
@@ -106,8 +105,7 @@ void bk_connz(struct bk_http *h)
 		bk_http_error(h, 503, "out of memory");
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	now_ms = rc_now_ms();
 	skip = offset;
 	for (unsigned i = 0; i < bk.nthreads; i++) {
 		struct bk_worker *w = &bk.workers[i];

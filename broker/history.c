@@ -100,19 +100,11 @@ struct rc_msg *bk_hist_drop_oldest(struct rc_topic *t)
 	return m;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Drops up to max of t's messages past history_ttl into out (unref them
  * after unlocking); returns how many.  Topic lock held. */
 size_t bk_hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max)
 {
-	uint64_t ttl = bk_cfg()->history_ttl_ms, now = now_ms();
+	uint64_t ttl = bk_cfg()->history_ttl_ms, now = rc_now_ms();
 	size_t n = 0;
 
 	while (ttl && t->hist_len && n < max && bk_hist_at(t, 0)->time_ms + ttl <= now)
@@ -166,7 +158,7 @@ static void evict(struct rc_msg *m)
 void bk_hist_trim(bool make_room, size_t budget)
 {
 	const struct rc_config *cfg = bk_cfg();
-	uint64_t now = now_ms();
+	uint64_t now = rc_now_ms();
 	struct rc_msg *m;
 
 	if (make_room) {

@@ -99,13 +99,9 @@ void bk_http_error(struct bk_http *h, int status, const char *reason)
 static void stats(struct bk_http *h)
 {
 	struct bk_text t = { 0 };
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	bk_tprintf(&t, "{\"version\":\"%s\",\"epoch\":\"%s\",\"uptime_s\":%llu,\"threads\":%u,"
 		"\"topics\":%zu", RINGCAST_VERSION, bk.epoch,
-		(unsigned long long)(((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 -
-				      bk.started_ms) / 1000), bk.nthreads,
+		(unsigned long long)((rc_now_ms() - bk.started_ms) / 1000), bk.nthreads,
 		bk_topics_count());
 	for (int s = 0; s < BK_NSTATS; s++)
 		bk_tprintf(&t, ",\"%s\":%lld", bk_stat_names[s], (long long)bk_stat_sum(s));

@@ -120,14 +120,6 @@ struct ip_bucket {
 
 static struct ip_bucket *cbuckets[IP_BUCKETS];
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint32_t ip_hash(const uint8_t ip[16])
 {
 	uint32_t h = 2166136261u;
@@ -166,11 +158,11 @@ bool bk_ip_may_create(const uint8_t ip[16])
 	if (!(b = *pp) && (b = calloc(1, sizeof(*b)))) {
 		memcpy(b->ip, ip, 16);
 		b->tokens = (double)cfg->topic_create_burst;
-		b->at_ms = now_ms();
+		b->at_ms = rc_now_ms();
 		*pp = b;
 	}
 	if (b) {
-		refill(b, cfg, now_ms());
+		refill(b, cfg, rc_now_ms());
 		ok = b->tokens >= 1.0;
 		if (ok)
 			b->tokens -= 1.0;
@@ -183,7 +175,7 @@ bool bk_ip_may_create(const uint8_t ip[16])
 void bk_ip_sweep(void)
 {
 	const struct rc_config *cfg = bk_cfg();
-	uint64_t now = now_ms();
+	uint64_t now = rc_now_ms();
 
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < IP_BUCKETS; i++) {

@@ -270,7 +270,6 @@ int main(int argc, char **argv)
 	sigset_t set;
 	pthread_t sig_th;
 	bool exit_now = false;
-	struct timespec ts;
 	int ret;
 
 	if (!cfg)
@@ -292,8 +291,7 @@ int main(int argc, char **argv)
 	}
 	atomic_store(&bk.cfg, cfg);
 	make_epoch();
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	bk.started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	bk.started_ms = rc_now_ms();
 	if (bk_registry_init() < 0) {
 		fprintf(stderr, "ringcast: out of memory\n");
 		return 1;

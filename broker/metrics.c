@@ -88,18 +88,18 @@ static void hist_add(struct bk_hist *h, const uint64_t *le, size_t nle, uint64_t
 			      memory_order_relaxed);
 }
 
-static uint64_t now_ns(int clock)
+static uint64_t realtime_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(clock, &ts);
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* See broker.h. */
 void bk_observe_fanout(const struct rc_msg *m)
 {
-	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	uint64_t now = rc_now_ns();
 
 	hist_add(&bk_worker()->fanout_ns, fanout_le, NLE(fanout_le),
 		 now > m->time_ns ? now - m->time_ns : 0);
@@ -171,7 +171,7 @@ static void process_metrics(struct bk_text *t)
 	struct rlimit rl;
 	unsigned long vsz = 0, rss = 0;
 	FILE *f = fopen("/proc/self/statm", "r");
-	double up = (double)(now_ns(CLOCK_MONOTONIC) / 1000000 - bk.started_ms) / 1e3;
+	double up = (double)(rc_now_ms() - bk.started_ms) / 1e3;
 
 	if (f) {
 		if (fscanf(f, "%lu %lu", &vsz, &rss) != 2)
@@ -199,7 +199,7 @@ static void process_metrics(struct bk_text *t)
 	head(t, "process_start_time_seconds", "gauge",
 	     "Start time of the process since the Unix epoch in seconds.");
 	bk_tprintf(t, "process_start_time_seconds %.3f\n",
-		   (double)now_ns(CLOCK_REALTIME) / 1e9 - up);
+		   (double)realtime_ns() / 1e9 - up);
 }
 
 /* A label value in the text format: backslash, double quote and newline

@@ -9,18 +9,25 @@
 #include "broker/sse.h"
 
 /* Creates a message for topic t (taking a topic reference) with a copy of
- * the payload.  NULL on out of memory. */
+ * the payload, made in place in its raw frame.  NULL on out of memory. */
 struct rc_msg *bk_msg_new(struct rc_topic *t, uint8_t opcode, const void *p, size_t len)
 {
-	struct rc_msg *m = rc_mem_alloc(sizeof(*m) + len);
+	struct rc_msg *m = rc_mem_alloc(sizeof(*m));
+	uint8_t *data;
 
 	if (!m)
 		return NULL;
 	memset(m, 0, sizeof(*m));
+	if (!(m->frames[BK_RAW] = rc_frame_new(opcode, len, &data))) {
+		rc_mem_free(m);
+		return NULL;
+	}
 	atomic_init(&m->refs, 1);
 	m->opcode = opcode;
 	m->len = len;
-	memcpy(m->data, p, len);
+	if (len)
+		memcpy(data, p, len);
+	m->data = data;
 	pthread_mutex_init(&m->lock, NULL);
 	m->topic = t;
 	bk_topic_ref(t);
@@ -64,18 +71,17 @@ static struct rc_buf *build_json(struct rc_msg *m)
 	struct rc_topic *t = m->topic;
 	enum rc_json_data kind = rc_json_data_kind(m->data, m->len, m->opcode == RC_OP_TEXT);
 	size_t n = rc_json_msg_len(t->name, t->name_len, m->seq, m->data, m->len, kind);
-	struct rc_buf *b = rc_buf_new(RC_FRAME_MAX_HEADER + n);
-	size_t hl;
+	uint8_t *body;
+	struct rc_buf *b = rc_frame_new(RC_OP_TEXT, n, &body);
 
 	if (!b)
 		return NULL;
-	hl = rc_frame_write_header(rc_buf_data(b), RC_OP_TEXT, true, false, n, NULL);
-	if (rc_json_write_msg((char *)rc_buf_data(b) + hl, n, t->name, t->name_len,
+	if (rc_json_write_msg((char *)body, n, t->name, t->name_len,
 			      m->seq, m->data, m->len, kind) != (ssize_t)n) {
 		rc_buf_unref(b);
 		return NULL;
 	}
-	rc_buf_set_len(b, hl + n);
+	m->json_len = n;
 	return b;
 }
 
@@ -85,29 +91,15 @@ static void set_frame(struct rc_msg *m, enum bk_variant v, struct rc_buf *b)
 	__atomic_store_n(&m->frames[v], b, __ATOMIC_RELEASE);
 }
 
-/* The envelope's text is the JSON frame minus its header: the header's
- * length, or -1. */
-static int envelope(struct rc_buf *json)
-{
-	struct rc_frame_header h;
-	struct rc_frame_rules rules = { .expect_masked = false };
-
-	return rc_frame_parse_header(rc_buf_data(json), rc_buf_len(json), &rules, &h);
-}
-
 /* Called with m->lock held. */
 static struct rc_buf *build(struct rc_msg *m, enum bk_variant v)
 {
 	struct rc_buf *json;
 	struct rc_deflater *d;
-	int hl;
 
 	if (m->frames[v])
 		return m->frames[v];
 	switch (v) {
-	case BK_RAW:
-		set_frame(m, v, rc_frame_encode(m->opcode, m->data, m->len, NULL));
-		break;
 	case BK_RAW_Z:
 		if (!(d = scratch_deflater()))
 			return build(m, BK_RAW);
@@ -120,18 +112,17 @@ static struct rc_buf *build(struct rc_msg *m, enum bk_variant v)
 	case BK_JSON_Z:
 		if (!(json = build(m, BK_JSON)) || !(d = scratch_deflater()))
 			return build(m, BK_JSON);
-		if ((hl = envelope(json)) < 0)
-			return NULL;
+		/* The envelope's text: the JSON frame's last json_len bytes. */
 		bk_stat_add(BK_DEFLATES, 1);
-		set_frame(m, v, rc_frame_encode(RC_OP_TEXT, rc_buf_data(json) + hl,
-					       rc_buf_len(json) - (size_t)hl, d));
+		set_frame(m, v, rc_frame_encode(RC_OP_TEXT, rc_buf_data(json) + rc_buf_len(json) -
+					       m->json_len, m->json_len, d));
 		break;
 	case BK_SSE:
 	case BK_SSE_BODY:
-		if (!(json = build(m, BK_JSON)) || (hl = envelope(json)) < 0)
+		if (!(json = build(m, BK_JSON)))
 			return NULL;
-		set_frame(m, v, bk_sse_build(m, rc_buf_data(json) + hl,
-					     rc_buf_len(json) - (size_t)hl, v));
+		set_frame(m, v, bk_sse_build(m, rc_buf_data(json) + rc_buf_len(json) - m->json_len,
+					     m->json_len, v));
 		break;
 	default:
 		return NULL;

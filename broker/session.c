@@ -42,14 +42,6 @@ void bk_send_gap(struct bk_client *cl, const char *topic, size_t tlen,
 		bk_send_json(cl, buf, (size_t)n);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* One writer (cl's thread): a relaxed load and store, no locked add. */
 static void relaxed_add(_Atomic uint64_t *p, uint64_t n)
 {
@@ -281,11 +273,8 @@ static struct rc_span no_id(void)
 static bool rate_ok(struct bk_client *cl)
 {
 	const struct rc_config *cfg = bk_cfg();
-	struct timespec ts;
-	uint64_t now;
+	uint64_t now = rc_now_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	cl->tokens += (double)(now - cl->tokens_ms) * cfg->json_rate / 1000.0;
 	if (cl->tokens > (double)cfg->json_burst)
 		cl->tokens = (double)cfg->json_burst;
@@ -417,7 +406,7 @@ static void on_open(struct rc_conn *c)
 	 * context: they suit a peer that accepted exactly that. */
 	cl->deflate_shared = pmd && pmd->server_max_window_bits == 15 &&
 			     pmd->server_no_context_takeover;
-	cl->opened_ms = mono_ms();
+	cl->opened_ms = rc_now_ms();
 	bk_conns_add(cl);
 	if (rc_log_enabled(RC_LOG_DEBUG))
 		rc_log(RC_LOG_DEBUG, "open %s %s%s%s", rc_conn_peer(c), endpoint(cl), cl->topic,
@@ -492,7 +481,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 		       "%.3f s", rc_conn_peer(c), endpoint(cl), cl->topic, code, n ? " " : "",
 		       rc_log_escape(reason, sizeof(reason), r, n),
 		       (unsigned long long)cl->msgs_out, (unsigned long long)cl->bytes_out,
-		       cl->opened_ms ? (double)(mono_ms() - cl->opened_ms) / 1e3 : 0.0);
+		       cl->opened_ms ? (double)(rc_now_ms() - cl->opened_ms) / 1e3 : 0.0);
 	rc_list_del(&cl->close_link); /* gone before its deferred close */
 	bk_conns_del(cl);
 	bk_unsubscribe_all(cl);

@@ -57,14 +57,6 @@ static struct sse_client *sse_of(struct bk_client *cl)
 	return (struct sse_client *)cl;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- Encoding ------------------------------------------------------------------
  * An event is "field: value" lines and a blank line; the JSON envelope goes
  * in data lines (proto/sse.h splits it at line breaks, which in JSON can
@@ -495,7 +487,7 @@ void bk_sse_request(struct bk_http *h, struct rc_span list, bool origin_denied)
 		st->cl.topic_len = st->topics[0].t->name_len;
 		memcpy(st->cl.topic, st->topics[0].t->name, st->cl.topic_len);
 	}
-	st->cl.opened_ms = mono_ms();
+	st->cl.opened_ms = rc_now_ms();
 	bk_conns_add(&st->cl);
 	rc_list_add_tail(&sw[bk_worker()->idx].streams, &st->link);
 	atomic_fetch_add(&nstreams, 1);
@@ -555,7 +547,7 @@ static void sweep(void *arg)
 {
 	struct sse_worker *w = arg;
 	static _Thread_local uint64_t last_ms;
-	uint64_t now = mono_ms(), elapsed = last_ms ? now - last_ms : 0;
+	uint64_t now = rc_now_ms(), elapsed = last_ms ? now - last_ms : 0;
 	struct rc_buf *ka = NULL;
 	struct rc_list *it, *next;
 
@@ -580,7 +572,7 @@ static void sweep(void *arg)
 void bk_sse_tick(void)
 {
 	static uint64_t last_ms;
-	uint64_t now = mono_ms();
+	uint64_t now = rc_now_ms();
 
 	if (!sw || !atomic_load(&nstreams) || now - last_ms < bk_cfg()->sse_keepalive_ms)
 		return;

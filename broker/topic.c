@@ -28,14 +28,6 @@ static struct {
 	_Atomic size_t count;       /* written under lock, read anywhere */
 } reg = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static uint32_t hash(const char *p, size_t n)
 {
 	uint32_t h = 2166136261u; /* FNV-1a */
@@ -354,7 +346,7 @@ static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	}
 	pthread_mutex_lock(&t->lock);
 	m->seq = ++t->seq;
-	m->time_ns = now_ns();
+	m->time_ns = rc_now_ns();
 	m->time_ms = m->time_ns / 1000000;
 	if (t->hist_cap) {
 		nexp = bk_hist_expire(t, expired, 8);

@@ -45,6 +45,15 @@ struct url {
 
 /* Parses scheme://[user:pass@]host[:port][/path]; returns 0 or -EINVAL /
  * -EPROTONOSUPPORT. */
+/* HANDSHAKE's reader: the proxy's replies, then the server's 101. */
+static size_t handshake_read(struct rc_conn *c, uint8_t *p, size_t n)
+{
+	rc__client_feed(c, p, n);
+	return n;
+}
+
+static const struct rc_conn_reader handshake_state = { .read = handshake_read };
+
 static int parse_url(const char *url, const char *scheme, uint16_t defport,
 		     struct url *u)
 {
@@ -149,9 +158,7 @@ void rc__client_fail(struct rc_conn *c, const char *fmt, ...)
 	else if ((size_t)n >= sizeof(why))
 		n = sizeof(why) - 1;
 	rc_log(RC_LOG_DEBUG, "client %s:%u: %s", c->cl->host, c->cl->port, why);
-	if (c->state != RC_CS_DEAD)
-		rc__conn_call_on_close(c, RC_CLOSE_ABNORMAL, (const uint8_t *)why, (size_t)n);
-	rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+	rc__conn_abort_why(c, why, (size_t)n);
 }
 
 static const char *socks_reply_text(uint8_t rep)
@@ -198,7 +205,7 @@ static void send_upgrade(struct rc_conn *c)
 		rc__client_fail(c, "upgrade request too long");
 		return;
 	}
-	c->state = RC_CS_HANDSHAKE;
+	rc__conn_enter(c, RC_CS_HANDSHAKE, &handshake_state);
 	/* wss: the request waits in the queue as plaintext until the TLS
 	 * handshake (started by this flush) completes. */
 	if (s->tls && !c->tls &&
@@ -258,7 +265,7 @@ static void socks_hello(struct rc_conn *c)
 {
 	uint8_t hello[4] = { 5, 1, 0, 2 };
 
-	c->state = RC_CS_HANDSHAKE;
+	rc__conn_enter(c, RC_CS_HANDSHAKE, &handshake_state);
 	if (c->cl->puser[0])
 		hello[1] = 2;
 	send_raw(c, hello, (size_t)2 + hello[1]);
@@ -507,11 +514,9 @@ void rc__client_feed(struct rc_conn *c, uint8_t *p, size_t n)
 		rc__conn_feed(c, p + used, n - used);
 }
 
-/* Frees the client state with the connection. */
-void rc__client_free(struct rc_conn *c)
+static void cqe_connect(void *c, const struct io_uring_cqe *cqe)
 {
-	rc__pool_release(c->cl);
-	c->cl = NULL;
+	rc__client_on_connect(c, cqe->res);
 }
 
 static struct rc_conn *client_new(struct rc_loop *l, int fd, const struct url *u,
@@ -521,12 +526,13 @@ static struct rc_conn *client_new(struct rc_loop *l, int fd, const struct url *u
 	/* The state first: once the connection exists, failing would close
 	 * fd through the ring, and the caller closes it too. */
 	struct rc_client_state *s = rc__pool_alloc(l->pool, sizeof(*s));
-	struct rc_conn *c = s ? rc__conn_new(l, fd, false) : NULL;
+	struct rc_conn *c = s ? rc__conn_alloc(l, fd, false) : NULL;
 
 	if (!c) {
 		rc__pool_release(s);
 		return NULL;
 	}
+	rc__loop_on(l, RC_UD_CONNECT, cqe_connect);
 	c->cl = s;
 	memset(s, 0, sizeof(*s));
 	c->client = true;
@@ -617,7 +623,7 @@ static struct rc_conn *dial(struct rc_loop *l, const char *url,
 	}
 	c->sh = sh;
 	c->cl->stream = stream;
-	c->state = RC_CS_CONNECTING;
+	rc__conn_enter(c, RC_CS_CONNECTING, NULL);
 	if (via)
 		socks_init(c, &proxy);
 	/* The sockaddr must live until the SQE is consumed: submit now. */

@@ -18,19 +18,25 @@
 
 #include "core/internal.h"
 
-/* Allocates a connection on l for descriptor fd (direct if fixed). */
-struct rc_conn *rc__conn_new(struct rc_loop *l, int fd, bool fixed)
+static void hook_loop(struct rc_loop *l);
+
+const struct rc_transport rc__plain_transport = { .recv = rc__conn_input };
+
+/* Allocates a connection on l for descriptor fd (direct if fixed), in no
+ * state yet: its creator enters the first (rc__conn_enter). */
+struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed)
 {
 	struct rc_conn *c = rc__pool_alloc(l->pool, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
+	hook_loop(l);
+	c->tp = &rc__plain_transport;
 	c->loop = l;
 	c->srv = l->srv;
 	c->fd = fd;
 	c->fixed = fixed;
-	c->state = RC_CS_HTTP;
 	atomic_init(&c->refs, 1);
 	rc_list_init(&c->timer);
 	rc_list_add_tail(&l->conns, &c->all);
@@ -89,9 +95,35 @@ static void release_buffers(struct rc_conn *c)
 	rc__conn_zlib_free(c);
 	rc__pool_release(c->sctx);
 	c->sctx = NULL;
-	if (c->cl)
-		rc__client_free(c);
-	rc__tls_free(c);
+	rc__pool_release(c->cl); /* the client's state (client.c) */
+	c->cl = NULL;
+	if (c->tp->free)
+		c->tp->free(c);
+}
+
+/* The one place a connection changes state.  st is the new state's reader
+ * (NULL: input is discarded).  The transitions:
+ *
+ *   HTTP       -> OPEN (101 sent, http_conn.c), STREAM (a streamed
+ *                 response, stream.c), DRAIN (answered without keep-alive
+ *                 or refused), DEAD
+ *   CONNECTING -> HANDSHAKE (connected, or the proxy answers: client.c),
+ *                 STREAM (a dialed stream, stream.c), DEAD
+ *   HANDSHAKE  -> OPEN (101 received, ws_recv.c), STREAM (a dialed
+ *                 stream once the SOCKS5 proxy connected), DEAD
+ *   OPEN       -> CLOSING (close sent or received), DEAD
+ *   CLOSING    -> DRAIN (close handshake done), DEAD
+ *   STREAM     -> DRAIN (ended), DEAD
+ *   DRAIN      -> DEAD (flushed and shut down, or the peer's EOF)
+ *
+ * The readers: HTTP rc__http_state (http_conn.c), HANDSHAKE the client's
+ * (client.c), OPEN and CLOSING rc__ws_state (ws_recv.c), STREAM
+ * rc__stream_state (stream.c); CONNECTING, DRAIN and DEAD discard. */
+void rc__conn_enter(struct rc_conn *c, enum rc_conn_state s,
+		    const struct rc_conn_reader *st)
+{
+	c->state = (uint8_t)s;
+	c->st = st;
 }
 
 /* Drops a reference; the last one frees the memory.  Any thread. */
@@ -151,6 +183,15 @@ static void maybe_close(struct rc_conn *c)
 	c->inflight++;
 }
 
+/* Fails a connection that never opened: on_close gets 1006 with why as its
+ * reason (its user has no other way to learn why), then it ends. */
+void rc__conn_abort_why(struct rc_conn *c, const char *why, size_t len)
+{
+	if (c->state != RC_CS_DEAD)
+		rc__conn_call_on_close(c, RC_CLOSE_ABNORMAL, (const uint8_t *)why, len);
+	rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+}
+
 /* Ends the connection now: on_close (code, default 1006), cancel whatever is
  * in flight, close the descriptor when it is all back. */
 void rc__conn_abort(struct rc_conn *c, uint16_t code)
@@ -160,7 +201,7 @@ void rc__conn_abort(struct rc_conn *c, uint16_t code)
 	if (c->state == RC_CS_DEAD)
 		return;
 	rc__conn_call_on_close(c, code ? code : RC_CLOSE_ABNORMAL, NULL, 0);
-	c->state = RC_CS_DEAD;
+	rc__conn_enter(c, RC_CS_DEAD, NULL);
 	rc__timer_disarm(c);
 	if (c->inflight) {
 		sqe = rc__sqe(c->loop);
@@ -185,33 +226,15 @@ void rc__conn_on_close(struct rc_conn *c)
 	rc__conn_put(c);
 }
 
-/* Asks the server whether to serve a socket just accepted, before any of
- * its bytes is read (rc_server_config.on_connect).  Refused: a plain one is
- * answered with the status and closed like any refused request (its
- * request, if any, is discarded); a TLS one is closed (no handshake yet). */
-void rc__conn_admit(struct rc_conn *c)
-{
-	const struct rc_server_config *cfg = rc__server_config(c->srv);
-	int status = cfg->on_connect ? cfg->on_connect(c) : 0;
-
-	if (!status) {
-		c->admitted = true;
-		return;
-	}
-	if (c->tls)
-		rc__conn_abort(c, 0);
-	else
-		rc__http_refuse(c, status, "connection limit", NULL);
-}
-
-/* The peer's address arrived (see loop.c ask_peer_name): admit or refuse. */
-void rc__conn_on_peer(struct rc_conn *c)
+/* An SQE of the layers above naming c completed (server.c's SO_PEERNAME):
+ * true if c lives on, false if it was dead and is being closed now. */
+bool rc__conn_complete(struct rc_conn *c)
 {
 	c->inflight--;
-	if (c->state == RC_CS_DEAD)
-		maybe_close(c);
-	else
-		rc__conn_admit(c);
+	if (c->state != RC_CS_DEAD)
+		return true;
+	maybe_close(c);
+	return false;
 }
 
 /* shutdown(SHUT_WR) completed: wait for the peer's EOF (close timer). */
@@ -259,6 +282,13 @@ int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b)
 	return 0;
 }
 
+/* Whether queue node n may go out now: under a sealing transport (TLS),
+ * only once sealed. */
+static bool sendable(const struct rc_conn *c, const struct rc_sendq_node *n)
+{
+	return !c->tp->seal || n->cipher;
+}
+
 /* Submits one send covering as much of the queue as fits in the iovec. */
 void rc__conn_flush(struct rc_conn *c)
 {
@@ -270,14 +300,14 @@ void rc__conn_flush(struct rc_conn *c)
 
 	if (c->sending || c->state == RC_CS_DEAD)
 		return;
-	if (c->tls && rc__tls_encrypt(c) < 0)
+	if (c->tp->seal && c->tp->seal(c) < 0)
 		return;
-	/* With TLS only the encrypted prefix of the queue goes out; plaintext
-	 * waiting for the handshake stays. */
-	if (!c->sq_head || (c->tls && !c->sq_head->cipher))
+	/* A sealing transport sends only the sealed prefix of the queue;
+	 * plaintext waiting for the TLS handshake stays. */
+	if (!c->sq_head || !sendable(c, c->sq_head))
 		return;
 	n = c->sq_head;
-	if (!n->next || (c->tls && !n->next->cipher)) {
+	if (!n->next || !sendable(c, n->next)) {
 		/* One buffer (a broadcast to an idle subscriber, an echo): a
 		 * plain send needs no msghdr and no send context. */
 		sqe = rc__sqe(c->loop);
@@ -290,7 +320,7 @@ void rc__conn_flush(struct rc_conn *c)
 			return;
 		}
 		s = c->sctx;
-		for (; n && i < RC_SEND_IOV && (!c->tls || n->cipher); n = n->next, i++) {
+		for (; n && i < RC_SEND_IOV && sendable(c, n); n = n->next, i++) {
 			s->iov[i].iov_base = n->buf->data + off;
 			s->iov[i].iov_len = n->buf->len - off;
 			off = 0;
@@ -365,52 +395,16 @@ void rc__conn_on_send(struct rc_conn *c, int res)
 	rc__conn_maybe_finish(c);
 }
 
-/* Builds a frame for opcode/payload in this loop's pool.  Compressed with
- * the connection's own deflater (created here the first time, on the loop
- * thread only) when negotiated and worth it. */
+/* Builds a frame for opcode/payload in this loop's pool (masked on a
+ * client).  Compressed with the connection's own deflater (created here the
+ * first time, on the loop thread only) when negotiated and worth it. */
 static struct rc_buf *build_frame(struct rc_conn *c, uint8_t opcode,
 				  const uint8_t *data, size_t len)
 {
 	bool data_frame = opcode == RC_OP_TEXT || opcode == RC_OP_BINARY;
-	bool mask = c->client;
-	uint8_t key[4] = { 0 };
 	struct rc_deflater *d = data_frame && len >= 64 ? rc__conn_deflater(c) : NULL;
-	struct rc_buf *b;
-	size_t hl;
 
-	if (d) {
-		b = rc_buf_new(RC_FRAME_MAX_HEADER + rc_deflate_bound(len));
-		if (!b)
-			return NULL;
-		ssize_t n = rc_deflate_message(d, data, len, b->data + RC_FRAME_MAX_HEADER,
-					       b->cap - RC_FRAME_MAX_HEADER);
-		if (n >= 0) {
-			uint8_t hdr[RC_FRAME_MAX_HEADER];
-			if (mask)
-				arc4random_buf(key, sizeof(key));
-			hl = rc_frame_write_header(hdr, opcode, true, true, (uint64_t)n,
-						   mask ? key : NULL);
-			memmove(b->data + hl, b->data + RC_FRAME_MAX_HEADER, (size_t)n);
-			memcpy(b->data, hdr, hl);
-			if (mask)
-				rc_ws_mask(b->data + hl, (size_t)n, key, 0);
-			b->len = hl + (size_t)n;
-			return b;
-		}
-		rc_buf_unref(b);
-	}
-	b = rc_buf_new(RC_FRAME_MAX_HEADER + len);
-	if (!b)
-		return NULL;
-	if (mask)
-		arc4random_buf(key, sizeof(key));
-	hl = rc_frame_write_header(b->data, opcode, true, false, len, mask ? key : NULL);
-	if (len)
-		memcpy(b->data + hl, data, len);
-	if (mask)
-		rc_ws_mask(b->data + hl, len, key, 0);
-	b->len = hl + len;
-	return b;
+	return rc__frame_build(opcode, data, len, d, false, c->client);
 }
 
 /* True while data may be queued: an open WebSocket that has not sent its
@@ -595,9 +589,9 @@ void rc__conn_maybe_finish(struct rc_conn *c)
 		return;
 	if (!(c->close_sent && (c->close_rcvd || c->fail_fast)) && c->state != RC_CS_DRAIN)
 		return;
-	if (c->tls && rc__tls_close_notify(c))
+	if (c->tp->close_notify && c->tp->close_notify(c))
 		return; /* back here once close_notify is sent */
-	c->state = RC_CS_DRAIN;
+	rc__conn_enter(c, RC_CS_DRAIN, NULL);
 	c->shut_sent = true;
 	sqe = rc__sqe(c->loop);
 	io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
@@ -615,7 +609,7 @@ static void close_local(struct rc_conn *c, uint16_t code, const char *reason, si
 		rc__conn_abort(c, RC_CLOSE_ABNORMAL);
 		return;
 	}
-	c->state = RC_CS_CLOSING;
+	rc__conn_enter(c, RC_CS_CLOSING, c->st);
 	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
 }
 
@@ -646,8 +640,8 @@ void rc__conn_drop_unsent(struct rc_conn *c)
 /* Closes without flushing what is queued (see rc.h); loop thread. */
 int rc_conn_close_now(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
 {
-	if (c->state == RC_CS_STREAM) {
-		rc__stream_end(c, true);
+	if (c->st && c->st->end) {
+		c->st->end(c, true);
 		return 0;
 	}
 	if (c->state != RC_CS_OPEN || c->close_sent)
@@ -673,8 +667,8 @@ int rc_conn_close(struct rc_conn *c, uint16_t code, const char *reason, size_t l
 		b->len = len;
 		return post_to_owner(c, b, code ? code : RC_CLOSE_NORMAL, 0);
 	}
-	if (c->state == RC_CS_STREAM) {
-		rc__stream_end(c, false);
+	if (c->st && c->st->end) {
+		c->st->end(c, false);
 		return 0;
 	}
 	if (c->state != RC_CS_OPEN || c->close_sent)
@@ -699,7 +693,7 @@ void rc__conn_fail(struct rc_conn *c, int err)
 		rc__conn_abort(c, code);
 		return;
 	}
-	c->state = RC_CS_CLOSING;
+	rc__conn_enter(c, RC_CS_CLOSING, c->st);
 	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
 	rc__conn_maybe_finish(c);
 }
@@ -729,40 +723,82 @@ void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind)
 	}
 }
 
-/* ---- Opening and receiving --------------------------------------------------------- */
+/* ---- The loop's hooks ---------------------------------------------------------- */
 
-/* The connection becomes a WebSocket (after a 101 either way). */
-void rc__conn_start_ws(struct rc_conn *c)
+static void cqe_recv(void *c, const struct io_uring_cqe *cqe)
 {
-	c->state = RC_CS_OPEN;
-	c->opened = true;
-	rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
-	if (c->h && c->h->on_open)
-		c->h->on_open(c);
+	rc__conn_on_recv(c, cqe);
 }
+
+static void cqe_send(void *c, const struct io_uring_cqe *cqe)
+{
+	rc__conn_on_send(c, cqe->res);
+}
+
+static void cqe_close(void *c, const struct io_uring_cqe *cqe)
+{
+	(void)cqe;
+	rc__conn_on_close(c);
+}
+
+static void cqe_shut(void *c, const struct io_uring_cqe *cqe)
+{
+	(void)cqe;
+	rc__conn_on_shut(c);
+}
+
+/* The end of a batch: sends what the connections queued during it, one
+ * sendmsg per connection however many frames arrived meanwhile. */
+static void flush_queued(struct rc_loop *l)
+{
+	while (l->flushq) {
+		struct rc_conn *c = l->flushq;
+		l->flushq = c->flush_next;
+		c->flush_next = NULL;
+		c->flush_pending = false;
+		rc__conn_flush(c);
+		rc__conn_put(c);
+	}
+}
+
+/* The loop drains: open connections get a 1001 close, those not open yet
+ * end at once; force: every connection ends now. */
+static void drain(struct rc_loop *l, bool force)
+{
+	struct rc_list *it, *next;
+
+	for (it = l->conns.next; it != &l->conns; it = next) {
+		struct rc_conn *c = rc_container_of(it, struct rc_conn, all);
+		next = it->next;
+		if (force)
+			rc__conn_abort(c, 0);
+		else if (c->state == RC_CS_OPEN || c->state == RC_CS_STREAM)
+			rc_conn_close(c, RC_CLOSE_GOING_AWAY, "server shutting down", 20);
+		else if (c->state < RC_CS_OPEN)
+			rc__conn_abort(c, 0);
+	}
+}
+
+/* Hooks connections into l (on each new one: a few stores). */
+static void hook_loop(struct rc_loop *l)
+{
+	rc__loop_on(l, RC_UD_RECV, cqe_recv);
+	rc__loop_on(l, RC_UD_SEND, cqe_send);
+	rc__loop_on(l, RC_UD_CLOSE, cqe_close);
+	rc__loop_on(l, RC_UD_SHUT, cqe_shut);
+	l->on_batch = flush_queued;
+	l->on_timeout = rc__conn_timeout;
+	l->on_drain = drain;
+}
+
+/* ---- Opening and receiving --------------------------------------------------------- */
 
 /* Plaintext bytes received, handed to the reader of the current state.
  * Returns the bytes it took: fewer than n when the connection ran out of
  * budget (the caller holds the rest; nothing is dropped). */
 size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n)
 {
-	switch (c->state) {
-	case RC_CS_HTTP:
-		return rc__http_feed(c, p, n);
-	case RC_CS_HANDSHAKE:
-		rc__client_feed(c, p, n);
-		return n;
-	case RC_CS_OPEN:
-		if (c->tkind == RC_T_IDLE)
-			rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
-		/* fall through */
-	case RC_CS_CLOSING:
-		return rc__ws_read(c, p, n);
-	case RC_CS_STREAM:
-		return rc__stream_read(c, p, n);
-	default: /* DRAIN, DEAD: discard until EOF */
-		return n;
-	}
+	return c->st ? c->st->read(c, p, n) : n; /* none: discard until EOF */
 }
 
 /* Stops reading c: cancels its multishot recv (bytes it already carried
@@ -818,7 +854,7 @@ void rc__conn_resume(struct rc_conn *c)
 {
 	/* Pipelined requests already in the request buffer come first. */
 	if (c->state == RC_CS_HTTP && c->in && c->in->len && rc__conn_room(c))
-		rc__http_feed(c, NULL, 0);
+		c->st->read(c, NULL, 0);
 	while (c->held && c->state != RC_CS_DEAD && rc__conn_room(c)) {
 		struct rc_buf *b = c->held;
 		size_t off = c->held_off, used;
@@ -855,10 +891,7 @@ void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 	}
 	if (res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
 		uint8_t *p = rc__loop_buf(c->loop, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-		if (c->tls)
-			rc__tls_on_recv(c, p, (size_t)res);
-		else
-			rc__conn_input(c, p, (size_t)res);
+		c->tp->recv(c, p, (size_t)res);
 	} else if (res == -ECANCELED && c->state != RC_CS_DEAD) {
 		/* pause_recv's cancel: armed again when the held input is read */
 	} else if (res == 0 || (res < 0 && res != -ENOBUFS)) {

@@ -73,7 +73,7 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req)
 	}
 	memcpy(b->data, resp, (size_t)n);
 	b->len = (size_t)n;
-	c->state = RC_CS_OPEN; /* so the 101 may be queued */
+	rc__conn_enter(c, RC_CS_OPEN, c->st); /* so the 101 may be queued */
 	rc__conn_enqueue(c, b);
 	rc__conn_start_ws(c);
 }
@@ -256,7 +256,7 @@ int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 	if (!c->http_keepalive) {
 		/* Close after the answer is flushed: DRAIN shuts down our side
 		 * once the queue is empty. */
-		c->state = RC_CS_DRAIN;
+		rc__conn_enter(c, RC_CS_DRAIN, NULL);
 		rc_buf_unref(c->in);
 		c->in = NULL;
 		c->http_pending = false;
@@ -269,4 +269,17 @@ int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 		rc__conn_resume(c);
 	}
 	return 0;
+}
+
+const struct rc_conn_reader rc__http_state = { .read = rc__http_feed };
+
+/* A server connection for an accepted descriptor: it reads a request head
+ * first.  NULL on out of memory. */
+struct rc_conn *rc__conn_new(struct rc_loop *l, int fd, bool fixed)
+{
+	struct rc_conn *c = rc__conn_alloc(l, fd, fixed);
+
+	if (c)
+		rc__conn_enter(c, RC_CS_HTTP, &rc__http_state);
+	return c;
 }

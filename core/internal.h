@@ -8,8 +8,10 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
-#include "core/list.h"
 #include "core/rc.h"
+#include "proto/deflate.h"
+#include "proto/frame.h"
+#include "proto/http.h"
 
 /* ---- Size-class pools ------------------------------------------------------
  * Power-of-two classes from 64 B to 1 MiB; larger requests go to malloc.
@@ -60,6 +62,14 @@ struct rc_buf {
 	uint8_t data[];
 };
 
+/* frame.c: the one frame encoder.  A final frame of opcode with payload,
+ * masked with a fresh random key when mask (a client's), compressed with d
+ * when d is not NULL and the result fits (RSV1): fresh uses
+ * rc_deflate_once (a shared no-context-takeover deflater), otherwise the
+ * connection's own stream (rc_deflate_message).  NULL on out of memory. */
+struct rc_buf *rc__frame_build(uint8_t opcode, const uint8_t *payload, size_t len,
+			       struct rc_deflater *d, bool fresh, bool mask);
+
 /* ---- The loop ---------------------------------------------------------------- */
 
 /* user_data of every SQE: a pointer with the operation in the low 4 bits
@@ -79,6 +89,14 @@ enum rc_ud {
 #define RC_UD(ptr, op) ((uint64_t)(uintptr_t)(ptr) | (uint64_t)(op))
 #define RC_UD_OP(ud) ((enum rc_ud)((ud) & 15))
 #define RC_UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~(uint64_t)15))
+
+#define RC_UD_KINDS 16
+
+struct io_uring_cqe;
+struct rc_conn;
+/* A completion handler: ptr is what the SQE's user_data named. */
+typedef void rc__cqe_cb(void *ptr, const struct io_uring_cqe *cqe);
+enum rc_timer_kind { RC_T_NONE, RC_T_HANDSHAKE, RC_T_IDLE, RC_T_PONG, RC_T_CLOSE };
 
 struct rc_post {
 	struct rc_post *next;
@@ -133,7 +151,29 @@ struct rc_loop {
 
 	/* counters for stats */
 	uint64_t busy_ns, idle_ns;
+
+	/* The layers above, which loop.c reaches only through these (it calls
+	 * nothing above it; core/README.md, "Layers"), each set by the layer
+	 * that owns the thing: completions by user_data kind (rc__loop_on);
+	 * conn.c: the end of every batch (send what was queued), an expired
+	 * timer, closing every connection on drain (force: at once);
+	 * server.c: stop accepting on drain, and a tick for listeners whose
+	 * accept ran out of descriptors. */
+	rc__cqe_cb *on_cqe[RC_UD_KINDS];
+	void (*on_batch)(struct rc_loop *l);
+	void (*on_timeout)(struct rc_conn *c, enum rc_timer_kind kind);
+	void (*on_drain)(struct rc_loop *l, bool force);
+	void (*on_stop_accepting)(struct rc_loop *l);
+	void (*on_tick)(struct rc_loop *l);
 };
+
+/* The configuration a connection's server was made with: server.c's
+ * struct rc_server starts with it (asserted there), so the layers below
+ * the server read it without calling up. */
+static inline const struct rc_server_config *rc__server_config(const struct rc_server *s)
+{
+	return (const struct rc_server_config *)(const void *)s;
+}
 
 /* ---- Connections --------------------------------------------------------------- */
 
@@ -162,6 +202,42 @@ struct rc_send_ctx {
 };
 
 struct rc_client_state;
+struct rc_conn;
+
+/* A connection state's behaviour (core/README.md, "Connection states"),
+ * defined by the file that owns the state and set with c->state on every
+ * transition (rc__conn_enter).  conn.c calls the current state only through
+ * this: it knows no reader by name. */
+struct rc_conn_reader {
+	/* Plaintext input: returns the bytes taken, fewer than n when the
+	 * connection ran out of budget (conn.c holds the rest).  p NULL, n 0:
+	 * read what the state buffered itself (pipelined HTTP requests). */
+	size_t (*read)(struct rc_conn *c, uint8_t *p, size_t n);
+	/* rc_conn_close (drop_unsent false) and rc_conn_close_now (true) in
+	 * this state; NULL: the WebSocket close handshake. */
+	void (*end)(struct rc_conn *c, bool drop_unsent);
+};
+
+/* How a connection's bytes meet the socket (core/README.md, "Layers"): plain
+ * TCP (conn.c) or TLS over memory BIOs (tls.c); room for kTLS.  conn.c's
+ * recv path and send queue call only through this table. */
+struct rc_transport {
+	/* Received bytes: plain hands them on as they are (rc__conn_input);
+	 * TLS decrypts them first. */
+	void (*recv)(struct rc_conn *c, uint8_t *p, size_t n);
+	/* Before a send: turns queued plaintext into records (queue nodes
+	 * with cipher set); 0 or -errno (the connection was failed).  NULL:
+	 * every queued byte goes out as it is. */
+	int (*seal)(struct rc_conn *c);
+	/* Before shutdown(SHUT_WR): queues the transport's own goodbye; true
+	 * while it still has to go out.  NULL: none. */
+	bool (*close_notify)(struct rc_conn *c);
+	/* With the connection's memory.  NULL: nothing to free. */
+	void (*free)(struct rc_conn *c);
+};
+
+/* conn.c: plain TCP. */
+extern const struct rc_transport rc__plain_transport;
 
 struct rc_conn {
 	struct rc_list all;       /* loop->conns */
@@ -170,6 +246,7 @@ struct rc_conn {
 	struct rc_loop *loop;
 	struct rc_server *srv;
 	struct rc_conn *flush_next; /* loop->flushq while flush_pending */
+	const struct rc_conn_reader *st; /* the reader of c->state; NULL: discard */
 	const struct rc_handlers *h;
 	const struct rc_stream_handlers *sh; /* a byte stream's (instead of h) */
 	void *user;
@@ -238,7 +315,8 @@ struct rc_conn {
 	struct rc_send_ctx *sctx;
 	struct rc_client_state *cl;
 	struct sockaddr_in6 peer; /* or sockaddr_in; family 0 if unknown */
-	struct rc_tls *tls;       /* NULL: plain TCP */
+	const struct rc_transport *tp; /* plain, or TLS (c->tls) */
+	struct rc_tls *tls;       /* tls.c's session; NULL: plain TCP */
 };
 
 struct rc_tls;
@@ -279,18 +357,24 @@ static inline size_t rc__conn_room(const struct rc_conn *c)
 /* loop.c */
 struct io_uring_sqe *rc__sqe(struct rc_loop *l);
 void rc__loop_log_features(struct rc_loop *l);
-enum rc_timer_kind { RC_T_NONE, RC_T_HANDSHAKE, RC_T_IDLE, RC_T_PONG, RC_T_CLOSE };
 void rc__timer_arm(struct rc_conn *c, enum rc_timer_kind kind, unsigned ms);
 uint8_t *rc__loop_buf(struct rc_loop *l, unsigned bid);
 void rc__loop_flush(struct rc_loop *l);
 int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms);
 void rc__timer_disarm(struct rc_conn *c);
-int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned,
-			  struct rc_tls_server *tls);
-uint64_t rc__now_ms(void);
+void rc__loop_on(struct rc_loop *l, enum rc_ud op, rc__cqe_cb *fn);
 
 /* conn.c */
+struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed);
+void rc__conn_enter(struct rc_conn *c, enum rc_conn_state s,
+		    const struct rc_conn_reader *st);
+/* http_conn.c: a server connection, reading its first request head. */
 struct rc_conn *rc__conn_new(struct rc_loop *l, int fd, bool fixed);
+extern const struct rc_conn_reader rc__http_state;
+/* ws_recv.c: OPEN and CLOSING. */
+extern const struct rc_conn_reader rc__ws_state;
+/* stream.c: STREAM. */
+extern const struct rc_conn_reader rc__stream_state;
 void rc__conn_arm_recv(struct rc_conn *c);
 void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe);
 void rc__conn_on_send(struct rc_conn *c, int res);
@@ -298,6 +382,7 @@ void rc__conn_on_close(struct rc_conn *c);
 void rc__conn_on_shut(struct rc_conn *c);
 void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind);
 void rc__conn_abort(struct rc_conn *c, uint16_t code);
+void rc__conn_abort_why(struct rc_conn *c, const char *why, size_t len);
 void rc__conn_flush(struct rc_conn *c);
 int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b);
 void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n);
@@ -312,8 +397,7 @@ size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__conn_input(struct rc_conn *c, uint8_t *p, size_t n);
 int rc__conn_hold(struct rc_conn *c, const uint8_t *p, size_t n);
 void rc__conn_resume(struct rc_conn *c);
-void rc__conn_admit(struct rc_conn *c);
-void rc__conn_on_peer(struct rc_conn *c);
+bool rc__conn_complete(struct rc_conn *c);
 /* ws_recv.c */
 size_t rc__ws_read(struct rc_conn *c, uint8_t *p, size_t n);
 /* conn.c, for ws_recv.c */
@@ -336,10 +420,7 @@ void rc__tls_server_free(struct rc_tls_server *t);
 int rc__listen_exclusive(int fd, const int *own_fds, unsigned nown);
 int rc__tls_accept(struct rc_conn *c, struct rc_tls_server *srv);
 int rc__tls_connect(struct rc_conn *c, const char *host, const char *ca_file, bool insecure);
-void rc__tls_free(struct rc_conn *c);
-void rc__tls_on_recv(struct rc_conn *c, const uint8_t *p, size_t n);
-int rc__tls_encrypt(struct rc_conn *c);
-bool rc__tls_close_notify(struct rc_conn *c);
+void rc__tls_on_recv(struct rc_conn *c, uint8_t *p, size_t n);
 
 /* stream.c */
 void rc__stream_open(struct rc_conn *c);
@@ -358,11 +439,9 @@ size_t rc__http_feed(struct rc_conn *c, uint8_t *p, size_t n);
 /* client.c */
 void rc__client_on_connect(struct rc_conn *c, int res);
 void rc__client_feed(struct rc_conn *c, uint8_t *p, size_t n);
-void rc__client_free(struct rc_conn *c);
 void rc__client_fail(struct rc_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* server.c */
-const struct rc_server_config *rc__server_config(const struct rc_server *s);
 
 #endif

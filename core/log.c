@@ -57,12 +57,10 @@ bool rc_log_enabled(enum rc_log_level lvl)
  * (to report) when it may be printed.  Returns false to hold it back. */
 static bool admit(uint64_t *held)
 {
-	struct timespec ts;
 	uint64_t now;
 	bool ok;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	now = rc_now_ns();
 	pthread_mutex_lock(&lg.lock);
 	if (lg.rate) {
 		double burst = 10.0 * lg.rate;

@@ -436,39 +436,3 @@ int rc__buf_reserve(struct rc_buf **bp, size_t need)
 	*bp = nb;
 	return 0;
 }
-
-/* Encodes one shareable server frame (see rc.h). */
-struct rc_buf *rc_frame_encode(uint8_t opcode, const uint8_t *payload,
-			       size_t len, struct rc_deflater *d)
-{
-	struct rc_buf *b;
-	size_t hl;
-
-	if (d && len > 0) {
-		size_t bound = rc_deflate_bound(len);
-		ssize_t n;
-
-		b = rc_buf_new(RC_FRAME_MAX_HEADER + bound);
-		if (!b)
-			return NULL;
-		n = rc_deflate_once(d, payload, len, b->data + RC_FRAME_MAX_HEADER,
-				    b->cap - RC_FRAME_MAX_HEADER);
-		if (n >= 0) {
-			uint8_t hdr[RC_FRAME_MAX_HEADER];
-			hl = rc_frame_write_header(hdr, opcode, true, true, (uint64_t)n, NULL);
-			memmove(b->data + hl, b->data + RC_FRAME_MAX_HEADER, (size_t)n);
-			memcpy(b->data, hdr, hl);
-			b->len = hl + (size_t)n;
-			return b;
-		}
-		rc_buf_unref(b); /* did not fit: send it plain */
-	}
-	b = rc_buf_new(RC_FRAME_MAX_HEADER + len);
-	if (!b)
-		return NULL;
-	hl = rc_frame_write_header(b->data, opcode, true, false, len, NULL);
-	if (len)
-		memcpy(b->data + hl, payload, len);
-	b->len = hl + len;
-	return b;
-}

@@ -16,15 +16,41 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/deflate.h"
-#include "proto/frame.h"
-#include "proto/http.h"
+#include "proto/types.h"
 
 struct rc_loop;
 struct rc_server;
 struct rc_conn;
 struct rc_buf;
 struct rc_client_options;
+struct rc_deflater; /* proto/deflate.h */
+
+/* ---- Intrusive lists ------------------------------------------------------------ *
+ * Doubly linked, in the style of libuv's queue.h: the links live inside the
+ * listed objects, so adding and removing never allocate.  Used by the core
+ * and by embedders (the broker's subscriber lists). */
+
+struct rc_list {
+	struct rc_list *next, *prev;
+};
+
+static inline void rc_list_init(struct rc_list *h) { h->next = h->prev = h; }
+static inline bool rc_list_empty(const struct rc_list *h) { return h->next == h; }
+static inline void rc_list_add_tail(struct rc_list *h, struct rc_list *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+static inline void rc_list_del(struct rc_list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+#define rc_container_of(p, type, member) \
+	((type *)((char *)(p) - offsetof(type, member)))
 
 /* ---- Shared, refcounted buffers ------------------------------------------
  * An rc_buf is an immutable (once shared) byte buffer with an atomic
@@ -50,6 +76,13 @@ void rc_buf_unref(struct rc_buf *b);
  * Returns a buffer with refcount 1 or NULL. */
 struct rc_buf *rc_frame_encode(uint8_t opcode, const uint8_t *payload,
 			       size_t len, struct rc_deflater *d);
+
+/* Allocates a final, unmasked, uncompressed frame of opcode for a payload of
+ * len bytes, its header written; *payload points where the caller writes
+ * those len bytes (in place: no second copy), after which the frame is
+ * complete and shareable like rc_frame_encode's.  Returns a buffer with
+ * refcount 1 or NULL. */
+struct rc_buf *rc_frame_new(uint8_t opcode, size_t len, uint8_t **payload);
 
 /* Pooled memory for callers' own per-connection and per-message objects:
  * size-class pools of the calling thread's loop, freed from any thread.
@@ -342,6 +375,13 @@ struct rc_conn *rc_client_connect(struct rc_loop *l, const char *url,
 struct rc_conn *rc_client_wrap_fd(struct rc_loop *l, int fd, const char *url,
 				  const struct rc_client_options *o,
 				  const struct rc_handlers *h, void *user);
+
+/* ---- Clock ------------------------------------------------------------------------ */
+
+/* CLOCK_MONOTONIC in nanoseconds and in milliseconds: the one clock for
+ * timers, rate limits, ages and latency.  Any thread. */
+uint64_t rc_now_ns(void);
+uint64_t rc_now_ms(void);
 
 /* ---- Logging ------------------------------------------------------------------- */
 

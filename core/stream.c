@@ -12,7 +12,7 @@
 /* The connection is a stream from now on (the client side, connected). */
 void rc__stream_open(struct rc_conn *c)
 {
-	c->state = RC_CS_STREAM;
+	rc__conn_enter(c, RC_CS_STREAM, &rc__stream_state);
 	c->opened = true;
 	rc__timer_disarm(c);
 	if (c->sh->on_open)
@@ -36,10 +36,15 @@ void rc__stream_end(struct rc_conn *c, bool drop_unsent)
 {
 	if (drop_unsent)
 		rc__conn_drop_unsent(c);
-	c->state = RC_CS_DRAIN;
+	rc__conn_enter(c, RC_CS_DRAIN, NULL);
 	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
 	rc__conn_maybe_finish(c);
 }
+
+const struct rc_conn_reader rc__stream_state = {
+	.read = rc__stream_read,
+	.end = rc__stream_end,
+};
 
 /* Answers the current request with a streamed body (see rc.h). */
 int rc_conn_respond_stream(struct rc_conn *c, int status, const char *content_type,
@@ -66,7 +71,7 @@ int rc_conn_respond_stream(struct rc_conn *c, int status, const char *content_ty
 	/* The request buffer goes when on_http returns (http_conn.c): the
 	 * handler may still hold pointers into it. */
 	c->http_answered = true;
-	c->state = RC_CS_STREAM;
+	rc__conn_enter(c, RC_CS_STREAM, &rc__stream_state);
 	if (c->http_pending) { /* answered later: on_http is long gone */
 		c->http_pending = false;
 		rc_buf_unref(c->in);

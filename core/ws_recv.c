@@ -147,7 +147,7 @@ static int on_control(struct rc_conn *c, const uint8_t *p, size_t n)
 			 * (1005) is answered with an empty one. */
 			rc__conn_send_close(c, code, (const char *)reason, rlen);
 		}
-		c->state = RC_CS_CLOSING;
+		rc__conn_enter(c, RC_CS_CLOSING, c->st);
 		rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
 		rc__conn_maybe_finish(c);
 		return 0;
@@ -275,6 +275,27 @@ size_t rc__ws_read(struct rc_conn *c, uint8_t *p, size_t n)
 	if (ret < 0)
 		rc__conn_fail(c, ret);
 	return n0;
+}
+
+/* The WebSocket states' reader: input while OPEN is a sign of life (the
+ * idle timer starts again); CLOSING reads only for the peer's close. */
+static size_t ws_state_read(struct rc_conn *c, uint8_t *p, size_t n)
+{
+	if (c->state == RC_CS_OPEN && c->tkind == RC_T_IDLE)
+		rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
+	return rc__ws_read(c, p, n);
+}
+
+const struct rc_conn_reader rc__ws_state = { .read = ws_state_read };
+
+/* The connection becomes a WebSocket (after a 101 either way). */
+void rc__conn_start_ws(struct rc_conn *c)
+{
+	rc__conn_enter(c, RC_CS_OPEN, &rc__ws_state);
+	c->opened = true;
+	rc__timer_arm(c, RC_T_IDLE, c->loop->opt.idle_timeout_ms);
+	if (c->h && c->h->on_open)
+		c->h->on_open(c);
 }
 
 /* Feeds bytes to the frame reader; what it cannot take now is held (see

@@ -13,40 +13,6 @@
 
 #include "proto/http.h"
 
-/* The parameters of one accepted offer, as both sides will use them.
- *
- * The server compresses with a window of server_max_window_bits, the client
- * with client_max_window_bits; each side resets its compressor after every
- * message when its *_no_context_takeover is set.  Inflaters always use a
- * 32 KiB window (15 bits), which decodes a stream made with any smaller one,
- * so neither side needs the other's window size to decompress. */
-struct rc_pmd_params {
-	bool server_no_context_takeover;
-	bool client_no_context_takeover;
-	uint8_t server_max_window_bits; /* 8..15; 15 when not negotiated */
-	uint8_t client_max_window_bits; /* 8..15; 15 when not negotiated */
-	/* server_max_window_bits appears in the response (the client asked for
-	 * it, or our limit is below 15).  Kept apart from the value because a
-	 * client that asked for server_max_window_bits=15 expects it echoed
-	 * (python-websockets fails the handshake otherwise). */
-	bool server_max_window_bits_sent;
-};
-
-/* What our side is willing to do. */
-struct rc_pmd_config {
-	bool enabled;
-	/* Server: always answer server_no_context_takeover, so one compressed
-	 * frame serves every subscriber (compress once). */
-	bool server_no_context_takeover;
-	/* Ask the peer to reset its context after each message too: our
-	 * inflater then needs no window between messages. */
-	bool client_no_context_takeover;
-	/* The largest window our compressor will use, 9..15 (0 or >15 mean
-	 * 15, 8 means 9).  It bounds only our side: our inflater always has a
-	 * 32 KiB window, so limiting the peer would only cost compression. */
-	uint8_t max_window_bits;
-};
-
 /* Server: walks every offer in the Sec-WebSocket-Extensions value(s)
  * (offers separated by commas, parameters by semicolons; several headers are
  * passed joined by ", ") and accepts the first permessage-deflate offer whose

@@ -15,32 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/types.h"
 #include "proto/utf8.h"
-
-enum rc_opcode {
-	RC_OP_CONT = 0x0,
-	RC_OP_TEXT = 0x1,
-	RC_OP_BINARY = 0x2,
-	RC_OP_CLOSE = 0x8,
-	RC_OP_PING = 0x9,
-	RC_OP_PONG = 0xA,
-};
-
-/* Close codes (RFC 6455 section 7.4.1); errno has no words for these. */
-enum rc_close_code {
-	RC_CLOSE_NORMAL = 1000,
-	RC_CLOSE_GOING_AWAY = 1001,
-	RC_CLOSE_PROTOCOL = 1002,
-	RC_CLOSE_UNSUPPORTED = 1003,
-	RC_CLOSE_NO_STATUS = 1005,   /* never sent on the wire */
-	RC_CLOSE_ABNORMAL = 1006,    /* never sent on the wire */
-	RC_CLOSE_INVALID_DATA = 1007,
-	RC_CLOSE_POLICY = 1008,
-	RC_CLOSE_TOO_BIG = 1009,
-	RC_CLOSE_MANDATORY_EXT = 1010,
-	RC_CLOSE_INTERNAL = 1011,
-	RC_CLOSE_TRY_AGAIN = 1013,
-};
 
 #define RC_FRAME_MAX_HEADER 14     /* 2 + 8 (64-bit length) + 4 (mask) */
 #define RC_CONTROL_MAX_PAYLOAD 125

@@ -11,28 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define RC_HTTP_MAX_HEADERS 64
-
-struct rc_span {
-	const char *p;
-	size_t len;
-};
-
-struct rc_http_header {
-	struct rc_span name;
-	struct rc_span value; /* surrounding whitespace trimmed */
-};
-
-struct rc_http_request {
-	struct rc_span method;
-	struct rc_span target; /* as sent, e.g. "/sub/a%20b?x=1" */
-	struct rc_span path;   /* target up to '?', still percent-encoded */
-	struct rc_span query;  /* after '?', empty if none */
-	int minor_version;     /* HTTP/1.x */
-	size_t num_headers;
-	struct rc_http_header headers[RC_HTTP_MAX_HEADERS];
-	int status;            /* on error: the HTTP status to answer */
-};
+#include "proto/types.h"
 
 struct rc_http_limits {
 	size_t max_head;     /* bytes of request line + headers (431 past it) */

@@ -1,6 +1,6 @@
 /* Micro-benchmark harness: option parsing, payloads, the calibrated timing
  * loop and the output line.  Allocation counts come from the counting
- * allocator in tests/support/alloc_count.c, linked into this binary by
+ * allocator in support/alloc_count.c, linked into this binary by
  * bench/micro/alloc_count_link.c. */
 #include "bench/micro/harness.h"
 
@@ -13,7 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/support/alloc_count.h"
+#include "core/rc.h"
+#include "support/alloc_count.h"
 
 #define GITHUB_JSON_LEN 2263
 #define MAX_FILTERS 32
@@ -34,10 +35,7 @@ static struct {
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	return (double)rc_now_ns() * 1e-9;
 }
 
 /* A JSON array of small event records, closed by one padding record so the

@@ -1,5 +1,5 @@
 /* Micro-benchmark harness: calibrated loops, median of repeated runs,
- * allocations per operation from tests/support/alloc_count. */
+ * allocations per operation from support/alloc_count. */
 #ifndef RC_BENCH_MICRO_HARNESS_H
 #define RC_BENCH_MICRO_HARNESS_H
 

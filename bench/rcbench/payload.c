@@ -13,10 +13,7 @@
 /* Monotonic nanoseconds. */
 uint64_t rcb_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return rc_now_ns();
 }
 
 static const char hexd[] = "0123456789abcdef";

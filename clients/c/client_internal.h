@@ -68,7 +68,6 @@ struct rc_pubsub {
 	void (*state_hook)(struct rc_pubsub *ps); /* after state/err change */
 };
 
-uint64_t rc__ps_now_ms(void);
 /* Initialises everything but the loop (blocking mode creates it later on
  * its own thread).  Returns 0 or -errno. */
 int rc__ps_init(struct rc_pubsub *ps, const char *url,

@@ -180,7 +180,7 @@ static int build(struct rc_pubsub *ps, const struct rc__cmd *c)
  * has room and the pacing bucket has tokens. */
 static void pump(struct rc_pubsub *ps)
 {
-	uint64_t now = rc__ps_now_ms();
+	uint64_t now = rc_now_ms();
 
 	if (ps->state != PS_OPEN || !ps->conn)
 		return;
@@ -470,7 +470,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 	pthread_mutex_lock(&ps->mu);
 	ps->state = PS_WAIT;
 	pthread_mutex_unlock(&ps->mu);
-	ps->retry_at = rc__ps_now_ms() + delay;
+	ps->retry_at = rc_now_ms() + delay;
 	rc__ps_timer_arm(ps, delay);
 	emit(ps, &ev);
 	notify(ps);
@@ -484,7 +484,7 @@ static void retry_now(struct rc_pubsub *ps)
 		/* Same as a failed attempt: schedule the next one. */
 		unsigned delay = backoff(ps);
 		ps->retries++;
-		ps->retry_at = rc__ps_now_ms() + delay;
+		ps->retry_at = rc_now_ms() + delay;
 		rc__ps_timer_arm(ps, delay);
 	}
 }
@@ -503,10 +503,10 @@ void rc__ps_on_timer(void *arg)
 			really_free(ps);
 		return;
 	}
-	if (ps->state == PS_WAIT && rc__ps_now_ms() >= ps->retry_at)
+	if (ps->state == PS_WAIT && rc_now_ms() >= ps->retry_at)
 		retry_now(ps);
 	else if (ps->state == PS_WAIT)
-		rc__ps_timer_arm(ps, ps->retry_at - rc__ps_now_ms());
+		rc__ps_timer_arm(ps, ps->retry_at - rc_now_ms());
 	pump(ps);
 }
 

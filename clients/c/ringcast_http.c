@@ -14,7 +14,7 @@
 
 static int remaining(uint64_t end)
 {
-	uint64_t now = rc__ps_now_ms();
+	uint64_t now = rc_now_ms();
 
 	return end == 0 ? -1 : now >= end ? 0 : (int)(end - now);
 }
@@ -151,7 +151,7 @@ int rc_pubsub_http_publish_bearer(const char *url, const char *topic, const void
 				  size_t len, bool binary, const char *bearer, int timeout_ms,
 				  uint64_t *seq, char *err_text, size_t err_cap)
 {
-	uint64_t end = timeout_ms < 0 ? 0 : rc__ps_now_ms() + (uint64_t)timeout_ms;
+	uint64_t end = timeout_ms < 0 ? 0 : rc_now_ms() + (uint64_t)timeout_ms;
 	struct rc__url u;
 	char *resp = NULL, *body, *s;
 	size_t rlen = 0;

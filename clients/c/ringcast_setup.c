@@ -11,15 +11,6 @@
 
 #include "clients/c/client_internal.h"
 
-/* Milliseconds on the monotonic clock. */
-uint64_t rc__ps_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Defaults (see ringcast_client.h). */
 void rc_pubsub_options_default(struct rc_pubsub_options *o)
 {
@@ -164,7 +155,7 @@ int rc__ps_init(struct rc_pubsub *ps, const char *url, const struct rc_pubsub_op
 	}
 	ps->cco.insecure = ps->o.insecure;
 	ps->tokens = ps->o.cmd_burst;
-	ps->tokens_ms = rc__ps_now_ms();
+	ps->tokens_ms = rc_now_ms();
 	ps->next_id = 1;
 	pthread_mutex_init(&ps->mu, NULL);
 	pthread_mutex_init(&ps->tmu, NULL);
@@ -181,7 +172,7 @@ static void *timer_main(void *arg)
 
 	pthread_mutex_lock(&ps->tmu);
 	while (!ps->t_quit) {
-		uint64_t now = rc__ps_now_ms();
+		uint64_t now = rc_now_ms();
 		if (ps->t_deadline == 0 || ps->t_posted) {
 			pthread_cond_wait(&ps->tcv, &ps->tmu);
 		} else if (now >= ps->t_deadline) {
@@ -228,7 +219,7 @@ void rc__ps_stop_timer(struct rc_pubsub *ps)
 /* Arms the timer (see client_internal.h). */
 void rc__ps_timer_arm(struct rc_pubsub *ps, uint64_t ms)
 {
-	uint64_t at = rc__ps_now_ms() + ms;
+	uint64_t at = rc_now_ms() + ms;
 
 	pthread_mutex_lock(&ps->tmu);
 	if (ps->t_deadline == 0 || at < ps->t_deadline) {

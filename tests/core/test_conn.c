@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/rc.h"
+#include "proto/http.h"
 
 TestSuite(conn, .timeout = 30);
 

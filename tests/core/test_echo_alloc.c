@@ -3,7 +3,7 @@
  * 10000 more must not call the allocator on either thread (plain, and with
  * permessage-deflate).
  *
- * The counting shim (tests/support/alloc_count.c) is linked into
+ * The counting shim (support/alloc_count.c) is linked into
  * build/tests/unit once, by tests/proto/test_alloc_free.c; this file only
  * uses its header.  Each side reads its own thread's counter inside its
  * handler, so allocations by other threads (Criterion's) cannot leak in. */
@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 
 #include "core/rc.h"
-#include "tests/support/alloc_count.h"
+#include "support/alloc_count.h"
 
 #define WARMUP 1000
 #define MEASURED 10000

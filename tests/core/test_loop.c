@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
-#include "tests/support/alloc_count.h"
+#include "support/alloc_count.h"
 
 TestSuite(loop, .timeout = 30);
 

@@ -1,6 +1,6 @@
 """Zero allocations per message on the broker's fanout path in steady state.
 
-The real broker runs under tests/support/alloc_count.c, LD_PRELOADed (built
+The real broker runs under support/alloc_count.c, LD_PRELOADed (built
 here with gcc), which prints the process's allocation count on SIGUSR2.  A
 warm-up fills the pools; then 5,000 more messages fan out to 20 subscribers
 (raw and JSON, compressed and not, over two threads: 100,000 deliveries, 4
@@ -29,7 +29,7 @@ SLACK = 64
 def build_shim(d):
     so = os.path.join(d, "alloc_count.so")
     r = subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-D_GNU_SOURCE", "-I", ROOT, "-o", so,
-                        os.path.join(ROOT, "tests", "support", "alloc_count.c")],
+                        os.path.join(ROOT, "support", "alloc_count.c")],
                        capture_output=True, timeout=60)
     eq(r.returncode, 0, f"building the counter: {r.stderr.decode()[:500]}")
     return so
@@ -40,7 +40,7 @@ def shim_env(so):
     refuses to start unless its runtime comes first among the preloaded
     libraries; with verify_asan_link_order=0 it accepts the shim in front,
     and the shim forwards to ASan's interceptors, so ASan still sees every
-    block (tests/support/alloc_count.h)."""
+    block (support/alloc_count.h)."""
     env = {"LD_PRELOAD": so, "RC_ALLOC_COUNT_SIGNAL": "1"}
     exe = os.path.join(BUILD, "ringcast")
     ldd = subprocess.run(["ldd", exe], capture_output=True, text=True, timeout=30).stdout

@@ -2,7 +2,7 @@
  * payloads, UTF-8 validation, permessage-deflate messages after *_init and
  * HTTP request-head parsing never call the allocator.
  *
- * Counting uses tests/support/alloc_count.c (malloc & co. replaced by
+ * Counting uses support/alloc_count.c (malloc & co. replaced by
  * counting wrappers).  Criterion allocates for its own bookkeeping, also in
  * the test process and possibly from other threads, so only the calling
  * thread's counter is read, and only around the calls under test: no
@@ -17,11 +17,11 @@
 #include "proto/frame.h"
 #include "proto/http.h"
 #include "proto/utf8.h"
-#include "tests/support/alloc_count.h"
+#include "support/alloc_count.h"
 
 /* The unit-test binary is built from tests/<dir>/test_*.c only, so the
  * counting allocator is compiled in here (and must not also be linked). */
-#include "tests/support/alloc_count.c"
+#include "support/alloc_count.c"
 
 static uint64_t mark;
 
@@ -38,7 +38,7 @@ static uint64_t measure_end(void)
 static void require_counter(void)
 {
 	cr_assert(rc_alloc_count_active(),
-		  "malloc is not going through tests/support/alloc_count.c");
+		  "malloc is not going through support/alloc_count.c");
 }
 
 TestSuite(alloc_free, .init = require_counter);

@@ -1,7 +1,8 @@
-/* Allocation counter for tests and benchmarks: proves that a code path does
+/* Shared by tests/ and bench/ (neither owns it).
+ * Allocation counter for tests and benchmarks: proves that a code path does
  * not call the allocator.
  *
- * tests/support/alloc_count.c defines malloc, calloc, realloc, free,
+ * support/alloc_count.c defines malloc, calloc, realloc, free,
  * posix_memalign, aligned_alloc, memalign, valloc and pvalloc.  Each wrapper
  * bumps counters and forwards to the real allocator: the sanitizer's
  * interceptor when the program is built with ASan (so ASan keeps seeing every
@@ -9,13 +10,13 @@
  *
  *   link-in:    compile alloc_count.c into the program (exactly once); the
  *               program's definitions take precedence over libc's.  The
- *               Makefile builds nothing from tests/support/, so
+ *               Makefile builds nothing from support/, so
  *               tests/proto/test_alloc_free.c #includes the .c into
  *               build/tests/unit and bench/micro/alloc_count_link.c into
  *               build/bench-micro: other unit tests include only this
  *               header (a second copy would define malloc twice).
  *   LD_PRELOAD: gcc -shared -fPIC -O2 -D_GNU_SOURCE -I. \
- *                   -o build/alloc_count.so tests/support/alloc_count.c
+ *                   -o build/alloc_count.so support/alloc_count.c
  *               With RC_ALLOC_COUNT_REPORT=1 in the environment the totals
  *               are printed to stderr at exit.  A program that wants the
  *               accessors under LD_PRELOAD looks them up with dlsym.

@@ -1,6 +1,6 @@
 /* Counting wrappers around the allocator; see alloc_count.h for the two ways
  * to use them.  Not a test file itself (the unit-test glob is test_*.c). */
-#include "tests/support/alloc_count.h"
+#include "support/alloc_count.h"
 
 #include <errno.h>
 #include <signal.h>
