@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "broker/auth_internal.h"
+#include "broker/match.h"
 
 _Atomic(struct bk_auth *) bk__auth_cur;
 
@@ -38,9 +39,12 @@ uint64_t bk__auth_now_ms(void)
 /* ---- patterns and rules ------------------------------------------------------ */
 
 /* "*" at the end of a pattern matches any rest (including none); otherwise
- * the topic must equal the pattern. */
+ * the topic must equal the pattern.  A subscription pattern (match.h) is
+ * covered only by a prefix that every subject it matches starts with. */
 bool bk_auth_pattern_match(const char *pat, size_t plen, const char *topic, size_t tlen)
 {
+	if (bk_topic_is_pattern(topic, tlen))
+		return plen && pat[plen - 1] == '*' && bk_pattern_within(topic, tlen, pat, plen - 1);
 	if (plen && pat[plen - 1] == '*')
 		return tlen >= plen - 1 && memcmp(pat, topic, plen - 1) == 0;
 	return plen == tlen && memcmp(pat, topic, plen) == 0;
@@ -84,20 +88,9 @@ static bool granted(const struct bk_cauth *ca, enum bk_right right, const char *
 	return false;
 }
 
-/* The permission check of policy a for identity ca. */
-bool bk__auth_allows(const struct bk_auth *a, const struct bk_cauth *ca, enum bk_right right,
-		     const char *t, size_t len)
+static bool who_allows(const struct bk_cauth *ca, uint8_t who, enum bk_right right,
+		       const char *t, size_t len)
 {
-	const struct bk_rule *r;
-	uint8_t who;
-
-	if (!a)
-		return true;
-	/* A backend's API key publishes anywhere (HTTP and /pub alike). */
-	if (ca->state == BK_ID_API_KEY && right == BK_PUBLISH)
-		return true;
-	r = find_rule(a, t, len);
-	who = r ? r->who[right] : a->fallback[right];
 	switch (who) {
 	case BK_WHO_ANONYMOUS:
 		return true;
@@ -108,6 +101,48 @@ bool bk__auth_allows(const struct bk_auth *a, const struct bk_cauth *ca, enum bk
 	default:
 		return false;
 	}
+}
+
+/* A pattern subscription: every rule that could decide one of the subjects
+ * it matches must allow it, and so must the fallback unless a prefix rule
+ * covers them all (then each subject has that rule or a longer one). */
+static bool pattern_allows(const struct bk_auth *a, const struct bk_cauth *ca,
+			   enum bk_right right, const char *t, size_t len)
+{
+	bool covered = false;
+
+	for (unsigned i = 0; i < a->nrules; i++) {
+		const struct bk_rule *r = &a->rules[i];
+
+		if (!r->prefix) {
+			if (!bk_pattern_match(t, len, r->pattern, r->len))
+				continue;
+		} else if (bk_pattern_within(t, len, r->pattern, r->len)) {
+			covered = true;
+		} else if (!bk_pattern_may_start(t, len, r->pattern, r->len)) {
+			continue;
+		}
+		if (!who_allows(ca, r->who[right], right, t, len))
+			return false;
+	}
+	return covered || who_allows(ca, a->fallback[right], right, t, len);
+}
+
+/* The permission check of policy a for identity ca. */
+bool bk__auth_allows(const struct bk_auth *a, const struct bk_cauth *ca, enum bk_right right,
+		     const char *t, size_t len)
+{
+	const struct bk_rule *r;
+
+	if (!a)
+		return true;
+	/* A backend's API key publishes anywhere (HTTP and /pub alike). */
+	if (ca->state == BK_ID_API_KEY && right == BK_PUBLISH)
+		return true;
+	if (bk_topic_is_pattern(t, len))
+		return pattern_allows(a, ca, right, t, len);
+	r = find_rule(a, t, len);
+	return who_allows(ca, r ? r->who[right] : a->fallback[right], right, t, len);
 }
 
 bool bk_auth_may(struct bk_client *cl, enum bk_right right, const char *topic, size_t len)

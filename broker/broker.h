@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "broker/config.h"
+#include "broker/match.h"
 #include "core/list.h"
 #include "core/rc.h"
 #include "proto/json.h"
@@ -57,6 +58,13 @@ struct bk_worker {
 	pthread_mutex_t conns_lock;
 	struct rc_list conns;
 	unsigned nconns;
+	/* Pattern subscriptions of this thread's connections (psub.c): the
+	 * trie only this thread touches, its size for publishers on every
+	 * thread, and the fanout generation that delivers a message once per
+	 * connection (bk_client.gen). */
+	struct bk_match pats;
+	_Atomic unsigned npats;
+	uint64_t gen;
 	char pad[64];
 };
 
@@ -163,7 +171,7 @@ struct rc_buf *bk_msg_frame(struct rc_msg *m, enum bk_variant v);
 struct bk_sub {
 	struct rc_list tlink;       /* topic->local[worker] */
 	struct rc_list clink;       /* client->subs */
-	struct rc_topic *topic;
+	struct rc_topic *topic;     /* NULL: a pattern subscription (psub.c) */
 	struct bk_client *cl;
 	/* The next seq this subscriber should get: below it is a replay's
 	 * (skipped), above it a hole (a delivery that could not happen:
@@ -172,7 +180,8 @@ struct bk_sub {
 	uint64_t next_seq;
 	/* Drop policy: the last seq dropped, and the link in the worker's
 	 * holes list, so the gap goes out as soon as there is room even if
-	 * no further message comes (bk_worker_tick). */
+	 * no further message comes (bk_worker_tick).  A pattern subscription
+	 * counts its drops here instead (next_seq stays 0). */
 	uint64_t hole_to;
 	struct rc_list hlink;
 };
@@ -233,6 +242,21 @@ size_t bk_topics_count(void);
 /* Allocates the topic table at start: 0 or -ENOMEM. */
 int bk_registry_init(void);
 
+/* Pattern subscriptions (psub.c).  A subscription's topic or pattern. */
+const char *bk_sub_name(const struct bk_sub *s, size_t *len);
+/* Subscribes cl (on its thread) to pattern pat: 0, -EINVAL (a '>' not
+ * last), -EMLINK (max_topics_per_connection) or -ENOMEM. */
+int bk_psub_add(struct bk_client *cl, const char *pat, size_t len);
+/* Removes a pattern subscription (its client's thread). */
+void bk_psub_remove(struct bk_sub *s);
+/* Delivers m to this thread's pattern subscribers whose pattern matches its
+ * topic, skipping connections stamped with gen and stamping those it
+ * reaches.  Returns the deliveries. */
+size_t bk_psub_fanout(struct rc_msg *m, uint64_t gen);
+/* Sends a pattern subscription's drop count as
+ * {"op":"gap","pattern":P,"dropped":N}. */
+void bk_psub_send_gap(struct bk_sub *s);
+
 /* History (history.c): the ring of each topic plus one list of every
  * history message, oldest first, for the global limits. */
 struct rc_msg *bk_hist_at(const struct rc_topic *t, size_t i);
@@ -255,6 +279,7 @@ struct bk_client {
 	uint8_t mode;
 	bool deflate_shared;        /* may receive the shared compressed frames */
 	bool closing;
+	uint64_t gen;               /* the last fanout that reached it (psub.c) */
 	_Atomic unsigned nsubs;     /* written by cl's thread, read by /connz */
 	struct rc_list subs;
 	struct rc_list close_link;  /* in its worker's closes until closed */

@@ -205,6 +205,8 @@ static void publish_failed(struct bk_http *h, int err)
 		      "Retry-After: 1\r\n");
 	else if (err == -ESHUTDOWN)
 		error(h, 503, "shutting down", NULL);
+	else if (err == -EINVAL)
+		error(h, 400, "a pattern ('*' or '>' token) cannot be published to", NULL);
 	else
 		error(h, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
 		      NULL);

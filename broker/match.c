@@ -96,6 +96,26 @@ bool bk_pattern_within(const char *pat, size_t plen, const char *prefix, size_t 
 	}
 }
 
+/* See match.h. */
+bool bk_pattern_may_start(const char *pat, size_t plen, const char *prefix, size_t len)
+{
+	size_t head = plen; /* where the first wildcard token starts */
+
+	for (size_t i = 0;; ) {
+		size_t e = tok_end(pat, plen, i);
+		if (tok_is(pat, i, e, '*') || tok_is(pat, i, e, '>')) {
+			head = i;
+			break;
+		}
+		if (e >= plen)
+			break;
+		i = e + 1;
+	}
+	if (len <= head)
+		return memcmp(pat, prefix, len) == 0;
+	return memcmp(pat, prefix, head) == 0;
+}
+
 /* ---- The trie --------------------------------------------------------------------- */
 
 static uint32_t tok_hash(const char *p, size_t len)

@@ -38,6 +38,11 @@ bool bk_pattern_match(const char *pat, size_t plen, const char *subj, size_t sle
  * inside it (for prefix permission rules, auth.c). */
 bool bk_pattern_within(const char *pat, size_t plen, const char *prefix, size_t len);
 
+/* True when some subject pat can match may start with prefix (a prefix
+ * permission rule that may decide one of its subjects).  Errs towards true:
+ * past pat's first wildcard token anything is assumed possible. */
+bool bk_pattern_may_start(const char *pat, size_t plen, const char *prefix, size_t len);
+
 struct bk_match_node;
 
 /* One registered pattern, embedded in its owner's struct. */

@@ -140,8 +140,11 @@ static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 	struct bk_client *cl = s->cl;
 	bool drop = bk_cfg()->slow_consumer_policy == RC_SLOW_DROP;
 
-	/* Once per episode: the first drop, or the close. */
-	if ((!drop || s->hole_to < s->next_seq) && rc_log_enabled(RC_LOG_WARN))
+	/* Once per episode: the first drop, or the close.  A pattern
+	 * subscription (no topic) counts its drops in hole_to. */
+	bool first = s->topic ? s->hole_to < s->next_seq : s->hole_to == 0;
+
+	if ((!drop || first) && rc_log_enabled(RC_LOG_WARN))
 		rc_log(RC_LOG_WARN, "slow consumer %s on %s, topic '%s': %zu bytes queued, over "
 		       "max_backpressure; %s", bk.io->peer(cl), endpoint(cl), m->topic->name,
 		       bk.io->queued(cl), drop ? "dropping messages (a gap follows)"
@@ -150,7 +153,7 @@ static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 		/* s->next_seq stays: the next delivery, or the next tick once
 		 * there is room, reports the hole. */
 		bk_stat_add(BK_DROPS, 1);
-		s->hole_to = m->seq;
+		s->hole_to = s->topic ? m->seq : s->hole_to + 1;
 		if (cl->mode == BK_MODE_JSON && rc_list_empty(&s->hlink)) {
 			struct bk_worker *w = bk_worker();
 			rc_list_add_tail(&w->holes, &s->hlink);
@@ -171,7 +174,9 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	struct rc_buf *f;
 	int ret;
 
-	if (m->seq < s->next_seq || cl->closing)
+	/* A pattern subscription (no topic) has no seq of its own: the
+	 * fanout already delivers each message once (psub.c). */
+	if ((s->topic && m->seq < s->next_seq) || cl->closing)
 		return; /* replayed already, or on its way out */
 	v = cl->mode == BK_MODE_JSON ? BK_JSON : BK_RAW;
 	if (cl->deflate_shared)
@@ -186,7 +191,7 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 		slow_consumer(s, m);
 		return;
 	}
-	if (m->seq > s->next_seq && cl->mode == BK_MODE_JSON)
+	if (s->topic && m->seq > s->next_seq && cl->mode == BK_MODE_JSON)
 		/* Something in between could not be delivered (dropped, or a
 		 * post to this thread failed): say exactly what. */
 		bk_send_gap(cl, m->topic->name, m->topic->name_len, s->next_seq, m->seq - 1);
@@ -197,7 +202,8 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 		slow_consumer(s, m);
 		return;
 	}
-	s->next_seq = m->seq + 1;
+	if (s->topic)
+		s->next_seq = m->seq + 1;
 	bk_stat_add(BK_MSGS_OUT, 1);
 	bk_stat_add(BK_BYTES_OUT, (int64_t)rc_buf_len(f));
 	relaxed_add(&cl->msgs_out, 1);
@@ -225,8 +231,14 @@ void bk_worker_tick(void)
 				atomic_store(&w->tick_wanted, true); /* still full */
 				continue;
 			}
-			bk_send_gap(cl, s->topic->name, s->topic->name_len, s->next_seq, s->hole_to);
-			s->next_seq = s->hole_to + 1;
+			if (!s->topic) { /* a pattern's drops: a count */
+				bk_psub_send_gap(s);
+				s->hole_to = 0;
+			} else {
+				bk_send_gap(cl, s->topic->name, s->topic->name_len, s->next_seq,
+					    s->hole_to);
+				s->next_seq = s->hole_to + 1;
+			}
 		}
 		rc_list_del(&s->hlink);
 	}
@@ -304,6 +316,9 @@ static void send_failed(struct bk_client *cl, const struct rc_cmd *cmd, int err)
 	else if (err == -ESHUTDOWN)
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "shutting_down",
 			 "the broker is shutting down: publish elsewhere or later");
+	else if (err == -EINVAL)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "bad_topic",
+			 "a pattern ('*' or '>' token) cannot be published to");
 	else
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "internal", "out of memory");
 }
@@ -323,10 +338,16 @@ static void on_sub(struct bk_client *cl, const struct rc_cmd *cmd)
 	if (ret == -EMLINK)
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "too_many_topics",
 			 "max_topics_per_connection reached");
+	else if (ret == -EINVAL)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "bad_topic",
+			 "'>' is only allowed as the last token of a pattern");
+	else if (ret == -EPROTO)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "bad_field",
+			 "a pattern has no seq of its own: from is for topics");
 	else if (ret < 0 && ret != -EEXIST)
 		send_failed(cl, cmd, ret);
 	else if (ret == -EEXIST)
-		send_ack(cl, cmd, true, cur);
+		send_ack(cl, cmd, !bk_topic_is_pattern(cmd->topic, cmd->topic_len), cur);
 }
 
 static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
@@ -575,6 +596,14 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 			return 400;
 		}
 		cl->topic_len = (size_t)n;
+		/* Patterns: subscribed to, never published to; no seq to
+		 * resume from. */
+		if (bk_topic_is_pattern(cl->topic, cl->topic_len) &&
+		    (mode == BK_MODE_PUB || !bk_pattern_valid(cl->topic, cl->topic_len) ||
+		     rc_http_query_get(req->query, "from", &val))) {
+			rc_mem_free(cl);
+			return 400;
+		}
 		if (mode == BK_MODE_SUB && rc_http_query_get(req->query, "from", &val)) {
 			if (!bk_parse_u64(val, &cl->from)) {
 				rc_mem_free(cl);

@@ -280,17 +280,26 @@ size_t bk_topics_count(void)
 
 /* ---- Fanout -------------------------------------------------------------------- */
 
+/* Delivers m to this thread's exact subscribers of t, then to its pattern
+ * subscribers (psub.c), each connection once: the exact ones stamp their
+ * connection with this fanout's generation. */
 static void fanout_local(struct rc_topic *t, unsigned idx, struct rc_msg *m)
 {
 	struct rc_list *head = &t->local[idx], *it, *next;
+	struct bk_worker *w = &bk.workers[idx];
+	bool any = head->next != head;
+	uint64_t gen = ++w->gen;
 
-	if (head->next == head)
-		return;
 	for (it = head->next; it != head; it = next) {
+		struct bk_sub *s = rc_container_of(it, struct bk_sub, tlink);
 		next = it->next;
-		bk_deliver(rc_container_of(it, struct bk_sub, tlink), m);
+		s->cl->gen = gen;
+		bk_deliver(s, m);
 	}
-	bk_observe_fanout(m);
+	if (w->pats.count && bk_psub_fanout(m, gen))
+		any = true;
+	if (any)
+		bk_observe_fanout(m);
 }
 
 static void fanout_remote(void *arg)
@@ -328,6 +337,8 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 {
 	int ret = -ESHUTDOWN;
 
+	if (bk_topic_is_pattern(name, tlen))
+		return -EINVAL; /* patterns are for subscribing */
 	atomic_fetch_add(&bk.publishing, 1);
 	if (!atomic_load(&bk.draining))
 		ret = publish(name, tlen, opcode, p, len, ip, seq, subscribers);
@@ -369,7 +380,8 @@ static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	 * only thread i shrinks it, so 0 here means nothing is queued. */
 	direct = atomic_load(&t->pending[w->idx]) == 0;
 	for (unsigned i = 0; i < bk.nthreads; i++) {
-		if (!t->nsubs_thread[i] || (i == w->idx && direct))
+		if ((!t->nsubs_thread[i] && !atomic_load(&bk.workers[i].npats)) ||
+		    (i == w->idx && direct))
 			continue;
 		bk_msg_ref(m);
 		atomic_fetch_add(&t->pending[i], 1);
@@ -407,7 +419,9 @@ static struct bk_sub *find_sub(struct bk_client *cl, const char *name, size_t le
 {
 	for (struct rc_list *it = cl->subs.next; it != &cl->subs; it = it->next) {
 		struct bk_sub *s = rc_container_of(it, struct bk_sub, clink);
-		if (s->topic->name_len == len && memcmp(s->topic->name, name, len) == 0)
+		size_t n;
+		const char *sn = bk_sub_name(s, &n);
+		if (n == len && memcmp(sn, name, len) == 0)
 			return s;
 	}
 	return NULL;
@@ -489,6 +503,27 @@ static void send_replay(struct bk_sub *s, struct replay *r, const struct rc_span
 		s->next_seq = r->cur + 1;
 }
 
+/* A pattern: no seq of its own (*cur 0), nothing to replay; the ack has
+ * no seq.  -EINVAL for a '>' not last, -EPROTO for a from (PROTOCOL.md). */
+static int subscribe_pattern(struct bk_client *cl, const char *pat, size_t len, bool has_from,
+			     const struct rc_span *ack_id, uint64_t *cur)
+{
+	char ack[256];
+	ssize_t n;
+	int ret;
+
+	*cur = 0;
+	if (has_from)
+		return -EPROTO;
+	if (find_sub(cl, pat, len))
+		return -EEXIST;
+	if ((ret = bk_psub_add(cl, pat, len)) < 0)
+		return ret;
+	if (ack_id && (n = rc_json_write_ack(ack, sizeof(ack), *ack_id, false, 0, bk.epoch)) > 0)
+		bk_send_json(cl, ack, (size_t)n);
+	return 0;
+}
+
 /* Subscribes cl to a topic (see broker.h).  Returns 0, -EEXIST when already
  * subscribed (*cur still set), -EMLINK over max_topics_per_connection, or
  * -ENOSPC (max_topics), -EAGAIN (topic_create_rate) or -ENOMEM.  Under the
@@ -504,6 +539,8 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	struct bk_sub *s;
 	size_t nexp = 0;
 
+	if (bk_topic_is_pattern(name, tlen))
+		return subscribe_pattern(cl, name, tlen, has_from, ack_id, cur);
 	if ((s = find_sub(cl, name, tlen))) {
 		pthread_mutex_lock(&s->topic->lock);
 		*cur = s->topic->seq;
@@ -549,6 +586,10 @@ static void remove_sub(struct bk_sub *s)
 	struct rc_topic *t = s->topic;
 	unsigned idx = bk_worker()->idx;
 
+	if (!t) {
+		bk_psub_remove(s);
+		return;
+	}
 	pthread_mutex_lock(&t->lock);
 	rc_list_del(&s->tlink);
 	t->nsubs_thread[idx]--;

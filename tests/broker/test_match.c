@@ -140,6 +140,15 @@ Test(match, within_prefix)
 	cr_assert(bk_pattern_within("news*", 5, "news", 4), "'news*' is literal");
 }
 
+Test(match, may_start)
+{
+	cr_assert(bk_pattern_may_start("news.*", 6, "news.eu", 7));
+	cr_assert(bk_pattern_may_start("news.*", 6, "news", 4));
+	cr_assert(bk_pattern_may_start("*.x", 3, "secret", 6), "'*' can be anything");
+	cr_assert_not(bk_pattern_may_start("news.*", 6, "sport", 5));
+	cr_assert_not(bk_pattern_may_start("news.*", 6, "newsx", 5));
+}
+
 struct seen {
 	struct bk_match_entry *want[8];
 	size_t n, got[8];
