@@ -7,6 +7,7 @@
 
 #include "broker/config.h"
 #include "broker/match.h"
+#include "broker/namespace.h"
 #include "core/list.h"
 #include "core/rc.h"
 #include "proto/json.h"

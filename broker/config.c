@@ -19,6 +19,7 @@
 
 #include "broker/config.h"
 #include "broker/config_internal.h"
+#include "broker/namespace.h"
 #include "core/rc.h"
 #include "proto/json.h"
 
@@ -706,6 +707,15 @@ static int ini_cb(void *user, const char *section, const char *name,
 	const char *why = NULL;
 	int err;
 
+	if (section[0] && rc_ns_section(section)) {
+		err = rc_ns_set(src->c, section, name, value, &why);
+		if (err)
+			fprintf(stderr, "ringcast: %s:%u: [%s] %s: %s: '%s'\n", src->file,
+				src->line, section, name, why, value);
+		if (err)
+			goto fail;
+		return 1;
+	}
 	if (section[0] && !known_section(section, strlen(section))) {
 		fprintf(stderr, "ringcast: %s:%u: unknown section [%s]\n",
 			src->file, src->line, section);
@@ -872,4 +882,5 @@ void rc_config_free(struct rc_config *c)
 	}
 	free(c->config_file);
 	c->config_file = NULL;
+	rc_ns_free(c);
 }

@@ -207,6 +207,10 @@ static void publish_failed(struct bk_http *h, int err)
 		error(h, 503, "shutting down", NULL);
 	else if (err == -EINVAL)
 		error(h, 400, "a pattern ('*' or '>' token) cannot be published to", NULL);
+	else if (err == -ENOENT)
+		error(h, 404, "unknown namespace (no [namespace] section for it)", NULL);
+	else if (err == -EMSGSIZE)
+		error(h, 413, "over the max_message_size of this topic's namespace", NULL);
 	else
 		error(h, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
 		      NULL);

@@ -138,7 +138,9 @@ static void defer_close(struct bk_client *cl)
 static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 {
 	struct bk_client *cl = s->cl;
-	bool drop = bk_cfg()->slow_consumer_policy == RC_SLOW_DROP;
+	const struct rc_config *cfg = bk_cfg();
+	const struct rc_ns *ns = rc_ns_of(cfg, m->topic->name, m->topic->name_len, NULL);
+	bool drop = rc_ns_slow_policy(cfg, ns) == RC_SLOW_DROP;
 
 	/* Once per episode: the first drop, or the close.  A pattern
 	 * subscription (no topic) counts its drops in hole_to. */
@@ -307,20 +309,23 @@ static bool rate_ok(struct bk_client *cl)
 /* The err for a publish or subscribe the registry refused. */
 static void send_failed(struct bk_client *cl, const struct rc_cmd *cmd, int err)
 {
-	if (err == -ENOSPC)
-		send_err(cl, cmd->has_id ? cmd->id : no_id(), "topic_limit",
-			 "max_topics reached: no new topic can be created now");
-	else if (err == -EAGAIN)
-		send_err(cl, cmd->has_id ? cmd->id : no_id(), "topic_rate",
-			 "topic_create_rate reached for this address: slow down");
-	else if (err == -ESHUTDOWN)
-		send_err(cl, cmd->has_id ? cmd->id : no_id(), "shutting_down",
-			 "the broker is shutting down: publish elsewhere or later");
-	else if (err == -EINVAL)
-		send_err(cl, cmd->has_id ? cmd->id : no_id(), "bad_topic",
-			 "a pattern ('*' or '>' token) cannot be published to");
-	else
-		send_err(cl, cmd->has_id ? cmd->id : no_id(), "internal", "out of memory");
+	static const struct { int err; const char *code, *reason; } why[] = {
+		{ -ENOSPC, "topic_limit", "max_topics reached: no new topic can be created now" },
+		{ -EAGAIN, "topic_rate", "topic_create_rate reached for this address: slow down" },
+		{ -ESHUTDOWN, "shutting_down", "the broker is shutting down: publish elsewhere or later" },
+		{ -EINVAL, "bad_topic", "a pattern ('*' or '>' token) cannot be published to" },
+		{ -ENOENT, "unknown_namespace", "no [namespace] section for this topic's namespace" },
+		{ -EMSGSIZE, "too_big", "over the max_message_size of this topic's namespace" },
+	};
+	struct rc_span id = cmd->has_id ? cmd->id : no_id();
+
+	for (size_t i = 0; i < sizeof(why) / sizeof(why[0]); i++) {
+		if (why[i].err == err) {
+			send_err(cl, id, why[i].code, why[i].reason);
+			return;
+		}
+	}
+	send_err(cl, id, "internal", "out of memory");
 }
 
 static void on_sub(struct bk_client *cl, const struct rc_cmd *cmd)
@@ -480,6 +485,8 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic creation rate", 19);
 		else if (err == -ESHUTDOWN)
 			rc_conn_close(c, RC_CLOSE_GOING_AWAY, "server shutting down", 20);
+		else if (err == -EMSGSIZE)
+			rc_conn_close(c, RC_CLOSE_TOO_BIG, "over the namespace's max_message_size", 37);
 		else if (err < 0)
 			rc_conn_close(c, RC_CLOSE_INTERNAL, "out of memory", 13);
 		return;
@@ -603,6 +610,12 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		     rc_http_query_get(req->query, "from", &val))) {
 			rc_mem_free(cl);
 			return 400;
+		}
+		bool unknown;
+		rc_ns_of(cfg, cl->topic, cl->topic_len, &unknown);
+		if (unknown) { /* [namespaces] unknown = refuse */
+			rc_mem_free(cl);
+			return 404;
 		}
 		if (mode == BK_MODE_SUB && rc_http_query_get(req->query, "from", &val)) {
 			if (!bk_parse_u64(val, &cl->from)) {

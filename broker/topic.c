@@ -101,7 +101,8 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	t->nsubs_thread = calloc(bk.nthreads, sizeof(*t->nsubs_thread));
 	t->local = calloc(bk.nthreads, sizeof(*t->local));
 	t->pending = calloc(bk.nthreads, sizeof(*t->pending));
-	t->hist_cap = cfg->history_size; /* the ring grows up to it (history.c) */
+	/* The ring grows up to it (history.c); its namespace's, if any. */
+	t->hist_cap = rc_ns_history_size(cfg, rc_ns_of(cfg, name, len, NULL));
 	if (!t->nsubs_thread || !t->local || !t->pending) {
 		free(t->pending);
 		free(t->nsubs_thread);
@@ -337,8 +338,15 @@ int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 {
 	int ret = -ESHUTDOWN;
 
+	const struct rc_config *cfg = bk_cfg();
+	bool unknown;
+
 	if (bk_topic_is_pattern(name, tlen))
 		return -EINVAL; /* patterns are for subscribing */
+	if (len > rc_ns_max_message_size(cfg, rc_ns_of(cfg, name, tlen, &unknown)))
+		return -EMSGSIZE; /* its namespace's max_message_size */
+	if (unknown)
+		return -ENOENT; /* [namespaces] unknown = refuse */
 	atomic_fetch_add(&bk.publishing, 1);
 	if (!atomic_load(&bk.draining))
 		ret = publish(name, tlen, opcode, p, len, ip, seq, subscribers);
@@ -539,6 +547,11 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	struct bk_sub *s;
 	size_t nexp = 0;
 
+	bool unknown;
+
+	rc_ns_of(bk_cfg(), name, tlen, &unknown);
+	if (unknown)
+		return -ENOENT; /* [namespaces] unknown = refuse */
 	if (bk_topic_is_pattern(name, tlen))
 		return subscribe_pattern(cl, name, tlen, has_from, ack_id, cur);
 	if ((s = find_sub(cl, name, tlen))) {
