@@ -109,6 +109,7 @@ struct bk_broker {
 	atomic_bool draining;            /* SIGTERM: publishes are refused */
 	atomic_uint publishing;          /* bk_publish calls in progress */
 	atomic_uint drain_left;          /* loops that have not passed the barrier */
+	_Atomic uint64_t conn_ids;       /* the last connection id given (presence) */
 	uint64_t started_ms;
 };
 
@@ -157,6 +158,7 @@ struct rc_msg {
 	struct rc_topic *topic;    /* holds a topic reference */
 	pthread_mutex_t lock;      /* guards frames[] construction */
 	struct rc_buf *frames[BK_NVARIANTS];
+	bool event;                /* join/leave (presence.c): no seq, JSON only, data is the frame */
 	size_t len;
 	uint8_t data[];            /* the payload, copied once */
 };
@@ -185,6 +187,7 @@ struct bk_sub {
 	 * counts its drops here instead (next_seq stays 0). */
 	uint64_t hole_to;
 	struct rc_list hlink;
+	struct bk_presence *pres;   /* presence = on: its record (presence.c) */
 };
 
 struct rc_topic {
@@ -201,6 +204,8 @@ struct rc_topic {
 	struct rc_msg **hist;       /* ring of the last history_size messages */
 	size_t hist_cap;            /* history_size when created */
 	size_t hist_alloc, hist_head, hist_len; /* the ring, grown on demand (history.c) */
+	struct rc_list presence;    /* bk_presence.link, under lock (presence.c) */
+	size_t npresence;
 	uint32_t hash;
 	size_t name_len;
 	char name[];
@@ -215,6 +220,10 @@ void bk_topic_put(struct rc_topic *t);
  * -ESHUTDOWN (draining), -ENOMEM. */
 int bk_publish(const char *topic, size_t tlen, uint8_t opcode, const void *p,
 	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers);
+/* Sends an event (join, leave: the JSON text) to t's exact JSON
+ * subscribers on every thread, in order with its messages; no seq, no
+ * history, best effort (dropped when out of memory or over backpressure). */
+void bk_topic_event(struct rc_topic *t, const char *json, size_t len);
 /* Drain, step one (any thread but a loop's): refuse every publish from now
  * on and wait (bounded) until those in progress have handed their message
  * to every thread.  Then every acked message is queued to, or posted
@@ -258,6 +267,22 @@ size_t bk_psub_fanout(struct rc_msg *m, uint64_t gen);
  * {"op":"gap","pattern":P,"dropped":N}. */
 void bk_psub_send_gap(struct bk_sub *s);
 
+/* Presence (presence.c).  RC_INFO_MAX: bytes of a client's ?info=. */
+#define RC_INFO_MAX 128
+struct bk_presence;
+/* A record of cl for a topic's presence list (cl's thread); NULL: ENOMEM. */
+struct bk_presence *bk_presence_new(const struct bk_client *cl);
+/* Links / unlinks a record (topic lock held). */
+void bk_presence_link(struct rc_topic *t, struct bk_presence *p);
+void bk_presence_unlink(struct rc_topic *t, struct bk_presence *p);
+void bk_presence_free(struct bk_presence *p);
+/* Sends {"op":"join"|"leave","topic":…,"conn":…[,"user":…][,"info":…]}
+ * to t's JSON subscribers (cl's thread, no lock held). */
+void bk_presence_event(struct rc_topic *t, const struct bk_client *cl, bool join);
+/* Answers {"op":"presence"} (at most 100 clients, then "truncated") or
+ * {"op":"presence_stats"} (counts) for cl. */
+void bk_presence_command(struct bk_client *cl, const struct rc_cmd *cmd, bool stats);
+
 /* History (history.c): the ring of each topic plus one list of every
  * history message, oldest first, for the global limits. */
 struct rc_msg *bk_hist_at(const struct rc_topic *t, size_t i);
@@ -299,6 +324,9 @@ struct bk_client {
 	struct rc_list conn_link;   /* in conns_w->conns from open to close */
 	struct bk_worker *conns_w;
 	bool ip_known;              /* ip is the peer's (topic_create_rate) */
+	uint64_t id;                /* connection id, unique in this process (presence) */
+	char *info;                 /* ?info= at connect (presence), or NULL */
+	size_t info_len;
 	struct bk_cauth *auth;      /* identity and grants (auth.c) */
 	uint8_t ip[16];
 };
@@ -380,6 +408,11 @@ bool bk_parse_u64(struct rc_span v, uint64_t *out);
 const char *bk_endpoint(const struct bk_client *cl);
 /* A JSON error answer (http_api.c). */
 void bk_http_error(struct bk_http *h, int status, const char *reason);
+/* GET /presence/<topic>[?offset=&limit=]: a page of its presence. */
+void bk_presence_http(struct bk_http *h, struct rc_span seg);
+/* Sends an err for cmd (its id when it has one). */
+void bk_send_err(struct bk_client *cl, const struct rc_cmd *cmd, const char *code,
+		 const char *reason);
 /* GET /connz (connz.c), admin only: a page of the open connections. */
 void bk_connz(struct bk_http *h);
 /* Paging of the listings: ?offset=N&limit=M, limit 1..1000, default 100.

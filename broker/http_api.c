@@ -396,6 +396,8 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 		bk_connz(&h);
 	else if (path_is(p, "/subsz"))
 		subsz(&h);
+	else if (p.len > 10 && !memcmp(p.p, "/presence/", 10))
+		bk_presence_http(&h, (struct rc_span){ p.p + 10, p.len - 10 });
 	else if (path_is(p, "/ws") || path_is(p, "/echo") ||
 		 (p.len > 5 && (!memcmp(p.p, "/sub/", 5) || !memcmp(p.p, "/pub/", 5))))
 		error(&h, 426, "this endpoint speaks WebSocket", "Upgrade: websocket\r\n");

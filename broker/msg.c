@@ -63,8 +63,12 @@ static struct rc_buf *build_json(struct rc_msg *m)
 	struct rc_topic *t = m->topic;
 	enum rc_json_data kind = rc_json_data_kind(m->data, m->len, m->opcode == RC_OP_TEXT);
 	size_t n = rc_json_msg_len(t->name, t->name_len, m->seq, m->data, m->len, kind);
-	struct rc_buf *b = rc_buf_new(RC_FRAME_MAX_HEADER + n);
+	struct rc_buf *b;
 	size_t hl;
+
+	if (m->event) /* join/leave: the text is the whole envelope */
+		return rc_frame_encode(RC_OP_TEXT, m->data, m->len, NULL);
+	b = rc_buf_new(RC_FRAME_MAX_HEADER + n);
 
 	if (!b)
 		return NULL;

@@ -9,6 +9,7 @@
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "proto/utf8.h"
 
 /* ---- Delivery ----------------------------------------------------------------- */
 
@@ -177,9 +178,14 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	int ret;
 
 	/* A pattern subscription (no topic) has no seq of its own: the
-	 * fanout already delivers each message once (psub.c). */
-	if ((s->topic && m->seq < s->next_seq) || cl->closing)
+	 * fanout already delivers each message once (psub.c).  Events
+	 * (join, leave) have none either, and go to JSON clients only. */
+	bool numbered = s->topic && !m->event;
+
+	if ((numbered && m->seq < s->next_seq) || cl->closing)
 		return; /* replayed already, or on its way out */
+	if (m->event && cl->mode != BK_MODE_JSON)
+		return;
 	v = cl->mode == BK_MODE_JSON ? BK_JSON : BK_RAW;
 	if (cl->deflate_shared)
 		v = v == BK_JSON ? BK_JSON_Z : BK_RAW_Z;
@@ -190,10 +196,11 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	bk_observe_queued(queued);
 	atomic_store_explicit(&cl->queued, queued, memory_order_relaxed);
 	if (queued + rc_buf_len(f) > bk_cfg()->max_backpressure) {
-		slow_consumer(s, m);
+		if (!m->event) /* an event is best effort: never a reason to close */
+			slow_consumer(s, m);
 		return;
 	}
-	if (s->topic && m->seq > s->next_seq && cl->mode == BK_MODE_JSON)
+	if (numbered && m->seq > s->next_seq && cl->mode == BK_MODE_JSON)
 		/* Something in between could not be delivered (dropped, or a
 		 * post to this thread failed): say exactly what. */
 		bk_send_gap(cl, m->topic->name, m->topic->name_len, s->next_seq, m->seq - 1);
@@ -201,10 +208,11 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	if (ret == -EPIPE)
 		return; /* closing already: not a slow consumer */
 	if (ret < 0) {
-		slow_consumer(s, m);
+		if (!m->event)
+			slow_consumer(s, m);
 		return;
 	}
-	if (s->topic)
+	if (numbered)
 		s->next_seq = m->seq + 1;
 	bk_stat_add(BK_MSGS_OUT, 1);
 	bk_stat_add(BK_BYTES_OUT, (int64_t)rc_buf_len(f));
@@ -281,6 +289,13 @@ static void send_ack(struct bk_client *cl, const struct rc_cmd *cmd, bool has_se
 static struct rc_span no_id(void)
 {
 	return (struct rc_span){ NULL, 0 };
+}
+
+/* See broker.h. */
+void bk_send_err(struct bk_client *cl, const struct rc_cmd *cmd, const char *code,
+		 const char *reason)
+{
+	send_err(cl, cmd->has_id ? cmd->id : no_id(), code, reason);
 }
 
 /* Token bucket: json_rate per second, json_burst deep.  A client that keeps
@@ -417,6 +432,15 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 	case RC_CMD_PING:
 		send_ack(cl, &cmd, false, 0);
 		break;
+	case RC_CMD_PRESENCE:
+	case RC_CMD_PRESENCE_STATS:
+		/* Who is subscribed is for those who may subscribe. */
+		if (!bk_auth_may(cl, BK_SUBSCRIBE, cmd.topic, cmd.topic_len))
+			send_err(cl, cmd.has_id ? cmd.id : no_id(), "forbidden",
+				 "not allowed to subscribe to this topic");
+		else
+			bk_presence_command(cl, &cmd, cmd.op == RC_CMD_PRESENCE_STATS);
+		break;
 	default:
 		break;
 	}
@@ -518,6 +542,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 	conns_del(cl);
 	bk_unsubscribe_all(cl);
 	bk_auth_close(cl);
+	free(cl->info);
 	bk_stat_add(BK_CONNECTIONS, -1);
 	atomic_fetch_sub(&bk.conns, 1);
 	rc_conn_set_user(c, NULL);
@@ -565,6 +590,24 @@ bool bk_parse_u64(struct rc_span v, uint64_t *out)
 	}
 	*out = n;
 	return true;
+}
+
+/* ?info= at connect: shown in presence and join/leave.  0, 400 (over
+ * RC_INFO_MAX bytes or not UTF-8) or 503. */
+static int client_info(struct bk_client *cl, struct rc_span v)
+{
+	char buf[RC_INFO_MAX + 1];
+	ssize_t n = rc_http_percent_decode(v, buf, sizeof(buf));
+
+	if (n < 0 || n > RC_INFO_MAX || !rc_utf8_valid((const uint8_t *)buf, (size_t)n))
+		return 400;
+	if (!n)
+		return 0;
+	if (!(cl->info = malloc((size_t)n)))
+		return 503;
+	memcpy(cl->info, buf, (size_t)n);
+	cl->info_len = (size_t)n;
+	return 0;
 }
 
 /* Decides what an upgrade becomes (see rc_server_config.on_upgrade). */
@@ -626,10 +669,16 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		}
 	}
 	cl->ip_known = rc_conn_peer_ip(c, cl->ip);
-	if ((n = bk_auth_upgrade(c, req, cl)) != 0) {
+	if (rc_http_query_get(req->query, "info", &val) && (n = client_info(cl, val)) != 0) {
 		rc_mem_free(cl);
 		return n;
 	}
+	if ((n = bk_auth_upgrade(c, req, cl)) != 0) {
+		free(cl->info);
+		rc_mem_free(cl);
+		return n;
+	}
+	cl->id = atomic_fetch_add(&bk.conn_ids, 1) + 1;
 	/* Counted here, uncounted in on_close: the core owes on_close to
 	 * every connection accepted here, even one whose 101 fails. */
 	atomic_fetch_add(&bk.conns, 1);

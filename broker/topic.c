@@ -112,6 +112,7 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	}
 	for (unsigned i = 0; i < bk.nthreads; i++)
 		rc_list_init(&t->local[i]);
+	rc_list_init(&t->presence);
 	/* A plain mutex: nothing done under it calls back into the registry
 	 * (no delivery, no close, no callback; see bk_publish). */
 	pthread_mutex_init(&t->lock, NULL);
@@ -297,7 +298,7 @@ static void fanout_local(struct rc_topic *t, unsigned idx, struct rc_msg *m)
 		s->cl->gen = gen;
 		bk_deliver(s, m);
 	}
-	if (w->pats.count && bk_psub_fanout(m, gen))
+	if (w->pats.count && !m->event && bk_psub_fanout(m, gen))
 		any = true;
 	if (any)
 		bk_observe_fanout(m);
@@ -329,6 +330,52 @@ void bk_stop_publishing(void)
 static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 		   size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers);
 
+/* Posts m to every other thread with subscribers of t (topic lock held);
+ * true when this thread (idx) delivers it directly after unlocking.
+ * Another thread's earlier message may still be queued to this thread
+ * (posted under this lock, so before us): delivering directly would
+ * overtake it.  Then this thread's subscribers get the message through
+ * the same queue, behind it.  pending[i] only grows under the lock and
+ * only thread i shrinks it, so 0 here means nothing is queued. */
+static bool hand_off(struct rc_topic *t, struct rc_msg *m, unsigned idx)
+{
+	bool direct = atomic_load(&t->pending[idx]) == 0;
+
+	for (unsigned i = 0; i < bk.nthreads; i++) {
+		if ((!t->nsubs_thread[i] && (m->event || !atomic_load(&bk.workers[i].npats))) ||
+		    (i == idx && direct))
+			continue;
+		bk_msg_ref(m);
+		atomic_fetch_add(&t->pending[i], 1);
+		/* A failed post is a hole in that thread's stream: its
+		 * subscribers' next delivery reports it (bk_deliver). */
+		if (bk.io->post(i, fanout_remote, m) < 0) {
+			atomic_fetch_sub(&t->pending[i], 1);
+			bk_msg_unref(m);
+		}
+	}
+	return direct;
+}
+
+/* See broker.h. */
+void bk_topic_event(struct rc_topic *t, const char *json, size_t len)
+{
+	struct bk_worker *w = bk_worker();
+	struct rc_msg *m = bk_msg_new(t, RC_OP_TEXT, json, len);
+	bool direct;
+
+	if (!m)
+		return; /* events are best effort (PROTOCOL.md) */
+	m->event = true;
+	pthread_mutex_lock(&t->lock);
+	m->time_ns = now_ns();
+	direct = hand_off(t, m, w->idx);
+	pthread_mutex_unlock(&t->lock);
+	if (direct)
+		fanout_local(t, w->idx, m);
+	bk_msg_unref(m);
+}
+
 /* Publishes a payload to a topic (see broker.h).  The count of publishes
  * in progress and the draining flag pair up (both sequentially consistent)
  * so bk_stop_publishing either sees this one running or this one sees the
@@ -336,9 +383,8 @@ static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers)
 {
-	int ret = -ESHUTDOWN;
-
 	const struct rc_config *cfg = bk_cfg();
+	int ret = -ESHUTDOWN;
 	bool unknown;
 
 	if (bk_topic_is_pattern(name, tlen))
@@ -381,25 +427,7 @@ static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	}
 	*seq = m->seq;
 	*subscribers = atomic_load(&t->nsubs);
-	/* Another thread's earlier publish may still be queued to this thread
-	 * (posted under this lock, so before us): delivering directly would
-	 * overtake it.  Then this thread's subscribers get the message through
-	 * the same queue, behind it.  pending[i] only grows under the lock and
-	 * only thread i shrinks it, so 0 here means nothing is queued. */
-	direct = atomic_load(&t->pending[w->idx]) == 0;
-	for (unsigned i = 0; i < bk.nthreads; i++) {
-		if ((!t->nsubs_thread[i] && !atomic_load(&bk.workers[i].npats)) ||
-		    (i == w->idx && direct))
-			continue;
-		bk_msg_ref(m);
-		atomic_fetch_add(&t->pending[i], 1);
-		/* A failed post is a hole in that thread's stream: its
-		 * subscribers' next delivery reports it (bk_deliver). */
-		if (bk.io->post(i, fanout_remote, m) < 0) {
-			atomic_fetch_sub(&t->pending[i], 1);
-			bk_msg_unref(m);
-		}
-	}
+	direct = hand_off(t, m, w->idx);
 	pthread_mutex_unlock(&t->lock);
 	/* This thread's subscribers, outside the lock (frames are built and
 	 * compressed here, on first use).  Nothing can overtake: a later seq
@@ -546,10 +574,9 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	struct rc_topic *t;
 	struct bk_sub *s;
 	size_t nexp = 0;
-
 	bool unknown;
+	const struct rc_ns *ns = rc_ns_of(bk_cfg(), name, tlen, &unknown);
 
-	rc_ns_of(bk_cfg(), name, tlen, &unknown);
 	if (unknown)
 		return -ENOENT; /* [namespaces] unknown = refuse */
 	if (bk_topic_is_pattern(name, tlen))
@@ -572,7 +599,11 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	rc_list_init(&s->hlink);
 	s->topic = t;
 	s->cl = cl;
+	if (ns->presence) /* out of memory: this one is not listed */
+		s->pres = bk_presence_new(cl);
 	pthread_mutex_lock(&t->lock);
+	if (s->pres)
+		bk_presence_link(t, s->pres);
 	if (t->hist_cap)
 		nexp = bk_hist_expire(t, expired, 8);
 	r.cur = *cur = t->seq;
@@ -591,6 +622,8 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	cl->nsubs++;
 	bk_stat_add(BK_SUBSCRIPTIONS, 1);
 	send_replay(s, &r, ack_id);
+	if (ns->join_leave)
+		bk_presence_event(t, cl, true);
 	return 0;
 }
 
@@ -607,12 +640,17 @@ static void remove_sub(struct bk_sub *s)
 	rc_list_del(&s->tlink);
 	t->nsubs_thread[idx]--;
 	atomic_fetch_sub(&t->nsubs, 1);
+	if (s->pres)
+		bk_presence_unlink(t, s->pres);
 	pthread_mutex_unlock(&t->lock);
 	rc_list_del(&s->clink);
 	rc_list_del(&s->hlink);
 	s->cl->nsubs--;
 	bk_stat_add(BK_SUBSCRIPTIONS, -1);
+	if (rc_ns_of(bk_cfg(), t->name, t->name_len, NULL)->join_leave)
+		bk_presence_event(t, s->cl, false);
 	bk_topic_put(t);
+	bk_presence_free(s->pres);
 	rc_mem_free(s);
 }
 

@@ -566,10 +566,13 @@ static const char *parse_id(const uint8_t *buf, const jsmntok_t *t,
 static enum rc_cmd_op parse_op(const uint8_t *buf, const jsmntok_t *t)
 {
 	static const char *const names[] = { "sub", "unsub", "pub", "ping",
-					     "auth", "refresh" };
+					     "auth", "refresh", "presence",
+					     "presence_stats" };
 	static const enum rc_cmd_op ops[] = { RC_CMD_SUB, RC_CMD_UNSUB,
 					      RC_CMD_PUB, RC_CMD_PING,
-					      RC_CMD_AUTH, RC_CMD_REFRESH };
+					      RC_CMD_AUTH, RC_CMD_REFRESH,
+					      RC_CMD_PRESENCE,
+					      RC_CMD_PRESENCE_STATS };
 
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (tok_is(buf, t, names[i]))
@@ -621,7 +624,8 @@ int rc_cmd_parse(const uint8_t *buf, size_t len, struct rc_cmd *cmd)
 	if (cmd->op == RC_CMD_NONE)
 		return fail(cmd, -EOPNOTSUPP, "bad_op",
 			    "op must be \"sub\", \"unsub\", \"pub\", \"ping\", "
-			    "\"auth\" or \"refresh\"");
+			    "\"auth\", \"refresh\", \"presence\" or "
+			    "\"presence_stats\"");
 	if (cmd->op == RC_CMD_PING)
 		return 0;
 	if (cmd->op == RC_CMD_AUTH || cmd->op == RC_CMD_REFRESH) {

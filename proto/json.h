@@ -50,6 +50,8 @@ enum rc_cmd_op {
 	RC_CMD_PUB,
 	RC_CMD_PING,
 	RC_CMD_AUTH,     /* {"op":"auth","token":"<JWT>"}: first command */
+	RC_CMD_PRESENCE, /* {"op":"presence","topic":…}: who is subscribed */
+	RC_CMD_PRESENCE_STATS, /* {"op":"presence_stats","topic":…}: counts */
 	RC_CMD_REFRESH,  /* {"op":"refresh","token":"<JWT>"}: a newer token */
 };
 
@@ -82,7 +84,8 @@ struct rc_cmd {
  *                                 nesting deeper than RC_JSON_MAX_DEPTH, or
  *                                 a frame of INT_MAX bytes or more
  *   -EOPNOTSUPP  "bad_op"         op is not one of the strings "sub", "unsub",
- *                                 "pub", "ping", "auth", "refresh"
+ *                                 "pub", "ping", "auth", "refresh", "presence",
+ *                                 "presence_stats"
  *   -EINVAL      "missing_field"  no op, or no topic/data/token where the op
  *                                 needs it
  *   -EINVAL      "bad_field"      id not a number or string, or longer than

@@ -42,15 +42,6 @@ max_message_size = 10
 """
 
 
-async def status_of_upgrade(b, path):
-    try:
-        ws = await b.connect(path)
-    except Exception as e:  # InvalidStatus(Code) across websockets versions
-        return str(e)
-    await ws.close()
-    return "accepted"
-
-
 async def resume(jc, topic, n_msgs, ident):
     """sub with from=1: returns the gap (or None) and the seqs replayed."""
     a = await jc.ack({"op": "sub", "topic": topic, "from": 1, "id": ident})
@@ -78,7 +69,7 @@ async def test_history_and_publish_rights_per_namespace():
         eq(await resume(jc, "plain", 6, 3), (None, [1, 2, 3, 4, 5, 6]), "top level keeps 100")
         # feed: WebSocket clients may not publish, HTTP may.
         await jc.err({"op": "pub", "topic": "feed:a", "data": 1, "id": 4}, "forbidden")
-        check("403" in await status_of_upgrade(b, "/pub/feed:a"), "raw /pub/feed:a refused")
+        check("403" in await b.upgrade_status("/pub/feed:a"), "raw /pub/feed:a refused")
         pc = await b.json_client()  # jc would get its own message before the ack
         await pc.ack({"op": "pub", "topic": "chat:a", "data": 1, "id": 5})
         # feed's max_message_size (10 bytes) applies to every publisher.
@@ -94,7 +85,7 @@ async def test_history_and_publish_rights_per_namespace():
         eq(st, 404, f"POST to an unknown namespace ({body!r})")
         await jc.err({"op": "sub", "topic": "nope:x", "id": 7}, "unknown_namespace")
         await jc.err({"op": "pub", "topic": "nope:x", "data": 1, "id": 8}, "unknown_namespace")
-        check("404" in await status_of_upgrade(b, "/sub/nope:x"), "raw /sub/nope:x refused")
+        check("404" in await b.upgrade_status("/sub/nope:x"), "raw /sub/nope:x refused")
         await jc.ack({"op": "sub", "topic": "chat:*", "id": 9})  # one literal token
         await jc.close()
         await pc.close()
