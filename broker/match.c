@@ -37,19 +37,6 @@ static bool tok_is(const char *p, size_t i, size_t e, char c)
 }
 
 /* See match.h. */
-bool bk_topic_is_pattern(const char *p, size_t len)
-{
-	for (size_t i = 0;; ) {
-		size_t e = tok_end(p, len, i);
-		if (tok_is(p, i, e, '*') || tok_is(p, i, e, '>'))
-			return true;
-		if (e >= len)
-			return false;
-		i = e + 1;
-	}
-}
-
-/* See match.h. */
 bool bk_pattern_valid(const char *p, size_t len)
 {
 	for (size_t i = 0;; ) {
@@ -60,25 +47,6 @@ bool bk_pattern_valid(const char *p, size_t len)
 			return false;
 		i = e + 1;
 	}
-}
-
-/* See match.h.  Walks both token by token; pi/si are the next token's
- * start, past the end (len + 1) once the last token is consumed. */
-bool bk_pattern_match(const char *pat, size_t plen, const char *subj, size_t slen)
-{
-	size_t pi = 0, si = 0;
-
-	while (pi <= plen && si <= slen) {
-		size_t pe = tok_end(pat, plen, pi), se = tok_end(subj, slen, si);
-		if (tok_is(pat, pi, pe, '>') && pe == plen)
-			return true; /* one or more: this subject token and any after */
-		if (!tok_is(pat, pi, pe, '*') &&
-		    (pe - pi != se - si || memcmp(pat + pi, subj + si, pe - pi) != 0))
-			return false;
-		pi = pe + 1;
-		si = se + 1;
-	}
-	return pi > plen && si > slen;
 }
 
 /* See match.h. */

@@ -12,8 +12,8 @@
  * the subject's tokens and the patterns that match, not with how many
  * patterns are registered (NATS's sublist without its cache).  A trie is
  * used by one thread at a time (the broker keeps one per worker thread);
- * it has no lock.  Matching never allocates.  Depends on libc and
- * core/list.h only (the fuzz harness builds it alone). */
+ * it has no lock.  Matching never allocates.  Depends on libc,
+ * core/list.h and proto/json.c only (the fuzz harness builds it alone). */
 #ifndef RC_BROKER_MATCH_H
 #define RC_BROKER_MATCH_H
 
@@ -22,17 +22,24 @@
 #include <stdint.h>
 
 #include "core/list.h"
+#include "proto/json.h"
 
-/* True when some token of p is exactly "*" or ">". */
-bool bk_topic_is_pattern(const char *p, size_t len);
+/* True when some token of p is exactly "*" or ">" (proto/json.c). */
+static inline bool bk_topic_is_pattern(const char *p, size_t len)
+{
+	return rc_topic_is_pattern(p, len);
+}
 /* True when p may be subscribed to as a pattern or topic: ">" appears as
  * a token only last.  (The topic rules, rc_topic_valid, are checked
  * apart.) */
 bool bk_pattern_valid(const char *p, size_t len);
 /* Matches one subject against one pattern, token by token, without a
  * trie: O(len).  The subject is taken literally (its "*" tokens are plain
- * text). */
-bool bk_pattern_match(const char *pat, size_t plen, const char *subj, size_t slen);
+ * text).  The clients use the same function (proto/json.c). */
+static inline bool bk_pattern_match(const char *pat, size_t plen, const char *subj, size_t slen)
+{
+	return rc_topic_matches(pat, plen, subj, slen);
+}
 /* True when every subject pat can match starts with the len bytes of
  * prefix: prefix is a prefix of pat and no wildcard token of pat starts
  * inside it (for prefix permission rules, auth.c). */

@@ -659,3 +659,50 @@ int rc_cmd_parse(const uint8_t *buf, size_t len, struct rc_cmd *cmd)
 	}
 	return 0;
 }
+
+/* ---- Patterns -------------------------------------------------------------- */
+
+/* The end of the '.'-separated token starting at i (the next '.' or len). */
+static size_t tok_end(const char *p, size_t len, size_t i)
+{
+	const char *dot = i < len ? memchr(p + i, '.', len - i) : NULL;
+
+	return dot ? (size_t)(dot - p) : len;
+}
+
+static bool tok_one(const char *p, size_t i, size_t e, char c)
+{
+	return e - i == 1 && p[i] == c;
+}
+
+/* See json.h. */
+bool rc_topic_is_pattern(const char *p, size_t len)
+{
+	for (size_t i = 0;; ) {
+		size_t e = tok_end(p, len, i);
+		if (tok_one(p, i, e, '*') || tok_one(p, i, e, '>'))
+			return true;
+		if (e >= len)
+			return false;
+		i = e + 1;
+	}
+}
+
+/* See json.h.  Walks both token by token; pi/si are the next token's
+ * start, past the end (len + 1) once the last token is consumed. */
+bool rc_topic_matches(const char *pat, size_t plen, const char *subj, size_t slen)
+{
+	size_t pi = 0, si = 0;
+
+	while (pi <= plen && si <= slen) {
+		size_t pe = tok_end(pat, plen, pi), se = tok_end(subj, slen, si);
+		if (tok_one(pat, pi, pe, '>') && pe == plen)
+			return true; /* one or more: this subject token and any after */
+		if (!tok_one(pat, pi, pe, '*') &&
+		    (pe - pi != se - si || memcmp(pat + pi, subj + si, pe - pi) != 0))
+			return false;
+		pi = pe + 1;
+		si = se + 1;
+	}
+	return pi > plen && si > slen;
+}

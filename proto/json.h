@@ -43,6 +43,14 @@
  * The same rule serves the URL form (/sub/<topic>) after percent-decoding. */
 bool rc_topic_valid(const uint8_t *p, size_t len);
 
+/* Subject patterns (NATS style, broker/PROTOCOL.md "Patterns"): a topic is
+ * '.'-separated tokens; a token that is exactly "*" matches one token, a
+ * last token exactly ">" one or more.  rc_topic_is_pattern: some token is
+ * exactly "*" or ">" (subscribe only, never publish).  rc_topic_matches:
+ * whether pattern pat matches topic (taken literally), in O(length). */
+bool rc_topic_is_pattern(const char *p, size_t len);
+bool rc_topic_matches(const char *pat, size_t plen, const char *topic, size_t tlen);
+
 enum rc_cmd_op {
 	RC_CMD_NONE = 0, /* only after a failed parse */
 	RC_CMD_SUB,

@@ -4,7 +4,8 @@
  * the registered patterns a plain reference matcher (token arrays, written
  * here independently) accepts, each once; bk_pattern_match must agree too.
  * At the end every node must be freed with the entries.  match.c depends
- * on libc and core/list.h only, so it is compiled into the harness. */
+ * on libc, core/list.h and proto/json.c only, so it is compiled into the
+ * harness (proto/ is linked into every harness). */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
