@@ -23,14 +23,6 @@ struct bk_match_node {
 
 /* ---- Tokens -------------------------------------------------------------------- */
 
-/* The end of the token starting at i (the next '.' or len). */
-static size_t tok_end(const char *p, size_t len, size_t i)
-{
-	const char *dot = i < len ? memchr(p + i, '.', len - i) : NULL;
-
-	return dot ? (size_t)(dot - p) : len;
-}
-
 static bool tok_is(const char *p, size_t i, size_t e, char c)
 {
 	return e - i == 1 && p[i] == c;
@@ -40,7 +32,7 @@ static bool tok_is(const char *p, size_t i, size_t e, char c)
 bool bk_pattern_valid(const char *p, size_t len)
 {
 	for (size_t i = 0;; ) {
-		size_t e = tok_end(p, len, i);
+		size_t e = rc_topic_token_end(p, len, i);
 		if (e >= len)
 			return true;
 		if (tok_is(p, i, e, '>'))
@@ -55,7 +47,7 @@ bool bk_pattern_within(const char *pat, size_t plen, const char *prefix, size_t 
 	if (len > plen || memcmp(pat, prefix, len) != 0)
 		return false;
 	for (size_t i = 0;; ) {
-		size_t e = tok_end(pat, plen, i);
+		size_t e = rc_topic_token_end(pat, plen, i);
 		if (i < len && (tok_is(pat, i, e, '*') || tok_is(pat, i, e, '>')))
 			return false;
 		if (e >= plen)
@@ -70,7 +62,7 @@ bool bk_pattern_may_start(const char *pat, size_t plen, const char *prefix, size
 	size_t head = plen; /* where the first wildcard token starts */
 
 	for (size_t i = 0;; ) {
-		size_t e = tok_end(pat, plen, i);
+		size_t e = rc_topic_token_end(pat, plen, i);
 		if (tok_is(pat, i, e, '*') || tok_is(pat, i, e, '>')) {
 			head = i;
 			break;
@@ -206,7 +198,7 @@ int bk_match_add(struct bk_match *m, const char *pat, size_t len, struct bk_matc
 		return -ENOMEM;
 	n = m->root;
 	for (size_t i = 0;; ) {
-		size_t end = tok_end(pat, len, i);
+		size_t end = rc_topic_token_end(pat, len, i);
 		if (end == len && tok_is(pat, i, end, '>')) {
 			rc_list_add_tail(&n->rest, &e->link);
 			break;
@@ -260,7 +252,7 @@ static size_t walk(const struct bk_match_node *n, const char *subj, size_t len, 
 	if (i > len)
 		return each_in((struct rc_list *)&n->here, fn, arg);
 	calls = each_in((struct rc_list *)&n->rest, fn, arg);
-	e = tok_end(subj, len, i);
+	e = rc_topic_token_end(subj, len, i);
 	if ((k = kid_find(n, subj + i, e - i, tok_hash(subj + i, e - i))))
 		calls += walk(k, subj, len, e + 1, fn, arg);
 	if (n->star)

@@ -662,8 +662,8 @@ int rc_cmd_parse(const uint8_t *buf, size_t len, struct rc_cmd *cmd)
 
 /* ---- Patterns -------------------------------------------------------------- */
 
-/* The end of the '.'-separated token starting at i (the next '.' or len). */
-static size_t tok_end(const char *p, size_t len, size_t i)
+/* See json.h. */
+size_t rc_topic_token_end(const char *p, size_t len, size_t i)
 {
 	const char *dot = i < len ? memchr(p + i, '.', len - i) : NULL;
 
@@ -679,7 +679,7 @@ static bool tok_one(const char *p, size_t i, size_t e, char c)
 bool rc_topic_is_pattern(const char *p, size_t len)
 {
 	for (size_t i = 0;; ) {
-		size_t e = tok_end(p, len, i);
+		size_t e = rc_topic_token_end(p, len, i);
 		if (tok_one(p, i, e, '*') || tok_one(p, i, e, '>'))
 			return true;
 		if (e >= len)
@@ -695,7 +695,7 @@ bool rc_topic_matches(const char *pat, size_t plen, const char *subj, size_t sle
 	size_t pi = 0, si = 0;
 
 	while (pi <= plen && si <= slen) {
-		size_t pe = tok_end(pat, plen, pi), se = tok_end(subj, slen, si);
+		size_t pe = rc_topic_token_end(pat, plen, pi), se = rc_topic_token_end(subj, slen, si);
 		if (tok_one(pat, pi, pe, '>') && pe == plen)
 			return true; /* one or more: this subject token and any after */
 		if (!tok_one(pat, pi, pe, '*') &&

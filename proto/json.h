@@ -49,6 +49,8 @@ bool rc_topic_valid(const uint8_t *p, size_t len);
  * exactly "*" or ">" (subscribe only, never publish).  rc_topic_matches:
  * whether pattern pat matches topic (taken literally), in O(length). */
 bool rc_topic_is_pattern(const char *p, size_t len);
+/* The end of the token of p starting at i: the next '.', or len. */
+size_t rc_topic_token_end(const char *p, size_t len, size_t i);
 bool rc_topic_matches(const char *pat, size_t plen, const char *topic, size_t tlen);
 
 enum rc_cmd_op {
