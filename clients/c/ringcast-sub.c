@@ -1,5 +1,6 @@
 /* ringcast-sub [OPTIONS] URL TOPIC...: subscribes to each topic over the
- * broker's JSON mode and prints every message followed by a newline.
+ * broker's JSON mode and prints every message followed by a newline.  A
+ * TOPIC may be a pattern: 'news.*' (one token), 'news.>' (one or more).
  *
  * URL: ws://HOST[:PORT] (the tool uses the path /ws), or a full
  * ws://HOST:PORT/PATH.  wss://HOST[:PORT] for TLS.
@@ -135,9 +136,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	for (int i = optind + 1; i < argc; i++)
+	for (int i = optind + 1; i < argc; i++) {
 		if (!rc__cli_topic_ok("ringcast-sub", argv[i]))
 			return EX_TOPIC;
+		if (has_from && rc_topic_is_pattern(argv[i], strlen(argv[i]))) {
+			fprintf(stderr, "ringcast-sub: '%s' is a pattern: it has no seq to "
+				"resume --from (subscribe to its topics by name)\n", argv[i]);
+			return EX_USAGE;
+		}
+	}
 	ps = rc_pubsub_open_blocking(argv[optind], &o, timeout_ms < 0 ? 10000 : timeout_ms,
 				     err, sizeof(err));
 	if (!ps)

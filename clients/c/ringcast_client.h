@@ -142,8 +142,13 @@ struct rc_pubsub *rc_pubsub_new(struct rc_loop *l, const char *url,
 int rc_pubsub_connect(struct rc_pubsub *ps);
 /* Subscribes to topic; cb gets every message.  has_from: resume from that
  * seq (history first, then live).  done (may be NULL) gets the ack.  Works
- * before the connection is open (queued).  Returns 0, -EINVAL (topic not
- * valid, see rc_topic_valid), -EEXIST (already subscribed), -ENOMEM. */
+ * before the connection is open (queued).  topic may be a pattern
+ * ("news.*", "news.>": rc_topic_is_pattern): cb gets every message of the
+ * topics it matches (each message once, to the exact subscription if there
+ * is one, else to the first matching pattern), live only (no from, no
+ * resume after a reconnect).  Returns 0, -EINVAL (topic not valid, see
+ * rc_topic_valid, or has_from with a pattern), -EEXIST (already
+ * subscribed), -ENOMEM. */
 int rc_pubsub_subscribe(struct rc_pubsub *ps, const char *topic, bool has_from,
 			uint64_t from, rc_pubsub_msg_cb cb, void *arg,
 			rc_pubsub_done_cb done, void *done_arg);

@@ -7,13 +7,14 @@ publishing to a pattern is refused everywhere; bad patterns are refused;
 access rules apply to every subject a pattern can match."""
 import asyncio
 import os
+import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 import broker  # noqa: E402
-from rctest import check, eq, run  # noqa: E402
+from rctest import BUILD, Proc, check, eq, run, wait_until  # noqa: E402
 
 
 async def raw_payloads(ws, n):
@@ -170,10 +171,35 @@ async def test_access_rules_cover_every_subject_of_a_pattern():
         b.stop()
 
 
+def test_cli_subscribes_to_patterns():
+    """ringcast-sub 'news.>' 'x.*' prints the matching messages of
+    ringcast-pub with their topics; --from with a pattern is a usage error."""
+    b = broker.start(threads=2)
+    try:
+        url = f"ws://127.0.0.1:{b.port}"
+        sub = Proc([os.path.join(BUILD, "ringcast-sub"), "-v", "--count", "3", "--timeout", "20",
+                    url, "news.>", "x.*"], name="ringcast-sub")
+        wait_until(lambda: b.stats()["subscriptions"] == 2, 10, "both patterns subscribed")
+        for topic, msg in (("news.a", "m1"), ("sport.b", "m2"), ("news.b.c", "m3"),
+                           ("x.y.z", "m4"), ("x.y", "m5")):
+            r = subprocess.run([os.path.join(BUILD, "ringcast-pub"), url, topic, msg],
+                               capture_output=True, timeout=30)
+            eq(r.returncode, 0, f"ringcast-pub {topic} ({r.stderr!r})")
+        eq(sub.wait(timeout=30), 0, f"ringcast-sub exit ({sub.text()!r})")
+        eq(sub.text("stdout").splitlines(), ["news.a m1", "news.b.c m3", "x.y m5"], "printed")
+        r = subprocess.run([os.path.join(BUILD, "ringcast-sub"), "--from", "1", url, "news.*"],
+                           capture_output=True, text=True, timeout=30)
+        eq(r.returncode, 2, f"--from with a pattern ({r.stderr!r})")
+        check("pattern" in r.stderr, f"says why: {r.stderr!r}")
+    finally:
+        b.stop()
+
+
 if __name__ == "__main__":
     run([
         test_json_and_raw_pattern_subscribers_on_two_threads,
         test_overlapping_subscriptions_deliver_once,
         test_patterns_refused_where_they_make_no_sense,
         test_access_rules_cover_every_subject_of_a_pattern,
+        test_cli_subscribes_to_patterns,
     ], timeout=90)
