@@ -9,7 +9,8 @@
  *   -v, --verbose print the topic and a space before each payload (like
  *                 mosquitto_sub -v)
  * Whatever the client learns besides messages goes to stderr, one line each:
- * gaps (messages the broker no longer holds), a broker restart (new epoch:
+ * gaps (messages the broker no longer holds), join and leave of other
+ * subscribers (namespaces with join_leave = on), a broker restart (new epoch:
  * numbering starts again), a lost connection and the reconnect.
  *   --count N     exit 0 after N messages
  *   --from SEQ    resume each topic from SEQ (history first)
@@ -67,6 +68,13 @@ static void on_event(struct rc_pubsub *ps, const struct rc_pubsub_event *ev, voi
 		break;
 	case RC_PUBSUB_ERROR:
 		fprintf(stderr, "ringcast-sub: server error: %s\n", ev->reason ? ev->reason : "");
+		break;
+	case RC_PUBSUB_JOIN:
+	case RC_PUBSUB_LEAVE:
+		fprintf(stderr, "ringcast-sub: %s on '%s': connection %llu%s%s%s%s\n",
+			ev->kind == RC_PUBSUB_JOIN ? "join" : "leave", ev->topic,
+			(unsigned long long)ev->conn, ev->user ? " user " : "",
+			ev->user ? ev->user : "", ev->info ? " info " : "", ev->info ? ev->info : "");
 		break;
 	case RC_PUBSUB_CLOSED: /* main reports why it stops */
 		break;

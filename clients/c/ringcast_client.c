@@ -682,6 +682,29 @@ static void on_msg(struct rc_pubsub *ps, const struct rc_srv_msg *m, const uint8
 		s->cb(ps, &out, s->arg);
 }
 
+/* A join or leave (namespaces with join_leave = on) of a subscribed topic:
+ * an event with the strings decoded (cut to their buffers). */
+static void on_presence(struct rc_pubsub *ps, const struct rc_srv_msg *m)
+{
+	char topic[RC_TOPIC_MAX + 1], user[256], info[256];
+	ssize_t tn = rc_json_unescape(topic, RC_TOPIC_MAX, m->topic);
+	ssize_t un = m->user.p ? rc_json_unescape(user, sizeof(user) - 1, m->user) : -1;
+	ssize_t in = m->info.p ? rc_json_unescape(info, sizeof(info) - 1, m->info) : -1;
+
+	if (tn < 0 || !m->has_conn)
+		return;
+	topic[tn] = 0;
+	if (un >= 0)
+		user[un] = 0;
+	if (in >= 0)
+		info[in] = 0;
+	emit(ps, &(struct rc_pubsub_event){ .kind = m->op == RC_SRV_JOIN ? RC_PUBSUB_JOIN
+									 : RC_PUBSUB_LEAVE,
+					    .topic = topic, .conn = m->conn,
+					    .user = un >= 0 ? user : NULL,
+					    .info = in >= 0 ? info : NULL });
+}
+
 static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n)
 {
 	struct rc_pubsub *ps = rc_conn_user(c);
@@ -696,6 +719,10 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 	case RC_SRV_ACK:
 	case RC_SRV_ERR:
 		on_answer(ps, &m);
+		break;
+	case RC_SRV_JOIN:
+	case RC_SRV_LEAVE:
+		on_presence(ps, &m);
 		break;
 	case RC_SRV_MSG:
 	case RC_SRV_GAP:

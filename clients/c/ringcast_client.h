@@ -78,15 +78,20 @@ enum rc_pubsub_event_kind {
 	RC_PUBSUB_DOWN,   /* connection failed or lost; retry in delay_ms */
 	RC_PUBSUB_CLOSED, /* for good (no reconnect, or given up); err, reason */
 	RC_PUBSUB_ERROR,  /* a server err that answers no command (reason) */
+	RC_PUBSUB_JOIN,   /* topic: connection conn (user, info) subscribed */
+	RC_PUBSUB_LEAVE,  /* topic: connection conn (user, info) left */
 };
 
 struct rc_pubsub_event {
 	enum rc_pubsub_event_kind kind;
 	int err;             /* DOWN, CLOSED, ERROR: -errno */
 	const char *reason;  /* DOWN, CLOSED, ERROR: text */
-	const char *topic;   /* GAP */
+	const char *topic;   /* GAP, JOIN, LEAVE */
 	uint64_t from, to;   /* GAP */
 	unsigned delay_ms;   /* DOWN */
+	uint64_t conn;       /* JOIN, LEAVE: the connection's id on the broker */
+	const char *user;    /* JOIN, LEAVE: its token's user, or NULL */
+	const char *info;    /* JOIN, LEAVE: its ?info=, or NULL */
 };
 
 typedef void (*rc_pubsub_msg_cb)(struct rc_pubsub *ps,

@@ -7,6 +7,7 @@ bounded (100 in JSON mode, pages of at most 1,000 over HTTP, "truncated"),
 and presence refused where the namespace has it off."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 import broker  # noqa: E402
-from rctest import check, eq, run  # noqa: E402
+from rctest import BUILD, Proc, check, eq, run, wait_until  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="rc-pres-")
 CONF = os.path.join(TMP, "p.ini")
@@ -149,8 +150,33 @@ async def test_bounded_answers_and_off():
         b.stop()
 
 
+async def test_cli_prints_join_and_leave():
+    """ringcast-sub (the C client) reports others' join and leave on stderr."""
+    b = broker.start(config=CONF)
+    try:
+        sub = Proc([os.path.join(BUILD, "ringcast-sub"), "--count", "1", "--timeout", "20",
+                    f"ws://127.0.0.1:{b.port}", "room:cli"], name="ringcast-sub")
+        wait_until(lambda: b.stats()["subscriptions"] == 1, 10, "ringcast-sub subscribed")
+        ws = await b.connect("/ws?info=dora")
+        dora = broker.JsonClient(ws)
+        await dora.recv()
+        await dora.ack({"op": "sub", "topic": "room:cli", "id": 1})
+        await event(dora, "join")  # her own
+        await dora.ack({"op": "unsub", "topic": "room:cli", "id": 2})
+        sub.wait_output(r"leave on 'room:cli': connection \d+ info dora")
+        check(re.search(r"join on 'room:cli': connection \d+ info dora", sub.text()),
+              f"the join came first: {sub.text()!r}")
+        b.publish("room:cli", "bye")
+        eq(sub.wait(timeout=30), 0, "ringcast-sub exit after its message")
+        eq(sub.text("stdout"), "bye\n", "the message")
+        await dora.close()
+    finally:
+        b.stop()
+
+
 if __name__ == "__main__":
     run([
         test_presence_and_join_leave,
         test_bounded_answers_and_off,
+        test_cli_prints_join_and_leave,
     ], timeout=120)
