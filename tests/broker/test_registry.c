@@ -639,3 +639,63 @@ Test(registry, topics_each_holds_no_lock_while_calling)
 	bk_topics_each(lookup_again, &seen, 1);
 	cr_assert_eq(seen, 1);
 }
+
+/* ---- Pattern subscriptions (psub.c) ------------------------------------------------ */
+
+struct named_sub {
+	struct fake *f;
+	const char *name;
+	int ret;
+};
+
+static void do_sub_named(void *arg)
+{
+	struct named_sub *o = arg;
+	uint64_t cur;
+
+	o->ret = bk_subscribe(&o->f->cl, o->name, strlen(o->name), false, 0, NULL, &cur);
+}
+
+static void sub_named(struct fake *f, const char *name)
+{
+	struct named_sub o = { f, name, 0 };
+
+	run_on(f->thread, do_sub_named, &o);
+	cr_assert_eq(o.ret, 0, "subscribe to %s: %d", name, o.ret);
+}
+
+/* Subscribers on every thread, each on the exact topic and two patterns
+ * that match it, or on patterns only: publishers on every thread, and
+ * every connection gets each message once, in seq order. */
+Test(registry, patterns_deliver_once_in_order_on_every_thread)
+{
+	enum { PER = 300 };
+	struct fake *both[NTHREADS], *pats[NTHREADS];
+	struct burst b[NTHREADS];
+	pthread_t th[NTHREADS];
+
+	for (unsigned i = 0; i < NTHREADS; i++) {
+		both[i] = fake_new(i);
+		sub_named(both[i], "t");
+		sub_named(both[i], "*");
+		sub_named(both[i], ">");
+		pats[i] = fake_new(i);
+		sub_named(pats[i], ">");
+		sub_named(pats[i], "*");
+	}
+	for (unsigned i = 0; i < NTHREADS; i++) {
+		b[i] = (struct burst){ i, PER };
+		cr_assert_eq(pthread_create(&th[i], NULL, publisher, &b[i]), 0);
+	}
+	for (unsigned i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	settle();
+	for (unsigned i = 0; i < NTHREADS; i++) {
+		expect_stream(both[i], 1, NTHREADS * PER, NULL);
+		expect_stream(pats[i], 1, NTHREADS * PER, NULL);
+		run_on(i, do_unsub_all, both[i]);
+		run_on(i, do_unsub_all, pats[i]);
+		cr_assert_eq(atomic_load(&bk.workers[i].npats), 0);
+		cr_assert_eq(bk.workers[i].pats.count, 0);
+	}
+}
