@@ -59,6 +59,9 @@ export interface RingcastOptions {
 	/** Client info (at most 128 bytes of UTF-8) others see in presence and
 	 * join/leave events (sent as ?info= on connect; default none). */
 	info?: string | null;
+	/** After a reconnect, resume each pattern through exact subscriptions
+	 * (with from) to the topics it delivered, up to 1000 (default true). */
+	resumePatterns?: boolean;
 }
 
 export interface OpenEvent {
@@ -159,7 +162,8 @@ export class Ringcast {
 	on<K extends keyof RingcastEvents>(event: K, fn: (ev: RingcastEvents[K]) => void): () => void;
 	off<K extends keyof RingcastEvents>(event: K, fn: (ev: RingcastEvents[K]) => void): void;
 	/** topic may be a pattern ('news.*' one token, 'news.>' one or more):
-	 *  meta.topic is the message's own topic; live only, no resume. */
+	 *  meta.topic is the message's own topic; across a reconnect the topics
+	 *  it delivered resume (resumePatterns), others come live. */
 	subscribe(topic: string, handler: MessageHandler): Subscription;
 	/** Who is subscribed (namespace with presence = on); at most 100
 	 *  clients, truncated says there are more. */

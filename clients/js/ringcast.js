@@ -33,7 +33,10 @@ const DEFAULTS = {
 	getToken: null, // async () => JWT string (or null: anonymous), see above
 	refreshMargin: 30000, // ms before exp to refresh (at most half the token's life)
 	info: null, // a string (at most 128 bytes) shown to others in presence and join/leave
+	resumePatterns: true, // resume patterns through their topics' exact subscriptions
 };
+
+const MAX_SEEN = 1000; // topics a pattern remembers for its resume
 
 const EVENTS = ['open', 'close', 'error', 'gap', 'reset', 'join', 'leave'];
 
@@ -215,7 +218,7 @@ export class Ringcast {
 			return sub;
 		}
 		t = { subs: new Set([sub]), lastSeq: null, acked: false, subId: null,
-			pattern: isPattern(topic) };
+			pattern: isPattern(topic), seen: null, via: null };
 		this._topics.set(topic, t);
 		if (this.connected)
 			this._sendSub(topic, t);
@@ -427,6 +430,23 @@ export class Ringcast {
 		return id;
 	}
 
+	// A pattern resumes as exact subscriptions with from for the topics it
+	// delivered before (at most MAX_SEEN of them), routed to its handlers,
+	// then the pattern itself: topics that appeared meanwhile come live.
+	_resumePattern(pattern, t) {
+		for (const [topic, last] of t.seen || []) {
+			if (this._topics.has(topic))
+				continue; // subscribed by name, or resumed already
+			const e = { subs: t.subs, lastSeq: last, acked: false, subId: null,
+				pattern: false, seen: null, via: pattern };
+			this._topics.set(topic, e);
+			this._sendSub(topic, e);
+		}
+		if (t.seen)
+			t.seen.clear();
+		this._sendSub(pattern, t);
+	}
+
 	_sendSub(topic, t) {
 		const cmd = { op: 'sub', topic };
 		// Resume only within one epoch: seq numbers restart with the broker.
@@ -490,16 +510,25 @@ export class Ringcast {
 		const reconnected = previous !== null;
 		if (restarted) {
 			// Old seq numbers mean nothing now: subscribe afresh.
-			for (const t of this._topics.values())
+			for (const t of this._topics.values()) {
 				t.lastSeq = null;
+				if (t.seen)
+					t.seen.clear();
+			}
 		}
 		this._emit('open', { epoch: m.epoch, version: m.version, reconnected });
 		if (restarted)
 			this._emit('reset', { epoch: m.epoch, previousEpoch: previous, topics: [...this._topics.keys()] });
 		if (this._ws !== ws || !this.connected)
 			return; // a listener closed us
-		for (const [topic, t] of this._topics)
-			this._sendSub(topic, t);
+		// Exact topics first: a pattern's resume (its topics' exact subs)
+		// must be in place before the pattern goes live (PROTOCOL.md).
+		for (const [topic, t] of [...this._topics])
+			if (!t.pattern)
+				this._sendSub(topic, t);
+		for (const [topic, t] of [...this._topics])
+			if (t.pattern)
+				this._resumePattern(topic, t);
 		for (const q of this._queue.splice(0))
 			this._request(q.cmd, { kind: 'pub', topic: q.cmd.topic, resolve: q.resolve, reject: q.reject });
 		this._startPing();
@@ -555,6 +584,8 @@ export class Ringcast {
 			return; // already delivered
 		if (!t.pattern)
 			t.lastSeq = m.seq;
+		else if (this.options.resumePatterns && (t.seen || (t.seen = new Map())).size < MAX_SEEN)
+			t.seen.set(m.topic, m.seq);
 		const data = m.enc === 'base64' ? decodeBase64(m.data) : m.data;
 		const meta = { topic: m.topic, seq: m.seq, epoch: this.epoch };
 		for (const s of [...t.subs]) {
@@ -638,7 +669,10 @@ export class Ringcast {
 		if (p && p.kind === 'sub') {
 			err.topic = p.topic;
 			const t = this._topics.get(p.topic);
-			if (t && t.subId === m.id) {
+			if (t && t.subId === m.id && t.via) {
+				// A pattern's resume of one topic failed: the pattern goes on.
+				this._topics.delete(p.topic);
+			} else if (t && t.subId === m.id) {
 				this._topics.delete(p.topic);
 				for (const s of t.subs) {
 					s.active = false;
@@ -656,6 +690,14 @@ export class Ringcast {
 		this._topics.delete(sub.topic);
 		if (this.connected)
 			this._send({ op: 'unsub', topic: sub.topic });
+		// The exact subscriptions a pattern's resume made go with it.
+		for (const [topic, e] of [...this._topics]) {
+			if (e.via !== sub.topic)
+				continue;
+			this._topics.delete(topic);
+			if (this.connected)
+				this._send({ op: 'unsub', topic });
+		}
 	}
 
 	_startPing() {

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startProxy } from '../browser/proxy.mjs';
 import { startBroker, httpPublish, waitFor, withTimeout, ROOT } from '../browser/helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -75,4 +76,31 @@ test('presence, presenceStats, join and leave', async () => {
 	sb.unsubscribe();
 	await waitFor(() => leaves.some((l) => l.conn === bob.conn), T, "bob's leave");
 	await assert.rejects(a.presence('plain'), (err) => err.code === 'presence_off');
+});
+
+test('a pattern resumes the topics it had seen across a cut; new ones come live', async () => {
+	const proxy = await startProxy(broker.port);
+	const rc = new Ringcast(`ws://127.0.0.1:${proxy.port}/ws`, { WebSocket, minDelay: 20, maxDelay: 200 });
+	clients.add(rc);
+	const got = [];
+	let opens = 0;
+	rc.on('open', () => opens++);
+	await withTimeout(rc.subscribe('res.>', (data, meta) => got.push(`${meta.topic}#${meta.seq}`)).ready,
+		T, 'ack');
+	await httpPublish(broker.base, 'res.a', '1');
+	await httpPublish(broker.base, 'res.a', '2');
+	await waitFor(() => got.length === 2, T, 'two messages');
+	proxy.setDown(true);
+	proxy.dropAll();
+	await waitFor(() => !rc.connected, T, 'the cut');
+	await httpPublish(broker.base, 'res.a', '3'); // seen topic: replayed
+	await httpPublish(broker.base, 'res.b', '1'); // new topic: lost (documented)
+	proxy.setDown(false);
+	await waitFor(() => opens === 2 && got.includes('res.a#3'), T, 'reconnect and replay');
+	await httpPublish(broker.base, 'res.b', '2');
+	await httpPublish(broker.base, 'res.a', '4');
+	await waitFor(() => got.length === 5, T, 'live after the resume');
+	assert.deepEqual(got, ['res.a#1', 'res.a#2', 'res.a#3', 'res.b#2', 'res.a#4']);
+	rc.close();
+	await proxy.close();
 });

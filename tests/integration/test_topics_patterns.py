@@ -171,6 +171,28 @@ async def test_access_rules_cover_every_subject_of_a_pattern():
         b.stop()
 
 
+async def test_pattern_resume_is_exact_subs_then_the_pattern():
+    """The documented resume of a pattern: exact subs with from for the
+    topics seen, then the pattern; replay, then each message once."""
+    b = broker.start(threads=2)
+    try:
+        for i in range(5):
+            b.publish("news.eu", f"e{i + 1}")
+        jc = await b.json_client()
+        await jc.ack({"op": "sub", "topic": "news.eu", "from": 3, "id": 1})
+        eq(await msgs(jc, 3), [("news.eu", s, f"e{s}") for s in (3, 4, 5)], "replay")
+        await jc.ack({"op": "sub", "topic": "news.>", "id": 2})
+        b.publish("news.eu", "e6")
+        b.publish("news.us", "u1")
+        b.publish("news.eu", "e7")
+        eq(await msgs(jc, 3), [("news.eu", 6, "e6"), ("news.us", 1, "u1"), ("news.eu", 7, "e7")],
+           "live, each once")
+        await jc.expect_quiet(0.5)
+        await jc.close()
+    finally:
+        b.stop()
+
+
 def test_cli_subscribes_to_patterns():
     """ringcast-sub 'news.>' 'x.*' prints the matching messages of
     ringcast-pub with their topics; --from with a pattern is a usage error."""
@@ -201,5 +223,6 @@ if __name__ == "__main__":
         test_overlapping_subscriptions_deliver_once,
         test_patterns_refused_where_they_make_no_sense,
         test_access_rules_cover_every_subject_of_a_pattern,
+        test_pattern_resume_is_exact_subs_then_the_pattern,
         test_cli_subscribes_to_patterns,
     ], timeout=90)
