@@ -194,6 +194,8 @@ static int fake_send(struct bk_client *cl, struct rc_buf *frame)
 	n = rc_buf_len(frame) - (size_t)hl;
 	if (memmem(p, n, "\"op\":\"msg\"", 10)) {
 		e = (struct ev){ EV_MSG, num_after(p, n, "\"seq\":"), 0 };
+	} else if (memmem(p, n, "\"op\":\"gap\"", 10) && memmem(p, n, "\"pattern\":", 10)) {
+		e = (struct ev){ EV_GAP, 0, num_after(p, n, "\"dropped\":") }; /* a count */
 	} else if (memmem(p, n, "\"op\":\"gap\"", 10)) {
 		e = (struct ev){ EV_GAP, num_after(p, n, "\"from\":"), num_after(p, n, "\"to\":") };
 	}
@@ -698,4 +700,30 @@ Test(registry, patterns_deliver_once_in_order_on_every_thread)
 		cr_assert_eq(atomic_load(&bk.workers[i].npats), 0);
 		cr_assert_eq(bk.workers[i].pats.count, 0);
 	}
+}
+
+/* Drop policy on a pattern subscription: its drops are counted and
+ * reported as {"op":"gap","pattern":…,"dropped":N} once there is room,
+ * then delivery goes on. */
+Test(registry, pattern_drops_are_reported_as_a_count)
+{
+	struct fake *slow = fake_new(1);
+
+	cfg.slow_consumer_policy = RC_SLOW_DROP;
+	sub_named(slow, ">");
+	pub_on(0, 1);
+	settle();
+	slow->queued = cfg.max_backpressure;
+	pub_on(0, 3);
+	settle();
+	run_on(1, do_tick, NULL);
+	cr_assert_eq(slow->nev, 1, "still full: nothing more: %s", describe(slow));
+	slow->queued = 0;
+	run_on(1, do_tick, NULL);
+	pub_on(0, 1);
+	settle();
+	cr_assert_eq(slow->nev, 3, "%s", describe(slow));
+	cr_assert(slow->ev[0].kind == EV_MSG && slow->ev[0].a == 1);
+	cr_assert(slow->ev[1].kind == EV_GAP && slow->ev[1].b == 3, "3 dropped: %s", describe(slow));
+	cr_assert(slow->ev[2].kind == EV_MSG && slow->ev[2].a == 5);
 }
