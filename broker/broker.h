@@ -254,8 +254,18 @@ int bk_registry_init(void);
 
 /* Pattern subscriptions (psub.c).  A subscription's topic or pattern. */
 const char *bk_sub_name(const struct bk_sub *s, size_t *len);
-/* Subscribes cl (on its thread) to pattern pat: 0, -EINVAL (a '>' not
- * last), -EMLINK (max_topics_per_connection) or -ENOMEM. */
+/* A pattern's trie path costs a node per token: at most this many tokens,
+ * so one connection's patterns stay within max_topics_per_connection x
+ * BK_PATTERN_MAX_TOKENS nodes. */
+#define BK_PATTERN_MAX_TOKENS 32
+/* True when pat may be subscribed to (bk_pattern_valid, at most
+ * BK_PATTERN_MAX_TOKENS tokens). */
+static inline bool bk_psub_ok(const char *pat, size_t len)
+{
+	return bk_pattern_valid(pat, len) && bk_pattern_tokens(pat, len) <= BK_PATTERN_MAX_TOKENS;
+}
+/* Subscribes cl (on its thread) to pattern pat: 0, -EINVAL (not
+ * bk_psub_ok), -EMLINK (max_topics_per_connection) or -ENOMEM. */
 int bk_psub_add(struct bk_client *cl, const char *pat, size_t len);
 /* Removes a pattern subscription (its client's thread). */
 void bk_psub_remove(struct bk_sub *s);

@@ -29,6 +29,16 @@ static bool tok_is(const char *p, size_t i, size_t e, char c)
 }
 
 /* See match.h. */
+size_t bk_pattern_tokens(const char *p, size_t len)
+{
+	size_t n = 1;
+
+	for (const char *d = p; (d = memchr(d, '.', len - (size_t)(d - p))); d++)
+		n++;
+	return n;
+}
+
+/* See match.h. */
 bool bk_pattern_valid(const char *p, size_t len)
 {
 	for (size_t i = 0;; ) {

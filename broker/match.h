@@ -33,6 +33,8 @@ static inline bool bk_topic_is_pattern(const char *p, size_t len)
  * a token only last.  (The topic rules, rc_topic_valid, are checked
  * apart.) */
 bool bk_pattern_valid(const char *p, size_t len);
+/* The tokens of p (at least 1). */
+size_t bk_pattern_tokens(const char *p, size_t len);
 /* Matches one subject against one pattern, token by token, without a
  * trie: O(len).  The subject is taken literally (its "*" tokens are plain
  * text).  The clients use the same function (proto/json.c). */

@@ -49,7 +49,7 @@ int bk_psub_add(struct bk_client *cl, const char *pat, size_t len)
 	struct bk_worker *w = bk_worker();
 	struct bk_psub *p;
 
-	if (!bk_pattern_valid(pat, len))
+	if (!bk_psub_ok(pat, len))
 		return -EINVAL;
 	if (cl->nsubs >= bk_cfg()->max_topics_per_connection)
 		return -EMLINK;

@@ -360,7 +360,7 @@ static void on_sub(struct bk_client *cl, const struct rc_cmd *cmd)
 			 "max_topics_per_connection reached");
 	else if (ret == -EINVAL)
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "bad_topic",
-			 "'>' is only allowed as the last token of a pattern");
+			 "a pattern has '>' only as its last token and at most 32 tokens");
 	else if (ret == -EPROTO)
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "bad_field",
 			 "a pattern has no seq of its own: from is for topics");
@@ -649,7 +649,7 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		/* Patterns: subscribed to, never published to; no seq to
 		 * resume from. */
 		if (bk_topic_is_pattern(cl->topic, cl->topic_len) &&
-		    (mode == BK_MODE_PUB || !bk_pattern_valid(cl->topic, cl->topic_len) ||
+		    (mode == BK_MODE_PUB || !bk_psub_ok(cl->topic, cl->topic_len) ||
 		     rc_http_query_get(req->query, "from", &val))) {
 			rc_mem_free(cl);
 			return 400;

@@ -119,6 +119,13 @@ Test(match, is_pattern_and_valid)
 	cr_assert(bk_pattern_valid("a.x>.b", 6));
 }
 
+Test(match, tokens)
+{
+	cr_assert_eq(bk_pattern_tokens("a", 1), 1);
+	cr_assert_eq(bk_pattern_tokens("a.b.>", 5), 3);
+	cr_assert_eq(bk_pattern_tokens("..", 2), 3);
+}
+
 Test(match, gt_not_last_refused)
 {
 	struct bk_match_entry e = { 0 };

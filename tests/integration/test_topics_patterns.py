@@ -128,6 +128,9 @@ async def test_patterns_refused_where_they_make_no_sense():
         await jc.err({"op": "pub", "topic": "news.*", "data": 1, "id": 1}, "bad_topic")
         await jc.err({"op": "pub", "topic": "news.>", "data": 1, "id": 2}, "bad_topic")
         await jc.err({"op": "sub", "topic": "a.>.b", "id": 3}, "bad_topic")
+        await jc.err({"op": "sub", "topic": ".".join(["x"] * 32 + ["*"]), "id": 33}, "bad_topic")
+        await jc.ack({"op": "sub", "topic": ".".join(["x"] * 31 + ["*"]), "id": 32})
+        await jc.ack({"op": "unsub", "topic": ".".join(["x"] * 31 + ["*"]), "id": 34})
         await jc.err({"op": "sub", "topic": "news.*", "from": 1, "id": 4}, "bad_field")
         # Wildcards inside a token are plain characters: publishable.
         a = await jc.ack({"op": "pub", "topic": "news*", "data": 1, "id": 5})
