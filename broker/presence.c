@@ -34,6 +34,8 @@ struct bk_presence {
 /* n bytes of p, shortened to a whole UTF-8 character within cap. */
 static uint8_t cut(char *out, const char *p, size_t n, size_t cap)
 {
+	if (!n)
+		return 0; /* p may be NULL */
 	if (n > cap) {
 		n = cap;
 		while (n && ((uint8_t)p[n] & 0xc0) == 0x80)
