@@ -216,8 +216,10 @@ void bk_topic_ref(struct rc_topic *t);
 void bk_topic_put(struct rc_topic *t);
 /* Publishes (any loop thread).  ip: the publisher's address for the
  * topic creation rate (NULL: not limited).  *subscribers gets the count at
- * publish.  0, or -ENOSPC (max_topics), -EAGAIN (topic_create_rate),
- * -ESHUTDOWN (draining), -ENOMEM. */
+ * publish (exact subscribers).  0, or -ENOSPC (max_topics), -EAGAIN
+ * (topic_create_rate), -ESHUTDOWN (draining), -EINVAL (a pattern),
+ * -EMSGSIZE (over its namespace's max_message_size), -ENOENT (an unknown
+ * namespace, refused), -ENOMEM. */
 int bk_publish(const char *topic, size_t tlen, uint8_t opcode, const void *p,
 	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers);
 /* Sends an event (join, leave: the JSON text) to t's exact JSON
@@ -229,7 +231,8 @@ void bk_topic_event(struct rc_topic *t, const char *json, size_t len);
  * to every thread.  Then every acked message is queued to, or posted
  * towards, each subscriber. */
 void bk_stop_publishing(void);
-/* Subscribes client cl (JSON or raw).  has_from: replay history from seq
+/* Subscribes client cl (JSON or raw) to a topic or a pattern (psub.c:
+ * no seq, no replay, the ack without seq).  has_from: replay history from seq
  * `from` on (a gap first when history does not reach back), then live.
  * ack_id not NULL: queue the JSON ack (with the topic's current seq) before
  * the replay.  *cur gets the topic's last seq. */

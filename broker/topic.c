@@ -562,7 +562,9 @@ static int subscribe_pattern(struct bk_client *cl, const char *pat, size_t len, 
 
 /* Subscribes cl to a topic (see broker.h).  Returns 0, -EEXIST when already
  * subscribed (*cur still set), -EMLINK over max_topics_per_connection, or
- * -ENOSPC (max_topics), -EAGAIN (topic_create_rate) or -ENOMEM.  Under the
+ * -ENOSPC (max_topics), -EAGAIN (topic_create_rate), -ENOENT (an unknown
+ * namespace, refused), for a pattern -EINVAL (not bk_psub_ok) or -EPROTO
+ * (has_from), or -ENOMEM.  Under the
  * topic lock only the plan and the list insertion; the ack, the replay and
  * any close they cause happen outside it. */
 int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_from,
