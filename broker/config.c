@@ -708,13 +708,12 @@ static int ini_cb(void *user, const char *section, const char *name,
 	int err;
 
 	if (section[0] && rc_ns_section(section)) {
-		err = rc_ns_set(src->c, section, name, value, &why);
-		if (err)
-			fprintf(stderr, "ringcast: %s:%u: [%s] %s: %s: '%s'\n", src->file,
-				src->line, section, name, why, value);
-		if (err)
-			goto fail;
-		return 1;
+		/* [namespaces], [namespace NAME]: namespace.c */
+		if (!rc_ns_set(src->c, section, name, value, &why))
+			return 1;
+		fprintf(stderr, "ringcast: %s:%u: [%s] %s: %s: '%s'\n", src->file, src->line,
+			section, name, why, value);
+		goto fail;
 	}
 	if (section[0] && !known_section(section, strlen(section))) {
 		fprintf(stderr, "ringcast: %s:%u: unknown section [%s]\n",
