@@ -31,7 +31,8 @@ struct rc_ns {
 	bool join_leave;             /* subscribers get join/leave events */
 	bool client_publish;         /* WebSocket clients may publish */
 	uint8_t who_subscribe, who_publish; /* enum rc_ns_who; RULES: the access file decides */
-	unsigned set;                /* RC_NS_SET_*: keys the section gave (the rest follow the top level) */
+	/* RC_NS_SET_*: the keys the section gave; the rest follow the top level */
+	unsigned set;
 };
 
 enum { RC_NS_SET_HISTORY_SIZE = 1, RC_NS_SET_HISTORY_TTL = 2, RC_NS_SET_MAX_MESSAGE = 4,
