@@ -13,6 +13,8 @@
 #include <time.h>
 
 #include "broker/auth_internal.h"
+#include "broker/match.h"
+#include "broker/namespace.h"
 
 _Atomic(struct bk_auth *) bk__auth_cur;
 
@@ -30,9 +32,12 @@ int64_t bk__auth_now_s(void)
 /* ---- patterns and rules ------------------------------------------------------ */
 
 /* "*" at the end of a pattern matches any rest (including none); otherwise
- * the topic must equal the pattern. */
+ * the topic must equal the pattern.  A subscription pattern (match.h) is
+ * covered only by a prefix that every subject it matches starts with. */
 bool bk_auth_pattern_match(const char *pat, size_t plen, const char *topic, size_t tlen)
 {
+	if (bk_topic_is_pattern(topic, tlen))
+		return plen && pat[plen - 1] == '*' && bk_pattern_within(topic, tlen, pat, plen - 1);
 	if (plen && pat[plen - 1] == '*')
 		return tlen >= plen - 1 && memcmp(pat, topic, plen - 1) == 0;
 	return plen == tlen && memcmp(pat, topic, plen) == 0;
@@ -76,20 +81,9 @@ static bool granted(const struct bk_cauth *ca, enum bk_right right, const char *
 	return false;
 }
 
-/* The permission check of policy a for identity ca. */
-bool bk__auth_allows(const struct bk_auth *a, const struct bk_cauth *ca, enum bk_right right,
-		     const char *t, size_t len)
+static bool who_allows(const struct bk_cauth *ca, uint8_t who, enum bk_right right,
+		       const char *t, size_t len)
 {
-	const struct bk_rule *r;
-	uint8_t who;
-
-	if (!a)
-		return true;
-	/* A backend's API key publishes anywhere (HTTP and /pub alike). */
-	if (ca->state == BK_ID_API_KEY && right == BK_PUBLISH)
-		return true;
-	r = find_rule(a, t, len);
-	who = r ? r->who[right] : a->fallback[right];
 	switch (who) {
 	case BK_WHO_ANONYMOUS:
 		return true;
@@ -100,6 +94,88 @@ bool bk__auth_allows(const struct bk_auth *a, const struct bk_cauth *ca, enum bk
 	default:
 		return false;
 	}
+}
+
+/* A pattern subscription: every rule that could decide one of the subjects
+ * it matches must allow it, and so must the fallback unless a prefix rule
+ * covers them all (then each subject has that rule or a longer one). */
+static bool pattern_allows(const struct bk_auth *a, const struct bk_cauth *ca,
+			   enum bk_right right, const char *t, size_t len)
+{
+	bool covered = false;
+
+	for (unsigned i = 0; i < a->nrules; i++) {
+		const struct bk_rule *r = &a->rules[i];
+
+		if (!r->prefix) {
+			if (!bk_pattern_match(t, len, r->pattern, r->len))
+				continue;
+		} else if (bk_pattern_within(t, len, r->pattern, r->len)) {
+			covered = true;
+		} else if (!bk_pattern_may_start(t, len, r->pattern, r->len)) {
+			continue;
+		}
+		if (!who_allows(ca, r->who[right], right, t, len))
+			return false;
+	}
+	return covered || who_allows(ca, a->fallback[right], right, t, len);
+}
+
+/* A namespace's own subscribe/publish value (RC_NS_WHO_RULES: none) as a
+ * BK_WHO_ value. */
+static int ns_who(const struct rc_ns *ns, enum bk_right right)
+{
+	uint8_t w = right == BK_SUBSCRIBE ? ns->who_subscribe : ns->who_publish;
+
+	return w == RC_NS_WHO_RULES ? -1 : BK_WHO_ANONYMOUS + (w - RC_NS_WHO_ANONYMOUS);
+}
+
+/* A pattern whose namespace part holds a wildcard ("*.x", ">") reaches
+ * every namespace: each one with its own value must allow it too. */
+static bool every_ns_allows(const struct bk_cauth *ca, enum bk_right right, const char *t,
+			    size_t len)
+{
+	const struct rc_ns_table *tb = bk_cfg()->namespaces;
+	char pre[RC_NS_NAME_MAX + 1];
+
+	for (unsigned i = 0; tb && i < tb->n; i++) {
+		const struct rc_ns *ns = &tb->ns[i];
+		int who = ns_who(ns, right);
+		memcpy(pre, ns->name, ns->len);
+		pre[ns->len] = tb->sep;
+		if (who >= 0 && bk_pattern_may_start(t, len, pre, ns->len + 1) &&
+		    !who_allows(ca, (uint8_t)who, right, t, len))
+			return false;
+	}
+	return true;
+}
+
+/* The permission check of policy a for identity ca.  A namespace that
+ * says who may subscribe or publish decides for its topics instead of the
+ * rules; client_publish = off leaves publishing to API keys (and HTTP). */
+bool bk__auth_allows(const struct bk_auth *a, const struct bk_cauth *ca, enum bk_right right,
+		     const char *t, size_t len)
+{
+	const struct rc_ns *ns = rc_ns_of(bk_cfg(), t, len, NULL);
+	bool pattern = bk_topic_is_pattern(t, len);
+	const struct bk_rule *r;
+	int who;
+
+	if (right == BK_PUBLISH && !ns->client_publish && ca->state != BK_ID_API_KEY)
+		return false;
+	if (!a)
+		return true;
+	/* A backend's API key publishes anywhere (HTTP and /pub alike). */
+	if (ca->state == BK_ID_API_KEY && right == BK_PUBLISH)
+		return true;
+	if (pattern && !every_ns_allows(ca, right, t, len))
+		return false;
+	if ((who = ns_who(ns, right)) >= 0)
+		return who_allows(ca, (uint8_t)who, right, t, len);
+	if (pattern)
+		return pattern_allows(a, ca, right, t, len);
+	r = find_rule(a, t, len);
+	return who_allows(ca, r ? r->who[right] : a->fallback[right], right, t, len);
 }
 
 bool bk_auth_may(struct bk_client *cl, enum bk_right right, const char *topic, size_t len)

@@ -146,11 +146,12 @@ restart:
 	for (it = cl->subs.next; it != &cl->subs; it = it->next) {
 		struct bk_sub *s = rc_container_of(it, struct bk_sub, clink);
 		char name[RC_TOPIC_MAX + 1];
-		size_t len = s->topic->name_len;
+		size_t len;
+		const char *sn = bk_sub_name(s, &len);
 
-		if (bk__auth_allows(a, ca, BK_SUBSCRIBE, s->topic->name, len))
+		if (bk__auth_allows(a, ca, BK_SUBSCRIBE, sn, len))
 			continue;
-		memcpy(name, s->topic->name, len); /* the sub and topic may go */
+		memcpy(name, sn, len); /* the sub and topic may go */
 		bk_unsubscribe(cl, name, len);
 		err_revoked(cl, name, len);
 		goto restart;

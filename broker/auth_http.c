@@ -132,7 +132,8 @@ bool bk_auth_http(struct rc_conn *c, const struct rc_http_request *req)
 	if (p.len > 9 && memcmp(p.p, "/publish/", 9) == 0)
 		return publish_refused(c, req, a);
 	if (path_is(p, "/stats") || path_is(p, "/metrics") || path_is(p, "/topics") ||
-	    path_is(p, "/connz") || path_is(p, "/subsz"))
+	    path_is(p, "/connz") || path_is(p, "/subsz") ||
+	    (p.len > 10 && memcmp(p.p, "/presence/", 10) == 0))
 		return admin_refused(c, req, a);
 	return false;
 }

@@ -6,6 +6,8 @@
 #include <stdatomic.h>
 
 #include "broker/config.h"
+#include "broker/match.h"
+#include "broker/namespace.h"
 #include "core/rc.h"
 #include "proto/deflate.h"
 #include "proto/frame.h"
@@ -61,6 +63,13 @@ struct bk_worker {
 	pthread_mutex_t conns_lock;
 	struct rc_list conns;
 	unsigned nconns;
+	/* Pattern subscriptions of this thread's connections (psub.c): the
+	 * trie only this thread touches, its size for publishers on every
+	 * thread, and the fanout generation that delivers a message once per
+	 * connection (bk_client.gen). */
+	struct bk_match pats;
+	_Atomic unsigned npats;
+	uint64_t gen;
 	char pad[64];
 };
 
@@ -104,6 +113,7 @@ struct bk_broker {
 	atomic_bool draining;            /* SIGTERM: publishes are refused */
 	atomic_uint publishing;          /* bk_publish calls in progress */
 	atomic_uint drain_left;          /* loops that have not passed the barrier */
+	_Atomic uint64_t conn_ids;       /* the last connection id given (presence) */
 	uint64_t started_ms;
 };
 
@@ -154,6 +164,7 @@ struct rc_msg {
 	struct rc_topic *topic;    /* holds a topic reference */
 	pthread_mutex_t lock;      /* guards frames[] construction */
 	struct rc_buf *frames[BK_NVARIANTS]; /* [BK_RAW] from the start */
+	bool event;                /* join/leave (presence.c): no seq, JSON only, data is the frame */
 	size_t len;
 	const uint8_t *data;       /* the payload, copied once: in frames[BK_RAW] */
 	size_t json_len;           /* frames[BK_JSON]'s payload, once built */
@@ -170,7 +181,7 @@ struct rc_buf *bk_msg_frame(struct rc_msg *m, enum bk_variant v);
 struct bk_sub {
 	struct rc_list tlink;       /* topic->local[worker] */
 	struct rc_list clink;       /* client->subs */
-	struct rc_topic *topic;
+	struct rc_topic *topic;     /* NULL: a pattern subscription (psub.c) */
 	struct bk_client *cl;
 	/* The next seq this subscriber should get: below it is a replay's
 	 * (skipped), above it a hole (a delivery that could not happen:
@@ -179,9 +190,11 @@ struct bk_sub {
 	uint64_t next_seq;
 	/* Drop policy: the last seq dropped, and the link in the worker's
 	 * holes list, so the gap goes out as soon as there is room even if
-	 * no further message comes (bk_worker_tick). */
+	 * no further message comes (bk_worker_tick).  A pattern subscription
+	 * counts its drops here instead (next_seq stays 0). */
 	uint64_t hole_to;
 	struct rc_list hlink;
+	struct bk_presence *pres;   /* presence = on: its record (presence.c) */
 };
 
 struct rc_topic {
@@ -198,6 +211,8 @@ struct rc_topic {
 	struct rc_msg **hist;       /* ring of the last history_size messages */
 	size_t hist_cap;            /* history_size when created */
 	size_t hist_alloc, hist_head, hist_len; /* the ring, grown on demand (history.c) */
+	struct rc_list presence;    /* bk_presence.link, under lock (presence.c) */
+	size_t npresence;
 	uint32_t hash;
 	size_t name_len;
 	char name[];
@@ -208,16 +223,23 @@ void bk_topic_ref(struct rc_topic *t);
 void bk_topic_put(struct rc_topic *t);
 /* Publishes (any loop thread).  ip: the publisher's address for the
  * topic creation rate (NULL: not limited).  *subscribers gets the count at
- * publish.  0, or -ENOSPC (max_topics), -EAGAIN (topic_create_rate),
- * -ESHUTDOWN (draining), -ENOMEM. */
+ * publish (exact subscribers).  0, or -ENOSPC (max_topics), -EAGAIN
+ * (topic_create_rate), -ESHUTDOWN (draining), -EINVAL (a pattern),
+ * -EMSGSIZE (over its namespace's max_message_size), -ENOENT (an unknown
+ * namespace, refused), -ENOMEM. */
 int bk_publish(const char *topic, size_t tlen, uint8_t opcode, const void *p,
 	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers);
+/* Sends an event (join, leave: the JSON text) to t's exact JSON
+ * subscribers on every thread, in order with its messages; no seq, no
+ * history, best effort (dropped when out of memory or over backpressure). */
+void bk_topic_event(struct rc_topic *t, const char *json, size_t len);
 /* Drain, step one (any thread but a loop's): refuse every publish from now
  * on and wait (bounded) until those in progress have handed their message
  * to every thread.  Then every acked message is queued to, or posted
  * towards, each subscriber. */
 void bk_stop_publishing(void);
-/* Subscribes client cl (JSON or raw).  has_from: replay history from seq
+/* Subscribes client cl (JSON or raw) to a topic or a pattern (psub.c:
+ * no seq, no replay, the ack without seq).  has_from: replay history from seq
  * `from` on (a gap first when history does not reach back), then live.
  * ack_id not NULL: queue the JSON ack (with the topic's current seq) before
  * the replay.  *cur gets the topic's last seq. */
@@ -239,6 +261,47 @@ uint64_t bk_topic_seq(struct rc_topic *t);
 size_t bk_topics_count(void);
 /* Allocates the topic table at start: 0 or -ENOMEM. */
 int bk_registry_init(void);
+
+/* Pattern subscriptions (psub.c).  A subscription's topic or pattern. */
+const char *bk_sub_name(const struct bk_sub *s, size_t *len);
+/* A pattern's trie path costs a node per token: at most this many tokens,
+ * so one connection's patterns stay within max_topics_per_connection x
+ * BK_PATTERN_MAX_TOKENS nodes. */
+#define BK_PATTERN_MAX_TOKENS 32
+/* True when pat may be subscribed to (bk_pattern_valid, at most
+ * BK_PATTERN_MAX_TOKENS tokens). */
+static inline bool bk_psub_ok(const char *pat, size_t len)
+{
+	return bk_pattern_valid(pat, len) && bk_pattern_tokens(pat, len) <= BK_PATTERN_MAX_TOKENS;
+}
+/* Subscribes cl (on its thread) to pattern pat: 0, -EINVAL (not
+ * bk_psub_ok), -EMLINK (max_topics_per_connection) or -ENOMEM. */
+int bk_psub_add(struct bk_client *cl, const char *pat, size_t len);
+/* Removes a pattern subscription (its client's thread). */
+void bk_psub_remove(struct bk_sub *s);
+/* Delivers m to this thread's pattern subscribers whose pattern matches its
+ * topic, skipping connections stamped with gen and stamping those it
+ * reaches.  Returns the deliveries. */
+size_t bk_psub_fanout(struct rc_msg *m, uint64_t gen);
+/* Sends a pattern subscription's drop count as
+ * {"op":"gap","pattern":P,"dropped":N}. */
+void bk_psub_send_gap(struct bk_sub *s);
+
+/* Presence (presence.c).  RC_INFO_MAX: bytes of a client's ?info=. */
+#define RC_INFO_MAX 128
+struct bk_presence;
+/* A record of cl for a topic's presence list (cl's thread); NULL: ENOMEM. */
+struct bk_presence *bk_presence_new(const struct bk_client *cl);
+/* Links / unlinks a record (topic lock held). */
+void bk_presence_link(struct rc_topic *t, struct bk_presence *p);
+void bk_presence_unlink(struct rc_topic *t, struct bk_presence *p);
+void bk_presence_free(struct bk_presence *p);
+/* Sends {"op":"join"|"leave","topic":…,"conn":…[,"user":…][,"info":…]}
+ * to t's JSON subscribers (cl's thread, no lock held). */
+void bk_presence_event(struct rc_topic *t, const struct bk_client *cl, bool join);
+/* Answers {"op":"presence"} (at most 100 clients, then "truncated") or
+ * {"op":"presence_stats"} (counts) for cl. */
+void bk_presence_command(struct bk_client *cl, const struct rc_cmd *cmd, bool stats);
 
 /* History (history.c): the ring of each topic plus one list of every
  * history message, oldest first, for the global limits. */
@@ -262,6 +325,7 @@ struct bk_client {
 	uint8_t mode;
 	bool deflate_shared;        /* may receive the shared compressed frames */
 	bool closing;
+	uint64_t gen;               /* the last fanout that reached it (psub.c) */
 	_Atomic unsigned nsubs;     /* written by cl's thread, read by /connz */
 	struct rc_list subs;
 	struct rc_list close_link;  /* in its worker's closes until closed */
@@ -280,6 +344,9 @@ struct bk_client {
 	struct rc_list conn_link;   /* in conns_w->conns from open to close */
 	struct bk_worker *conns_w;
 	bool ip_known;              /* ip is the peer's (topic_create_rate) */
+	uint64_t id;                /* connection id, unique in this process (presence) */
+	char *info;                 /* ?info= at connect (presence), or NULL */
+	size_t info_len;
 	struct bk_cauth *auth;      /* identity and grants (auth.c) */
 	uint8_t ip[16];
 };
@@ -374,6 +441,11 @@ bool bk_parse_u64(struct rc_span v, uint64_t *out);
 const char *bk_endpoint(const struct bk_client *cl);
 /* A JSON error answer (http_api.c). */
 void bk_http_error(struct bk_http *h, int status, const char *reason);
+/* GET /presence/<topic>[?offset=&limit=]: a page of its presence. */
+void bk_presence_http(struct bk_http *h, struct rc_span seg);
+/* Sends an err for cmd (its id when it has one). */
+void bk_send_err(struct bk_client *cl, const struct rc_cmd *cmd, const char *code,
+		 const char *reason);
 /* GET /connz (connz.c), admin only: a page of the open connections. */
 void bk_connz(struct bk_http *h);
 /* Paging of the listings: ?offset=N&limit=M, limit 1..1000, default 100.

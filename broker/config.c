@@ -19,6 +19,7 @@
 
 #include "broker/config.h"
 #include "broker/config_internal.h"
+#include "broker/namespace.h"
 #include "core/rc.h"
 #include "proto/json.h"
 
@@ -717,6 +718,14 @@ static int ini_cb(void *user, const char *section, const char *name,
 	const char *why = NULL;
 	int err;
 
+	if (section[0] && rc_ns_section(section)) {
+		/* [namespaces], [namespace NAME]: namespace.c */
+		if (!rc_ns_set(src->c, section, name, value, &why))
+			return 1;
+		fprintf(stderr, "ringcast: %s:%u: [%s] %s: %s: '%s'\n", src->file, src->line,
+			section, name, why, value);
+		goto fail;
+	}
 	if (section[0] && !known_section(section, strlen(section))) {
 		fprintf(stderr, "ringcast: %s:%u: unknown section [%s]\n",
 			src->file, src->line, section);
@@ -883,4 +892,5 @@ void rc_config_free(struct rc_config *c)
 	}
 	free(c->config_file);
 	c->config_file = NULL;
+	rc_ns_free(c);
 }

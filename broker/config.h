@@ -66,6 +66,8 @@ struct rc_config {
 	char *config_file;                 /* as given, for SIGHUP */
 	/* [auth] */
 	char *auth;                        /* access file, "none", or NULL */
+	/* [namespaces], [namespace NAME] (namespace.c); NULL: none */
+	struct rc_ns_table *namespaces;
 };
 
 /* Fills c with the defaults (a broker that works with no file). */

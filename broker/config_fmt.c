@@ -9,6 +9,7 @@
 
 #include "broker/config.h"
 #include "broker/config_internal.h"
+#include "broker/namespace.h"
 
 static void fmt_size(uint64_t v, char *buf, size_t cap)
 {
@@ -162,6 +163,10 @@ long rc_config_dump(const struct rc_config *c, char *out, size_t cap)
 		}
 		fmt_value(c, k, val, sizeof(val));
 		put(out, cap, &len, "%s = %s\n", k->name, val);
+	}
+	if (len < cap) {
+		long n = rc_ns_dump(c, out + len, cap - len);
+		len = n < 0 ? cap : len + (size_t)n;
 	}
 	if (len >= cap)
 		return -ENOSPC;

@@ -104,7 +104,9 @@ struct rc_msg *bk_hist_drop_oldest(struct rc_topic *t)
  * after unlocking); returns how many.  Topic lock held. */
 size_t bk_hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max)
 {
-	uint64_t ttl = bk_cfg()->history_ttl_ms, now = rc_now_ms();
+	const struct rc_config *cfg = bk_cfg();
+	uint64_t ttl = rc_ns_history_ttl_ms(cfg, rc_ns_of(cfg, t->name, t->name_len, NULL));
+	uint64_t now = rc_now_ms();
 	size_t n = 0;
 
 	while (ttl && t->hist_len && n < max && bk_hist_at(t, 0)->time_ms + ttl <= now)
@@ -170,7 +172,9 @@ void bk_hist_trim(bool make_room, size_t budget)
 	}
 	while (budget && (m = oldest(false, &budget))) {
 		bool over = atomic_load(&bk.hist_bytes) > cfg->history_max_bytes;
-		bool expired = cfg->history_ttl_ms && m->time_ms + cfg->history_ttl_ms <= now;
+		struct rc_topic *t = m->topic;
+		uint64_t ttl = rc_ns_history_ttl_ms(cfg, rc_ns_of(cfg, t->name, t->name_len, NULL));
+		bool expired = ttl && m->time_ms + ttl <= now;
 
 		if (over || expired)
 			evict(m);

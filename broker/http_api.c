@@ -202,6 +202,12 @@ static void publish_failed(struct bk_http *h, int err)
 		      "Retry-After: 1\r\n");
 	else if (err == -ESHUTDOWN)
 		error(h, 503, "shutting down", NULL);
+	else if (err == -EINVAL)
+		error(h, 400, "a pattern ('*' or '>' token) cannot be published to", NULL);
+	else if (err == -ENOENT)
+		error(h, 404, "unknown namespace (no [namespace] section for it)", NULL);
+	else if (err == -EMSGSIZE)
+		error(h, 413, "over the max_message_size of this topic's namespace", NULL);
 	else
 		error(h, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
 		      NULL);
@@ -389,6 +395,8 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 		bk_connz(&h);
 	else if (path_is(p, "/subsz"))
 		subsz(&h);
+	else if (p.len > 10 && !memcmp(p.p, "/presence/", 10))
+		bk_presence_http(&h, (struct rc_span){ p.p + 10, p.len - 10 });
 	else if (path_is(p, "/ws") || path_is(p, "/echo") ||
 		 (p.len > 5 && (!memcmp(p.p, "/sub/", 5) || !memcmp(p.p, "/pub/", 5))))
 		error(&h, 426, "this endpoint speaks WebSocket", "Upgrade: websocket\r\n");

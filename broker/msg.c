@@ -72,8 +72,13 @@ static struct rc_buf *build_json(struct rc_msg *m)
 	enum rc_json_data kind = rc_json_data_kind(m->data, m->len, m->opcode == RC_OP_TEXT);
 	size_t n = rc_json_msg_len(t->name, t->name_len, m->seq, m->data, m->len, kind);
 	uint8_t *body;
-	struct rc_buf *b = rc_frame_new(RC_OP_TEXT, n, &body);
+	struct rc_buf *b;
 
+	if (m->event) { /* join/leave: the text is the whole envelope */
+		m->json_len = m->len;
+		return rc_frame_encode(RC_OP_TEXT, m->data, m->len, NULL);
+	}
+	b = rc_frame_new(RC_OP_TEXT, n, &body);
 	if (!b)
 		return NULL;
 	if (rc_json_write_msg((char *)body, n, t->name, t->name_len,

@@ -10,6 +10,7 @@
 #include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/sse.h"
+#include "proto/utf8.h"
 
 /* ---- Delivery ----------------------------------------------------------------- */
 
@@ -135,10 +136,15 @@ static void defer_close(struct bk_client *cl)
 static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 {
 	struct bk_client *cl = s->cl;
-	bool drop = bk_cfg()->slow_consumer_policy == RC_SLOW_DROP;
+	const struct rc_config *cfg = bk_cfg();
+	const struct rc_ns *ns = rc_ns_of(cfg, m->topic->name, m->topic->name_len, NULL);
+	bool drop = rc_ns_slow_policy(cfg, ns) == RC_SLOW_DROP;
 
-	/* Once per episode: the first drop, or the close. */
-	if ((!drop || s->hole_to < s->next_seq) && rc_log_enabled(RC_LOG_WARN))
+	/* Once per episode: the first drop, or the close.  A pattern
+	 * subscription (no topic) counts its drops in hole_to. */
+	bool first = s->topic ? s->hole_to < s->next_seq : s->hole_to == 0;
+
+	if ((!drop || first) && rc_log_enabled(RC_LOG_WARN))
 		rc_log(RC_LOG_WARN, "slow consumer %s on %s, topic '%s': %zu bytes queued, over "
 		       "max_backpressure; %s", bk.io->peer(cl), endpoint(cl), m->topic->name,
 		       bk.io->queued(cl), drop ? "dropping messages (a gap follows)"
@@ -147,7 +153,7 @@ static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 		/* s->next_seq stays: the next delivery, or the next tick once
 		 * there is room, reports the hole. */
 		bk_stat_add(BK_DROPS, 1);
-		s->hole_to = m->seq;
+		s->hole_to = s->topic ? m->seq : s->hole_to + 1;
 		if (bk_client_hears_gaps(cl) && rc_list_empty(&s->hlink)) {
 			struct bk_worker *w = bk_worker();
 			rc_list_add_tail(&w->holes, &s->hlink);
@@ -168,8 +174,15 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	struct rc_buf *f;
 	int ret;
 
-	if (m->seq < s->next_seq || cl->closing)
+	/* A pattern subscription (no topic) has no seq of its own: the
+	 * fanout already delivers each message once (psub.c).  Events
+	 * (join, leave) have none either, and go to JSON clients only. */
+	bool numbered = s->topic && !m->event;
+
+	if ((numbered && m->seq < s->next_seq) || cl->closing)
 		return; /* replayed already, or on its way out */
+	if (m->event && cl->mode != BK_MODE_JSON)
+		return;
 	v = cl->mode == BK_MODE_JSON ? BK_JSON : BK_RAW;
 	if (cl->deflate_shared)
 		v = v == BK_JSON ? BK_JSON_Z : BK_RAW_Z;
@@ -182,10 +195,11 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	bk_observe_queued(queued);
 	atomic_store_explicit(&cl->queued, queued, memory_order_relaxed);
 	if (queued + rc_buf_len(f) > bk_cfg()->max_backpressure) {
-		slow_consumer(s, m);
+		if (!m->event) /* an event is best effort: never a reason to close */
+			slow_consumer(s, m);
 		return;
 	}
-	if (m->seq > s->next_seq && bk_client_hears_gaps(cl))
+	if (numbered && m->seq > s->next_seq && bk_client_hears_gaps(cl))
 		/* Something in between could not be delivered (dropped, or a
 		 * post to this thread failed): say exactly what. */
 		bk_send_gap(cl, m->topic->name, m->topic->name_len, s->next_seq, m->seq - 1);
@@ -193,10 +207,12 @@ void bk_deliver(struct bk_sub *s, struct rc_msg *m)
 	if (ret == -EPIPE)
 		return; /* closing already: not a slow consumer */
 	if (ret < 0) {
-		slow_consumer(s, m);
+		if (!m->event)
+			slow_consumer(s, m);
 		return;
 	}
-	s->next_seq = m->seq + 1;
+	if (numbered)
+		s->next_seq = m->seq + 1;
 	bk_stat_add(BK_MSGS_OUT, 1);
 	bk_stat_add(BK_BYTES_OUT, (int64_t)rc_buf_len(f));
 	relaxed_add(&cl->msgs_out, 1);
@@ -224,8 +240,14 @@ void bk_worker_tick(void)
 				atomic_store(&w->tick_wanted, true); /* still full */
 				continue;
 			}
-			bk_send_gap(cl, s->topic->name, s->topic->name_len, s->next_seq, s->hole_to);
-			s->next_seq = s->hole_to + 1;
+			if (!s->topic) { /* a pattern's drops: a count */
+				bk_psub_send_gap(s);
+				s->hole_to = 0;
+			} else {
+				bk_send_gap(cl, s->topic->name, s->topic->name_len, s->next_seq,
+					    s->hole_to);
+				s->next_seq = s->hole_to + 1;
+			}
 		}
 		rc_list_del(&s->hlink);
 	}
@@ -268,6 +290,13 @@ static struct rc_span no_id(void)
 	return (struct rc_span){ NULL, 0 };
 }
 
+/* See broker.h. */
+void bk_send_err(struct bk_client *cl, const struct rc_cmd *cmd, const char *code,
+		 const char *reason)
+{
+	send_err(cl, cmd->has_id ? cmd->id : no_id(), code, reason);
+}
+
 /* Token bucket: json_rate per second, json_burst deep.  A client that keeps
  * hammering after being told is closed with 1008. */
 static bool rate_ok(struct bk_client *cl)
@@ -291,17 +320,23 @@ static bool rate_ok(struct bk_client *cl)
 /* The err for a publish or subscribe the registry refused. */
 static void send_failed(struct bk_client *cl, const struct rc_cmd *cmd, int err)
 {
-	if (err == -ENOSPC)
-		send_err(cl, cmd->has_id ? cmd->id : no_id(), "topic_limit",
-			 "max_topics reached: no new topic can be created now");
-	else if (err == -EAGAIN)
-		send_err(cl, cmd->has_id ? cmd->id : no_id(), "topic_rate",
-			 "topic_create_rate reached for this address: slow down");
-	else if (err == -ESHUTDOWN)
-		send_err(cl, cmd->has_id ? cmd->id : no_id(), "shutting_down",
-			 "the broker is shutting down: publish elsewhere or later");
-	else
-		send_err(cl, cmd->has_id ? cmd->id : no_id(), "internal", "out of memory");
+	static const struct { int err; const char *code, *reason; } why[] = {
+		{ -ENOSPC, "topic_limit", "max_topics reached: no new topic can be created now" },
+		{ -EAGAIN, "topic_rate", "topic_create_rate reached for this address: slow down" },
+		{ -ESHUTDOWN, "shutting_down", "the broker is shutting down: publish elsewhere or later" },
+		{ -EINVAL, "bad_topic", "a pattern ('*' or '>' token) cannot be published to" },
+		{ -ENOENT, "unknown_namespace", "no [namespace] section for this topic's namespace" },
+		{ -EMSGSIZE, "too_big", "over the max_message_size of this topic's namespace" },
+	};
+	struct rc_span id = cmd->has_id ? cmd->id : no_id();
+
+	for (size_t i = 0; i < sizeof(why) / sizeof(why[0]); i++) {
+		if (why[i].err == err) {
+			send_err(cl, id, why[i].code, why[i].reason);
+			return;
+		}
+	}
+	send_err(cl, id, "internal", "out of memory");
 }
 
 static void on_sub(struct bk_client *cl, const struct rc_cmd *cmd)
@@ -319,10 +354,16 @@ static void on_sub(struct bk_client *cl, const struct rc_cmd *cmd)
 	if (ret == -EMLINK)
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "too_many_topics",
 			 "max_topics_per_connection reached");
+	else if (ret == -EINVAL)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "bad_topic",
+			 "a pattern has '>' only as its last token and at most 32 tokens");
+	else if (ret == -EPROTO)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "bad_field",
+			 "a pattern has no seq of its own: from is for topics");
 	else if (ret < 0 && ret != -EEXIST)
 		send_failed(cl, cmd, ret);
 	else if (ret == -EEXIST)
-		send_ack(cl, cmd, true, cur);
+		send_ack(cl, cmd, !bk_topic_is_pattern(cmd->topic, cmd->topic_len), cur);
 }
 
 static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
@@ -386,6 +427,15 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 	}
 	case RC_CMD_PING:
 		send_ack(cl, &cmd, false, 0);
+		break;
+	case RC_CMD_PRESENCE:
+	case RC_CMD_PRESENCE_STATS:
+		/* Who is subscribed is for those who may subscribe. */
+		if (!bk_auth_may(cl, BK_SUBSCRIBE, cmd.topic, cmd.topic_len))
+			send_err(cl, cmd.has_id ? cmd.id : no_id(), "forbidden",
+				 "not allowed to subscribe to this topic");
+		else
+			bk_presence_command(cl, &cmd, cmd.op == RC_CMD_PRESENCE_STATS);
 		break;
 	default:
 		break;
@@ -455,6 +505,8 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic creation rate", 19);
 		else if (err == -ESHUTDOWN)
 			rc_conn_close(c, RC_CLOSE_GOING_AWAY, "server shutting down", 20);
+		else if (err == -EMSGSIZE)
+			rc_conn_close(c, RC_CLOSE_TOO_BIG, "over the namespace's max_message_size", 37);
 		else if (err < 0)
 			rc_conn_close(c, RC_CLOSE_INTERNAL, "out of memory", 13);
 		return;
@@ -486,6 +538,7 @@ static void on_close(struct rc_conn *c, uint16_t code, const uint8_t *r, size_t 
 	bk_conns_del(cl);
 	bk_unsubscribe_all(cl);
 	bk_auth_close(cl);
+	free(cl->info);
 	bk_stat_add(BK_CONNECTIONS, -1);
 	atomic_fetch_sub(&bk.conns, 1);
 	rc_conn_set_user(c, NULL);
@@ -535,6 +588,24 @@ bool bk_parse_u64(struct rc_span v, uint64_t *out)
 	return true;
 }
 
+/* ?info= at connect: shown in presence and join/leave.  0, 400 (over
+ * RC_INFO_MAX bytes or not UTF-8) or 503. */
+static int client_info(struct bk_client *cl, struct rc_span v)
+{
+	char buf[RC_INFO_MAX + 1];
+	ssize_t n = rc_http_percent_decode(v, buf, sizeof(buf));
+
+	if (n < 0 || n > RC_INFO_MAX || !rc_utf8_valid((const uint8_t *)buf, (size_t)n))
+		return 400;
+	if (!n)
+		return 0;
+	if (!(cl->info = malloc((size_t)n)))
+		return 503;
+	memcpy(cl->info, buf, (size_t)n);
+	cl->info_len = (size_t)n;
+	return 0;
+}
+
 /* Decides what an upgrade becomes (see rc_server_config.on_upgrade). */
 int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 {
@@ -571,6 +642,20 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 			return 400;
 		}
 		cl->topic_len = (size_t)n;
+		/* Patterns: subscribed to, never published to; no seq to
+		 * resume from. */
+		if (bk_topic_is_pattern(cl->topic, cl->topic_len) &&
+		    (mode == BK_MODE_PUB || !bk_psub_ok(cl->topic, cl->topic_len) ||
+		     rc_http_query_get(req->query, "from", &val))) {
+			rc_mem_free(cl);
+			return 400;
+		}
+		bool unknown;
+		rc_ns_of(cfg, cl->topic, cl->topic_len, &unknown);
+		if (unknown) { /* [namespaces] unknown = refuse */
+			rc_mem_free(cl);
+			return 404;
+		}
 		if (mode == BK_MODE_SUB && rc_http_query_get(req->query, "from", &val)) {
 			if (!bk_parse_u64(val, &cl->from)) {
 				rc_mem_free(cl);
@@ -580,10 +665,16 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		}
 	}
 	cl->ip_known = rc_conn_peer_ip(c, cl->ip);
-	if ((n = bk_auth_upgrade(c, req, cl)) != 0) {
+	if (rc_http_query_get(req->query, "info", &val) && (n = client_info(cl, val)) != 0) {
 		rc_mem_free(cl);
 		return n;
 	}
+	if ((n = bk_auth_upgrade(c, req, cl)) != 0) {
+		free(cl->info);
+		rc_mem_free(cl);
+		return n;
+	}
+	cl->id = atomic_fetch_add(&bk.conn_ids, 1) + 1;
 	/* Counted here, uncounted in on_close: the core owes on_close to
 	 * every connection accepted here, even one whose 101 fails. */
 	atomic_fetch_add(&bk.conns, 1);

@@ -93,7 +93,8 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	t->nsubs_thread = calloc(bk.nthreads, sizeof(*t->nsubs_thread));
 	t->local = calloc(bk.nthreads, sizeof(*t->local));
 	t->pending = calloc(bk.nthreads, sizeof(*t->pending));
-	t->hist_cap = cfg->history_size; /* the ring grows up to it (history.c) */
+	/* The ring grows up to it (history.c); its namespace's, if any. */
+	t->hist_cap = rc_ns_history_size(cfg, rc_ns_of(cfg, name, len, NULL));
 	if (!t->nsubs_thread || !t->local || !t->pending) {
 		free(t->pending);
 		free(t->nsubs_thread);
@@ -103,6 +104,7 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	}
 	for (unsigned i = 0; i < bk.nthreads; i++)
 		rc_list_init(&t->local[i]);
+	rc_list_init(&t->presence);
 	/* A plain mutex: nothing done under it calls back into the registry
 	 * (no delivery, no close, no callback; see bk_publish). */
 	pthread_mutex_init(&t->lock, NULL);
@@ -272,17 +274,26 @@ size_t bk_topics_count(void)
 
 /* ---- Fanout -------------------------------------------------------------------- */
 
+/* Delivers m to this thread's exact subscribers of t, then to its pattern
+ * subscribers (psub.c), each connection once: the exact ones stamp their
+ * connection with this fanout's generation. */
 static void fanout_local(struct rc_topic *t, unsigned idx, struct rc_msg *m)
 {
 	struct rc_list *head = &t->local[idx], *it, *next;
+	struct bk_worker *w = &bk.workers[idx];
+	bool any = head->next != head;
+	uint64_t gen = ++w->gen;
 
-	if (head->next == head)
-		return;
 	for (it = head->next; it != head; it = next) {
+		struct bk_sub *s = rc_container_of(it, struct bk_sub, tlink);
 		next = it->next;
-		bk_deliver(rc_container_of(it, struct bk_sub, tlink), m);
+		s->cl->gen = gen;
+		bk_deliver(s, m);
 	}
-	bk_observe_fanout(m);
+	if (w->pats.count && !m->event && bk_psub_fanout(m, gen))
+		any = true;
+	if (any)
+		bk_observe_fanout(m);
 }
 
 static void fanout_remote(void *arg)
@@ -311,6 +322,52 @@ void bk_stop_publishing(void)
 static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 		   size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers);
 
+/* Posts m to every other thread with subscribers of t (topic lock held);
+ * true when this thread (idx) delivers it directly after unlocking.
+ * Another thread's earlier message may still be queued to this thread
+ * (posted under this lock, so before us): delivering directly would
+ * overtake it.  Then this thread's subscribers get the message through
+ * the same queue, behind it.  pending[i] only grows under the lock and
+ * only thread i shrinks it, so 0 here means nothing is queued. */
+static bool hand_off(struct rc_topic *t, struct rc_msg *m, unsigned idx)
+{
+	bool direct = atomic_load(&t->pending[idx]) == 0;
+
+	for (unsigned i = 0; i < bk.nthreads; i++) {
+		if ((!t->nsubs_thread[i] && (m->event || !atomic_load(&bk.workers[i].npats))) ||
+		    (i == idx && direct))
+			continue;
+		bk_msg_ref(m);
+		atomic_fetch_add(&t->pending[i], 1);
+		/* A failed post is a hole in that thread's stream: its
+		 * subscribers' next delivery reports it (bk_deliver). */
+		if (bk.io->post(i, fanout_remote, m) < 0) {
+			atomic_fetch_sub(&t->pending[i], 1);
+			bk_msg_unref(m);
+		}
+	}
+	return direct;
+}
+
+/* See broker.h. */
+void bk_topic_event(struct rc_topic *t, const char *json, size_t len)
+{
+	struct bk_worker *w = bk_worker();
+	struct rc_msg *m = bk_msg_new(t, RC_OP_TEXT, json, len);
+	bool direct;
+
+	if (!m)
+		return; /* events are best effort (PROTOCOL.md) */
+	m->event = true;
+	pthread_mutex_lock(&t->lock);
+	m->time_ns = rc_now_ns();
+	direct = hand_off(t, m, w->idx);
+	pthread_mutex_unlock(&t->lock);
+	if (direct)
+		fanout_local(t, w->idx, m);
+	bk_msg_unref(m);
+}
+
 /* Publishes a payload to a topic (see broker.h).  The count of publishes
  * in progress and the draining flag pair up (both sequentially consistent)
  * so bk_stop_publishing either sees this one running or this one sees the
@@ -318,8 +375,16 @@ static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers)
 {
+	const struct rc_config *cfg = bk_cfg();
 	int ret = -ESHUTDOWN;
+	bool unknown;
 
+	if (bk_topic_is_pattern(name, tlen))
+		return -EINVAL; /* patterns are for subscribing */
+	if (len > rc_ns_max_message_size(cfg, rc_ns_of(cfg, name, tlen, &unknown)))
+		return -EMSGSIZE; /* its namespace's max_message_size */
+	if (unknown)
+		return -ENOENT; /* [namespaces] unknown = refuse */
 	atomic_fetch_add(&bk.publishing, 1);
 	if (!atomic_load(&bk.draining))
 		ret = publish(name, tlen, opcode, p, len, ip, seq, subscribers);
@@ -354,24 +419,7 @@ static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	}
 	*seq = m->seq;
 	*subscribers = atomic_load(&t->nsubs);
-	/* Another thread's earlier publish may still be queued to this thread
-	 * (posted under this lock, so before us): delivering directly would
-	 * overtake it.  Then this thread's subscribers get the message through
-	 * the same queue, behind it.  pending[i] only grows under the lock and
-	 * only thread i shrinks it, so 0 here means nothing is queued. */
-	direct = atomic_load(&t->pending[w->idx]) == 0;
-	for (unsigned i = 0; i < bk.nthreads; i++) {
-		if (!t->nsubs_thread[i] || (i == w->idx && direct))
-			continue;
-		bk_msg_ref(m);
-		atomic_fetch_add(&t->pending[i], 1);
-		/* A failed post is a hole in that thread's stream: its
-		 * subscribers' next delivery reports it (bk_deliver). */
-		if (bk.io->post(i, fanout_remote, m) < 0) {
-			atomic_fetch_sub(&t->pending[i], 1);
-			bk_msg_unref(m);
-		}
-	}
+	direct = hand_off(t, m, w->idx);
 	pthread_mutex_unlock(&t->lock);
 	/* This thread's subscribers, outside the lock (frames are built and
 	 * compressed here, on first use).  Nothing can overtake: a later seq
@@ -399,7 +447,9 @@ static struct bk_sub *find_sub(struct bk_client *cl, const char *name, size_t le
 {
 	for (struct rc_list *it = cl->subs.next; it != &cl->subs; it = it->next) {
 		struct bk_sub *s = rc_container_of(it, struct bk_sub, clink);
-		if (s->topic->name_len == len && memcmp(s->topic->name, name, len) == 0)
+		size_t n;
+		const char *sn = bk_sub_name(s, &n);
+		if (n == len && memcmp(sn, name, len) == 0)
 			return s;
 	}
 	return NULL;
@@ -481,9 +531,32 @@ static void send_replay(struct bk_sub *s, struct replay *r, const struct rc_span
 		s->next_seq = r->cur + 1;
 }
 
+/* A pattern: no seq of its own (*cur 0), nothing to replay; the ack has
+ * no seq.  -EINVAL for a '>' not last, -EPROTO for a from (PROTOCOL.md). */
+static int subscribe_pattern(struct bk_client *cl, const char *pat, size_t len, bool has_from,
+			     const struct rc_span *ack_id, uint64_t *cur)
+{
+	char ack[256];
+	ssize_t n;
+	int ret;
+
+	*cur = 0;
+	if (has_from)
+		return -EPROTO;
+	if (find_sub(cl, pat, len))
+		return -EEXIST;
+	if ((ret = bk_psub_add(cl, pat, len)) < 0)
+		return ret;
+	if (ack_id && (n = rc_json_write_ack(ack, sizeof(ack), *ack_id, false, 0, bk.epoch)) > 0)
+		bk_send_json(cl, ack, (size_t)n);
+	return 0;
+}
+
 /* Subscribes cl to a topic (see broker.h).  Returns 0, -EEXIST when already
  * subscribed (*cur still set), -EMLINK over max_topics_per_connection, or
- * -ENOSPC (max_topics), -EAGAIN (topic_create_rate) or -ENOMEM.  Under the
+ * -ENOSPC (max_topics), -EAGAIN (topic_create_rate), -ENOENT (an unknown
+ * namespace, refused), for a pattern -EINVAL (not bk_psub_ok) or -EPROTO
+ * (has_from), or -ENOMEM.  Under the
  * topic lock only the plan and the list insertion; the ack, the replay and
  * any close they cause happen outside it. */
 int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_from,
@@ -495,7 +568,13 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	struct rc_topic *t;
 	struct bk_sub *s;
 	size_t nexp = 0;
+	bool unknown;
+	const struct rc_ns *ns = rc_ns_of(bk_cfg(), name, tlen, &unknown);
 
+	if (unknown)
+		return -ENOENT; /* [namespaces] unknown = refuse */
+	if (bk_topic_is_pattern(name, tlen))
+		return subscribe_pattern(cl, name, tlen, has_from, ack_id, cur);
 	if ((s = find_sub(cl, name, tlen))) {
 		pthread_mutex_lock(&s->topic->lock);
 		*cur = s->topic->seq;
@@ -514,7 +593,11 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	rc_list_init(&s->hlink);
 	s->topic = t;
 	s->cl = cl;
+	if (ns->presence) /* out of memory: this one is not listed */
+		s->pres = bk_presence_new(cl);
 	pthread_mutex_lock(&t->lock);
+	if (s->pres)
+		bk_presence_link(t, s->pres);
 	if (t->hist_cap)
 		nexp = bk_hist_expire(t, expired, 8);
 	r.cur = *cur = t->seq;
@@ -533,6 +616,8 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	cl->nsubs++;
 	bk_stat_add(BK_SUBSCRIPTIONS, 1);
 	send_replay(s, &r, ack_id);
+	if (ns->join_leave)
+		bk_presence_event(t, cl, true);
 	return 0;
 }
 
@@ -541,16 +626,25 @@ static void remove_sub(struct bk_sub *s)
 	struct rc_topic *t = s->topic;
 	unsigned idx = bk_worker()->idx;
 
+	if (!t) {
+		bk_psub_remove(s);
+		return;
+	}
 	pthread_mutex_lock(&t->lock);
 	rc_list_del(&s->tlink);
 	t->nsubs_thread[idx]--;
 	atomic_fetch_sub(&t->nsubs, 1);
+	if (s->pres)
+		bk_presence_unlink(t, s->pres);
 	pthread_mutex_unlock(&t->lock);
 	rc_list_del(&s->clink);
 	rc_list_del(&s->hlink);
 	s->cl->nsubs--;
 	bk_stat_add(BK_SUBSCRIPTIONS, -1);
+	if (rc_ns_of(bk_cfg(), t->name, t->name_len, NULL)->join_leave)
+		bk_presence_event(t, s->cl, false);
 	bk_topic_put(t);
+	bk_presence_free(s->pres);
 	rc_mem_free(s);
 }
 

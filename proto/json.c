@@ -566,10 +566,13 @@ static const char *parse_id(const uint8_t *buf, const jsmntok_t *t,
 static enum rc_cmd_op parse_op(const uint8_t *buf, const jsmntok_t *t)
 {
 	static const char *const names[] = { "sub", "unsub", "pub", "ping",
-					     "auth", "refresh" };
+					     "auth", "refresh", "presence",
+					     "presence_stats" };
 	static const enum rc_cmd_op ops[] = { RC_CMD_SUB, RC_CMD_UNSUB,
 					      RC_CMD_PUB, RC_CMD_PING,
-					      RC_CMD_AUTH, RC_CMD_REFRESH };
+					      RC_CMD_AUTH, RC_CMD_REFRESH,
+					      RC_CMD_PRESENCE,
+					      RC_CMD_PRESENCE_STATS };
 
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (tok_is(buf, t, names[i]))
@@ -621,7 +624,8 @@ int rc_cmd_parse(const uint8_t *buf, size_t len, struct rc_cmd *cmd)
 	if (cmd->op == RC_CMD_NONE)
 		return fail(cmd, -EOPNOTSUPP, "bad_op",
 			    "op must be \"sub\", \"unsub\", \"pub\", \"ping\", "
-			    "\"auth\" or \"refresh\"");
+			    "\"auth\", \"refresh\", \"presence\" or "
+			    "\"presence_stats\"");
 	if (cmd->op == RC_CMD_PING)
 		return 0;
 	if (cmd->op == RC_CMD_AUTH || cmd->op == RC_CMD_REFRESH) {
@@ -654,4 +658,51 @@ int rc_cmd_parse(const uint8_t *buf, size_t len, struct rc_cmd *cmd)
 		cmd->has_from = true;
 	}
 	return 0;
+}
+
+/* ---- Patterns -------------------------------------------------------------- */
+
+/* See json.h. */
+size_t rc_topic_token_end(const char *p, size_t len, size_t i)
+{
+	const char *dot = i < len ? memchr(p + i, '.', len - i) : NULL;
+
+	return dot ? (size_t)(dot - p) : len;
+}
+
+static bool tok_one(const char *p, size_t i, size_t e, char c)
+{
+	return e - i == 1 && p[i] == c;
+}
+
+/* See json.h. */
+bool rc_topic_is_pattern(const char *p, size_t len)
+{
+	for (size_t i = 0;; ) {
+		size_t e = rc_topic_token_end(p, len, i);
+		if (tok_one(p, i, e, '*') || tok_one(p, i, e, '>'))
+			return true;
+		if (e >= len)
+			return false;
+		i = e + 1;
+	}
+}
+
+/* See json.h.  Walks both token by token; pi/si are the next token's
+ * start, past the end (len + 1) once the last token is consumed. */
+bool rc_topic_matches(const char *pat, size_t plen, const char *subj, size_t slen)
+{
+	size_t pi = 0, si = 0;
+
+	while (pi <= plen && si <= slen) {
+		size_t pe = rc_topic_token_end(pat, plen, pi), se = rc_topic_token_end(subj, slen, si);
+		if (tok_one(pat, pi, pe, '>') && pe == plen)
+			return true; /* one or more: this subject token and any after */
+		if (!tok_one(pat, pi, pe, '*') &&
+		    (pe - pi != se - si || memcmp(pat + pi, subj + si, pe - pi) != 0))
+			return false;
+		pi = pe + 1;
+		si = se + 1;
+	}
+	return pi > plen && si > slen;
 }

@@ -43,6 +43,16 @@
  * The same rule serves the URL form (/sub/<topic>) after percent-decoding. */
 bool rc_topic_valid(const uint8_t *p, size_t len);
 
+/* Subject patterns (NATS style, broker/PROTOCOL.md "Patterns"): a topic is
+ * '.'-separated tokens; a token that is exactly "*" matches one token, a
+ * last token exactly ">" one or more.  rc_topic_is_pattern: some token is
+ * exactly "*" or ">" (subscribe only, never publish).  rc_topic_matches:
+ * whether pattern pat matches topic (taken literally), in O(length). */
+bool rc_topic_is_pattern(const char *p, size_t len);
+/* The end of the token of p starting at i: the next '.', or len. */
+size_t rc_topic_token_end(const char *p, size_t len, size_t i);
+bool rc_topic_matches(const char *pat, size_t plen, const char *topic, size_t tlen);
+
 enum rc_cmd_op {
 	RC_CMD_NONE = 0, /* only after a failed parse */
 	RC_CMD_SUB,
@@ -50,6 +60,8 @@ enum rc_cmd_op {
 	RC_CMD_PUB,
 	RC_CMD_PING,
 	RC_CMD_AUTH,     /* {"op":"auth","token":"<JWT>"}: first command */
+	RC_CMD_PRESENCE, /* {"op":"presence","topic":…}: who is subscribed */
+	RC_CMD_PRESENCE_STATS, /* {"op":"presence_stats","topic":…}: counts */
 	RC_CMD_REFRESH,  /* {"op":"refresh","token":"<JWT>"}: a newer token */
 };
 
@@ -82,7 +94,8 @@ struct rc_cmd {
  *                                 nesting deeper than RC_JSON_MAX_DEPTH, or
  *                                 a frame of INT_MAX bytes or more
  *   -EOPNOTSUPP  "bad_op"         op is not one of the strings "sub", "unsub",
- *                                 "pub", "ping", "auth", "refresh"
+ *                                 "pub", "ping", "auth", "refresh", "presence",
+ *                                 "presence_stats"
  *   -EINVAL      "missing_field"  no op, or no topic/data/token where the op
  *                                 needs it
  *   -EINVAL      "bad_field"      id not a number or string, or longer than

@@ -111,13 +111,19 @@ static int set_field(struct rc_srv_msg *m, struct rc_span k, struct rc_span v,
 		return (m->has_from = true, parse_u64(v, &m->from));
 	else if (span_is(k, "\"to\""))
 		return (m->has_to = true, parse_u64(v, &m->to));
+	else if (span_is(k, "\"conn\""))
+		return (m->has_conn = true, parse_u64(v, &m->conn));
+	else if (span_is(k, "\"user\""))
+		m->user = v;
+	else if (span_is(k, "\"info\""))
+		m->info = v;
 	return 0;
 }
 
 static enum rc_srv_op op_of(struct rc_span op)
 {
 	static const char *const names[] = { NULL, "\"welcome\"", "\"ack\"", "\"msg\"",
-					     "\"gap\"", "\"err\"" };
+					     "\"gap\"", "\"err\"", "\"join\"", "\"leave\"" };
 
 	for (size_t i = 1; i < sizeof(names) / sizeof(names[0]); i++)
 		if (span_is(op, names[i]))
@@ -156,7 +162,8 @@ int rc_srv_parse(const uint8_t *buf, size_t len, struct rc_srv_msg *m)
 		return -EBADMSG;
 	m->op = op_of(op);
 	if ((m->topic.p && !is_string(m->topic)) || (m->epoch.p && !is_string(m->epoch)) ||
-	    (m->code.p && !is_string(m->code)) || (m->reason.p && !is_string(m->reason)))
+	    (m->code.p && !is_string(m->code)) || (m->reason.p && !is_string(m->reason)) ||
+	    (m->user.p && !is_string(m->user)) || (m->info.p && !is_string(m->info)))
 		return -EBADMSG;
 	return 0;
 }

@@ -21,6 +21,8 @@ enum rc_srv_op {
 	RC_SRV_MSG,
 	RC_SRV_GAP,
 	RC_SRV_ERR,
+	RC_SRV_JOIN,        /* presence: a connection subscribed to topic */
+	RC_SRV_LEAVE,       /* presence: a connection left topic */
 };
 
 /* One parsed server message.  Spans are raw JSON text inside the parsed
@@ -35,9 +37,11 @@ struct rc_srv_msg {
 	struct rc_span code;    /* err: a JSON string */
 	struct rc_span reason;  /* err: a JSON string */
 	struct rc_span version; /* welcome */
-	bool has_seq, has_from, has_to;
+	struct rc_span user;    /* join, leave: a JSON string */
+	struct rc_span info;    /* join, leave: a JSON string */
+	bool has_seq, has_from, has_to, has_conn;
 	bool base64;            /* msg: "enc":"base64" */
-	uint64_t seq, from, to;
+	uint64_t seq, from, to, conn;
 };
 
 /* Parses one server frame buf[0..len).  The frame must be one strict JSON

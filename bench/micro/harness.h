@@ -52,5 +52,6 @@ void rc_bench_frame_write(void);
 void rc_bench_frame_read(void);
 void rc_bench_utf8(void);
 void rc_bench_deflate(void);
+void rc_bench_match(void);
 
 #endif

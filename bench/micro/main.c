@@ -1,5 +1,5 @@
 /* build/bench-micro: proto micro benchmarks (frame write/read, UTF-8,
- * permessage-deflate).  `bench-micro` runs all, `bench-micro FILTER...` the
+ * permessage-deflate) and the broker's pattern matcher.  `bench-micro` runs all, `bench-micro FILTER...` the
  * benchmarks whose names contain a FILTER.  See bench/RESULTS.md. */
 #include "bench/micro/harness.h"
 
@@ -11,5 +11,6 @@ int main(int argc, char **argv)
 	rc_bench_frame_read();
 	rc_bench_utf8();
 	rc_bench_deflate();
+	rc_bench_match();
 	return rc_bench_finish();
 }

@@ -23,9 +23,8 @@ static void fanout_url(const struct rcb_opts *o, uint32_t idx, char *buf, size_t
 	else if (o->json_mode)
 		snprintf(buf, cap, "%s://%s:%u/ws", o->scheme, o->host, o->port);
 	else
-		snprintf(buf, cap, "%s://%s:%u/sub/%s%u", o->scheme, o->host, o->port,
-			 o->topic_prefix,
-			 idx % o->topics);
+		snprintf(buf, cap, "%s://%s:%u/sub/%s%u%s", o->scheme, o->host, o->port,
+			 o->topic_prefix, idx % o->topics, o->pattern ? ".*" : "");
 }
 
 static void on_open(struct rc_conn *c)
@@ -40,8 +39,8 @@ static void on_open(struct rc_conn *c)
 		rcb_conn_ready(bc);
 		return;
 	}
-	int n = snprintf(cmd, sizeof(cmd), "{\"op\":\"sub\",\"topic\":\"%s%u\",\"id\":1}",
-			 o->topic_prefix, bc->topic);
+	int n = snprintf(cmd, sizeof(cmd), "{\"op\":\"sub\",\"topic\":\"%s%u%s\",\"id\":1}",
+			 o->topic_prefix, bc->topic, o->pattern ? ".*" : "");
 	if (rc_conn_send(c, RC_OP_TEXT, cmd, (size_t)n) < 0)
 		rc_conn_close(c, 1000, NULL, 0);
 }
@@ -292,8 +291,8 @@ int rcb_fanout(struct rcb_opts *o)
 	for (unsigned i = 0; pubs && i < o->pubs; i++) {
 		char path[300];
 		const char *why = "";
-		snprintf(path, sizeof(path), o->json_mode ? "/pub/%s%u" : "/pub/%s%u",
-			 o->topic_prefix, i % o->topics);
+		snprintf(path, sizeof(path), "/pub/%s%u%s", o->topic_prefix, i % o->topics,
+			 o->pattern ? ".x" : "");
 		int fd = rcb_ws_dial(o, path, o->naddrs ? o->addrs[(o->subs + i) % o->naddrs] : NULL,
 				     &why);
 		if (fd < 0 || rcb_pub_init(&pubs[i], fd, i, o) < 0) {

@@ -45,6 +45,8 @@ static void usage(FILE *f)
 "  --concurrency N        handshakes in flight per thread (256)\n"
 "  --connect-timeout S    give up waiting for connections after S (60)\n"
 "  --topic-prefix P       topic names P0, P1, ... (bench)\n"
+"  --pattern               fanout: subscribers use the pattern P<i>.*, publishers\n"
+"                          publish to P<i>.x (the cost of matching beside exact)\n"
 "  --quiet                no progress lines\n", RCB_PER_PROC, RCB_CONN_PER_ADDR);
 }
 
@@ -162,7 +164,7 @@ enum {
 	O_URL = 256, O_SUBS, O_TOPICS, O_PUBS, O_SIZE, O_RATE, O_DURATION, O_WARMUP,
 	O_JSON, O_PLOT, O_THREADS, O_MODE, O_DEFLATE, O_ADDRS, O_CONNS, O_PID, O_WINDOW,
 	O_CONC, O_CTIMEOUT, O_PREFIX, O_QUIET, O_ROUNDS, O_PATH, O_PERPROC, O_HELP,
-	O_PUBURL, O_CAFILE, O_INSECURE,
+	O_PUBURL, O_CAFILE, O_INSECURE, O_PATTERN,
 };
 
 static const struct option longopts[] = {
@@ -176,7 +178,8 @@ static const struct option longopts[] = {
 	{ "topic-prefix", 1, 0, O_PREFIX }, { "quiet", 0, 0, O_QUIET },
 	{ "rounds", 1, 0, O_ROUNDS }, { "path", 1, 0, O_PATH }, { "per-proc", 1, 0, O_PERPROC },
 	{ "pub-url", 1, 0, O_PUBURL }, { "ca-file", 1, 0, O_CAFILE },
-	{ "insecure", 0, 0, O_INSECURE }, { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
+	{ "insecure", 0, 0, O_INSECURE }, { "pattern", 0, 0, O_PATTERN },
+	{ "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
 };
 
 static int parse(struct rcb_opts *o, int argc, char **argv)
@@ -219,6 +222,7 @@ static int parse(struct rcb_opts *o, int argc, char **argv)
 		case O_PUBURL: ok = parse_pub_url(o, optarg) == 0; have_pub = ok; break;
 		case O_CAFILE: o->ca_file = optarg; break;
 		case O_INSECURE: o->insecure = true; break;
+		case O_PATTERN: o->pattern = true; break;
 		case O_HELP: case 'h': usage(stdout); exit(0);
 		default: ok = false;
 		}

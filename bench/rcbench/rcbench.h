@@ -77,6 +77,7 @@ struct rcb_opts {
 	pid_t server_pid;
 	const char *json_file, *plot_file;
 	char topic_prefix[64];
+	bool pattern;            /* fanout: subscribe to P<i>.* and publish to P<i>.x */
 	char path[256];         /* connect scenario */
 	unsigned naddrs;
 	char addrs[RCB_MAX_ADDRS][64];

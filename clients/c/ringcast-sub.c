@@ -1,5 +1,6 @@
 /* ringcast-sub [OPTIONS] URL TOPIC...: subscribes to each topic over the
- * broker's JSON mode and prints every message followed by a newline.
+ * broker's JSON mode and prints every message followed by a newline.  A
+ * TOPIC may be a pattern: 'news.*' (one token), 'news.>' (one or more).
  *
  * URL: ws://HOST[:PORT] (the tool uses the path /ws), or a full
  * ws://HOST:PORT/PATH.  wss://HOST[:PORT] for TLS.
@@ -8,7 +9,8 @@
  *   -v, --verbose print the topic and a space before each payload (like
  *                 mosquitto_sub -v)
  * Whatever the client learns besides messages goes to stderr, one line each:
- * gaps (messages the broker no longer holds), a broker restart (new epoch:
+ * gaps (messages the broker no longer holds), join and leave of other
+ * subscribers (namespaces with join_leave = on), a broker restart (new epoch:
  * numbering starts again), a lost connection and the reconnect.
  *   --count N     exit 0 after N messages
  *   --from SEQ    resume each topic from SEQ (history first)
@@ -66,6 +68,13 @@ static void on_event(struct rc_pubsub *ps, const struct rc_pubsub_event *ev, voi
 		break;
 	case RC_PUBSUB_ERROR:
 		fprintf(stderr, "ringcast-sub: server error: %s\n", ev->reason ? ev->reason : "");
+		break;
+	case RC_PUBSUB_JOIN:
+	case RC_PUBSUB_LEAVE:
+		fprintf(stderr, "ringcast-sub: %s on '%s': connection %llu%s%s%s%s\n",
+			ev->kind == RC_PUBSUB_JOIN ? "join" : "leave", ev->topic,
+			(unsigned long long)ev->conn, ev->user ? " user " : "",
+			ev->user ? ev->user : "", ev->info ? " info " : "", ev->info ? ev->info : "");
 		break;
 	case RC_PUBSUB_CLOSED: /* main reports why it stops */
 		break;
@@ -135,9 +144,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	for (int i = optind + 1; i < argc; i++)
+	for (int i = optind + 1; i < argc; i++) {
 		if (!rc__cli_topic_ok("ringcast-sub", argv[i]))
 			return EX_TOPIC;
+		if (has_from && rc_topic_is_pattern(argv[i], strlen(argv[i]))) {
+			fprintf(stderr, "ringcast-sub: '%s' is a pattern: it has no seq to "
+				"resume --from (subscribe to its topics by name)\n", argv[i]);
+			return EX_USAGE;
+		}
+	}
 	ps = rc_pubsub_open_blocking(argv[optind], &o, timeout_ms < 0 ? 10000 : timeout_ms,
 				     err, sizeof(err));
 	if (!ps)

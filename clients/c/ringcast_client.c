@@ -32,6 +32,7 @@ struct rc__sub {
 	rc_pubsub_msg_cb cb;
 	void *arg;
 	bool has_last, has_from, queued;
+	bool pattern;            /* "news.*", "room.>": matched, never resumed */
 	uint64_t last, from;
 	size_t topic_len;
 	char topic[RC_TOPIC_MAX + 1];
@@ -158,7 +159,9 @@ static int build(struct rc_pubsub *ps, const struct rc__cmd *c)
 	switch (c->kind) {
 	case CMD_SUB:
 		s = sub_find(ps, c->topic, c->topic_len);
-		if (s && s->has_last) {
+		if (s && s->pattern) {
+			/* a pattern has no seq of its own: it goes on live */
+		} else if (s && s->has_last) {
 			has_from = true;
 			from = s->last + 1;
 		} else if (s && s->has_from) {
@@ -241,6 +244,10 @@ int rc_pubsub_subscribe(struct rc_pubsub *ps, const char *topic, bool has_from,
 		cmd_free(c);
 		return -EEXIST;
 	}
+	if (has_from && rc_topic_is_pattern(c->topic, c->topic_len)) {
+		cmd_free(c);
+		return -EINVAL; /* a pattern cannot resume (PROTOCOL.md) */
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		cmd_free(c);
@@ -250,6 +257,7 @@ int rc_pubsub_subscribe(struct rc_pubsub *ps, const char *topic, bool has_from,
 	s->arg = arg;
 	s->has_from = has_from;
 	s->from = from ? from : 1;
+	s->pattern = rc_topic_is_pattern(c->topic, c->topic_len);
 	s->queued = true;
 	s->topic_len = c->topic_len;
 	memcpy(s->topic, c->topic, c->topic_len);
@@ -629,6 +637,19 @@ static int decode_data(struct rc_pubsub *ps, const struct rc_srv_msg *m,
 	return 0;
 }
 
+/* The subscription a message of topic t belongs to: the exact one, else
+ * the first pattern that matches (the broker sends a message once per
+ * connection however many of its subscriptions match). */
+static struct rc__sub *sub_for(struct rc_pubsub *ps, const char *t, size_t n)
+{
+	struct rc__sub *s = sub_find(ps, t, n);
+
+	for (struct rc__sub *p = ps->subs; p && !s; p = p->next)
+		if (p->pattern && rc_topic_matches(p->topic, p->topic_len, t, n))
+			s = p;
+	return s;
+}
+
 static void on_msg(struct rc_pubsub *ps, const struct rc_srv_msg *m, const uint8_t *raw,
 		   size_t len)
 {
@@ -638,7 +659,7 @@ static void on_msg(struct rc_pubsub *ps, const struct rc_srv_msg *m, const uint8
 				     .raw_len = len };
 	struct rc__sub *s;
 
-	if (tn < 0 || !m->has_seq || !(s = sub_find(ps, topic, (size_t)tn)))
+	if (tn < 0 || !m->has_seq || !(s = sub_for(ps, topic, (size_t)tn)))
 		return;
 	topic[tn] = 0;
 	out.topic_len = (size_t)tn;
@@ -651,14 +672,37 @@ static void on_msg(struct rc_pubsub *ps, const struct rc_srv_msg *m, const uint8
 						    .from = m->from, .to = m->to });
 		return;
 	}
-	if (s->has_last && m->seq <= s->last)
+	if (!s->pattern && s->has_last && m->seq <= s->last)
 		return; /* already delivered before a reconnect */
 	if (!m->data.p || decode_data(ps, m, &out) < 0)
 		return;
-	s->has_last = true;
+	s->has_last = !s->pattern;
 	s->last = m->seq;
 	if (s->cb)
 		s->cb(ps, &out, s->arg);
+}
+
+/* A join or leave (namespaces with join_leave = on) of a subscribed topic:
+ * an event with the strings decoded (cut to their buffers). */
+static void on_presence(struct rc_pubsub *ps, const struct rc_srv_msg *m)
+{
+	char topic[RC_TOPIC_MAX + 1], user[256], info[256];
+	ssize_t tn = rc_json_unescape(topic, RC_TOPIC_MAX, m->topic);
+	ssize_t un = m->user.p ? rc_json_unescape(user, sizeof(user) - 1, m->user) : -1;
+	ssize_t in = m->info.p ? rc_json_unescape(info, sizeof(info) - 1, m->info) : -1;
+
+	if (tn < 0 || !m->has_conn)
+		return;
+	topic[tn] = 0;
+	if (un >= 0)
+		user[un] = 0;
+	if (in >= 0)
+		info[in] = 0;
+	emit(ps, &(struct rc_pubsub_event){ .kind = m->op == RC_SRV_JOIN ? RC_PUBSUB_JOIN
+									 : RC_PUBSUB_LEAVE,
+					    .topic = topic, .conn = m->conn,
+					    .user = un >= 0 ? user : NULL,
+					    .info = in >= 0 ? info : NULL });
 }
 
 static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n)
@@ -675,6 +719,10 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 	case RC_SRV_ACK:
 	case RC_SRV_ERR:
 		on_answer(ps, &m);
+		break;
+	case RC_SRV_JOIN:
+	case RC_SRV_LEAVE:
+		on_presence(ps, &m);
 		break;
 	case RC_SRV_MSG:
 	case RC_SRV_GAP:

@@ -78,15 +78,20 @@ enum rc_pubsub_event_kind {
 	RC_PUBSUB_DOWN,   /* connection failed or lost; retry in delay_ms */
 	RC_PUBSUB_CLOSED, /* for good (no reconnect, or given up); err, reason */
 	RC_PUBSUB_ERROR,  /* a server err that answers no command (reason) */
+	RC_PUBSUB_JOIN,   /* topic: connection conn (user, info) subscribed */
+	RC_PUBSUB_LEAVE,  /* topic: connection conn (user, info) left */
 };
 
 struct rc_pubsub_event {
 	enum rc_pubsub_event_kind kind;
 	int err;             /* DOWN, CLOSED, ERROR: -errno */
 	const char *reason;  /* DOWN, CLOSED, ERROR: text */
-	const char *topic;   /* GAP */
+	const char *topic;   /* GAP, JOIN, LEAVE */
 	uint64_t from, to;   /* GAP */
 	unsigned delay_ms;   /* DOWN */
+	uint64_t conn;       /* JOIN, LEAVE: the connection's id on the broker */
+	const char *user;    /* JOIN, LEAVE: its token's user, or NULL */
+	const char *info;    /* JOIN, LEAVE: its ?info=, or NULL */
 };
 
 typedef void (*rc_pubsub_msg_cb)(struct rc_pubsub *ps,
@@ -142,8 +147,13 @@ struct rc_pubsub *rc_pubsub_new(struct rc_loop *l, const char *url,
 int rc_pubsub_connect(struct rc_pubsub *ps);
 /* Subscribes to topic; cb gets every message.  has_from: resume from that
  * seq (history first, then live).  done (may be NULL) gets the ack.  Works
- * before the connection is open (queued).  Returns 0, -EINVAL (topic not
- * valid, see rc_topic_valid), -EEXIST (already subscribed), -ENOMEM. */
+ * before the connection is open (queued).  topic may be a pattern
+ * ("news.*", "news.>": rc_topic_is_pattern): cb gets every message of the
+ * topics it matches (each message once, to the exact subscription if there
+ * is one, else to the first matching pattern), live only (no from, no
+ * resume after a reconnect).  Returns 0, -EINVAL (topic not valid, see
+ * rc_topic_valid, or has_from with a pattern), -EEXIST (already
+ * subscribed), -ENOMEM. */
 int rc_pubsub_subscribe(struct rc_pubsub *ps, const char *topic, bool has_from,
 			uint64_t from, rc_pubsub_msg_cb cb, void *arg,
 			rc_pubsub_done_cb done, void *done_arg);

@@ -71,6 +71,12 @@ export interface RingcastOptions {
 	/** Extra headers for publishing over SSE (POST /publish), e.g.
 	 * { Authorization: 'Bearer API-KEY' } when access control is on. */
 	publishHeaders?: Record<string, string>;
+	/** Client info (at most 128 bytes of UTF-8) others see in presence and
+	 * join/leave events (sent as ?info= on connect; default none). */
+	info?: string | null;
+	/** After a reconnect, resume each pattern through exact subscriptions
+	 * (with from) to the topics it delivered, up to 1000 (default true). */
+	resumePatterns?: boolean;
 }
 
 export interface OpenEvent {
@@ -93,11 +99,33 @@ export interface CloseEvent {
 }
 
 export interface GapEvent {
-	topic: string;
+	topic?: string;
 	/** The first lost seq. */
-	from: number;
+	from?: number;
 	/** The last lost seq (inclusive). */
-	to: number;
+	to?: number;
+	/** A pattern subscription's drops: the pattern and how many were dropped
+	 * (instead of topic, from and to). */
+	pattern?: string;
+	dropped?: number;
+}
+
+/** join / leave: a connection subscribed to, or left, a topic whose
+ *  namespace has join_leave = on. */
+export interface PresenceEvent {
+	topic: string;
+	/** Connection id, unique within one broker process. */
+	conn: number;
+	/** The token's user (sub claim), when it had a token. */
+	user?: string;
+	/** The other client's info option. */
+	info?: string;
+}
+
+export interface PresenceClient {
+	conn: number;
+	user?: string;
+	info?: string;
 }
 
 export interface ResetEvent {
@@ -113,6 +141,8 @@ export interface RingcastEvents {
 	error: RingcastError | Error;
 	gap: GapEvent;
 	reset: ResetEvent;
+	join: PresenceEvent;
+	leave: PresenceEvent;
 }
 
 /** An error with the broker's code ('bad_topic', 'rate_limited', …) or the client's
@@ -128,7 +158,8 @@ export class Subscription {
 	readonly topic: string;
 	/** false after unsubscribe(), close(), or the broker refusing the topic. */
 	active: boolean;
-	/** Settles with the first ack, or rejects with the broker's err. */
+	/** Settles with the first ack, or rejects with the broker's err (seq is
+	 *  undefined for a pattern: it has none of its own). */
 	readonly ready: Promise<{ seq: number; epoch: string }>;
 	unsubscribe(): void;
 }
@@ -149,7 +180,15 @@ export class Ringcast {
 	readonly transport: 'websocket' | 'sse';
 	on<K extends keyof RingcastEvents>(event: K, fn: (ev: RingcastEvents[K]) => void): () => void;
 	off<K extends keyof RingcastEvents>(event: K, fn: (ev: RingcastEvents[K]) => void): void;
+	/** topic may be a pattern ('news.*' one token, 'news.>' one or more):
+	 *  meta.topic is the message's own topic; across a reconnect the topics
+	 *  it delivered resume (resumePatterns), others come live. */
 	subscribe(topic: string, handler: MessageHandler): Subscription;
+	/** Who is subscribed (namespace with presence = on); at most 100
+	 *  clients, truncated says there are more. */
+	presence(topic: string): Promise<{ topic: string; total: number; clients: PresenceClient[]; truncated: boolean }>;
+	/** Subscription and distinct user counts. */
+	presenceStats(topic: string): Promise<{ topic: string; clients: number; users: number }>;
 	/** Resolves with the seq the broker assigned. */
 	publish(topic: string, data: Json): Promise<{ seq: number; epoch: string }>;
 	close(): void;

@@ -43,9 +43,30 @@ const DEFAULTS = {
 	transport: 'auto', // 'auto' (WebSocket, SSE after sseAfter failures), 'websocket' or 'sse'
 	sseAfter: 3, // failed WebSocket connects in a row before 'auto' falls back to SSE
 	publishHeaders: null, // extra HTTP headers for publishing over SSE, e.g. an API key
+	info: null, // a string (at most 128 bytes) shown to others in presence and join/leave
+	resumePatterns: true, // resume patterns through their topics' exact subscriptions
 };
 
-const EVENTS = ['open', 'close', 'error', 'gap', 'reset'];
+const MAX_SEEN = 1000; // topics a pattern remembers for its resume
+
+const EVENTS = ['open', 'close', 'error', 'gap', 'reset', 'join', 'leave'];
+
+// Patterns (broker/PROTOCOL.md): '.'-separated tokens; a token that is
+// exactly '*' matches one token, a last '>' one or more.
+function isPattern(topic) {
+	return topic.split('.').some((tok) => tok === '*' || tok === '>');
+}
+
+function patternMatches(pattern, topic) {
+	const p = pattern.split('.'), s = topic.split('.');
+	for (let i = 0; i < p.length; i++) {
+		if (p[i] === '>' && i === p.length - 1)
+			return s.length > i;
+		if (i >= s.length || (p[i] !== '*' && p[i] !== s[i]))
+			return false;
+	}
+	return p.length === s.length;
+}
 
 // An Error with the broker's code (err.code), e.g. 'bad_topic'.
 export class RingcastError extends Error {
@@ -108,6 +129,13 @@ function defaultUrl() {
 	if (!loc || !loc.host)
 		throw new TypeError('Ringcast: a URL is required outside a browser page');
 	return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws`;
+}
+
+// The URL with ?info= (presence) added.
+function withInfo(url, info) {
+	const u = new URL(url);
+	u.searchParams.set('info', info);
+	return u.toString();
 }
 
 // A subscription handle: returned by Ringcast#subscribe.
@@ -187,7 +215,10 @@ export class Ringcast {
 	}
 
 	// Calls fn(...data) with every message of the topic from now on, in seq
-	// order, across reconnects. Returns a Subscription.
+	// order, across reconnects. Returns a Subscription.  The topic may be a
+	// pattern ('news.*', 'news.>'): every message of the topics it matches
+	// (meta.topic says which), each once, live only (no resume after a
+	// reconnect: a pattern has no seq of its own).
 	subscribe(topic, handler) {
 		if (typeof topic !== 'string' || topic.length === 0)
 			throw new TypeError('Ringcast: topic must be a non-empty string');
@@ -203,7 +234,8 @@ export class Ringcast {
 				sub._resolve({ seq: t.lastSeq, epoch: this.epoch });
 			return sub;
 		}
-		t = { subs: new Set([sub]), lastSeq: null, acked: false, subId: null };
+		t = { subs: new Set([sub]), lastSeq: null, acked: false, subId: null,
+			pattern: isPattern(topic), seen: null, via: null };
 		this._topics.set(topic, t);
 		if (this.connected && this.transport === 'sse')
 			this._sseReopen();
@@ -236,6 +268,26 @@ export class Ringcast {
 					`Ringcast: not connected and ${this._queue.length} publishes already queued`));
 			this._queue.push({ cmd, resolve, reject });
 		});
+	}
+
+	// Who is subscribed to the topic (its namespace needs presence = on):
+	// resolves with {total, clients: [{conn, user?, info?}], truncated}
+	// (at most 100 clients; GET /presence/<topic> pages through all).
+	presence(topic) {
+		return this._ask({ op: 'presence', topic });
+	}
+
+	// Resolves with {clients, users}: how many subscriptions and users.
+	presenceStats(topic) {
+		return this._ask({ op: 'presence_stats', topic });
+	}
+
+	_ask(cmd) {
+		if (this.closed)
+			return Promise.reject(new RingcastError('closed', 'Ringcast: client is closed'));
+		if (!this.connected)
+			return Promise.reject(new RingcastError('not_connected', 'Ringcast: not connected'));
+		return new Promise((resolve, reject) => this._request(cmd, { kind: 'ask', resolve, reject }));
 	}
 
 	// Closes the connection for good: no reconnect; queued and unacked
@@ -302,7 +354,7 @@ export class Ringcast {
 			return this._sseConnect();
 		let ws;
 		try {
-			ws = new this._WS(this.url);
+			ws = new this._WS(this.options.info ? withInfo(this.url, this.options.info) : this.url);
 		} catch (e) {
 			this._emit('error', e);
 			this._scheduleReconnect();
@@ -408,10 +460,27 @@ export class Ringcast {
 		return id;
 	}
 
+	// A pattern resumes as exact subscriptions with from for the topics it
+	// delivered before (at most MAX_SEEN of them), routed to its handlers,
+	// then the pattern itself: topics that appeared meanwhile come live.
+	_resumePattern(pattern, t) {
+		for (const [topic, last] of t.seen || []) {
+			if (this._topics.has(topic))
+				continue; // subscribed by name, or resumed already
+			const e = { subs: t.subs, lastSeq: last, acked: false, subId: null,
+				pattern: false, seen: null, via: pattern };
+			this._topics.set(topic, e);
+			this._sendSub(topic, e);
+		}
+		if (t.seen)
+			t.seen.clear();
+		this._sendSub(pattern, t);
+	}
+
 	_sendSub(topic, t) {
 		const cmd = { op: 'sub', topic };
 		// Resume only within one epoch: seq numbers restart with the broker.
-		if (t.lastSeq !== null)
+		if (t.lastSeq !== null && !t.pattern)
 			cmd.from = t.lastSeq + 1;
 		t.subId = this._request(cmd, { kind: 'sub', topic, from: cmd.from });
 	}
@@ -433,6 +502,18 @@ export class Ringcast {
 		case 'err': return this._onErr(m);
 		case 'gap': return this._onGap(m);
 		case 'reset': return this._onReset(m);
+		case 'join':
+		case 'leave':
+			return this._emit(m.op, { topic: m.topic, conn: m.conn, user: m.user, info: m.info });
+		case 'presence':
+		case 'presence_stats': {
+			const p = this._pending.get(m.id);
+			if (!p || p.kind !== 'ask')
+				return;
+			this._pending.delete(m.id);
+			const { op, id, ...answer } = m;
+			return p.resolve(answer);
+		}
 		default:
 			return; // newer brokers may add messages
 		}
@@ -459,16 +540,25 @@ export class Ringcast {
 		const reconnected = previous !== null;
 		if (restarted) {
 			// Old seq numbers mean nothing now: subscribe afresh.
-			for (const t of this._topics.values())
+			for (const t of this._topics.values()) {
 				t.lastSeq = null;
+				if (t.seen)
+					t.seen.clear();
+			}
 		}
 		this._emit('open', { epoch: m.epoch, version: m.version, reconnected, transport: 'websocket' });
 		if (restarted)
 			this._emit('reset', { epoch: m.epoch, previousEpoch: previous, topics: [...this._topics.keys()] });
 		if (this._ws !== ws || !this.connected)
 			return; // a listener closed us
-		for (const [topic, t] of this._topics)
-			this._sendSub(topic, t);
+		// Exact topics first: a pattern's resume (its topics' exact subs)
+		// must be in place before the pattern goes live (PROTOCOL.md).
+		for (const [topic, t] of [...this._topics])
+			if (!t.pattern)
+				this._sendSub(topic, t);
+		for (const [topic, t] of [...this._topics])
+			if (t.pattern)
+				this._resumePattern(topic, t);
 		for (const q of this._queue.splice(0))
 			this._request(q.cmd, { kind: 'pub', topic: q.cmd.topic, resolve: q.resolve, reject: q.reject });
 		this._startPing();
@@ -503,14 +593,29 @@ export class Ringcast {
 		this._request({ op: 'refresh', token }, { kind: 'refresh', ws, token });
 	}
 
+	// The subscription a message belongs to: its topic's, else the first
+	// acked pattern that matches (the broker sends it once per connection).
+	_topicFor(name) {
+		const t = this._topics.get(name);
+		if (t && t.acked)
+			return t;
+		for (const [pattern, p] of this._topics)
+			if (p.pattern && p.acked && patternMatches(pattern, name))
+				return p;
+		return null;
+	}
+
 	_onMsg(m) {
-		const t = this._topics.get(m.topic);
+		const t = this._topicFor(m.topic);
 		// Before the ack the stream may still carry a dropped subscription.
-		if (!t || !t.acked)
+		if (!t)
 			return;
-		if (t.lastSeq !== null && m.seq <= t.lastSeq)
+		if (!t.pattern && t.lastSeq !== null && m.seq <= t.lastSeq)
 			return; // already delivered
-		t.lastSeq = m.seq;
+		if (!t.pattern)
+			t.lastSeq = m.seq;
+		else if (this.options.resumePatterns && (t.seen || (t.seen = new Map())).size < MAX_SEEN)
+			t.seen.set(m.topic, m.seq);
 		const data = m.enc === 'base64' ? decodeBase64(m.data) : m.data;
 		const meta = { topic: m.topic, seq: m.seq, epoch: this.epoch };
 		for (const s of [...t.subs]) {
@@ -529,6 +634,8 @@ export class Ringcast {
 		// Those numbers are gone for good: a later resume starts after them.
 		if (t && t.acked && t.lastSeq !== null && m.to > t.lastSeq)
 			t.lastSeq = m.to;
+		if (m.pattern !== undefined) // a pattern's drops: a count
+			return this._emit('gap', { pattern: m.pattern, dropped: m.dropped });
 		this._emit('gap', { topic: m.topic, from: m.from, to: m.to });
 	}
 
@@ -560,7 +667,9 @@ export class Ringcast {
 		if (!t || t.subId !== m.id)
 			return; // unsubscribed (or subscribed again) meanwhile
 		t.acked = true;
-		if (t.lastSeq === null) {
+		if (t.pattern) {
+			// no seq of its own
+		} else if (t.lastSeq === null) {
 			t.lastSeq = m.seq;
 		} else if (m.seq < t.lastSeq) {
 			// Same epoch but the topic's numbering went back: it vanished
@@ -578,7 +687,7 @@ export class Ringcast {
 		const p = m.id !== undefined ? this._pending.get(m.id) : undefined;
 		if (p)
 			this._pending.delete(m.id);
-		if (p && p.kind === 'pub')
+		if (p && (p.kind === 'pub' || p.kind === 'ask'))
 			return p.reject(err);
 		if (p && p.kind === 'auth') {
 			// The broker refused the token: try again with a new one.
@@ -590,7 +699,10 @@ export class Ringcast {
 		if (p && p.kind === 'sub') {
 			err.topic = p.topic;
 			const t = this._topics.get(p.topic);
-			if (t && t.subId === m.id) {
+			if (t && t.subId === m.id && t.via) {
+				// A pattern's resume of one topic failed: the pattern goes on.
+				this._topics.delete(p.topic);
+			} else if (t && t.subId === m.id) {
 				this._topics.delete(p.topic);
 				for (const s of t.subs) {
 					s.active = false;
@@ -610,6 +722,14 @@ export class Ringcast {
 			this._sseReopen();
 		else if (this.connected)
 			this._send({ op: 'unsub', topic: sub.topic });
+		// The exact subscriptions a pattern's resume made go with it.
+		for (const [topic, e] of [...this._topics]) {
+			if (e.via !== sub.topic)
+				continue;
+			this._topics.delete(topic);
+			if (this.connected)
+				this._send({ op: 'unsub', topic });
+		}
 	}
 
 	// --- Server-Sent Events (transport 'sse') ---

@@ -194,6 +194,8 @@ static int fake_send(struct bk_client *cl, struct rc_buf *frame)
 	n = rc_buf_len(frame) - (size_t)hl;
 	if (memmem(p, n, "\"op\":\"msg\"", 10)) {
 		e = (struct ev){ EV_MSG, num_after(p, n, "\"seq\":"), 0 };
+	} else if (memmem(p, n, "\"op\":\"gap\"", 10) && memmem(p, n, "\"pattern\":", 10)) {
+		e = (struct ev){ EV_GAP, 0, num_after(p, n, "\"dropped\":") }; /* a count */
 	} else if (memmem(p, n, "\"op\":\"gap\"", 10)) {
 		e = (struct ev){ EV_GAP, num_after(p, n, "\"from\":"), num_after(p, n, "\"to\":") };
 	}
@@ -663,4 +665,90 @@ Test(registry, history_budget_evicts_oldest_and_replay_reports_the_gap)
 	cr_assert(gap_to >= 1 && gap_to < 200, "gap 1-%llu: %s", (unsigned long long)gap_to,
 		  describe(f));
 	expect_stream(f, 1, 205, (const uint64_t[]){ 1, gap_to, 0 });
+}
+
+/* ---- Pattern subscriptions (psub.c) ------------------------------------------------ */
+
+struct named_sub {
+	struct fake *f;
+	const char *name;
+	int ret;
+};
+
+static void do_sub_named(void *arg)
+{
+	struct named_sub *o = arg;
+	uint64_t cur;
+
+	o->ret = bk_subscribe(&o->f->cl, o->name, strlen(o->name), false, 0, NULL, &cur);
+}
+
+static void sub_named(struct fake *f, const char *name)
+{
+	struct named_sub o = { f, name, 0 };
+
+	run_on(f->thread, do_sub_named, &o);
+	cr_assert_eq(o.ret, 0, "subscribe to %s: %d", name, o.ret);
+}
+
+/* Subscribers on every thread, each on the exact topic and two patterns
+ * that match it, or on patterns only: publishers on every thread, and
+ * every connection gets each message once, in seq order. */
+Test(registry, patterns_deliver_once_in_order_on_every_thread)
+{
+	enum { PER = 300 };
+	struct fake *both[NTHREADS], *pats[NTHREADS];
+	struct burst b[NTHREADS];
+	pthread_t th[NTHREADS];
+
+	for (unsigned i = 0; i < NTHREADS; i++) {
+		both[i] = fake_new(i);
+		sub_named(both[i], "t");
+		sub_named(both[i], "*");
+		sub_named(both[i], ">");
+		pats[i] = fake_new(i);
+		sub_named(pats[i], ">");
+		sub_named(pats[i], "*");
+	}
+	for (unsigned i = 0; i < NTHREADS; i++) {
+		b[i] = (struct burst){ i, PER };
+		cr_assert_eq(pthread_create(&th[i], NULL, publisher, &b[i]), 0);
+	}
+	for (unsigned i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	settle();
+	for (unsigned i = 0; i < NTHREADS; i++) {
+		expect_stream(both[i], 1, NTHREADS * PER, NULL);
+		expect_stream(pats[i], 1, NTHREADS * PER, NULL);
+		run_on(i, do_unsub_all, both[i]);
+		run_on(i, do_unsub_all, pats[i]);
+		cr_assert_eq(atomic_load(&bk.workers[i].npats), 0);
+		cr_assert_eq(bk.workers[i].pats.count, 0);
+	}
+}
+
+/* Drop policy on a pattern subscription: its drops are counted and
+ * reported as {"op":"gap","pattern":…,"dropped":N} once there is room,
+ * then delivery goes on. */
+Test(registry, pattern_drops_are_reported_as_a_count)
+{
+	struct fake *slow = fake_new(1);
+
+	cfg.slow_consumer_policy = RC_SLOW_DROP;
+	sub_named(slow, ">");
+	pub_on(0, 1);
+	settle();
+	slow->queued = cfg.max_backpressure;
+	pub_on(0, 3);
+	settle();
+	run_on(1, do_tick, NULL);
+	cr_assert_eq(slow->nev, 1, "still full: nothing more: %s", describe(slow));
+	slow->queued = 0;
+	run_on(1, do_tick, NULL);
+	pub_on(0, 1);
+	settle();
+	cr_assert_eq(slow->nev, 3, "%s", describe(slow));
+	cr_assert(slow->ev[0].kind == EV_MSG && slow->ev[0].a == 1);
+	cr_assert(slow->ev[1].kind == EV_GAP && slow->ev[1].b == 3, "3 dropped: %s", describe(slow));
+	cr_assert(slow->ev[2].kind == EV_MSG && slow->ev[2].a == 5);
 }

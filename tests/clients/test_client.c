@@ -383,6 +383,25 @@ Test(json_client, parses_server_messages)
 	cr_expect_eq(rc_srv_parse((const uint8_t *)f, strlen(f), &m), -EBADMSG);
 }
 
+Test(json_client, parses_join_and_leave)
+{
+	const char *f = "{\"op\":\"join\",\"topic\":\"room:1\",\"conn\":7,\"user\":\"u\",\"info\":\"i\"}";
+	struct rc_srv_msg m;
+
+	cr_assert_eq(rc_srv_parse((const uint8_t *)f, strlen(f), &m), 0);
+	cr_expect_eq(m.op, RC_SRV_JOIN);
+	cr_expect(m.has_conn && m.conn == 7);
+	cr_expect(m.user.len == 3 && m.info.len == 3);
+	f = "{\"op\":\"leave\",\"topic\":\"t\",\"conn\":1}";
+	cr_assert_eq(rc_srv_parse((const uint8_t *)f, strlen(f), &m), 0);
+	cr_expect_eq(m.op, RC_SRV_LEAVE);
+	cr_expect_null(m.user.p);
+	f = "{\"op\":\"join\",\"topic\":\"t\",\"conn\":1,\"user\":5}";
+	cr_expect_eq(rc_srv_parse((const uint8_t *)f, strlen(f), &m), -EBADMSG, "user not a string");
+	f = "{\"op\":\"join\",\"topic\":\"t\",\"conn\":-1}";
+	cr_expect_eq(rc_srv_parse((const uint8_t *)f, strlen(f), &m), -EBADMSG, "conn not a u64");
+}
+
 Test(json_client, unescape)
 {
 	char out[16];

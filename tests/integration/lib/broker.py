@@ -112,6 +112,16 @@ class Broker:
         kw.setdefault("ping_interval", None)
         return websockets.connect(self.url(path), compression=compression, **kw)
 
+    async def upgrade_status(self, path):
+        """Tries a WebSocket upgrade: "accepted", or the refusal's text
+        (it names the HTTP status, e.g. "... HTTP 400")."""
+        try:
+            ws = await self.connect(path)
+        except Exception as e:  # InvalidStatus(Code) across websockets versions
+            return str(e)
+        await ws.close()
+        return "accepted"
+
     async def json_client(self, compression=None, **kw):
         ws = await self.connect("/ws", compression=compression, **kw)
         c = JsonClient(ws)
