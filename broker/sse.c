@@ -357,6 +357,13 @@ static bool take_topics(struct bk_http *h, struct sse_client *st, struct rc_span
 				      "control characters, separated by commas");
 			return false;
 		}
+		if (rc_topic_is_pattern(name, (size_t)n)) {
+			/* An event id holds one seq per listed topic: a pattern's
+			 * topics are not known in advance, so it cannot resume. */
+			bk_http_error(h, 400, "patterns are not served as Server-Sent Events "
+				      "(their ids could not resume them); use WebSocket");
+			return false;
+		}
 		if (!bk_auth_may(&st->cl, BK_SUBSCRIBE, name, (size_t)n)) {
 			bk_http_error(h, 403, "not allowed to subscribe to this topic");
 			return false;

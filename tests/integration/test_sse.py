@@ -243,6 +243,7 @@ def test_http_semantics():
         for path, hdr, want in [
                 ("/events/", {}, 400), ("/events/a,,b", {}, 400), ("/events/a%20b", {}, 400),
                 ("/events/a,a", {}, 400), ("/events/a,b,c,d", {}, 400),
+                ("/events/news.*", {}, 400), ("/events/a,news.%3E", {}, 400),  # patterns
                 ("/events/a?from=-1", {}, 400), ("/events/a?from=18446744073709551616", {}, 400),
                 ("/events/a", {"Last-Event-ID": "garbage"}, 400),
                 ("/events/a", {"Last-Event-ID": "x/1"}, 200),  # another epoch: a reset
