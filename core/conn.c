@@ -51,6 +51,10 @@ void rc__conn_arm_recv(struct rc_conn *c)
 
 	if (c->recv_armed || c->state == RC_CS_DEAD)
 		return;
+	if (rc__loop_epoll(c->loop)) {
+		rc__ep_arm_recv(c);
+		return;
+	}
 	sqe = rc__sqe(c->loop);
 	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	set_fd(sqe, c);
@@ -165,6 +169,10 @@ static void maybe_close(struct rc_conn *c)
 
 	if (c->state != RC_CS_DEAD || c->close_submitted || c->inflight)
 		return;
+	if (rc__loop_epoll(c->loop)) {
+		rc__ep_close(c);
+		return;
+	}
 	sqe = rc__sqe(c->loop);
 	if (c->fixed)
 		io_uring_prep_close_direct(sqe, (unsigned)c->fd);
@@ -173,6 +181,13 @@ static void maybe_close(struct rc_conn *c)
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_CLOSE));
 	c->close_submitted = true;
 	c->inflight++;
+}
+
+/* An operation on a connection that is already dead came back: close the
+ * descriptor once nothing names it. */
+void rc__conn_settle(struct rc_conn *c)
+{
+	maybe_close(c);
 }
 
 /* Ends the connection now: on_close (code, default 1006), cancel whatever is
@@ -186,7 +201,9 @@ void rc__conn_abort(struct rc_conn *c, uint16_t code)
 	rc__conn_call_on_close(c, code ? code : RC_CLOSE_ABNORMAL, NULL, 0);
 	rc__conn_enter(c, RC_CS_DEAD, NULL);
 	rc__timer_disarm(c);
-	if (c->inflight) {
+	if (c->inflight && rc__loop_epoll(c->loop)) {
+		rc__ep_cancel(c);
+	} else if (c->inflight) {
 		sqe = rc__sqe(c->loop);
 		io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL |
 					(c->fixed ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
@@ -283,6 +300,23 @@ int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b)
 	return 0;
 }
 
+/* Fills iov with the queue's first frames that may go out now (at most
+ * max; with TLS only the encrypted prefix), the head from sq_off.  Returns
+ * how many. */
+unsigned rc__conn_iov(const struct rc_conn *c, struct iovec *iov, unsigned max)
+{
+	const struct rc_sendq_node *n = c->sq_head;
+	size_t off = c->sq_off;
+	unsigned i = 0;
+
+	for (; n && i < max && (!c->tls || n->cipher); n = n->next, i++) {
+		iov[i].iov_base = n->buf->data + off;
+		iov[i].iov_len = n->buf->len - off;
+		off = 0;
+	}
+	return i;
+}
+
 /* Submits one send covering as much of the queue as fits in the iovec. */
 void rc__conn_flush(struct rc_conn *c)
 {
@@ -300,6 +334,10 @@ void rc__conn_flush(struct rc_conn *c)
 	 * waiting for the handshake stays. */
 	if (!c->sq_head || (c->tls && !c->sq_head->cipher))
 		return;
+	if (rc__loop_epoll(c->loop)) {
+		rc__ep_send(c);
+		return;
+	}
 	n = c->sq_head;
 	if (!n->next || (c->tls && !n->next->cipher)) {
 		/* One buffer (a broadcast to an idle subscriber, an echo): a
@@ -314,11 +352,7 @@ void rc__conn_flush(struct rc_conn *c)
 			return;
 		}
 		s = c->sctx;
-		for (; n && i < RC_SEND_IOV && (!c->tls || n->cipher); n = n->next, i++) {
-			s->iov[i].iov_base = n->buf->data + off;
-			s->iov[i].iov_len = n->buf->len - off;
-			off = 0;
-		}
+		i = rc__conn_iov(c, s->iov, RC_SEND_IOV);
 		memset(&s->msg, 0, sizeof(s->msg));
 		s->msg.msg_iov = s->iov;
 		s->msg.msg_iovlen = i;
@@ -587,12 +621,16 @@ void rc__conn_maybe_finish(struct rc_conn *c)
 		return; /* back here once close_notify is sent */
 	rc__conn_enter(c, RC_CS_DRAIN, NULL);
 	c->shut_sent = true;
+	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
+	if (rc__loop_epoll(c->loop)) { /* never blocks: no completion */
+		shutdown(c->fd, SHUT_WR);
+		return;
+	}
 	sqe = rc__sqe(c->loop);
 	io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
 	set_fd(sqe, c);
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_SHUT));
 	c->inflight++;
-	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
 }
 
 static void close_local(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
@@ -735,6 +773,10 @@ static void pause_recv(struct rc_conn *c)
 
 	if (!c->recv_armed || c->recv_cancel || c->state == RC_CS_DEAD)
 		return;
+	if (rc__loop_epoll(c->loop)) {
+		rc__ep_pause_recv(c);
+		return;
+	}
 	sqe = rc__sqe(c->loop);
 	io_uring_prep_cancel64(sqe, RC_UD(c, RC_UD_RECV), 0);
 	io_uring_sqe_set_data64(sqe, 0);
@@ -805,6 +847,22 @@ void rc__conn_resume(struct rc_conn *c)
 		rc__conn_arm_recv(c);
 }
 
+/* What a recv brought, on either backend: res bytes at p, or 0 (EOF) or
+ * -errno (the peer is gone, or the recv was cancelled by a teardown). */
+void rc__conn_received(struct rc_conn *c, uint8_t *p, int res)
+{
+	if (res > 0) {
+		if (c->tls)
+			rc__tls_on_recv(c, p, (size_t)res);
+		else
+			rc__conn_input(c, p, (size_t)res);
+		return;
+	}
+	if (c->state != RC_CS_DEAD)
+		rc__conn_abort(c, c->close_rcvd ? c->peer_close : RC_CLOSE_ABNORMAL);
+	maybe_close(c);
+}
+
 /* A recv completion for c (the buffer is recycled after this returns). */
 void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 {
@@ -816,18 +874,12 @@ void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 		c->inflight--;
 	}
 	if (res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
-		uint8_t *p = rc__loop_buf(c->loop, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-		if (c->tls)
-			rc__tls_on_recv(c, p, (size_t)res);
-		else
-			rc__conn_input(c, p, (size_t)res);
+		rc__conn_received(c, rc__loop_buf(c->loop, cqe->flags >> IORING_CQE_BUFFER_SHIFT),
+				  res);
 	} else if (res == -ECANCELED && c->state != RC_CS_DEAD) {
 		/* pause_recv's cancel: armed again when the held input is read */
 	} else if (res == 0 || (res < 0 && res != -ENOBUFS)) {
-		/* EOF or error: the peer is gone (or the recv was cancelled). */
-		if (c->state != RC_CS_DEAD)
-			rc__conn_abort(c, c->close_rcvd ? c->peer_close : RC_CLOSE_ABNORMAL);
-		maybe_close(c);
+		rc__conn_received(c, NULL, res);
 		return;
 	}
 	if (c->state == RC_CS_DEAD)

@@ -108,8 +108,17 @@ struct rc_listener {
 	uint64_t last_warn_ms;
 };
 
+/* The epoll backend's part of a loop (loop_epoll.c). */
+struct rc_ep_loop {
+	int fd;                  /* the epoll instance */
+	struct rc_conn *done;    /* operations finished, reported next turn */
+	uint8_t *buf;            /* where every connection's recv lands */
+};
+
 struct rc_loop {
-	struct io_uring ring;
+	uint8_t io;              /* RC_IO_URING or RC_IO_EPOLL: the backend */
+	struct rc_ep_loop ep;    /* epoll only */
+	struct io_uring ring;    /* io_uring only, with br* and direct */
 	struct rc_options opt;
 	struct rc_pool *pool;
 	struct rc_server *srv;
@@ -259,6 +268,13 @@ struct rc_conn {
 	struct rc_client_state *cl;
 	struct sockaddr_in6 peer; /* or sockaddr_in; family 0 if unknown */
 	struct rc_tls *tls;       /* NULL: plain TCP */
+	/* epoll backend (loop_epoll.c) */
+	struct rc_conn *ep_next;  /* loop->ep.done while ep_done */
+	int ep_res;               /* result of the finished send or connect */
+	uint32_t ep_events;       /* interest registered (0: not in epoll) */
+	uint8_t ep_done;          /* RC_EP_* operations finished, not reported */
+	bool ep_out;              /* a send waits for EPOLLOUT */
+	bool ep_connecting;       /* a connect waits for EPOLLOUT */
 };
 
 struct rc_tls;
@@ -308,6 +324,31 @@ void rc__timer_disarm(struct rc_conn *c);
 int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned,
 			  struct rc_tls_server *tls);
 
+void rc__loop_tick(struct rc_loop *l, uint64_t t1);
+void rc__loop_wake(struct rc_loop *l);
+void rc__loop_accepted(struct rc_listener *ls, int fd);
+
+/* loop_epoll.c: the epoll backend.  Each operation io_uring would submit
+ * is done (or waits for readiness) here and reports to the same handlers
+ * as a completion does: rc__conn_on_send, rc__conn_on_close,
+ * rc__client_on_connect, rc__conn_received; one turn of such a loop is
+ * rc__ep_turn. */
+static inline bool rc__loop_epoll(const struct rc_loop *l)
+{
+	return l->io == RC_IO_EPOLL;
+}
+int rc__ep_init(struct rc_loop *l);
+void rc__ep_exit(struct rc_loop *l);
+int rc__ep_turn(struct rc_loop *l, uint64_t wait_ms);
+void rc__ep_arm_accept(struct rc_listener *ls);
+void rc__ep_stop_accept(struct rc_listener *ls);
+void rc__ep_arm_recv(struct rc_conn *c);
+void rc__ep_pause_recv(struct rc_conn *c);
+void rc__ep_send(struct rc_conn *c);
+void rc__ep_cancel(struct rc_conn *c);
+void rc__ep_close(struct rc_conn *c);
+void rc__ep_connect(struct rc_conn *c, const struct sockaddr *sa, socklen_t sl);
+
 /* conn.c */
 struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed);
 void rc__conn_enter(struct rc_conn *c, enum rc_conn_state s,
@@ -321,6 +362,9 @@ extern const struct rc_conn_reader rc__ws_state;
 extern const struct rc_conn_reader rc__stream_state;
 void rc__conn_arm_recv(struct rc_conn *c);
 void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe);
+void rc__conn_received(struct rc_conn *c, uint8_t *p, int res);
+unsigned rc__conn_iov(const struct rc_conn *c, struct iovec *iov, unsigned max);
+void rc__conn_settle(struct rc_conn *c);
 void rc__conn_on_send(struct rc_conn *c, int res);
 void rc__conn_on_close(struct rc_conn *c);
 void rc__conn_on_shut(struct rc_conn *c);

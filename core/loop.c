@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -61,7 +62,9 @@ static bool defer_taskrun_safe(void)
 	return !(major == 6 && minor >= 6 && minor <= 8);
 }
 
-static int ring_init(struct rc_loop *l)
+/* Sets up the ring; loud: log why it failed (io_uring was asked for by
+ * name, so there is no fallback to tell about). */
+static int ring_init(struct rc_loop *l, bool loud)
 {
 	struct io_uring_params p;
 	unsigned flags[3] = {
@@ -88,6 +91,8 @@ static int ring_init(struct rc_loop *l)
 			rc_log(RC_LOG_WARN, "io_uring: no FAST_POLL; kernel 5.19 or newer recommended");
 		return 0;
 	}
+	if (!loud)
+		return ret;
 	if (ret == -EPERM || ret == -ENOSYS)
 		rc_log(RC_LOG_ERROR, "io_uring_setup failed: %s. io_uring is disabled or "
 		       "blocked here (containers: Docker's default seccomp profile blocks "
@@ -100,7 +105,7 @@ static int ring_init(struct rc_loop *l)
 	return ret;
 }
 
-static int buf_ring_init(struct rc_loop *l)
+static int buf_ring_init(struct rc_loop *l, bool loud)
 {
 	struct io_uring_buf_reg reg;
 	size_t ring_bytes = RC_BR_COUNT * sizeof(struct io_uring_buf);
@@ -127,8 +132,9 @@ static int buf_ring_init(struct rc_loop *l)
 	reg.bgid = RC_BGID;
 	ret = io_uring_register_buf_ring(&l->ring, &reg, 0);
 	if (ret < 0) {
-		rc_log(RC_LOG_ERROR, "io_uring: provided buffer rings need Linux 5.19+: %s",
-		       strerror(-ret));
+		if (loud)
+			rc_log(RC_LOG_ERROR, "io_uring: provided buffer rings need Linux 5.19+: %s",
+			       strerror(-ret));
 		goto err_unmap_mem;
 	}
 	for (unsigned i = 0; i < RC_BR_COUNT; i++)
@@ -188,6 +194,89 @@ static void arm_wake(struct rc_loop *l)
 	io_uring_sqe_set_data64(sqe, RC_UD(l, RC_UD_WAKE));
 }
 
+/* The ring and its provided buffers; 0 or -errno (logged when loud). */
+static int uring_init(struct rc_loop *l, bool loud, const char **why)
+{
+	int ret = ring_init(l, loud);
+
+	*why = "io_uring_setup";
+	if (ret < 0)
+		return ret;
+	ret = buf_ring_init(l, loud);
+	if (ret < 0) {
+		*why = "provided buffer rings (Linux 5.19+)";
+		io_uring_queue_exit(&l->ring);
+	}
+	return ret;
+}
+
+static void uring_exit(struct rc_loop *l)
+{
+	/* the ring goes first: the buffer ring is registered with it */
+	io_uring_queue_exit(&l->ring);
+	munmap(l->br_mem, (size_t)l->br_count * l->br_size);
+	munmap(l->br, l->br_count * sizeof(struct io_uring_buf));
+}
+
+/* The backend asked for: o's, or RINGCAST_IO_BACKEND's when o says auto. */
+static enum rc_io_backend backend_wanted(const struct rc_options *o)
+{
+	const char *env = getenv("RINGCAST_IO_BACKEND");
+
+	if (o->io_backend != RC_IO_AUTO || !env || !*env || !strcmp(env, "auto"))
+		return o->io_backend;
+	if (!strcmp(env, "io_uring"))
+		return RC_IO_URING;
+	if (!strcmp(env, "epoll"))
+		return RC_IO_EPOLL;
+	rc_log(RC_LOG_WARN, "RINGCAST_IO_BACKEND=%s: not auto, io_uring or epoll; "
+	       "using auto", env);
+	return RC_IO_AUTO;
+}
+
+/* Says once per process which backend the loops run and why. */
+static void log_backend(struct rc_loop *l, enum rc_io_backend want, int err, const char *why)
+{
+	static atomic_bool said;
+
+	if (atomic_exchange(&said, true))
+		return;
+	if (!rc__loop_epoll(l))
+		rc_log(RC_LOG_INFO, "io backend: io_uring%s", want == RC_IO_URING ? " (forced)" : "");
+	else if (want == RC_IO_EPOLL)
+		rc_log(RC_LOG_INFO, "io backend: epoll (forced by io_backend or RINGCAST_IO_BACKEND)");
+	else
+		rc_log(RC_LOG_WARN, "io backend: epoll, because io_uring is unavailable: %s: %s%s",
+		       why, strerror(-err),
+		       err == -EPERM || err == -ENOSYS
+			       ? " (blocked by a seccomp profile such as Docker's or Kubernetes' "
+				 "RuntimeDefault, or kernel.io_uring_disabled)" : "");
+}
+
+/* Sets up the backend: io_uring unless epoll is asked for, epoll when auto
+ * finds io_uring unavailable. */
+static int backend_init(struct rc_loop *l)
+{
+	enum rc_io_backend want = backend_wanted(&l->opt);
+	const char *why = "";
+	int ret = 0;
+
+	l->io = RC_IO_URING;
+	if (want != RC_IO_EPOLL) {
+		ret = uring_init(l, want == RC_IO_URING, &why);
+		if (ret == 0 || want == RC_IO_URING) {
+			if (ret == 0)
+				log_backend(l, want, 0, why);
+			return ret;
+		}
+	}
+	l->io = RC_IO_EPOLL;
+	if (rc__ep_init(l) < 0)
+		return -errno;
+	log_backend(l, want, ret, why);
+	return 0;
+}
+
 /* Creates a loop owned by the calling thread. */
 struct rc_loop *rc_loop_new(const struct rc_options *o)
 {
@@ -202,23 +291,29 @@ struct rc_loop *rc_loop_new(const struct rc_options *o)
 		l->opt = *o;
 	else
 		rc_options_default(&l->opt);
-	ret = ring_init(l);
+	ret = backend_init(l);
 	if (ret < 0)
 		goto err_free;
-	ret = buf_ring_init(l);
-	if (ret < 0)
-		goto err_ring;
 	l->pool = rc__pool_new();
 	if (!l->pool) {
 		ret = -ENOMEM;
-		goto err_buf_ring;
+		goto err_backend;
 	}
-	l->wake_fd = eventfd(0, EFD_CLOEXEC);
+	l->wake_fd = eventfd(0, EFD_CLOEXEC | (rc__loop_epoll(l) ? EFD_NONBLOCK : 0));
 	if (l->wake_fd < 0) {
 		ret = -errno;
 		goto err_pool;
 	}
-	direct_table_init(l);
+	if (rc__loop_epoll(l)) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = RC_UD(l, RC_UD_WAKE) };
+		if (epoll_ctl(l->ep.fd, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0) {
+			ret = -errno;
+			close(l->wake_fd);
+			goto err_pool;
+		}
+	} else {
+		direct_table_init(l);
+	}
 	rc_list_init(&l->conns);
 	rc_list_init(&l->listeners);
 	rc_list_init(&l->t_handshake);
@@ -229,18 +324,17 @@ struct rc_loop *rc_loop_new(const struct rc_options *o)
 	l->now_ms = rc_now_ms();
 	rc__pool_set_current(l->pool);
 	current_loop = l;
-	arm_wake(l);
+	if (!rc__loop_epoll(l))
+		arm_wake(l);
 	return l;
 
 err_pool:
 	rc__pool_free(l->pool);
-err_buf_ring: /* the ring goes first: the buffer ring is registered with it */
-	io_uring_queue_exit(&l->ring);
-	munmap(l->br_mem, (size_t)l->br_count * l->br_size);
-	munmap(l->br, l->br_count * sizeof(struct io_uring_buf));
-	goto err_free;
-err_ring:
-	io_uring_queue_exit(&l->ring);
+err_backend:
+	if (rc__loop_epoll(l))
+		rc__ep_exit(l);
+	else
+		uring_exit(l);
 err_free:
 	free(l);
 	errno = -ret;
@@ -249,6 +343,12 @@ err_free:
 
 /* The calling thread's loop. */
 struct rc_loop *rc_loop_current(void) { return current_loop; }
+
+/* The backend's name (see rc.h). */
+const char *rc_loop_backend(const struct rc_loop *l)
+{
+	return rc__loop_epoll(l) ? "epoll" : "io_uring";
+}
 
 /* An SQE, submitting first if the SQ is full (never fails: the ring is
  * sized for the loop and a full SQ is flushed to the kernel). */
@@ -448,9 +548,13 @@ static void start_drain(struct rc_loop *l)
 	for (it = l->listeners.next; it != &l->listeners; it = next) {
 		struct rc_listener *ls = rc_container_of(it, struct rc_listener, link);
 		next = it->next;
-		struct io_uring_sqe *sqe = rc__sqe(l);
-		io_uring_prep_cancel_fd(sqe, ls->fd, 0);
-		io_uring_sqe_set_data64(sqe, 0);
+		if (rc__loop_epoll(l)) {
+			rc__ep_stop_accept(ls);
+		} else {
+			struct io_uring_sqe *sqe = rc__sqe(l);
+			io_uring_prep_cancel_fd(sqe, ls->fd, 0);
+			io_uring_sqe_set_data64(sqe, 0);
+		}
 		/* Leave LISTEN now, not when the descriptor is closed: the ring
 		 * may keep the socket alive after exit (its teardown runs in a
 		 * kernel worker), and while it listens the kernel completes
@@ -484,8 +588,13 @@ static void force_close_all(struct rc_loop *l)
 static void arm_accept(struct rc_listener *ls)
 {
 	struct rc_loop *l = ls->loop;
-	struct io_uring_sqe *sqe = rc__sqe(l);
+	struct io_uring_sqe *sqe;
 
+	if (rc__loop_epoll(l)) {
+		rc__ep_arm_accept(ls);
+		return;
+	}
+	sqe = rc__sqe(l);
 	if (l->direct) /* direct descriptors have no close-on-exec flag */
 		io_uring_prep_multishot_accept_direct(sqe, ls->fd, NULL, NULL, 0);
 	else
@@ -538,6 +647,39 @@ static void ask_peer_name(struct rc_conn *c, int family)
 	c->inflight++;
 }
 
+/* A connection accepted on ls (either backend): serve it, or close fd. */
+void rc__loop_accepted(struct rc_listener *ls, int fd)
+{
+	struct rc_loop *l = ls->loop;
+	struct rc_conn *c = rc__conn_new(l, fd, l->direct);
+
+	if (!c) {
+		if (rc__loop_epoll(l)) {
+			close(fd);
+			return;
+		}
+		struct io_uring_sqe *sqe = rc__sqe(l);
+		if (l->direct)
+			io_uring_prep_close_direct(sqe, (unsigned)fd);
+		else
+			io_uring_prep_close(sqe, fd);
+		io_uring_sqe_set_data64(sqe, 0);
+		return;
+	}
+	rc__timer_arm(c, RC_T_HANDSHAKE, l->opt.handshake_timeout_ms);
+	if (ls->tls && rc__tls_accept(c, ls->tls) < 0) {
+		rc__conn_abort(c, 0);
+	} else if (l->direct) {
+		ask_peer_name(c, ls->family);
+		rc__conn_arm_recv(c);
+	} else {
+		socklen_t sl = sizeof(c->peer);
+		getpeername(c->fd, (struct sockaddr *)&c->peer, &sl);
+		rc__conn_admit(c);
+		rc__conn_arm_recv(c);
+	}
+}
+
 static void on_accept(struct rc_listener *ls, const struct io_uring_cqe *cqe)
 {
 	struct rc_loop *l = ls->loop;
@@ -545,28 +687,7 @@ static void on_accept(struct rc_listener *ls, const struct io_uring_cqe *cqe)
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		ls->armed = false;
 	if (cqe->res >= 0) {
-		struct rc_conn *c = rc__conn_new(l, cqe->res, l->direct);
-		if (!c) {
-			struct io_uring_sqe *sqe = rc__sqe(l);
-			if (l->direct)
-				io_uring_prep_close_direct(sqe, (unsigned)cqe->res);
-			else
-				io_uring_prep_close(sqe, cqe->res);
-			io_uring_sqe_set_data64(sqe, 0);
-		} else {
-			rc__timer_arm(c, RC_T_HANDSHAKE, l->opt.handshake_timeout_ms);
-			if (ls->tls && rc__tls_accept(c, ls->tls) < 0) {
-				rc__conn_abort(c, 0);
-			} else if (l->direct) {
-				ask_peer_name(c, ls->family);
-				rc__conn_arm_recv(c);
-			} else {
-				socklen_t sl = sizeof(c->peer);
-				getpeername(c->fd, (struct sockaddr *)&c->peer, &sl);
-				rc__conn_admit(c);
-				rc__conn_arm_recv(c);
-			}
-		}
+		rc__loop_accepted(ls, cqe->res);
 	} else if (cqe->res == -ENFILE || cqe->res == -EMFILE || cqe->res == -ENOMEM ||
 		   cqe->res == -ENOBUFS) {
 		/* Out of descriptors or memory: the multishot ended; the next
@@ -640,12 +761,18 @@ static void dispatch(struct rc_loop *l, struct io_uring_cqe *cqe)
 		rc__client_on_connect(ptr, cqe->res);
 		break;
 	case RC_UD_WAKE:
-		run_posts(l);
-		if (atomic_load(&l->stop) && !l->draining)
-			start_drain(l);
+		rc__loop_wake(l);
 		arm_wake(l);
 		break;
 	}
+}
+
+/* The wake eventfd was read: run the posts, start draining if stopped. */
+void rc__loop_wake(struct rc_loop *l)
+{
+	run_posts(l);
+	if (atomic_load(&l->stop) && !l->draining)
+		start_drain(l);
 }
 
 /* The provided buffer for a recv completion (see rc__conn_on_recv). */
@@ -676,10 +803,13 @@ int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms)
 	struct io_uring_cqe *cqes[256], *cqe;
 	struct __kernel_timespec ts = { .tv_sec = (long long)(wait_ms / 1000),
 					.tv_nsec = (long long)(wait_ms % 1000) * 1000000 };
-	uint64_t t0 = rc_now_ns(), t1;
+	uint64_t t0, t1;
 	unsigned n;
 	int ret;
 
+	if (rc__loop_epoll(l))
+		return rc__ep_turn(l, wait_ms);
+	t0 = rc_now_ns();
 	ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
 	t1 = rc_now_ns();
 	__atomic_store_n(&l->idle_ns, l->idle_ns + (t1 - t0), __ATOMIC_RELAXED);
@@ -694,6 +824,15 @@ int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms)
 		io_uring_cq_advance(&l->ring, n);
 		rc__loop_flush(l);
 	}
+	rc__loop_tick(l, t1);
+	return 0;
+}
+
+/* The end of every turn, either backend (t1: when the wait ended):
+ * listeners retried, timers expired, what they queued sent, idle pool
+ * memory returned. */
+void rc__loop_tick(struct rc_loop *l, uint64_t t1)
+{
 	rearm_listeners(l);
 	expire_list(l, &l->t_handshake, RC_T_HANDSHAKE);
 	expire_list(l, &l->t_idle, RC_T_IDLE);
@@ -702,7 +841,6 @@ int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms)
 	rc__loop_flush(l);
 	rc__pool_trim(l->pool, l->now_ms); /* after a burst, memory goes back */
 	__atomic_store_n(&l->busy_ns, l->busy_ns + (rc_now_ns() - t1), __ATOMIC_RELAXED);
-	return 0;
 }
 
 /* Runs until stopped and drained. */
@@ -741,9 +879,10 @@ void rc_loop_free(struct rc_loop *l)
 		free(ls);
 	}
 	/* Completions of cancels and closes still in the ring name nothing. */
-	io_uring_queue_exit(&l->ring);
-	munmap(l->br_mem, (size_t)l->br_count * l->br_size);
-	munmap(l->br, l->br_count * sizeof(struct io_uring_buf));
+	if (rc__loop_epoll(l))
+		rc__ep_exit(l);
+	else
+		uring_exit(l);
 	close(l->wake_fd);
 	free(l->tls_scratch);
 	run_posts(l);
