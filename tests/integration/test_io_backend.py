@@ -19,7 +19,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 import broker  # noqa: E402
-from rctest import BUILD, ROOT, Proc, check, eq, free_ports, run, wait_until  # noqa: E402
+from rctest import BUILD, ROOT, check, eq, free_ports, run, wait_until  # noqa: E402
 
 HELPER = None
 # Each case says what it wants; the suite may run with the variable set.
@@ -38,27 +38,6 @@ def build_helper():
     HELPER = out
 
 
-def start(argv_prefix, *flags, env=None):
-    """Starts build/ringcast (behind argv_prefix) on a free port; waits for
-    /healthz 200 (a Broker) or for the process to exit (None)."""
-    port = free_ports(1)[0]
-    argv = argv_prefix + [os.path.join(BUILD, "ringcast"), "--listen", f"127.0.0.1:{port}",
-                          "--threads", "2", *flags]
-    p = Proc(argv, env=env, name="ringcast")
-    b = broker.Broker(p, port)
-
-    def healthy():
-        if not p.alive():
-            return "exited"
-        try:
-            st, _, _ = b.http("GET", "/healthz", timeout=1)
-            return "ok" if st == 200 else None
-        except OSError:
-            return None
-    r = wait_until(healthy, 15, "ringcast to answer /healthz or exit")
-    return b if r == "ok" else None
-
-
 async def pubsub(b):
     """A subscriber gets a message published over HTTP."""
     ws = await b.connect("/sub/io")
@@ -70,7 +49,7 @@ async def pubsub(b):
 
 
 async def test_auto_falls_back_to_epoll_under_seccomp():
-    b = start([HELPER], env=AUTO)
+    b = broker.start(threads=2, env=AUTO, prefix=[HELPER])
     check(b is not None, "the broker did not start under a filter refusing io_uring_setup")
     try:
         log = b.log()
@@ -84,14 +63,19 @@ async def test_auto_falls_back_to_epoll_under_seccomp():
 
 
 def test_forced_io_uring_refuses_under_seccomp():
-    b = start([HELPER], "--io-backend", "io_uring", env=AUTO)
-    check(b is None, "io_backend = io_uring started although io_uring_setup is refused")
+    port = free_ports(1)[0]
+    r = subprocess.run([HELPER, os.path.join(BUILD, "ringcast"), "--listen", f"127.0.0.1:{port}",
+                        "--io-backend", "io_uring"], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, **AUTO})
+    check(r.returncode != 0, f"io_backend = io_uring ran although io_uring_setup is refused: "
+          f"{r.stderr[-800:]!r}")
+    check("io_uring_setup failed: Operation not permitted" in r.stderr and "seccomp" in r.stderr,
+          f"the hint: {r.stderr[-800:]!r}")
 
 
 async def test_forced_epoll_flag_and_env():
     for flags, env in ((["--io-backend", "epoll"], AUTO), ([], {"RINGCAST_IO_BACKEND": "epoll"})):
-        b = start([], *flags, env=env)
-        check(b is not None, f"no start with {flags} {env}")
+        b = broker.start(*flags, env=env)
         try:
             check("io backend: epoll (forced" in b.log(), f"log: {b.log()[-1500:]!r}")
             await pubsub(b)
@@ -100,8 +84,7 @@ async def test_forced_epoll_flag_and_env():
 
 
 async def test_auto_is_io_uring_where_allowed():
-    b = start([], env=AUTO)
-    check(b is not None, "no start with auto")
+    b = broker.start(env=AUTO)
     try:
         log = b.log()
         if "io backend: epoll, because" in log:
