@@ -210,10 +210,14 @@ $(UNIT_BIN): $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(CLIENT_LIB) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(LIBS)
 
-# Unit tests first (Criterion prints its own synthesis line), then the
-# integration tests that start real programs and third-party peers.
+# core/'s layering (tests/core/check_layers.py: every cross-file call in
+# core/'s objects goes down core/README.md's layer picture), the unit tests
+# (Criterion prints its own synthesis line), then the integration tests that
+# start real programs and third-party peers.
+CHECK_LAYERS = $(Q)/usr/bin/python3 tests/core/check_layers.py $(BUILD) >/dev/null
 ifneq ($(TSAN),1)
 test: test-deps all $(UNIT_BIN)
+	$(CHECK_LAYERS)
 	$(Q)$(UNIT_BIN) --jobs 2
 	$(Q)BUILD=$(BUILD) tests/integration/run
 else
@@ -234,6 +238,7 @@ test: test-deps all
 endif
 
 unit: $(UNIT_BIN)
+	$(CHECK_LAYERS)
 	$(Q)$(UNIT_BIN) --jobs 2
 
 # The same unit and integration tests on the epoll loop backend (what runs

@@ -158,9 +158,7 @@ void rc__client_fail(struct rc_conn *c, const char *fmt, ...)
 	else if ((size_t)n >= sizeof(why))
 		n = sizeof(why) - 1;
 	rc_log(RC_LOG_DEBUG, "client %s:%u: %s", c->cl->host, c->cl->port, why);
-	if (c->state != RC_CS_DEAD)
-		rc__conn_call_on_close(c, RC_CLOSE_ABNORMAL, (const uint8_t *)why, (size_t)n);
-	rc__conn_abort(c, RC_CLOSE_ABNORMAL);
+	rc__conn_abort_why(c, why, (size_t)n);
 }
 
 static const char *socks_reply_text(uint8_t rep)
@@ -516,6 +514,11 @@ void rc__client_feed(struct rc_conn *c, uint8_t *p, size_t n)
 		rc__conn_feed(c, p + used, n - used);
 }
 
+static void cqe_connect(void *c, const struct io_uring_cqe *cqe)
+{
+	rc__client_on_connect(c, cqe->res);
+}
+
 static struct rc_conn *client_new(struct rc_loop *l, int fd, const struct url *u,
 				  const struct rc_client_options *o,
 				  const struct rc_handlers *h, void *user)
@@ -529,6 +532,7 @@ static struct rc_conn *client_new(struct rc_loop *l, int fd, const struct url *u
 		rc__pool_release(s);
 		return NULL;
 	}
+	rc__loop_on(l, RC_UD_CONNECT, cqe_connect);
 	c->cl = s;
 	memset(s, 0, sizeof(*s));
 	c->client = true;
@@ -622,6 +626,7 @@ static struct rc_conn *dial(struct rc_loop *l, const char *url,
 	rc__conn_enter(c, RC_CS_CONNECTING, NULL);
 	if (via)
 		socks_init(c, &proxy);
+	c->inflight++;
 	if (rc__loop_epoll(l)) {
 		rc__ep_connect(c, (struct sockaddr *)&ss, sl);
 		return c;
@@ -630,7 +635,6 @@ static struct rc_conn *dial(struct rc_loop *l, const char *url,
 	struct io_uring_sqe *sqe = rc__sqe(l);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&ss, sl);
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_CONNECT));
-	c->inflight++;
 	io_uring_submit(&l->ring);
 	return c;
 }

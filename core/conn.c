@@ -18,6 +18,10 @@
 
 #include "core/internal.h"
 
+static void hook_loop(struct rc_loop *l);
+
+const struct rc_transport rc__plain_transport = { .recv = rc__conn_input };
+
 /* Allocates a connection on l for descriptor fd (direct if fixed), in no
  * state yet: its creator enters the first (rc__conn_enter). */
 struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed)
@@ -27,6 +31,8 @@ struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed)
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
+	hook_loop(l);
+	c->tp = &rc__plain_transport;
 	c->loop = l;
 	c->srv = l->srv;
 	c->fd = fd;
@@ -51,8 +57,10 @@ void rc__conn_arm_recv(struct rc_conn *c)
 
 	if (c->recv_armed || c->state == RC_CS_DEAD)
 		return;
+	c->recv_armed = true;
+	c->inflight++;
 	if (rc__loop_epoll(c->loop)) {
-		rc__ep_arm_recv(c);
+		rc__ep_recv(c);
 		return;
 	}
 	sqe = rc__sqe(c->loop);
@@ -61,8 +69,6 @@ void rc__conn_arm_recv(struct rc_conn *c)
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = c->loop->bgid;
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_RECV));
-	c->recv_armed = true;
-	c->inflight++;
 }
 
 /* ---- References and teardown ------------------------------------------------------ */
@@ -95,7 +101,8 @@ static void release_buffers(struct rc_conn *c)
 	c->sctx = NULL;
 	rc__pool_release(c->cl); /* the client's state (client.c) */
 	c->cl = NULL;
-	rc__tls_free(c);
+	if (c->tp->free)
+		c->tp->free(c);
 }
 
 /* The one place a connection changes state.  st is the new state's reader
@@ -169,6 +176,8 @@ static void maybe_close(struct rc_conn *c)
 
 	if (c->state != RC_CS_DEAD || c->close_submitted || c->inflight)
 		return;
+	c->close_submitted = true;
+	c->inflight++;
 	if (rc__loop_epoll(c->loop)) {
 		rc__ep_close(c);
 		return;
@@ -179,8 +188,6 @@ static void maybe_close(struct rc_conn *c)
 	else
 		io_uring_prep_close(sqe, c->fd);
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_CLOSE));
-	c->close_submitted = true;
-	c->inflight++;
 }
 
 /* An operation on a connection that is already dead came back: close the
@@ -188,6 +195,15 @@ static void maybe_close(struct rc_conn *c)
 void rc__conn_settle(struct rc_conn *c)
 {
 	maybe_close(c);
+}
+
+/* Fails a connection that never opened: on_close gets 1006 with why as its
+ * reason (its user has no other way to learn why), then it ends. */
+void rc__conn_abort_why(struct rc_conn *c, const char *why, size_t len)
+{
+	if (c->state != RC_CS_DEAD)
+		rc__conn_call_on_close(c, RC_CLOSE_ABNORMAL, (const uint8_t *)why, len);
+	rc__conn_abort(c, RC_CLOSE_ABNORMAL);
 }
 
 /* Ends the connection now: on_close (code, default 1006), cancel whatever is
@@ -215,7 +231,7 @@ void rc__conn_abort(struct rc_conn *c, uint16_t code)
 /* The close SQE completed: the connection leaves the loop. */
 void rc__conn_on_close(struct rc_conn *c)
 {
-	const struct rc_server_config *cfg = c->srv ? rc__server_config(c->srv) : NULL;
+	const struct rc_server_config *cfg = c->loop->srv_cfg;
 
 	c->inflight--;
 	rc_list_del(&c->all);
@@ -226,33 +242,15 @@ void rc__conn_on_close(struct rc_conn *c)
 	rc__conn_put(c);
 }
 
-/* Asks the server whether to serve a socket just accepted, before any of
- * its bytes is read (rc_server_config.on_connect).  Refused: a plain one is
- * answered with the status and closed like any refused request (its
- * request, if any, is discarded); a TLS one is closed (no handshake yet). */
-void rc__conn_admit(struct rc_conn *c)
-{
-	const struct rc_server_config *cfg = rc__server_config(c->srv);
-	int status = cfg->on_connect ? cfg->on_connect(c) : 0;
-
-	if (!status) {
-		c->admitted = true;
-		return;
-	}
-	if (c->tls)
-		rc__conn_abort(c, 0);
-	else
-		rc__http_refuse(c, status, "connection limit", NULL);
-}
-
-/* The peer's address arrived (see loop.c ask_peer_name): admit or refuse. */
-void rc__conn_on_peer(struct rc_conn *c)
+/* An SQE of the layers above naming c completed (server.c's SO_PEERNAME):
+ * true if c lives on, false if it was dead and is being closed now. */
+bool rc__conn_complete(struct rc_conn *c)
 {
 	c->inflight--;
-	if (c->state == RC_CS_DEAD)
-		maybe_close(c);
-	else
-		rc__conn_admit(c);
+	if (c->state != RC_CS_DEAD)
+		return true;
+	maybe_close(c);
+	return false;
 }
 
 /* shutdown(SHUT_WR) completed: wait for the peer's EOF (close timer). */
@@ -300,21 +298,11 @@ int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b)
 	return 0;
 }
 
-/* Fills iov with the queue's first frames that may go out now (at most
- * max; with TLS only the encrypted prefix), the head from sq_off.  Returns
- * how many. */
-unsigned rc__conn_iov(const struct rc_conn *c, struct iovec *iov, unsigned max)
+/* Whether queue node n may go out now: under a sealing transport (TLS),
+ * only once sealed. */
+static bool sendable(const struct rc_conn *c, const struct rc_sendq_node *n)
 {
-	const struct rc_sendq_node *n = c->sq_head;
-	size_t off = c->sq_off;
-	unsigned i = 0;
-
-	for (; n && i < max && (!c->tls || n->cipher); n = n->next, i++) {
-		iov[i].iov_base = n->buf->data + off;
-		iov[i].iov_len = n->buf->len - off;
-		off = 0;
-	}
-	return i;
+	return !c->tp->seal || n->cipher;
 }
 
 /* Submits one send covering as much of the queue as fits in the iovec. */
@@ -328,18 +316,14 @@ void rc__conn_flush(struct rc_conn *c)
 
 	if (c->sending || c->state == RC_CS_DEAD)
 		return;
-	if (c->tls && rc__tls_encrypt(c) < 0)
+	if (c->tp->seal && c->tp->seal(c) < 0)
 		return;
-	/* With TLS only the encrypted prefix of the queue goes out; plaintext
-	 * waiting for the handshake stays. */
-	if (!c->sq_head || (c->tls && !c->sq_head->cipher))
+	/* A sealing transport sends only the sealed prefix of the queue;
+	 * plaintext waiting for the TLS handshake stays. */
+	if (!c->sq_head || !sendable(c, c->sq_head))
 		return;
-	if (rc__loop_epoll(c->loop)) {
-		rc__ep_send(c);
-		return;
-	}
 	n = c->sq_head;
-	if (!n->next || (c->tls && !n->next->cipher)) {
+	if ((!n->next || !sendable(c, n->next)) && !rc__loop_epoll(c->loop)) {
 		/* One buffer (a broadcast to an idle subscriber, an echo): a
 		 * plain send needs no msghdr and no send context. */
 		sqe = rc__sqe(c->loop);
@@ -352,10 +336,21 @@ void rc__conn_flush(struct rc_conn *c)
 			return;
 		}
 		s = c->sctx;
-		i = rc__conn_iov(c, s->iov, RC_SEND_IOV);
+		for (; n && i < RC_SEND_IOV && sendable(c, n); n = n->next, i++) {
+			s->iov[i].iov_base = n->buf->data + off;
+			s->iov[i].iov_len = n->buf->len - off;
+			off = 0;
+		}
 		memset(&s->msg, 0, sizeof(s->msg));
 		s->msg.msg_iov = s->iov;
 		s->msg.msg_iovlen = i;
+		if (rc__loop_epoll(c->loop)) { /* epoll sends every queue this way */
+			c->sending = true;
+			c->send_iovs = (uint8_t)i;
+			c->inflight++;
+			rc__ep_sendmsg(c, &s->msg);
+			return;
+		}
 		sqe = rc__sqe(c->loop);
 		io_uring_prep_sendmsg(sqe, c->fd, &s->msg, MSG_NOSIGNAL);
 	}
@@ -617,20 +612,20 @@ void rc__conn_maybe_finish(struct rc_conn *c)
 		return;
 	if (!(c->close_sent && (c->close_rcvd || c->fail_fast)) && c->state != RC_CS_DRAIN)
 		return;
-	if (c->tls && rc__tls_close_notify(c))
+	if (c->tp->close_notify && c->tp->close_notify(c))
 		return; /* back here once close_notify is sent */
 	rc__conn_enter(c, RC_CS_DRAIN, NULL);
 	c->shut_sent = true;
+	c->inflight++;
 	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
-	if (rc__loop_epoll(c->loop)) { /* never blocks: no completion */
-		shutdown(c->fd, SHUT_WR);
+	if (rc__loop_epoll(c->loop)) {
+		rc__ep_shutdown(c);
 		return;
 	}
 	sqe = rc__sqe(c->loop);
 	io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
 	set_fd(sqe, c);
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_SHUT));
-	c->inflight++;
 }
 
 static void close_local(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
@@ -755,6 +750,74 @@ void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind)
 	}
 }
 
+/* ---- The loop's hooks ---------------------------------------------------------- */
+
+static void cqe_recv(void *c, const struct io_uring_cqe *cqe)
+{
+	rc__conn_on_recv(c, cqe);
+}
+
+static void cqe_send(void *c, const struct io_uring_cqe *cqe)
+{
+	rc__conn_on_send(c, cqe->res);
+}
+
+static void cqe_close(void *c, const struct io_uring_cqe *cqe)
+{
+	(void)cqe;
+	rc__conn_on_close(c);
+}
+
+static void cqe_shut(void *c, const struct io_uring_cqe *cqe)
+{
+	(void)cqe;
+	rc__conn_on_shut(c);
+}
+
+/* The end of a batch: sends what the connections queued during it, one
+ * sendmsg per connection however many frames arrived meanwhile. */
+static void flush_queued(struct rc_loop *l)
+{
+	while (l->flushq) {
+		struct rc_conn *c = l->flushq;
+		l->flushq = c->flush_next;
+		c->flush_next = NULL;
+		c->flush_pending = false;
+		rc__conn_flush(c);
+		rc__conn_put(c);
+	}
+}
+
+/* The loop drains: open connections get a 1001 close, those not open yet
+ * end at once; force: every connection ends now. */
+static void drain(struct rc_loop *l, bool force)
+{
+	struct rc_list *it, *next;
+
+	for (it = l->conns.next; it != &l->conns; it = next) {
+		struct rc_conn *c = rc_container_of(it, struct rc_conn, all);
+		next = it->next;
+		if (force)
+			rc__conn_abort(c, 0);
+		else if (c->state == RC_CS_OPEN || c->state == RC_CS_STREAM)
+			rc_conn_close(c, RC_CLOSE_GOING_AWAY, "server shutting down", 20);
+		else if (c->state < RC_CS_OPEN)
+			rc__conn_abort(c, 0);
+	}
+}
+
+/* Hooks connections into l (on each new one: a few stores). */
+static void hook_loop(struct rc_loop *l)
+{
+	rc__loop_on(l, RC_UD_RECV, cqe_recv);
+	rc__loop_on(l, RC_UD_SEND, cqe_send);
+	rc__loop_on(l, RC_UD_CLOSE, cqe_close);
+	rc__loop_on(l, RC_UD_SHUT, cqe_shut);
+	l->on_batch = flush_queued;
+	l->on_timeout = rc__conn_timeout;
+	l->on_drain = drain;
+}
+
 /* ---- Opening and receiving --------------------------------------------------------- */
 
 /* Plaintext bytes received, handed to the reader of the current state.
@@ -773,14 +836,14 @@ static void pause_recv(struct rc_conn *c)
 
 	if (!c->recv_armed || c->recv_cancel || c->state == RC_CS_DEAD)
 		return;
+	c->recv_cancel = true;
 	if (rc__loop_epoll(c->loop)) {
-		rc__ep_pause_recv(c);
+		rc__ep_recv_cancel(c);
 		return;
 	}
 	sqe = rc__sqe(c->loop);
 	io_uring_prep_cancel64(sqe, RC_UD(c, RC_UD_RECV), 0);
 	io_uring_sqe_set_data64(sqe, 0);
-	c->recv_cancel = true;
 }
 
 /* Keeps input the connection cannot process now (over its budget), after
@@ -847,22 +910,6 @@ void rc__conn_resume(struct rc_conn *c)
 		rc__conn_arm_recv(c);
 }
 
-/* What a recv brought, on either backend: res bytes at p, or 0 (EOF) or
- * -errno (the peer is gone, or the recv was cancelled by a teardown). */
-void rc__conn_received(struct rc_conn *c, uint8_t *p, int res)
-{
-	if (res > 0) {
-		if (c->tls)
-			rc__tls_on_recv(c, p, (size_t)res);
-		else
-			rc__conn_input(c, p, (size_t)res);
-		return;
-	}
-	if (c->state != RC_CS_DEAD)
-		rc__conn_abort(c, c->close_rcvd ? c->peer_close : RC_CLOSE_ABNORMAL);
-	maybe_close(c);
-}
-
 /* A recv completion for c (the buffer is recycled after this returns). */
 void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 {
@@ -874,12 +921,15 @@ void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe)
 		c->inflight--;
 	}
 	if (res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
-		rc__conn_received(c, rc__loop_buf(c->loop, cqe->flags >> IORING_CQE_BUFFER_SHIFT),
-				  res);
+		uint8_t *p = rc__loop_buf(c->loop, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		c->tp->recv(c, p, (size_t)res);
 	} else if (res == -ECANCELED && c->state != RC_CS_DEAD) {
 		/* pause_recv's cancel: armed again when the held input is read */
 	} else if (res == 0 || (res < 0 && res != -ENOBUFS)) {
-		rc__conn_received(c, NULL, res);
+		/* EOF or error: the peer is gone (or the recv was cancelled). */
+		if (c->state != RC_CS_DEAD)
+			rc__conn_abort(c, c->close_rcvd ? c->peer_close : RC_CLOSE_ABNORMAL);
+		maybe_close(c);
 		return;
 	}
 	if (c->state == RC_CS_DEAD)

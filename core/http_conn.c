@@ -35,7 +35,7 @@ void rc__http_refuse(struct rc_conn *c, int status, const char *reason,
 
 static void upgrade(struct rc_conn *c, const struct rc_http_request *req)
 {
-	const struct rc_server_config *cfg = rc__server_config(c->srv);
+	const struct rc_server_config *cfg = c->loop->srv_cfg;
 	const struct rc_options *o = &c->loop->opt;
 	struct rc_ws_upgrade up;
 	char ext[512], resp[1024];
@@ -98,7 +98,7 @@ static void upgrade_and_read_early(struct rc_conn *c, const struct rc_http_reque
 static int next_request(struct rc_conn *c)
 {
 	const struct rc_options *o = &c->loop->opt;
-	const struct rc_server_config *cfg = rc__server_config(c->srv);
+	const struct rc_server_config *cfg = c->loop->srv_cfg;
 	struct rc_http_limits lim = { o->max_http_head, RC_HTTP_MAX_HEADERS };
 	struct rc_http_request req;
 	uint64_t clen;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "core/rc.h"
@@ -90,6 +91,14 @@ enum rc_ud {
 #define RC_UD_OP(ud) ((enum rc_ud)((ud) & 15))
 #define RC_UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~(uint64_t)15))
 
+#define RC_UD_KINDS 16
+
+struct io_uring_cqe;
+struct rc_conn;
+/* A completion handler: ptr is what the SQE's user_data named. */
+typedef void rc__cqe_cb(void *ptr, const struct io_uring_cqe *cqe);
+enum rc_timer_kind { RC_T_NONE, RC_T_HANDSHAKE, RC_T_IDLE, RC_T_PONG, RC_T_CLOSE };
+
 struct rc_post {
 	struct rc_post *next;
 	void (*fn)(void *arg);
@@ -108,17 +117,24 @@ struct rc_listener {
 	uint64_t last_warn_ms;
 };
 
+#define RC_EP_EVENTS 256   /* events taken per epoll_wait */
+#define RC_EP_LISTEN 64    /* listening sockets per epoll loop */
+
 /* The epoll backend's part of a loop (loop_epoll.c). */
 struct rc_ep_loop {
 	int fd;                  /* the epoll instance */
 	struct rc_conn *done;    /* operations finished, reported next turn */
-	uint8_t *buf;            /* where every connection's recv lands */
+	struct rc_ep_listen {    /* accepting sockets, by index in user_data */
+		int fd;          /* -1: free */
+		void *ptr;       /* what their completions name */
+	} listen[RC_EP_LISTEN];
+	struct epoll_event *evs; /* RC_EP_EVENTS */
 };
 
 struct rc_loop {
 	uint8_t io;              /* RC_IO_URING or RC_IO_EPOLL: the backend */
 	struct rc_ep_loop ep;    /* epoll only */
-	struct io_uring ring;    /* io_uring only, with br* and direct */
+	struct io_uring ring;    /* io_uring only (with direct, br*) */
 	struct rc_options opt;
 	struct rc_pool *pool;
 	struct rc_server *srv;
@@ -152,6 +168,23 @@ struct rc_loop {
 
 	/* counters for stats */
 	uint64_t busy_ns, idle_ns;
+
+	/* The layers above, which loop.c reaches only through these (it calls
+	 * nothing above it; core/README.md, "Layers"), each set by the layer
+	 * that owns the thing: completions by user_data kind (rc__loop_on);
+	 * conn.c: the end of every batch (send what was queued), an expired
+	 * timer, closing every connection on drain (force: at once);
+	 * server.c: stop accepting on drain, and a tick for listeners whose
+	 * accept ran out of descriptors. */
+	rc__cqe_cb *on_cqe[RC_UD_KINDS];
+	void (*on_batch)(struct rc_loop *l);
+	void (*on_timeout)(struct rc_conn *c, enum rc_timer_kind kind);
+	void (*on_drain)(struct rc_loop *l, bool force);
+	void (*on_stop_accepting)(struct rc_loop *l);
+	void (*on_tick)(struct rc_loop *l);
+	/* The server's configuration on a server's loop (server.c), for the
+	 * connections it accepts; NULL on a bare loop. */
+	const struct rc_server_config *srv_cfg;
 };
 
 /* ---- Connections --------------------------------------------------------------- */
@@ -196,6 +229,27 @@ struct rc_conn_reader {
 	 * this state; NULL: the WebSocket close handshake. */
 	void (*end)(struct rc_conn *c, bool drop_unsent);
 };
+
+/* How a connection's bytes meet the socket (core/README.md, "Layers"): plain
+ * TCP (conn.c) or TLS over memory BIOs (tls.c); room for kTLS.  conn.c's
+ * recv path and send queue call only through this table. */
+struct rc_transport {
+	/* Received bytes: plain hands them on as they are (rc__conn_input);
+	 * TLS decrypts them first. */
+	void (*recv)(struct rc_conn *c, uint8_t *p, size_t n);
+	/* Before a send: turns queued plaintext into records (queue nodes
+	 * with cipher set); 0 or -errno (the connection was failed).  NULL:
+	 * every queued byte goes out as it is. */
+	int (*seal)(struct rc_conn *c);
+	/* Before shutdown(SHUT_WR): queues the transport's own goodbye; true
+	 * while it still has to go out.  NULL: none. */
+	bool (*close_notify)(struct rc_conn *c);
+	/* With the connection's memory.  NULL: nothing to free. */
+	void (*free)(struct rc_conn *c);
+};
+
+/* conn.c: plain TCP. */
+extern const struct rc_transport rc__plain_transport;
 
 struct rc_conn {
 	struct rc_list all;       /* loop->conns */
@@ -267,14 +321,20 @@ struct rc_conn {
 	struct rc_send_ctx *sctx;
 	struct rc_client_state *cl;
 	struct sockaddr_in6 peer; /* or sockaddr_in; family 0 if unknown */
-	struct rc_tls *tls;       /* NULL: plain TCP */
-	/* epoll backend (loop_epoll.c) */
-	struct rc_conn *ep_next;  /* loop->ep.done while ep_done */
-	int ep_res;               /* result of the finished send or connect */
-	uint32_t ep_events;       /* interest registered (0: not in epoll) */
-	uint8_t ep_done;          /* RC_EP_* operations finished, not reported */
-	bool ep_out;              /* a send waits for EPOLLOUT */
-	bool ep_connecting;       /* a connect waits for EPOLLOUT */
+	const struct rc_transport *tp; /* plain, or TLS (c->tls) */
+	struct rc_tls *tls;       /* tls.c's session; NULL: plain TCP */
+	/* The epoll backend's view of what the ring would hold for c
+	 * (loop_epoll.c). */
+	struct rc_ep_conn {
+		struct rc_conn *next;       /* loop->ep.done while done != 0 */
+		const struct msghdr *msg;   /* the send waiting for room */
+		int recv_res, send_res;     /* results to report */
+		uint32_t events;            /* interest registered; 0: none */
+		uint8_t done;               /* finished operations (RC_EP_*) */
+		bool recv;                  /* a multishot recv is armed */
+		bool out;                   /* a sendmsg waits for EPOLLOUT */
+		bool connecting;            /* a connect waits for EPOLLOUT */
+	} ep;
 };
 
 struct rc_tls;
@@ -312,42 +372,40 @@ static inline size_t rc__conn_room(const struct rc_conn *c)
 	return used < max ? max - used : 0;
 }
 
-/* loop.c */
-struct io_uring_sqe *rc__sqe(struct rc_loop *l);
-void rc__loop_log_features(struct rc_loop *l);
-enum rc_timer_kind { RC_T_NONE, RC_T_HANDSHAKE, RC_T_IDLE, RC_T_PONG, RC_T_CLOSE };
-void rc__timer_arm(struct rc_conn *c, enum rc_timer_kind kind, unsigned ms);
-uint8_t *rc__loop_buf(struct rc_loop *l, unsigned bid);
-void rc__loop_flush(struct rc_loop *l);
-int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms);
-void rc__timer_disarm(struct rc_conn *c);
-int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned,
-			  struct rc_tls_server *tls);
-
-void rc__loop_tick(struct rc_loop *l, uint64_t t1);
-void rc__loop_wake(struct rc_loop *l);
-void rc__loop_accepted(struct rc_listener *ls, int fd);
-
-/* loop_epoll.c: the epoll backend.  Each operation io_uring would submit
- * is done (or waits for readiness) here and reports to the same handlers
- * as a completion does: rc__conn_on_send, rc__conn_on_close,
- * rc__client_on_connect, rc__conn_received; one turn of such a loop is
- * rc__ep_turn. */
+/* loop_epoll.c: the epoll backend, a ring emulated on readiness.  Each
+ * call stands where an SQE would be prepared, and its result comes back
+ * as the completion the ring would post, to the handler registered for
+ * its kind (rc__loop_on): same user_data, res and flags (a recv's bytes
+ * in the loop's one buffer, rc__loop_buf).  Only one branch on the loop's
+ * backend at each submission point; loop.c runs the turn. */
 static inline bool rc__loop_epoll(const struct rc_loop *l)
 {
 	return l->io == RC_IO_EPOLL;
 }
 int rc__ep_init(struct rc_loop *l);
 void rc__ep_exit(struct rc_loop *l);
-int rc__ep_turn(struct rc_loop *l, uint64_t wait_ms);
-void rc__ep_arm_accept(struct rc_listener *ls);
-void rc__ep_stop_accept(struct rc_listener *ls);
-void rc__ep_arm_recv(struct rc_conn *c);
-void rc__ep_pause_recv(struct rc_conn *c);
-void rc__ep_send(struct rc_conn *c);
-void rc__ep_cancel(struct rc_conn *c);
+int rc__ep_wait(struct rc_loop *l, uint64_t wait_ms);
+bool rc__ep_dispatch(struct rc_loop *l, int n);
+int rc__ep_watch_wake(struct rc_loop *l);
+void rc__ep_recv(struct rc_conn *c);
+void rc__ep_recv_cancel(struct rc_conn *c);
+void rc__ep_sendmsg(struct rc_conn *c, const struct msghdr *msg);
+void rc__ep_shutdown(struct rc_conn *c);
 void rc__ep_close(struct rc_conn *c);
+void rc__ep_cancel(struct rc_conn *c);
 void rc__ep_connect(struct rc_conn *c, const struct sockaddr *sa, socklen_t sl);
+int rc__ep_accept(struct rc_loop *l, int fd, void *ptr);
+void rc__ep_accept_cancel(struct rc_loop *l, int fd);
+
+/* loop.c */
+struct io_uring_sqe *rc__sqe(struct rc_loop *l);
+void rc__loop_log_features(struct rc_loop *l);
+void rc__timer_arm(struct rc_conn *c, enum rc_timer_kind kind, unsigned ms);
+uint8_t *rc__loop_buf(struct rc_loop *l, unsigned bid);
+void rc__loop_flush(struct rc_loop *l);
+int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms);
+void rc__timer_disarm(struct rc_conn *c);
+void rc__loop_on(struct rc_loop *l, enum rc_ud op, rc__cqe_cb *fn);
 
 /* conn.c */
 struct rc_conn *rc__conn_alloc(struct rc_loop *l, int fd, bool fixed);
@@ -362,14 +420,13 @@ extern const struct rc_conn_reader rc__ws_state;
 extern const struct rc_conn_reader rc__stream_state;
 void rc__conn_arm_recv(struct rc_conn *c);
 void rc__conn_on_recv(struct rc_conn *c, const struct io_uring_cqe *cqe);
-void rc__conn_received(struct rc_conn *c, uint8_t *p, int res);
-unsigned rc__conn_iov(const struct rc_conn *c, struct iovec *iov, unsigned max);
-void rc__conn_settle(struct rc_conn *c);
 void rc__conn_on_send(struct rc_conn *c, int res);
 void rc__conn_on_close(struct rc_conn *c);
 void rc__conn_on_shut(struct rc_conn *c);
 void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind);
 void rc__conn_abort(struct rc_conn *c, uint16_t code);
+void rc__conn_abort_why(struct rc_conn *c, const char *why, size_t len);
+void rc__conn_settle(struct rc_conn *c);
 void rc__conn_flush(struct rc_conn *c);
 int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b);
 void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n);
@@ -384,8 +441,7 @@ size_t rc__conn_dispatch(struct rc_conn *c, uint8_t *p, size_t n);
 void rc__conn_input(struct rc_conn *c, uint8_t *p, size_t n);
 int rc__conn_hold(struct rc_conn *c, const uint8_t *p, size_t n);
 void rc__conn_resume(struct rc_conn *c);
-void rc__conn_admit(struct rc_conn *c);
-void rc__conn_on_peer(struct rc_conn *c);
+bool rc__conn_complete(struct rc_conn *c);
 /* ws_recv.c */
 size_t rc__ws_read(struct rc_conn *c, uint8_t *p, size_t n);
 /* conn.c, for ws_recv.c */
@@ -408,10 +464,7 @@ void rc__tls_server_free(struct rc_tls_server *t);
 int rc__listen_exclusive(int fd, const int *own_fds, unsigned nown);
 int rc__tls_accept(struct rc_conn *c, struct rc_tls_server *srv);
 int rc__tls_connect(struct rc_conn *c, const char *host, const char *ca_file, bool insecure);
-void rc__tls_free(struct rc_conn *c);
-void rc__tls_on_recv(struct rc_conn *c, const uint8_t *p, size_t n);
-int rc__tls_encrypt(struct rc_conn *c);
-bool rc__tls_close_notify(struct rc_conn *c);
+void rc__tls_on_recv(struct rc_conn *c, uint8_t *p, size_t n);
 
 /* stream.c */
 void rc__stream_open(struct rc_conn *c);
@@ -434,6 +487,5 @@ void rc__client_fail(struct rc_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* server.c */
-const struct rc_server_config *rc__server_config(const struct rc_server *s);
 
 #endif

@@ -1,8 +1,11 @@
-/* The io_uring event loop: ring setup and feature probing, the provided
- * buffer ring, completion dispatch, timers, cross-thread posts, accept.
+/* The io_uring event loop, the ring and nothing else: ring setup and
+ * feature probing, the provided buffer ring, completion dispatch, timers,
+ * cross-thread posts.  It calls no file above it (core/README.md, "Layers"):
+ * accepting is server.c's, connections are conn.c's, each reached through
+ * the hooks they register.
  *
  * One loop per thread.  Completions are dispatched by the operation encoded
- * in user_data (see enum rc_ud).  A connection is freed only when no SQE
+ * in user_data (see enum rc_ud) to the handler registered for it.  A connection is freed only when no SQE
  * still names it (conn->inflight == 0), the io_uring form of Redis's
  * freeClientAsync. */
 #include <errno.h>
@@ -12,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -194,7 +196,8 @@ static void arm_wake(struct rc_loop *l)
 	io_uring_sqe_set_data64(sqe, RC_UD(l, RC_UD_WAKE));
 }
 
-/* The ring and its provided buffers; 0 or -errno (logged when loud). */
+/* The ring and its provided buffers; 0 or -errno (logged when loud), *why
+ * naming the step that failed. */
 static int uring_init(struct rc_loop *l, bool loud, const char **why)
 {
 	int ret = ring_init(l, loud);
@@ -271,10 +274,19 @@ static int backend_init(struct rc_loop *l)
 		}
 	}
 	l->io = RC_IO_EPOLL;
-	if (rc__ep_init(l) < 0)
-		return -errno;
+	int err = rc__ep_init(l);
+	if (err < 0)
+		return err;
 	log_backend(l, want, ret, why);
 	return 0;
+}
+
+static void backend_exit(struct rc_loop *l)
+{
+	if (rc__loop_epoll(l))
+		rc__ep_exit(l);
+	else
+		uring_exit(l);
 }
 
 /* Creates a loop owned by the calling thread. */
@@ -299,21 +311,15 @@ struct rc_loop *rc_loop_new(const struct rc_options *o)
 		ret = -ENOMEM;
 		goto err_backend;
 	}
-	l->wake_fd = eventfd(0, EFD_CLOEXEC | (rc__loop_epoll(l) ? EFD_NONBLOCK : 0));
+	l->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (l->wake_fd < 0) {
 		ret = -errno;
 		goto err_pool;
 	}
-	if (rc__loop_epoll(l)) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = RC_UD(l, RC_UD_WAKE) };
-		if (epoll_ctl(l->ep.fd, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0) {
-			ret = -errno;
-			close(l->wake_fd);
-			goto err_pool;
-		}
-	} else {
+	if (!rc__loop_epoll(l))
 		direct_table_init(l);
-	}
+	else if ((ret = rc__ep_watch_wake(l)) < 0)
+		goto err_wake;
 	rc_list_init(&l->conns);
 	rc_list_init(&l->listeners);
 	rc_list_init(&l->t_handshake);
@@ -328,13 +334,12 @@ struct rc_loop *rc_loop_new(const struct rc_options *o)
 		arm_wake(l);
 	return l;
 
+err_wake:
+	close(l->wake_fd);
 err_pool:
 	rc__pool_free(l->pool);
 err_backend:
-	if (rc__loop_epoll(l))
-		rc__ep_exit(l);
-	else
-		uring_exit(l);
+	backend_exit(l);
 err_free:
 	free(l);
 	errno = -ret;
@@ -395,7 +400,7 @@ static void expire_list(struct rc_loop *l, struct rc_list *list, enum rc_timer_k
 		if (c->deadline > l->now_ms)
 			break;
 		rc__timer_disarm(c);
-		rc__conn_timeout(c, kind);
+		l->on_timeout(c, kind);
 	}
 }
 
@@ -539,240 +544,51 @@ void rc_loop_stop(struct rc_loop *l)
 	(void)!write(l->wake_fd, &one, sizeof(one));
 }
 
+/* Stops accepting and closes every connection, through the layers above. */
 static void start_drain(struct rc_loop *l)
 {
-	struct rc_list *it, *next;
-
 	l->draining = true;
 	l->drain_deadline = l->now_ms + l->opt.close_timeout_ms;
-	for (it = l->listeners.next; it != &l->listeners; it = next) {
-		struct rc_listener *ls = rc_container_of(it, struct rc_listener, link);
-		next = it->next;
-		if (rc__loop_epoll(l)) {
-			rc__ep_stop_accept(ls);
-		} else {
-			struct io_uring_sqe *sqe = rc__sqe(l);
-			io_uring_prep_cancel_fd(sqe, ls->fd, 0);
-			io_uring_sqe_set_data64(sqe, 0);
-		}
-		/* Leave LISTEN now, not when the descriptor is closed: the ring
-		 * may keep the socket alive after exit (its teardown runs in a
-		 * kernel worker), and while it listens the kernel completes
-		 * handshakes nobody will accept and a successor on this address
-		 * is refused as "address in use" (listen_excl.c). */
-		if (ls->owned)
-			shutdown(ls->fd, SHUT_RD);
-	}
-	for (it = l->conns.next; it != &l->conns; it = next) {
-		struct rc_conn *c = rc_container_of(it, struct rc_conn, all);
-		next = it->next;
-		if (c->state == RC_CS_OPEN || c->state == RC_CS_STREAM)
-			rc_conn_close(c, RC_CLOSE_GOING_AWAY, "server shutting down", 20);
-		else if (c->state < RC_CS_OPEN)
-			rc__conn_abort(c, 0);
-	}
-}
-
-static void force_close_all(struct rc_loop *l)
-{
-	struct rc_list *it, *next;
-
-	for (it = l->conns.next; it != &l->conns; it = next) {
-		next = it->next;
-		rc__conn_abort(rc_container_of(it, struct rc_conn, all), 0);
-	}
-}
-
-/* ---- Accept ------------------------------------------------------------------------- */
-
-static void arm_accept(struct rc_listener *ls)
-{
-	struct rc_loop *l = ls->loop;
-	struct io_uring_sqe *sqe;
-
-	if (rc__loop_epoll(l)) {
-		rc__ep_arm_accept(ls);
-		return;
-	}
-	sqe = rc__sqe(l);
-	if (l->direct) /* direct descriptors have no close-on-exec flag */
-		io_uring_prep_multishot_accept_direct(sqe, ls->fd, NULL, NULL, 0);
-	else
-		io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, RC_UD(ls, RC_UD_ACCEPT));
-	ls->armed = true;
-}
-
-/* Starts accepting on fd (a listening socket). */
-int rc__loop_add_listener(struct rc_loop *l, int fd, bool owned,
-			  struct rc_tls_server *tls)
-{
-	struct rc_listener *ls = calloc(1, sizeof(*ls));
-
-	if (!ls)
-		return -ENOMEM;
-	ls->loop = l;
-	ls->fd = fd;
-	ls->owned = owned;
-	ls->tls = tls;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	ls->family = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 ? ss.ss_family : AF_INET;
-	rc_list_add_tail(&l->listeners, &ls->link);
-	arm_accept(ls);
-	return 0;
-}
-
-/* A direct descriptor has no getpeername(); Linux 6.7+ answers
- * getsockopt(SOL_SOCKET, SO_PEERNAME) through IORING_OP_URING_CMD.  The SQE
- * is hard-linked to the recv that follows, so the address is written before
- * any request byte is handled, and a kernel without the command (an error
- * here, leaving the address unknown) neither cancels the recv nor leaves anything naming the connection.
- * The uapi fields of 6.7 are set by offset: liburing 2.3 predates them. */
-static void ask_peer_name(struct rc_conn *c, int family)
-{
-	struct io_uring_sqe *sqe = rc__sqe(c->loop);
-
-	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, c->fd, NULL, 0, 0);
-	sqe->off = 2; /* cmd_op = SOCKET_URING_OP_GETSOCKOPT */
-	sqe->addr = (uint64_t)SOL_SOCKET | ((uint64_t)SO_PEERNAME << 32); /* level, optname */
-	/* optlen: SO_PEERNAME refuses a length over the address's own. */
-	sqe->splice_fd_in = family == AF_INET6 ? (int)sizeof(struct sockaddr_in6)
-					       : (int)sizeof(struct sockaddr_in);
-	sqe->addr3 = (uint64_t)(uintptr_t)&c->peer;                      /* optval */
-	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
-	/* Its completion (whatever the result) admits the connection
-	 * (rc__conn_on_peer) before the linked recv's first bytes. */
-	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_PEER));
-	c->inflight++;
-}
-
-/* A connection accepted on ls (either backend): serve it, or close fd. */
-void rc__loop_accepted(struct rc_listener *ls, int fd)
-{
-	struct rc_loop *l = ls->loop;
-	struct rc_conn *c = rc__conn_new(l, fd, l->direct);
-
-	if (!c) {
-		if (rc__loop_epoll(l)) {
-			close(fd);
-			return;
-		}
-		struct io_uring_sqe *sqe = rc__sqe(l);
-		if (l->direct)
-			io_uring_prep_close_direct(sqe, (unsigned)fd);
-		else
-			io_uring_prep_close(sqe, fd);
-		io_uring_sqe_set_data64(sqe, 0);
-		return;
-	}
-	rc__timer_arm(c, RC_T_HANDSHAKE, l->opt.handshake_timeout_ms);
-	if (ls->tls && rc__tls_accept(c, ls->tls) < 0) {
-		rc__conn_abort(c, 0);
-	} else if (l->direct) {
-		ask_peer_name(c, ls->family);
-		rc__conn_arm_recv(c);
-	} else {
-		socklen_t sl = sizeof(c->peer);
-		getpeername(c->fd, (struct sockaddr *)&c->peer, &sl);
-		rc__conn_admit(c);
-		rc__conn_arm_recv(c);
-	}
-}
-
-static void on_accept(struct rc_listener *ls, const struct io_uring_cqe *cqe)
-{
-	struct rc_loop *l = ls->loop;
-
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		ls->armed = false;
-	if (cqe->res >= 0) {
-		rc__loop_accepted(ls, cqe->res);
-	} else if (cqe->res == -ENFILE || cqe->res == -EMFILE || cqe->res == -ENOMEM ||
-		   cqe->res == -ENOBUFS) {
-		/* Out of descriptors or memory: the multishot ended; the next
-		 * accept is retried by the tick (see rc_loop_run), not in a
-		 * busy loop. */
-		if (!ls->armed && l->now_ms - ls->last_warn_ms >= 1000) {
-			rc_log(RC_LOG_WARN, "accept: %s (retrying every second)",
-			       strerror(-cqe->res));
-			ls->last_warn_ms = l->now_ms;
-		}
-		return;
-	} else if (cqe->res != -ECANCELED && cqe->res != -EAGAIN &&
-		   cqe->res != -ECONNABORTED) {
-		rc_log(RC_LOG_ERROR, "accept on listener %d failed for good: %s",
-		       ls->fd, strerror(-cqe->res));
-		ls->failed = true;
-		return;
-	}
-	if (!ls->armed && !l->draining)
-		arm_accept(ls);
-}
-
-/* Listeners whose multishot ended for want of descriptors or memory get
- * another try at most once a second. */
-static void rearm_listeners(struct rc_loop *l)
-{
-	struct rc_list *it;
-
-	if (l->draining)
-		return;
-	for (it = l->listeners.next; it != &l->listeners; it = it->next) {
-		struct rc_listener *ls = rc_container_of(it, struct rc_listener, link);
-		if (!ls->armed && !ls->failed && l->now_ms - ls->last_warn_ms >= 1000)
-			arm_accept(ls);
-	}
+	if (l->on_stop_accepting)
+		l->on_stop_accepting(l);
+	if (l->on_drain)
+		l->on_drain(l, false);
 }
 
 /* ---- The run loop -------------------------------------------------------------------- */
 
-static void dispatch(struct rc_loop *l, struct io_uring_cqe *cqe)
-{
-	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	void *ptr = RC_UD_PTR(ud);
-
-	switch (RC_UD_OP(ud)) {
-	case RC_UD_NONE:
-		break;
-	case RC_UD_ACCEPT:
-		on_accept(ptr, cqe);
-		break;
-	case RC_UD_RECV: {
-		struct rc_conn *c = ptr;
-		rc__conn_on_recv(c, cqe);
-		if (cqe->flags & IORING_CQE_F_BUFFER)
-			buf_recycle(l, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-		break;
-	}
-	case RC_UD_SEND:
-		rc__conn_on_send(ptr, cqe->res);
-		break;
-	case RC_UD_CLOSE:
-		rc__conn_on_close(ptr);
-		break;
-	case RC_UD_SHUT:
-		rc__conn_on_shut(ptr);
-		break;
-	case RC_UD_PEER:
-		rc__conn_on_peer(ptr);
-		break;
-	case RC_UD_CONNECT:
-		rc__client_on_connect(ptr, cqe->res);
-		break;
-	case RC_UD_WAKE:
-		rc__loop_wake(l);
-		arm_wake(l);
-		break;
-	}
-}
-
-/* The wake eventfd was read: run the posts, start draining if stopped. */
-void rc__loop_wake(struct rc_loop *l)
+/* The wake eventfd fired: run the posts, drain if asked to stop. */
+static void woken(struct rc_loop *l)
 {
 	run_posts(l);
 	if (atomic_load(&l->stop) && !l->draining)
 		start_drain(l);
+}
+
+/* One completion, to the handler its kind was registered with (loop.c
+ * handles only its own wake-ups); a provided buffer goes back to the ring
+ * once the handler is done with it. */
+static void dispatch(struct rc_loop *l, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	enum rc_ud op = RC_UD_OP(ud);
+
+	if (op == RC_UD_WAKE) {
+		woken(l);
+		arm_wake(l);
+		return;
+	}
+	if (op != RC_UD_NONE)
+		l->on_cqe[op](RC_UD_PTR(ud), cqe);
+	if (cqe->flags & IORING_CQE_F_BUFFER)
+		buf_recycle(l, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+}
+
+/* Registers the handler of completions of kind op (by the layer that
+ * submits them). */
+void rc__loop_on(struct rc_loop *l, enum rc_ud op, rc__cqe_cb *fn)
+{
+	l->on_cqe[op] = fn;
 }
 
 /* The provided buffer for a recv completion (see rc__conn_on_recv). */
@@ -781,18 +597,12 @@ uint8_t *rc__loop_buf(struct rc_loop *l, unsigned bid)
 	return l->br_mem + (size_t)bid * l->br_size;
 }
 
-/* Sends what the connections queued during this turn: one sendmsg per
- * connection however many frames arrived meanwhile. */
+/* The end of a batch of completions: what the connections queued meanwhile
+ * goes out (conn.c's hook), one sendmsg per connection. */
 void rc__loop_flush(struct rc_loop *l)
 {
-	while (l->flushq) {
-		struct rc_conn *c = l->flushq;
-		l->flushq = c->flush_next;
-		c->flush_next = NULL;
-		c->flush_pending = false;
-		rc__conn_flush(c);
-		rc__conn_put(c);
-	}
+	if (l->on_batch)
+		l->on_batch(l);
 }
 
 /* One turn of the loop: submit, wait up to wait_ms for a completion,
@@ -803,37 +613,35 @@ int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms)
 	struct io_uring_cqe *cqes[256], *cqe;
 	struct __kernel_timespec ts = { .tv_sec = (long long)(wait_ms / 1000),
 					.tv_nsec = (long long)(wait_ms % 1000) * 1000000 };
-	uint64_t t0, t1;
+	uint64_t t0 = rc_now_ns(), t1;
 	unsigned n;
 	int ret;
 
 	if (rc__loop_epoll(l))
-		return rc__ep_turn(l, wait_ms);
-	t0 = rc_now_ns();
-	ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+		ret = rc__ep_wait(l, wait_ms);
+	else
+		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
 	t1 = rc_now_ns();
 	__atomic_store_n(&l->idle_ns, l->idle_ns + (t1 - t0), __ATOMIC_RELAXED);
 	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
-		rc_log(RC_LOG_ERROR, "io_uring_enter: %s", strerror(-ret));
+		rc_log(RC_LOG_ERROR, "%s: %s", rc__loop_epoll(l) ? "epoll_wait" : "io_uring_enter",
+		       strerror(-ret));
 		return ret;
 	}
 	l->now_ms = t1 / 1000000;
-	while ((n = io_uring_peek_batch_cqe(&l->ring, cqes, 256)) > 0) {
-		for (unsigned i = 0; i < n; i++)
-			dispatch(l, cqes[i]);
-		io_uring_cq_advance(&l->ring, n);
-		rc__loop_flush(l);
+	if (rc__loop_epoll(l)) {
+		if (rc__ep_dispatch(l, ret))
+			woken(l);
+	} else {
+		while ((n = io_uring_peek_batch_cqe(&l->ring, cqes, 256)) > 0) {
+			for (unsigned i = 0; i < n; i++)
+				dispatch(l, cqes[i]);
+			io_uring_cq_advance(&l->ring, n);
+			rc__loop_flush(l);
+		}
 	}
-	rc__loop_tick(l, t1);
-	return 0;
-}
-
-/* The end of every turn, either backend (t1: when the wait ended):
- * listeners retried, timers expired, what they queued sent, idle pool
- * memory returned. */
-void rc__loop_tick(struct rc_loop *l, uint64_t t1)
-{
-	rearm_listeners(l);
+	if (l->on_tick)
+		l->on_tick(l);
 	expire_list(l, &l->t_handshake, RC_T_HANDSHAKE);
 	expire_list(l, &l->t_idle, RC_T_IDLE);
 	expire_list(l, &l->t_pong, RC_T_PONG);
@@ -841,6 +649,7 @@ void rc__loop_tick(struct rc_loop *l, uint64_t t1)
 	rc__loop_flush(l);
 	rc__pool_trim(l->pool, l->now_ms); /* after a burst, memory goes back */
 	__atomic_store_n(&l->busy_ns, l->busy_ns + (rc_now_ns() - t1), __ATOMIC_RELAXED);
+	return 0;
 }
 
 /* Runs until stopped and drained. */
@@ -855,7 +664,7 @@ int rc_loop_run(struct rc_loop *l)
 		if (l->draining && (rc_list_empty(&l->conns) || l->now_ms >= l->drain_deadline)) {
 			if (rc_list_empty(&l->conns))
 				break;
-			force_close_all(l);
+			l->on_drain(l, true);
 			l->drain_deadline = l->now_ms + 1000;
 		}
 		if ((ret = rc__loop_turn(l, next_deadline(l) - l->now_ms)) < 0)
@@ -867,22 +676,10 @@ int rc_loop_run(struct rc_loop *l)
 /* Frees a drained loop (after rc_loop_run returned). */
 void rc_loop_free(struct rc_loop *l)
 {
-	struct rc_list *it, *next;
-
 	if (!l)
 		return;
-	for (it = l->listeners.next; it != &l->listeners; it = next) {
-		struct rc_listener *ls = rc_container_of(it, struct rc_listener, link);
-		next = it->next;
-		if (ls->owned)
-			close(ls->fd);
-		free(ls);
-	}
 	/* Completions of cancels and closes still in the ring name nothing. */
-	if (rc__loop_epoll(l))
-		rc__ep_exit(l);
-	else
-		uring_exit(l);
+	backend_exit(l);
 	close(l->wake_fd);
 	free(l->tls_scratch);
 	run_posts(l);

@@ -1,17 +1,24 @@
 /* The epoll backend: the loop where io_uring cannot run (container seccomp
- * profiles, gVisor, kernel.io_uring_disabled), behind the same operations
- * (core/README.md, "Loop backends").
+ * profiles, gVisor, kernel.io_uring_disabled), as a ring emulated on
+ * readiness (core/README.md, "Loop backends").
  *
- * Plain non-blocking descriptors, level-triggered.  Each operation the ring
- * would carry is done here when the socket is ready and reported to the
- * same handler a completion reaches: a recv's bytes to rc__conn_received, a
- * send's result to rc__conn_on_send, a close to rc__conn_on_close, a
- * connect to rc__client_on_connect.  Results of operations done at once
- * (a send the socket took, a close) are reported at the next turn, as a
- * completion would be: so a connection still sends once per turn with at
- * most one send "in flight" (its frames batch meanwhile), and no handler
- * runs inside the call that started the operation.  inflight counts those
- * operations like SQEs, so the life cycle in conn.c is the same. */
+ * Each rc__ep_* call stands where conn.c, client.c or server.c would
+ * prepare an SQE, and its result comes back as the completion the ring
+ * would post: same user_data, res and flags, to the handler registered for
+ * its kind (rc__loop_on).  So the layers above keep one code path (their
+ * inflight counts, multishot re-arming, cancels and life cycle are the
+ * ring's), and this file calls nothing above it.
+ *
+ * Plain non-blocking descriptors, level-triggered.  A multishot recv reads
+ * the socket when it is readable into the loop's one buffer (at most
+ * RC_EP_READS reads per connection per turn, so one fast sender cannot
+ * starve the rest); a sendmsg is tried at once and waits for EPOLLOUT only
+ * when the socket has no room; a multishot accept accepts while the
+ * listener is readable.  Operations that finish inside the call (a send the
+ * socket took, a shutdown, a close, a cancel) are reported at the next
+ * turn, as completions are: no handler runs inside the call that started
+ * its operation, and a connection still sends once per turn with one send
+ * in flight. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -21,37 +28,12 @@
 
 #include "core/internal.h"
 
-#define RC_EP_EVENTS 256        /* events taken per epoll_wait */
 #define RC_EP_BUF (64u << 10)   /* the loop's receive buffer */
-#define RC_EP_READS 4           /* recvs per connection per turn: one busy
-				 * connection cannot starve the others */
+#define RC_EP_READS 4           /* recvs per connection per turn */
 #define RC_EP_ACCEPTS 64        /* accepts per listener per turn */
 
-/* Operations finished and not yet reported (c->ep_done). */
-enum { RC_EP_SEND = 1, RC_EP_CONNECT = 2, RC_EP_CLOSE = 4 };
-
-/* Sets up l's epoll instance and receive buffer.  0 or -1 (errno). */
-int rc__ep_init(struct rc_loop *l)
-{
-	l->ep.fd = epoll_create1(EPOLL_CLOEXEC);
-	if (l->ep.fd < 0)
-		return -1;
-	l->ep.buf = malloc(RC_EP_BUF);
-	if (!l->ep.buf) {
-		close(l->ep.fd);
-		errno = ENOMEM;
-		return -1;
-	}
-	return 0;
-}
-
-/* Releases what rc__ep_init set up. */
-void rc__ep_exit(struct rc_loop *l)
-{
-	close(l->ep.fd);
-	free(l->ep.buf);
-	l->ep.buf = NULL;
-}
+/* Finished operations not yet reported (c->ep.done), in report order. */
+enum { RC_EP_CONNECT = 1, RC_EP_RECV = 2, RC_EP_SEND = 4, RC_EP_SHUT = 8, RC_EP_CLOSE = 16 };
 
 static void set_nonblock(int fd)
 {
@@ -61,315 +43,372 @@ static void set_nonblock(int fd)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* Reports op (with res) at the next turn. */
-static void done(struct rc_conn *c, uint8_t op, int res)
+/* Sets up l's epoll instance and receive buffer.  0 or -errno. */
+int rc__ep_init(struct rc_loop *l)
+{
+	l->ep.fd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->ep.fd < 0)
+		return -errno;
+	l->ep.evs = calloc(RC_EP_EVENTS, sizeof(*l->ep.evs));
+	/* the loop's one receive buffer is its "provided buffer" 0 */
+	l->br_mem = malloc(RC_EP_BUF);
+	if (!l->ep.evs || !l->br_mem) {
+		rc__ep_exit(l);
+		return -ENOMEM;
+	}
+	l->br_size = RC_EP_BUF;
+	for (unsigned i = 0; i < RC_EP_LISTEN; i++)
+		l->ep.listen[i].fd = -1;
+	return 0;
+}
+
+/* Watches the wake eventfd (non-blocking: read only when readable). */
+int rc__ep_watch_wake(struct rc_loop *l)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = RC_UD(l, RC_UD_WAKE) };
+
+	set_nonblock(l->wake_fd);
+	return epoll_ctl(l->ep.fd, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Releases what rc__ep_init set up. */
+void rc__ep_exit(struct rc_loop *l)
+{
+	close(l->ep.fd);
+	free(l->ep.evs);
+	free(l->br_mem);
+	l->ep.evs = NULL;
+	l->br_mem = NULL;
+}
+
+/* Reports op for c at the next turn. */
+static void done(struct rc_conn *c, uint8_t op)
 {
 	struct rc_loop *l = c->loop;
 
-	if (op != RC_EP_CLOSE)
-		c->ep_res = res; /* a send and a connect never wait together */
-	if (!c->ep_done) {
-		c->ep_next = l->ep.done;
+	if (!c->ep.done) {
+		c->ep.next = l->ep.done;
 		l->ep.done = c;
 	}
-	c->ep_done |= op;
+	c->ep.done |= op;
 }
 
-/* Registers the interest c's state asks for: input while its recv is
- * armed, output while a send or connect waits.  None: out of the set
- * (a paused connection is not woken by its peer's hangup). */
+/* A completion to the handler of its kind, as the ring's dispatch does. */
+static void complete(struct rc_loop *l, void *ptr, enum rc_ud op, int res, uint32_t flags)
+{
+	struct io_uring_cqe cqe = { .user_data = RC_UD(ptr, op), .res = res, .flags = flags };
+
+	l->on_cqe[op](ptr, &cqe);
+}
+
+/* Registers the interest c's operations need: input while its recv is
+ * armed, output while a send or connect waits.  None: out of the set (a
+ * paused connection is not woken by its peer's hangup).  A failure (out
+ * of memory, max_user_watches) ends what waits with the error. */
 static void update(struct rc_conn *c)
 {
-	uint32_t want = (c->recv_armed ? EPOLLIN : 0) |
-			(c->ep_out || c->ep_connecting ? EPOLLOUT : 0);
+	uint32_t want = (c->ep.recv ? EPOLLIN : 0) | (c->ep.out || c->ep.connecting ? EPOLLOUT : 0);
 	struct epoll_event ev = { .events = want, .data.u64 = RC_UD(c, RC_UD_RECV) };
-	int op = !c->ep_events ? EPOLL_CTL_ADD : !want ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+	int op = !c->ep.events ? EPOLL_CTL_ADD : !want ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
 
-	if (want == c->ep_events)
+	if (want == c->ep.events)
 		return;
 	if (op == EPOLL_CTL_ADD)
 		set_nonblock(c->fd);
-	if (epoll_ctl(c->loop->ep.fd, op, c->fd, &ev) < 0 && op != EPOLL_CTL_DEL) {
-		/* out of memory or max_user_watches: this connection cannot run */
-		rc_log(RC_LOG_WARN, "epoll_ctl: %s", strerror(errno));
-		c->ep_events = op == EPOLL_CTL_ADD ? 0 : c->ep_events;
-		c->recv_armed = false;
-		if (c->ep_out) {
-			c->ep_out = false;
-			done(c, RC_EP_SEND, -errno);
-		}
-		if (c->ep_connecting) {
-			c->ep_connecting = false;
-			done(c, RC_EP_CONNECT, -errno);
-		}
+	if (epoll_ctl(c->loop->ep.fd, op, c->fd, &ev) == 0 || op == EPOLL_CTL_DEL) {
+		c->ep.events = want;
 		return;
 	}
-	c->ep_events = want;
+	int err = -errno;
+	rc_log(RC_LOG_WARN, "epoll_ctl: %s", strerror(-err));
+	if (c->ep.recv) {
+		c->ep.recv = false;
+		c->ep.recv_res = err;
+		done(c, RC_EP_RECV);
+	}
+	if (c->ep.out || c->ep.connecting) {
+		c->ep.send_res = err;
+		done(c, c->ep.out ? RC_EP_SEND : RC_EP_CONNECT);
+		c->ep.out = c->ep.connecting = false;
+	}
+	if (op == EPOLL_CTL_ADD)
+		c->ep.events = 0;
 }
 
-/* ---- Operations (the ring's, done here) ------------------------------------------ */
+/* ---- Operations: where the ring would take an SQE ------------------------------- */
 
-/* Starts reading c (see rc__conn_arm_recv). */
-void rc__ep_arm_recv(struct rc_conn *c)
+/* A multishot recv (completions RC_UD_RECV with F_MORE and F_BUFFER; the
+ * last one, EOF or error, without F_MORE). */
+void rc__ep_recv(struct rc_conn *c)
 {
-	c->recv_armed = true;
+	c->ep.recv = true;
 	update(c);
 }
 
-/* Stops reading c until rc__conn_arm_recv: the kernel keeps what arrives
- * and TCP pushes back on the peer. */
-void rc__ep_pause_recv(struct rc_conn *c)
+/* Cancels the recv: its last completion is -ECANCELED.  What arrives
+ * meanwhile stays in the kernel (TCP pushes back on the peer). */
+void rc__ep_recv_cancel(struct rc_conn *c)
 {
-	c->recv_armed = false;
+	if (!c->ep.recv)
+		return;
+	c->ep.recv = false;
+	c->ep.recv_res = -ECANCELED;
+	done(c, RC_EP_RECV);
 	update(c);
 }
 
-/* One sendmsg of iov[n] (the send_iovs frames the send covers); false
- * when the socket has no room. */
-static bool try_send(struct rc_conn *c, struct iovec *iov, unsigned cnt)
+/* One sendmsg; false when the socket has no room (nothing sent). */
+static bool try_send(struct rc_conn *c)
 {
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = cnt };
 	ssize_t n;
 
 	do
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = sendmsg(c->fd, c->ep.msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == EAGAIN)
 		return false;
-	done(c, RC_EP_SEND, n < 0 ? -errno : (int)n);
+	c->ep.send_res = n < 0 ? -errno : (int)n;
+	done(c, RC_EP_SEND);
 	return true;
 }
 
-/* Sends what c's queue may send now (rc__conn_flush, once per turn):
- * reported to rc__conn_on_send at the next turn, or when the socket has
- * room again. */
-void rc__ep_send(struct rc_conn *c)
+/* A sendmsg of msg (which lives until its completion, RC_UD_SEND). */
+void rc__ep_sendmsg(struct rc_conn *c, const struct msghdr *msg)
 {
-	struct iovec iov[RC_SEND_IOV];
-
-	c->sending = true;
-	c->send_iovs = (uint8_t)rc__conn_iov(c, iov, RC_SEND_IOV);
-	c->inflight++;
-	if (!try_send(c, iov, c->send_iovs)) {
-		c->ep_out = true;
+	c->ep.msg = msg;
+	if (!try_send(c)) {
+		c->ep.out = true;
 		update(c);
 	}
 }
 
-/* Ends what waits for readiness (a teardown's cancel): reported as
- * -ECANCELED at the next turn, like a cancelled SQE. */
-void rc__ep_cancel(struct rc_conn *c)
+/* shutdown(SHUT_WR) (RC_UD_SHUT). */
+void rc__ep_shutdown(struct rc_conn *c)
 {
-	c->recv_armed = false;
-	if (c->ep_out) {
-		c->ep_out = false;
-		done(c, RC_EP_SEND, -ECANCELED);
-	}
-	if (c->ep_connecting) {
-		c->ep_connecting = false;
-		done(c, RC_EP_CONNECT, -ECANCELED);
-	}
-	update(c);
+	shutdown(c->fd, SHUT_WR);
+	done(c, RC_EP_SHUT);
 }
 
-/* Closes c's descriptor (nothing names c any more): rc__conn_on_close at
- * the next turn, after any event of this turn that still names it. */
+/* close (RC_UD_CLOSE): the descriptor leaves the set now; its completion
+ * comes after every event of this turn that may still name c. */
 void rc__ep_close(struct rc_conn *c)
 {
-	if (c->ep_events)
+	if (c->ep.events)
 		epoll_ctl(c->loop->ep.fd, EPOLL_CTL_DEL, c->fd, NULL);
-	c->ep_events = 0;
+	c->ep.events = 0;
 	close(c->fd);
-	c->close_submitted = true;
-	c->inflight++;
-	done(c, RC_EP_CLOSE, 0);
+	done(c, RC_EP_CLOSE);
 }
 
-/* Connects c's socket to sa: rc__client_on_connect at the next turn, or
- * when the handshake is done. */
+/* Cancels everything c waits for (-ECANCELED each), as a cancel of all
+ * SQEs on its descriptor does. */
+void rc__ep_cancel(struct rc_conn *c)
+{
+	rc__ep_recv_cancel(c);
+	if (c->ep.out || c->ep.connecting) {
+		c->ep.send_res = -ECANCELED;
+		done(c, c->ep.out ? RC_EP_SEND : RC_EP_CONNECT);
+		c->ep.out = c->ep.connecting = false;
+		update(c);
+	}
+}
+
+/* A connect of c's socket to sa (RC_UD_CONNECT). */
 void rc__ep_connect(struct rc_conn *c, const struct sockaddr *sa, socklen_t sl)
 {
 	set_nonblock(c->fd);
-	c->inflight++;
 	if (connect(c->fd, sa, sl) == 0) {
-		done(c, RC_EP_CONNECT, 0);
+		c->ep.send_res = 0;
+		done(c, RC_EP_CONNECT);
 	} else if (errno == EINPROGRESS) {
-		c->ep_connecting = true;
+		c->ep.connecting = true;
 		update(c);
 	} else {
-		done(c, RC_EP_CONNECT, -errno);
+		c->ep.send_res = -errno;
+		done(c, RC_EP_CONNECT);
 	}
 }
 
-/* Starts accepting on ls. */
-void rc__ep_arm_accept(struct rc_listener *ls)
+/* A multishot accept on listening socket fd, its completions (RC_UD_ACCEPT)
+ * naming ptr.  0 or -errno (no completion follows). */
+int rc__ep_accept(struct rc_loop *l, int fd, void *ptr)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = RC_UD(ls, RC_UD_ACCEPT) };
+	struct epoll_event ev = { .events = EPOLLIN };
+	unsigned i = 0;
 
-	set_nonblock(ls->fd);
-	if (epoll_ctl(ls->loop->ep.fd, EPOLL_CTL_ADD, ls->fd, &ev) < 0) {
-		rc_log(RC_LOG_ERROR, "epoll_ctl on listener %d: %s", ls->fd, strerror(errno));
-		ls->failed = true;
-		return;
+	while (i < RC_EP_LISTEN && l->ep.listen[i].fd >= 0)
+		i++;
+	if (i == RC_EP_LISTEN)
+		return -ENOSPC;
+	ev.data.u64 = RC_UD((uintptr_t)i << 4, RC_UD_ACCEPT);
+	set_nonblock(fd);
+	if (epoll_ctl(l->ep.fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int err = -errno;
+		rc_log(RC_LOG_ERROR, "epoll_ctl on listener %d: %s", fd, strerror(-err));
+		return err;
 	}
-	ls->armed = true;
+	l->ep.listen[i].fd = fd;
+	l->ep.listen[i].ptr = ptr;
+	return 0;
 }
 
-/* Stops accepting on ls. */
-void rc__ep_stop_accept(struct rc_listener *ls)
+/* Ends the accept on fd (no completion). */
+void rc__ep_accept_cancel(struct rc_loop *l, int fd)
 {
-	if (ls->armed)
-		epoll_ctl(ls->loop->ep.fd, EPOLL_CTL_DEL, ls->fd, NULL);
-	ls->armed = false;
-}
-
-/* ---- Events ---------------------------------------------------------------------------- */
-
-static void on_accept(struct rc_loop *l, struct rc_listener *ls)
-{
-	for (unsigned i = 0; i < RC_EP_ACCEPTS && ls->armed && !l->draining; i++) {
-		int fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
-			rc__loop_accepted(ls, fd);
-			continue;
+	for (unsigned i = 0; i < RC_EP_LISTEN; i++) {
+		if (l->ep.listen[i].fd == fd) {
+			epoll_ctl(l->ep.fd, EPOLL_CTL_DEL, fd, NULL);
+			l->ep.listen[i].fd = -1;
 		}
-		if (errno == EAGAIN)
-			return;
-		if (errno == EINTR || errno == ECONNABORTED)
-			continue;
-		rc__ep_stop_accept(ls);
-		if (errno == ENFILE || errno == EMFILE || errno == ENOMEM || errno == ENOBUFS) {
-			/* retried by the tick once a second, as with io_uring */
-			if (l->now_ms - ls->last_warn_ms >= 1000) {
-				rc_log(RC_LOG_WARN, "accept: %s (retrying every second)",
-				       strerror(errno));
-				ls->last_warn_ms = l->now_ms;
-			}
-			return;
-		}
-		rc_log(RC_LOG_ERROR, "accept on listener %d failed for good: %s",
-		       ls->fd, strerror(errno));
-		ls->failed = true;
-		return;
 	}
 }
 
-/* Input: up to RC_EP_READS recvs into the loop's buffer, each handled
- * before the next (the buffer is reused, as a provided buffer is). */
+/* ---- Readiness, turned into completions -------------------------------------------- */
+
+static void on_accept(struct rc_loop *l, struct rc_ep_listen *ls)
+{
+	void *ptr = ls->ptr;
+	int fd = ls->fd;
+
+	for (unsigned i = 0; i < RC_EP_ACCEPTS && ls->fd == fd && !l->draining; i++) {
+		int s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (s < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (s < 0 && errno != ECONNABORTED) {
+			/* the multishot ends (out of descriptors: the server
+			 * retries; anything else: given up) */
+			int err = -errno;
+			rc__ep_accept_cancel(l, fd);
+			complete(l, ptr, RC_UD_ACCEPT, err, 0);
+			return;
+		}
+		complete(l, ptr, RC_UD_ACCEPT, s < 0 ? -ECONNABORTED : s, IORING_CQE_F_MORE);
+	}
+}
+
 static void on_readable(struct rc_loop *l, struct rc_conn *c)
 {
-	for (unsigned i = 0; i < RC_EP_READS && c->recv_armed && c->state != RC_CS_DEAD; i++) {
-		ssize_t n = recv(c->fd, l->ep.buf, RC_EP_BUF, MSG_DONTWAIT);
+	for (unsigned i = 0; i < RC_EP_READS && c->ep.recv; i++) {
+		ssize_t n = recv(c->fd, l->br_mem, RC_EP_BUF, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return;
-		rc__conn_received(c, l->ep.buf, n < 0 ? -errno : (int)n);
+		if (n <= 0) { /* EOF or error ends the multishot */
+			c->ep.recv = false;
+			update(c);
+			complete(l, c, RC_UD_RECV, n < 0 ? -errno : 0, 0);
+			return;
+		}
+		complete(l, c, RC_UD_RECV, (int)n,
+			 IORING_CQE_F_MORE | IORING_CQE_F_BUFFER); /* buffer 0 */
 		if (n < (ssize_t)RC_EP_BUF)
-			return; /* drained, or ended; level-triggered tells if more came */
+			return; /* drained; level-triggered says if more came */
 	}
 }
 
-static void on_connected(struct rc_conn *c)
+static void on_writable(struct rc_conn *c)
 {
-	int err = 0;
-	socklen_t sl = sizeof(err);
+	if (c->ep.connecting) {
+		int err = 0;
+		socklen_t sl = sizeof(err);
 
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
-		err = errno;
-	c->ep_connecting = false;
-	update(c);
-	rc__client_on_connect(c, -err);
-}
-
-static void on_conn_event(struct rc_loop *l, struct rc_conn *c, uint32_t ev)
-{
-	if (c->state == RC_CS_DEAD || c->close_submitted)
-		return;
-	if (c->ep_connecting) {
-		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-			on_connected(c);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+			err = errno;
+		c->ep.connecting = false;
+		update(c);
+		complete(c->loop, c, RC_UD_CONNECT, -err, 0);
 		return;
 	}
-	if (c->ep_out && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-		struct iovec iov[RC_SEND_IOV];
-		c->ep_out = false;
-		if (!try_send(c, iov, rc__conn_iov(c, iov, c->send_iovs)))
-			c->ep_out = true;
+	if (c->ep.out && try_send(c)) {
+		c->ep.out = false;
 		update(c);
 	}
-	if (c->state != RC_CS_DEAD && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-		on_readable(l, c);
 }
 
-/* Reports what finished since the last turn.  Reports made meanwhile (a
- * send a report started) wait for the next turn. */
+/* Reports what finished since the last turn, each as its completion.
+ * Reports made meanwhile (a send a report started) wait for the next
+ * turn. */
 static void report_done(struct rc_loop *l)
 {
 	struct rc_conn *c = l->ep.done;
 
 	l->ep.done = NULL;
 	while (c) {
-		struct rc_conn *next = c->ep_next;
-		uint8_t ops = c->ep_done;
+		struct rc_conn *next = c->ep.next;
+		uint8_t ops = c->ep.done;
 
-		c->ep_done = 0;
-		c->ep_next = NULL;
+		c->ep.done = 0;
+		c->ep.next = NULL;
 		if (ops & RC_EP_CONNECT)
-			rc__client_on_connect(c, c->ep_res);
+			complete(l, c, RC_UD_CONNECT, c->ep.send_res, 0);
+		if (ops & RC_EP_RECV)
+			complete(l, c, RC_UD_RECV, c->ep.recv_res, 0);
 		if (ops & RC_EP_SEND)
-			rc__conn_on_send(c, c->ep_res);
-		if (ops & RC_EP_CLOSE)
-			rc__conn_on_close(c); /* may free c */
+			complete(l, c, RC_UD_SEND, c->ep.send_res, 0);
+		if (ops & RC_EP_SHUT)
+			complete(l, c, RC_UD_SHUT, 0, 0);
+		if (ops & RC_EP_CLOSE) /* the last: nothing else names c */
+			complete(l, c, RC_UD_CLOSE, 0, 0);
 		c = next;
 	}
 }
 
-/* One turn on epoll: wait up to wait_ms (not at all when reports are
- * due), handle the events, report what finished, then the common tick.
- * 0, or -errno when epoll failed for good. */
-int rc__ep_turn(struct rc_loop *l, uint64_t wait_ms)
+/* Waits up to wait_ms for readiness (not at all when completions are due).
+ * The number of events, or -errno. */
+int rc__ep_wait(struct rc_loop *l, uint64_t wait_ms)
 {
-	struct epoll_event evs[RC_EP_EVENTS];
-	uint64_t t0 = rc_now_ns(), t1;
 	int n;
 
 	if ((int64_t)wait_ms < 0) /* a deadline already past */
 		wait_ms = 0;
 	else if (wait_ms > 1000000)
 		wait_ms = 1000000;
-	n = epoll_wait(l->ep.fd, evs, RC_EP_EVENTS, l->ep.done ? 0 : (int)wait_ms);
-	t1 = rc_now_ns();
-	__atomic_store_n(&l->idle_ns, l->idle_ns + (t1 - t0), __ATOMIC_RELAXED);
-	if (n < 0 && errno != EINTR) {
-		rc_log(RC_LOG_ERROR, "epoll_wait: %s", strerror(errno));
-		return -errno;
-	}
-	l->now_ms = t1 / 1000000;
+	n = epoll_wait(l->ep.fd, l->ep.evs, RC_EP_EVENTS, l->ep.done ? 0 : (int)wait_ms);
+	if (n < 0 && errno == EINTR)
+		return 0;
+	return n < 0 ? -errno : n;
+}
+
+/* Turns n events into completions, then reports what finished since the
+ * last turn; the end of each batch flushes (on_batch).  True when the wake
+ * eventfd fired (loop.c runs the posts). */
+bool rc__ep_dispatch(struct rc_loop *l, int n)
+{
+	bool woken = false;
+
 	for (int i = 0; i < n; i++) {
-		uint64_t ud = evs[i].data.u64;
-		void *ptr = RC_UD_PTR(ud);
+		uint64_t ud = l->ep.evs[i].data.u64;
+		uint32_t ev = l->ep.evs[i].events;
+		struct rc_conn *c = RC_UD_PTR(ud);
 
 		switch (RC_UD_OP(ud)) {
 		case RC_UD_ACCEPT:
-			on_accept(l, ptr);
+			on_accept(l, &l->ep.listen[(uintptr_t)RC_UD_PTR(ud) >> 4]);
 			break;
 		case RC_UD_RECV:
-			on_conn_event(l, ptr, evs[i].events);
+			/* events gathered before c's close this turn are stale */
+			if (!c->ep.events)
+				break;
+			if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+				on_writable(c);
+			if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
+				on_readable(l, c);
 			break;
 		case RC_UD_WAKE: {
 			uint64_t v;
 			(void)!read(l->wake_fd, &v, sizeof(v));
-			rc__loop_wake(l);
+			woken = true;
 			break;
 		}
 		default:
 			break;
 		}
 	}
-	rc__loop_flush(l);
+	if (l->on_batch)
+		l->on_batch(l);
 	report_done(l);
-	rc__loop_flush(l);
-	rc__loop_tick(l, t1);
-	return 0;
+	if (l->on_batch)
+		l->on_batch(l);
+	return woken;
 }

@@ -40,12 +40,6 @@ struct rc_server {
 	int start_err;
 };
 
-/* The configuration a connection's server was made with. */
-const struct rc_server_config *rc__server_config(const struct rc_server *s)
-{
-	return &s->cfg;
-}
-
 /* Creates a server; nothing listens until rc_server_run(). */
 /* The CPUs this process may run on (taskset, cgroup cpusets): more loops
  * than that only take turns on the same CPUs. */
@@ -252,6 +246,211 @@ int rc_server_listen_fd(struct rc_server *s, int fd)
 /* The first listener's port. */
 int rc_server_port(const struct rc_server *s) { return s->port; }
 
+/* ---- Accept ------------------------------------------------------------------------- */
+
+static void arm_accept(struct rc_listener *ls)
+{
+	struct rc_loop *l = ls->loop;
+	struct io_uring_sqe *sqe;
+
+	if (rc__loop_epoll(l)) {
+		ls->armed = rc__ep_accept(l, ls->fd, ls) == 0;
+		ls->failed = !ls->armed;
+		return;
+	}
+	sqe = rc__sqe(l);
+	if (l->direct) /* direct descriptors have no close-on-exec flag */
+		io_uring_prep_multishot_accept_direct(sqe, ls->fd, NULL, NULL, 0);
+	else
+		io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, RC_UD(ls, RC_UD_ACCEPT));
+	ls->armed = true;
+}
+
+/* A direct descriptor has no getpeername(); Linux 6.7+ answers
+ * getsockopt(SOL_SOCKET, SO_PEERNAME) through IORING_OP_URING_CMD.  The SQE
+ * is hard-linked to the recv that follows, so the address is written before
+ * any request byte is handled, and a kernel without the command (an error
+ * here, leaving the address unknown) neither cancels the recv nor leaves anything naming the connection.
+ * The uapi fields of 6.7 are set by offset: liburing 2.3 predates them. */
+static void ask_peer_name(struct rc_conn *c, int family)
+{
+	struct io_uring_sqe *sqe = rc__sqe(c->loop);
+
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, c->fd, NULL, 0, 0);
+	sqe->off = 2; /* cmd_op = SOCKET_URING_OP_GETSOCKOPT */
+	sqe->addr = (uint64_t)SOL_SOCKET | ((uint64_t)SO_PEERNAME << 32); /* level, optname */
+	/* optlen: SO_PEERNAME refuses a length over the address's own. */
+	sqe->splice_fd_in = family == AF_INET6 ? (int)sizeof(struct sockaddr_in6)
+					       : (int)sizeof(struct sockaddr_in);
+	sqe->addr3 = (uint64_t)(uintptr_t)&c->peer;                      /* optval */
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
+	/* Its completion (whatever the result) admits the connection
+	 * (cqe_peer) before the linked recv's first bytes. */
+	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_PEER));
+	c->inflight++;
+}
+
+/* Asks the server whether to serve a socket just accepted, before any of
+ * its bytes is read (rc_server_config.on_connect).  Refused: a plain one is
+ * answered with the status and closed like any refused request (its
+ * request, if any, is discarded); a TLS one is closed (no handshake yet). */
+static void admit(struct rc_conn *c)
+{
+	const struct rc_server_config *cfg = c->loop->srv_cfg;
+	int status = cfg->on_connect ? cfg->on_connect(c) : 0;
+
+	if (!status) {
+		c->admitted = true;
+		return;
+	}
+	if (c->tls)
+		rc__conn_abort(c, 0);
+	else
+		rc__http_refuse(c, status, "connection limit", NULL);
+}
+
+/* The peer's address arrived (see ask_peer_name): admit or refuse. */
+static void cqe_peer(void *c, const struct io_uring_cqe *cqe)
+{
+	(void)cqe;
+	if (rc__conn_complete(c))
+		admit(c);
+}
+
+static void cqe_accept(void *ptr, const struct io_uring_cqe *cqe)
+{
+	struct rc_listener *ls = ptr;
+	struct rc_loop *l = ls->loop;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		ls->armed = false;
+	if (cqe->res >= 0) {
+		struct rc_conn *c = rc__conn_new(l, cqe->res, l->direct);
+		if (!c && rc__loop_epoll(l)) {
+			close(cqe->res);
+		} else if (!c) {
+			struct io_uring_sqe *sqe = rc__sqe(l);
+			if (l->direct)
+				io_uring_prep_close_direct(sqe, (unsigned)cqe->res);
+			else
+				io_uring_prep_close(sqe, cqe->res);
+			io_uring_sqe_set_data64(sqe, 0);
+		} else {
+			rc__timer_arm(c, RC_T_HANDSHAKE, l->opt.handshake_timeout_ms);
+			if (ls->tls && rc__tls_accept(c, ls->tls) < 0) {
+				rc__conn_abort(c, 0);
+			} else if (l->direct) {
+				ask_peer_name(c, ls->family);
+				rc__conn_arm_recv(c);
+			} else {
+				socklen_t sl = sizeof(c->peer);
+				getpeername(c->fd, (struct sockaddr *)&c->peer, &sl);
+				admit(c);
+				rc__conn_arm_recv(c);
+			}
+		}
+	} else if (cqe->res == -ENFILE || cqe->res == -EMFILE || cqe->res == -ENOMEM ||
+		   cqe->res == -ENOBUFS) {
+		/* Out of descriptors or memory: the multishot ended; the next
+		 * accept is retried by the tick (see rc_loop_run), not in a
+		 * busy loop. */
+		if (!ls->armed && l->now_ms - ls->last_warn_ms >= 1000) {
+			rc_log(RC_LOG_WARN, "accept: %s (retrying every second)",
+			       strerror(-cqe->res));
+			ls->last_warn_ms = l->now_ms;
+		}
+		return;
+	} else if (cqe->res != -ECANCELED && cqe->res != -EAGAIN &&
+		   cqe->res != -ECONNABORTED) {
+		rc_log(RC_LOG_ERROR, "accept on listener %d failed for good: %s",
+		       ls->fd, strerror(-cqe->res));
+		ls->failed = true;
+		return;
+	}
+	if (!ls->armed && !l->draining)
+		arm_accept(ls);
+}
+
+/* Listeners whose multishot ended for want of descriptors or memory get
+ * another try at most once a second. */
+static void rearm_listeners(struct rc_loop *l)
+{
+	struct rc_list *it;
+
+	if (l->draining)
+		return;
+	for (it = l->listeners.next; it != &l->listeners; it = it->next) {
+		struct rc_listener *ls = rc_container_of(it, struct rc_listener, link);
+		if (!ls->armed && !ls->failed && l->now_ms - ls->last_warn_ms >= 1000)
+			arm_accept(ls);
+	}
+}
+
+/* The loop drains: every listener stops accepting. */
+static void stop_accepting(struct rc_loop *l)
+{
+	struct rc_list *it, *next;
+
+	for (it = l->listeners.next; it != &l->listeners; it = next) {
+		struct rc_listener *ls = rc_container_of(it, struct rc_listener, link);
+		next = it->next;
+		if (rc__loop_epoll(l)) {
+			rc__ep_accept_cancel(l, ls->fd);
+		} else {
+			struct io_uring_sqe *sqe = rc__sqe(l);
+			io_uring_prep_cancel_fd(sqe, ls->fd, 0);
+			io_uring_sqe_set_data64(sqe, 0);
+		}
+		/* Leave LISTEN now, not when the descriptor is closed: the ring
+		 * may keep the socket alive after exit (its teardown runs in a
+		 * kernel worker), and while it listens the kernel completes
+		 * handshakes nobody will accept and a successor on this address
+		 * is refused as "address in use" (listen_excl.c). */
+		if (ls->owned)
+			shutdown(ls->fd, SHUT_RD);
+	}
+}
+
+/* Starts accepting on fd (a listening socket) on l. */
+static int add_listener(struct rc_loop *l, int fd, bool owned,
+			struct rc_tls_server *tls)
+{
+	struct rc_listener *ls = calloc(1, sizeof(*ls));
+
+	if (!ls)
+		return -ENOMEM;
+	ls->loop = l;
+	ls->fd = fd;
+	ls->owned = owned;
+	ls->tls = tls;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	ls->family = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 ? ss.ss_family : AF_INET;
+	rc_list_add_tail(&l->listeners, &ls->link);
+	rc__loop_on(l, RC_UD_ACCEPT, cqe_accept);
+	rc__loop_on(l, RC_UD_PEER, cqe_peer);
+	l->on_stop_accepting = stop_accepting;
+	l->on_tick = rearm_listeners;
+	arm_accept(ls);
+	return 0;
+}
+
+/* Closes l's listeners (before the loop is freed). */
+static void free_listeners(struct rc_loop *l)
+{
+	struct rc_list *it, *next;
+
+	for (it = l->listeners.next; it != &l->listeners; it = next) {
+		struct rc_listener *ls = rc_container_of(it, struct rc_listener, link);
+		next = it->next;
+		if (ls->owned)
+			close(ls->fd);
+		free(ls);
+	}
+	rc_list_init(&l->listeners);
+}
+
 struct worker_arg {
 	struct rc_server *s;
 	unsigned idx;
@@ -269,6 +468,7 @@ static int start_loop(struct rc_server *s, unsigned idx)
 	ret = l ? 0 : -errno;
 	if (l) {
 		l->srv = s;
+		l->srv_cfg = &s->cfg;
 		atomic_store(&s->loops[idx], l);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -284,11 +484,11 @@ static int start_loop(struct rc_server *s, unsigned idx)
 			rc_log(RC_LOG_ERROR, "listen %s: %s", s->addrs[i], strerror(-fd));
 			return fd;
 		}
-		if ((ret = rc__loop_add_listener(l, fd, true, s->tls[i])) < 0)
+		if ((ret = add_listener(l, fd, true, s->tls[i])) < 0)
 			return ret;
 	}
 	for (unsigned i = 0; i < s->nuser_fds; i++)
-		if ((ret = rc__loop_add_listener(l, s->user_fds[i], false, NULL)) < 0)
+		if ((ret = add_listener(l, s->user_fds[i], false, NULL)) < 0)
 			return ret;
 	return 0;
 }
@@ -329,6 +529,7 @@ static void free_loops(struct rc_server *s)
 			continue;
 		while (atomic_load(&s->stoppers))
 			sched_yield(); /* a stopper only does one write per loop */
+		free_listeners(l);
 		rc_loop_free(l);
 	}
 }

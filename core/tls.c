@@ -24,6 +24,8 @@
 
 #include "core/internal.h"
 
+static const struct rc_transport tls_transport;
+
 #define RC_TLS_SCRATCH (16u << 10)
 
 struct rc_tls {
@@ -174,6 +176,7 @@ static int attach(struct rc_conn *c, SSL_CTX *ctx)
 	BIO_set_mem_eof_return(t->rbio, -1); /* empty means "retry", not EOF */
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);
 	c->tls = t;
+	c->tp = &tls_transport;
 	return 0;
 }
 
@@ -274,13 +277,14 @@ int rc__tls_connect(struct rc_conn *c, const char *host, const char *ca_file, bo
 }
 
 /* Frees the session with the connection. */
-void rc__tls_free(struct rc_conn *c)
+static void tls_free(struct rc_conn *c)
 {
 	if (!c->tls)
 		return;
 	SSL_free(c->tls->ssl);
 	rc__pool_release(c->tls);
 	c->tls = NULL;
+	c->tp = &rc__plain_transport;
 }
 
 /* ---- Data path ------------------------------------------------------------------- */
@@ -297,7 +301,10 @@ static void tls_fail(struct rc_conn *c, const char *what)
 	rc_log(RC_LOG_DEBUG, "tls: %s: %s", what, why);
 	c->tls->failed = true;
 	if (c->client) {
-		rc__client_fail(c, "TLS %s failed: %s", what, why);
+		char text[RC_CONTROL_MAX_PAYLOAD];
+		int n = snprintf(text, sizeof(text), "TLS %s failed: %s", what, why);
+		rc__conn_abort_why(c, text, n < 0 ? 0 : (size_t)n < sizeof(text) ? (size_t)n
+									: sizeof(text) - 1);
 	} else if (pending_output(c) && c->state != RC_CS_DEAD) {
 		/* Send OpenSSL's alert (e.g. protocol_version) so the peer learns
 		 * why, then close as after any answer: shutdown, bounded wait. */
@@ -316,7 +323,7 @@ static bool pending_output(const struct rc_conn *c)
 }
 
 /* Ciphertext arrived: decrypt and dispatch what it completes. */
-void rc__tls_on_recv(struct rc_conn *c, const uint8_t *p, size_t n)
+void rc__tls_on_recv(struct rc_conn *c, uint8_t *p, size_t n)
 {
 	struct rc_tls *t = c->tls;
 	struct rc_loop *l = c->loop;
@@ -387,7 +394,7 @@ static struct rc_sendq_node *cipher_tail(struct rc_conn *c, size_t *bytes)
 /* Encrypts queued plaintext (while less than RC_TLS_AHEAD of ciphertext
  * waits) and moves the write BIO's bytes into the queue as one ciphertext
  * buffer.  Returns 0 or -errno (connection failed). */
-int rc__tls_encrypt(struct rc_conn *c)
+static int tls_seal(struct rc_conn *c)
 {
 	struct rc_tls *t = c->tls;
 	size_t ahead, pending;
@@ -451,7 +458,7 @@ int rc__tls_encrypt(struct rc_conn *c)
 
 /* Queues close_notify once before our side shuts down.  Returns true if it
  * queued something (the caller waits for it to be sent). */
-bool rc__tls_close_notify(struct rc_conn *c)
+static bool tls_close_notify(struct rc_conn *c)
 {
 	struct rc_tls *t = c->tls;
 
@@ -470,3 +477,11 @@ bool rc_conn_tls(const struct rc_conn *c)
 {
 	return c->tls != NULL;
 }
+
+/* The TLS transport: OpenSSL over memory BIOs, the ring does the I/O. */
+static const struct rc_transport tls_transport = {
+	.recv = rc__tls_on_recv,
+	.seal = tls_seal,
+	.close_notify = tls_close_notify,
+	.free = tls_free,
+};

@@ -639,3 +639,28 @@ Test(registry, topics_each_holds_no_lock_while_calling)
 	bk_topics_each(lookup_again, &seen, 1);
 	cr_assert_eq(seen, 1);
 }
+
+/* history_max_bytes: publishing past the budget evicts the oldest messages
+ * (the budget holds afterwards), and a subscriber replaying from 1 gets
+ * what was evicted as one exact gap, then every kept message in order,
+ * then the live ones: the hand-over from history to live loses nothing
+ * more. */
+Test(registry, history_budget_evicts_oldest_and_replay_reports_the_gap)
+{
+	struct fake *f = fake_new(1);
+	uint64_t gap_to;
+
+	cfg.history_max_bytes = 4096;
+	pub_on(0, 200);
+	settle();
+	cr_assert_leq(atomic_load(&bk.hist_bytes), cfg.history_max_bytes);
+	sub_on(f, true, 1);
+	pub_on(2, 5); /* live, behind the replay */
+	settle();
+	cr_assert_gt(f->nev, 6, "%s", describe(f));
+	cr_assert_eq(f->ev[0].kind, EV_GAP, "replay starts with the evicted range: %s", describe(f));
+	gap_to = f->ev[0].b;
+	cr_assert(gap_to >= 1 && gap_to < 200, "gap 1-%llu: %s", (unsigned long long)gap_to,
+		  describe(f));
+	expect_stream(f, 1, 205, (const uint64_t[]){ 1, gap_to, 0 });
+}
