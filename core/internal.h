@@ -126,6 +126,7 @@ struct rc_ep_loop {
 	struct rc_conn *done;    /* operations finished, reported next turn */
 	struct rc_ep_listen {    /* accepting sockets, by index in user_data */
 		int fd;          /* -1: free */
+		bool ready;      /* readable this turn */
 		void *ptr;       /* what their completions name */
 	} listen[RC_EP_LISTEN];
 	struct epoll_event *evs; /* RC_EP_EVENTS */

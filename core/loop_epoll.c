@@ -259,6 +259,7 @@ void rc__ep_accept_cancel(struct rc_loop *l, int fd)
 		if (l->ep.listen[i].fd == fd) {
 			epoll_ctl(l->ep.fd, EPOLL_CTL_DEL, fd, NULL);
 			l->ep.listen[i].fd = -1;
+			l->ep.listen[i].ready = false;
 		}
 	}
 }
@@ -270,7 +271,7 @@ static void on_accept(struct rc_loop *l, struct rc_ep_listen *ls)
 	void *ptr = ls->ptr;
 	int fd = ls->fd;
 
-	for (unsigned i = 0; i < RC_EP_ACCEPTS && ls->fd == fd && !l->draining; i++) {
+	for (unsigned i = 0; i < RC_EP_ACCEPTS && fd >= 0 && ls->fd == fd && !l->draining; i++) {
 		int s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (s < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -371,11 +372,14 @@ int rc__ep_wait(struct rc_loop *l, uint64_t wait_ms)
 }
 
 /* Turns n events into completions, then reports what finished since the
- * last turn; the end of each batch flushes (on_batch).  True when the wake
- * eventfd fired (loop.c runs the posts). */
+ * last turn, then accepts; the end of each batch flushes (on_batch).
+ * Accepting last means connections that ended this turn are gone (their
+ * close reported, on_disconnect called) before new ones are admitted, so a
+ * connection limit counts only live ones.  True when the wake eventfd
+ * fired (loop.c runs the posts). */
 bool rc__ep_dispatch(struct rc_loop *l, int n)
 {
-	bool woken = false;
+	bool woken = false, accept = false;
 
 	for (int i = 0; i < n; i++) {
 		uint64_t ud = l->ep.evs[i].data.u64;
@@ -384,7 +388,7 @@ bool rc__ep_dispatch(struct rc_loop *l, int n)
 
 		switch (RC_UD_OP(ud)) {
 		case RC_UD_ACCEPT:
-			on_accept(l, &l->ep.listen[(uintptr_t)RC_UD_PTR(ud) >> 4]);
+			l->ep.listen[(uintptr_t)RC_UD_PTR(ud) >> 4].ready = accept = true;
 			break;
 		case RC_UD_RECV:
 			/* events gathered before c's close this turn are stale */
@@ -408,6 +412,12 @@ bool rc__ep_dispatch(struct rc_loop *l, int n)
 	if (l->on_batch)
 		l->on_batch(l);
 	report_done(l);
+	for (unsigned i = 0; accept && i < RC_EP_LISTEN; i++) {
+		if (l->ep.listen[i].ready) {
+			l->ep.listen[i].ready = false;
+			on_accept(l, &l->ep.listen[i]);
+		}
+	}
 	if (l->on_batch)
 		l->on_batch(l);
 	return woken;
