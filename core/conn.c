@@ -113,7 +113,8 @@ static void release_buffers(struct rc_conn *c)
  *                 or refused), DEAD
  *   CONNECTING -> HANDSHAKE (connected, or the proxy answers: client.c),
  *                 STREAM (a dialed stream, stream.c), DEAD
- *   HANDSHAKE  -> OPEN (101 received, ws_recv.c), DEAD
+ *   HANDSHAKE  -> OPEN (101 received, ws_recv.c), STREAM (a dialed
+ *                 stream once the SOCKS5 proxy connected), DEAD
  *   OPEN       -> CLOSING (close sent or received), DEAD
  *   CLOSING    -> DRAIN (close handshake done), DEAD
  *   STREAM     -> DRAIN (ended), DEAD
@@ -231,7 +232,7 @@ void rc__conn_abort(struct rc_conn *c, uint16_t code)
 /* The close SQE completed: the connection leaves the loop. */
 void rc__conn_on_close(struct rc_conn *c)
 {
-	const struct rc_server_config *cfg = c->loop->srv_cfg;
+	const struct rc_server_config *cfg = c->srv ? rc__server_config(c->srv) : NULL;
 
 	c->inflight--;
 	rc_list_del(&c->all);

@@ -8,6 +8,8 @@
 
 #include "core/internal.h"
 
+static void next_request_done(struct rc_conn *c);
+
 static int append_in(struct rc_conn *c, const uint8_t *p, size_t n)
 {
 	if (rc__buf_reserve(&c->in, n ? n : 1) < 0)
@@ -35,7 +37,7 @@ void rc__http_refuse(struct rc_conn *c, int status, const char *reason,
 
 static void upgrade(struct rc_conn *c, const struct rc_http_request *req)
 {
-	const struct rc_server_config *cfg = c->loop->srv_cfg;
+	const struct rc_server_config *cfg = rc__server_config(c->srv);
 	const struct rc_options *o = &c->loop->opt;
 	struct rc_ws_upgrade up;
 	char ext[512], resp[1024];
@@ -98,15 +100,30 @@ static void upgrade_and_read_early(struct rc_conn *c, const struct rc_http_reque
 static int next_request(struct rc_conn *c)
 {
 	const struct rc_options *o = &c->loop->opt;
-	const struct rc_server_config *cfg = c->loop->srv_cfg;
+	const struct rc_server_config *cfg = rc__server_config(c->srv);
 	struct rc_http_limits lim = { o->max_http_head, RC_HTTP_MAX_HEADERS };
 	struct rc_http_request req;
 	uint64_t clen;
 	int head, err;
 
+	/* Parse only when it can succeed: a head ends with CRLF CRLF and a
+	 * body with its length; before that, parsing again on every read
+	 * would cost time quadratic in a trickled request's size. */
+	if (c->http_need) {
+		if (c->in->len < c->http_need)
+			return 0;
+	} else if (c->in->len <= o->max_http_head) {
+		size_t from = c->http_scan > 3 ? c->http_scan - 3 : 0;
+		if (!memmem(c->in->data + from, c->in->len - from, "\r\n\r\n", 4)) {
+			c->http_scan = (uint32_t)c->in->len;
+			return 0;
+		}
+	}
+	c->http_scan = 0;
 	head = rc_http_parse_request(c->in->data, c->in->len, &lim, &req);
 	if (head == -EAGAIN)
 		return 0;
+	c->http_answered = false; /* a new request, whatever becomes of it */
 	c->http_head = head >= 0 && req.method.len == 4 && memcmp(req.method.p, "HEAD", 4) == 0;
 	if (head < 0) {
 		rc__http_refuse(c, req.status, "malformed request", NULL);
@@ -127,8 +144,11 @@ static int next_request(struct rc_conn *c)
 		rc__http_refuse(c, 413, "body over max_http_body", NULL);
 		return -1;
 	}
-	if (c->in->len < (size_t)head + (size_t)clen)
+	if (c->in->len < (size_t)head + (size_t)clen) {
+		c->http_need = (uint32_t)(head + clen);
 		return 0; /* the body is still coming */
+	}
+	c->http_need = 0;
 	const struct rc_http_header *conn_h =
 		rc_http_header_find(req.headers, req.num_headers, "connection");
 	c->http_keepalive = req.minor_version == 1
@@ -145,12 +165,25 @@ static int next_request(struct rc_conn *c)
 	}
 	if (c->state != RC_CS_HTTP || !c->in)
 		return -1;
-	/* Pipelined requests: drop the one just answered. */
-	size_t used = (size_t)head + (size_t)clen;
-	memmove(c->in->data, c->in->data + used, c->in->len - used);
-	c->in->len -= used;
-	rc__timer_arm(c, RC_T_HANDSHAKE, o->handshake_timeout_ms);
+	c->http_used = (uint32_t)(head + clen);
+	if (!c->http_answered) {
+		/* Answered later (rc_conn_respond): the request stays in c->in
+		 * and no other is read until then, so answers keep the order
+		 * of the requests. */
+		c->http_pending = true;
+		return 0;
+	}
+	next_request_done(c);
 	return 1;
+}
+
+/* The request at the start of c->in was answered: drop it, so a pipelined
+ * one comes next, and count the connection as active. */
+static void next_request_done(struct rc_conn *c)
+{
+	memmove(c->in->data, c->in->data + c->http_used, c->in->len - c->http_used);
+	c->in->len -= c->http_used;
+	rc__timer_arm(c, RC_T_HANDSHAKE, c->loop->opt.handshake_timeout_ms);
 }
 
 /* Bytes arriving before the connection is a WebSocket (server side);
@@ -168,10 +201,10 @@ size_t rc__http_feed(struct rc_conn *c, uint8_t *p, size_t n)
 	for (;;) {
 		if (c->state != RC_CS_HTTP)
 			break;
-		if (!rc__conn_room(c))
-			return used;
+		if (!rc__conn_room(c) || c->http_pending)
+			return used; /* the rest waits (held, reading paused) */
 		int r = c->in && c->in->len ? next_request(c) : 0;
-		if (r != 0)
+		if (r != 0 || c->http_pending)
 			continue;
 		size_t have = c->in ? c->in->len : 0, take = n - used;
 		if (!take)
@@ -200,9 +233,12 @@ int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 		    const char *extra_headers, const void *body, size_t len)
 {
 	size_t head_room = 512 + (extra_headers ? strlen(extra_headers) : 0);
-	struct rc_buf *b = rc_buf_new(head_room + len);
+	struct rc_buf *b;
 	ssize_t n;
 
+	if (c->state != RC_CS_HTTP || c->client || c->http_answered)
+		return -EPIPE;
+	b = rc_buf_new(head_room + len);
 	if (!b)
 		return -ENOMEM;
 	n = rc_http_write_response((char *)b->data, b->cap, status, content_type,
@@ -216,12 +252,21 @@ int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 	b->len = (size_t)n - (c->http_head && status >= 200 && status != 204 && status != 304
 			      ? len : 0);
 	rc__conn_enqueue(c, b);
+	c->http_answered = true;
 	if (!c->http_keepalive) {
 		/* Close after the answer is flushed: DRAIN shuts down our side
 		 * once the queue is empty. */
 		rc__conn_enter(c, RC_CS_DRAIN, NULL);
 		rc_buf_unref(c->in);
 		c->in = NULL;
+		c->http_pending = false;
+		return 0;
+	}
+	if (c->http_pending) {
+		/* A deferred answer: the requests behind it may be read now. */
+		c->http_pending = false;
+		next_request_done(c);
+		rc__conn_resume(c);
 	}
 	return 0;
 }

@@ -183,10 +183,15 @@ struct rc_loop {
 	void (*on_drain)(struct rc_loop *l, bool force);
 	void (*on_stop_accepting)(struct rc_loop *l);
 	void (*on_tick)(struct rc_loop *l);
-	/* The server's configuration on a server's loop (server.c), for the
-	 * connections it accepts; NULL on a bare loop. */
-	const struct rc_server_config *srv_cfg;
 };
+
+/* The configuration a connection's server was made with: server.c's
+ * struct rc_server starts with it (asserted there), so the layers below
+ * the server read it without calling up. */
+static inline const struct rc_server_config *rc__server_config(const struct rc_server *s)
+{
+	return (const struct rc_server_config *)(const void *)s;
+}
 
 /* ---- Connections --------------------------------------------------------------- */
 
@@ -279,6 +284,12 @@ struct rc_conn {
 	bool fail_fast;           /* protocol error: no more reading */
 	bool http_keepalive;
 	bool http_head;         /* answering a HEAD request: headers only */
+	bool http_answered;       /* the current request got its answer */
+	bool http_pending;        /* ... not yet: on_http left it for later */
+	uint32_t http_used;       /* bytes of c->in the pending request takes */
+	uint32_t http_scan;       /* bytes of c->in known to hold no head end */
+	uint32_t http_need;       /* head + body of the request in c->in, once
+				   * its head parsed (0: not yet) */
 	bool pmd_on;
 	bool flush_pending;
 	bool close_submitted;

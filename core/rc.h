@@ -296,10 +296,17 @@ struct rc_buf *rc_conn_keep_message(struct rc_conn *c);
 void rc_conn_ref(struct rc_conn *c);
 void rc_conn_unref(struct rc_conn *c);
 
-/* Answers a plain HTTP request (inside on_http): a complete response with
- * body (for a HEAD request the same head without the body, so a handler
- * answers HEAD as it answers GET); the connection stays open for the next
- * request when the client allows keep-alive.  Returns 0 or -errno. */
+/* Answers a plain HTTP request: a complete response with body (for a HEAD
+ * request the same head without the body, so a handler answers HEAD as it
+ * answers GET); the connection stays open for the next request when the
+ * client allows keep-alive.  Inside on_http, or later on the connection's
+ * loop thread when on_http returned without answering (an answer that
+ * waits for another server): until then the connection reads no further
+ * request, so answers keep the requests' order, and the idle limit
+ * (handshake_timeout_ms) still runs.  Keep a reference (rc_conn_ref) for a
+ * later answer: the client may be gone by then.  Returns 0, -EPIPE when the
+ * request was answered already or the connection is closing or closed, or
+ * -EINVAL, -ENOMEM. */
 int rc_conn_respond(struct rc_conn *c, int status, const char *content_type,
 		    const char *extra_headers, const void *body, size_t len);
 

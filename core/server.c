@@ -39,6 +39,7 @@ struct rc_server {
 	bool go;                 /* every loop exists: workers may run */
 	int start_err;
 };
+_Static_assert(offsetof(struct rc_server, cfg) == 0, "rc__server_config (internal.h) reads cfg at the start");
 
 /* Creates a server; nothing listens until rc_server_run(). */
 /* The CPUs this process may run on (taskset, cgroup cpusets): more loops
@@ -297,7 +298,7 @@ static void ask_peer_name(struct rc_conn *c, int family)
  * request, if any, is discarded); a TLS one is closed (no handshake yet). */
 static void admit(struct rc_conn *c)
 {
-	const struct rc_server_config *cfg = c->loop->srv_cfg;
+	const struct rc_server_config *cfg = rc__server_config(c->srv);
 	int status = cfg->on_connect ? cfg->on_connect(c) : 0;
 
 	if (!status) {
@@ -468,7 +469,6 @@ static int start_loop(struct rc_server *s, unsigned idx)
 	ret = l ? 0 : -errno;
 	if (l) {
 		l->srv = s;
-		l->srv_cfg = &s->cfg;
 		atomic_store(&s->loops[idx], l);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -54,7 +54,7 @@ int rc_conn_respond_stream(struct rc_conn *c, int status, const char *content_ty
 	struct rc_buf *b;
 	ssize_t n;
 
-	if (c->state != RC_CS_HTTP || c->client || !h)
+	if (c->state != RC_CS_HTTP || c->client || c->http_answered || !h)
 		return -EINVAL;
 	b = rc_buf_new(room);
 	if (!b)
@@ -70,7 +70,13 @@ int rc_conn_respond_stream(struct rc_conn *c, int status, const char *content_ty
 	c->http_keepalive = false;
 	/* The request buffer goes when on_http returns (http_conn.c): the
 	 * handler may still hold pointers into it. */
+	c->http_answered = true;
 	rc__conn_enter(c, RC_CS_STREAM, &rc__stream_state);
+	if (c->http_pending) { /* answered later: on_http is long gone */
+		c->http_pending = false;
+		rc_buf_unref(c->in);
+		c->in = NULL;
+	}
 	rc__timer_disarm(c);
 	rc__conn_enqueue(c, b);
 	if (c->http_head)

@@ -29,16 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/rc.h"
+
 #define MAX_CONNS 19000  /* one side per process: the fd cap is 20,000 */
 #define RING_ENTRIES 4096
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void pin(int cpu)
 {
@@ -91,8 +85,8 @@ static int receiver(uint16_t port, unsigned n, int cpu, int ready, int out,
 	}
 	if (write(ready, "r", 1) != 1)
 		return 1;
-	end = now_ns() + (uint64_t)(max_s * 1e9);
-	while (open_n > 0 && now_ns() < end) {
+	end = rc_now_ns() + (uint64_t)(max_s * 1e9);
+	while (open_n > 0 && rc_now_ns() < end) {
 		int k = epoll_wait(ep, evs, 512, 100);
 		for (int i = 0; i < k; i++) {
 			ssize_t r = recv(evs[i].data.fd, buf, sizeof(buf), MSG_DONTWAIT);
@@ -200,9 +194,9 @@ int main(int argc, char **argv)
 	/* Registered files, as a broker with direct descriptors has. */
 	bool fixed = io_uring_register_files(&ring, fds, n) == 0;
 
-	uint64_t start = now_ns(), end = start + (uint64_t)(duration * 1e9);
+	uint64_t start = rc_now_ns(), end = start + (uint64_t)(duration * 1e9);
 	uint64_t sends = 0, rounds = 0, errors = 0, partial = 0;
-	while (now_ns() < end) {
+	while (rc_now_ns() < end) {
 		unsigned submitted = 0, done = 0;
 		while (done < n) {
 			while (submitted < n && submitted - done < RING_ENTRIES) {
@@ -232,7 +226,7 @@ int main(int argc, char **argv)
 		}
 		rounds++;
 	}
-	double secs = (double)(now_ns() - start) / 1e9;
+	double secs = (double)(rc_now_ns() - start) / 1e9;
 	for (unsigned i = 0; i < n; i++)
 		close(fds[i]);
 	io_uring_queue_exit(&ring);

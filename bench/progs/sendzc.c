@@ -19,12 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/rc.h"
+
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)rc_now_ns() / 1e9;
 }
 
 static double cpu_s(void)
