@@ -123,7 +123,7 @@ struct rc_listener {
 /* The epoll backend's part of a loop (loop_epoll.c). */
 struct rc_ep_loop {
 	int fd;                  /* the epoll instance */
-	struct rc_conn *done;    /* operations finished, reported next turn */
+	struct rc_conn *done;    /* operations finished, not yet reported */
 	struct rc_ep_listen {    /* accepting sockets, by index in user_data */
 		int fd;          /* -1: free */
 		bool ready;      /* readable this turn */

@@ -15,10 +15,12 @@
  * starve the rest); a sendmsg is tried at once and waits for EPOLLOUT only
  * when the socket has no room; a multishot accept accepts while the
  * listener is readable.  Operations that finish inside the call (a send the
- * socket took, a shutdown, a close, a cancel) are reported at the next
- * turn, as completions are: no handler runs inside the call that started
- * its operation, and a connection still sends once per turn with one send
- * in flight. */
+ * socket took, a shutdown, a close, a cancel) are reported after the batch
+ * that started them has been flushed, as completions of that batch's SQEs
+ * would be: no handler runs inside the call that started its operation, a
+ * connection has one send in flight, and a send started by a report waits
+ * for the next turn's report (so a connection sends at most once per batch,
+ * everything queued meanwhile in the next sendmsg). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -81,7 +83,7 @@ void rc__ep_exit(struct rc_loop *l)
 	l->br_mem = NULL;
 }
 
-/* Reports op for c at the next turn. */
+/* Reports op for c after this batch (report_done). */
 static void done(struct rc_conn *c, uint8_t op)
 {
 	struct rc_loop *l = c->loop;
