@@ -102,7 +102,7 @@ PROGRAMS := $(if $(BROKER_SRCS),$(BUILD)/ringcast) $(EXAMPLES) $(CLI_BINS) \
 	$(if $(RCBENCH_SRCS),$(BUILD)/ringcast-bench)
 TOOLS    := $(if $(MICRO_SRCS),$(MICRO_BIN)) $(BENCH_PROGS)
 
-.PHONY: all deps test-deps test unit integration run fuzz install uninstall clean FORCE \
+.PHONY: all deps test-deps test test-epoll unit integration run fuzz install uninstall clean FORCE \
 	image image-test deb deb-test k8s-manifests
 # Keep intermediate objects (examples, CLI tools) so nothing relinks needlessly.
 .SECONDARY:
@@ -248,6 +248,13 @@ endif
 unit: $(UNIT_BIN)
 	$(CHECK_LAYERS)
 	$(Q)$(UNIT_BIN) --jobs 2
+
+# The same unit and integration tests on the epoll loop backend (what runs
+# where seccomp blocks io_uring): RINGCAST_IO_BACKEND reaches the broker's
+# config and every loop the tests, clients and tools create.
+test-epoll: test-deps all $(UNIT_BIN)
+	$(Q)RINGCAST_IO_BACKEND=epoll $(UNIT_BIN) --jobs 2
+	$(Q)RINGCAST_IO_BACKEND=epoll BUILD=$(BUILD) tests/integration/run
 
 integration: test-deps all
 	$(Q)BUILD=$(BUILD) tests/integration/run

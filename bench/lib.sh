@@ -2,7 +2,8 @@
 # options and the wait for a freshly started server.
 
 # Reads --runs N --duration S --out DIR --only REGEX --bin DIR --compare
-# into RUNS DUR OUT ONLY BIN COMPARE (set the defaults before calling);
+# --io-backends LIST into RUNS DUR OUT ONLY BIN COMPARE BACKENDS (set the
+# defaults before calling);
 # anything else prints the usage and exits 2.
 bench_opts() {
   while [ $# -gt 0 ]; do
@@ -13,8 +14,9 @@ bench_opts() {
       --only) ONLY=$2; shift 2 ;;
       --bin) BIN=$2; shift 2 ;;
       --compare) COMPARE=1; shift ;;
+      --io-backends) BACKENDS=$2; shift 2 ;;
       *) echo "usage: $0 [--runs N] [--duration S] [--out DIR] [--only REGEX] [--bin DIR]" \
-           "[--compare (run.sh)]" >&2; exit 2 ;;
+           "[--compare (run.sh)] [--io-backends LIST (run.sh)]" >&2; exit 2 ;;
     esac
   done
   mkdir -p "$OUT"

@@ -5,11 +5,14 @@
 # Node ws server in bench/compare/.  Raw JSON of every run goes to OUT.
 #
 #   bench/run.sh [--runs 3] [--duration 3] [--out build/bench-results]
-#                [--only REGEX] [--compare] [--bin DIR]
+#                [--only REGEX] [--compare] [--bin DIR] [--io-backends LIST]
+# --io-backends "io_uring epoll": each ringcast row once per loop backend
+# (the broker's --io-backend; the bench itself stays on io_uring), the
+# runs interleaved so both see the same machine.
 # Bounded: every run has a duration, servers are killed by pid at the end.
 set -u
 cd "$(dirname "$0")/.."
-RUNS=3 DUR=3 OUT=build/bench-results ONLY=. COMPARE=0 BIN=build
+RUNS=3 DUR=3 OUT=build/bench-results ONLY=. COMPARE=0 BIN=build BACKENDS=
 . bench/lib.sh
 bench_opts "$@"
 # The Node ws server's dependencies, from bench/compare/package-lock.json
@@ -29,10 +32,13 @@ next_free_port() {
   done
   echo "no free port after $PORT" >&2; return 1
 }
-start_server() { # kind deflate threads
+# The bench's own loops run on io_uring whatever the environment says.
+unset RINGCAST_IO_BACKEND
+start_server() { # kind deflate threads (kind ringcast-BACKEND: that loop backend)
   next_free_port || return 1
-  if [ "$1" = ringcast ]; then
+  if [ "${1%%-*}" = ringcast ]; then
     taskset -c 0 "$BIN/ringcast" --listen 127.0.0.1:$PORT --threads "$3" --log-level error \
+      $([ "$1" != ringcast ] && echo --io-backend "${1#ringcast-}") \
       --max-backpressure 64M --max-connections-per-ip 0 >"$OUT/server.log" 2>&1 &
   else
     taskset -c 0 node bench/compare/server.js --port $PORT $([ "$2" = 1 ] && echo --deflate) \
@@ -92,15 +98,19 @@ F="--duration $DUR --warmup 1"
 echo "| row | server | deliveries/s | p50 us | p99 us | p99.9 us | lost/dup/reord | bench / server CPU |"
 echo "|---|---|---|---|---|---|---|---|"
 KINDS=ringcast
-[ "$COMPARE" = 1 ] && KINDS="ringcast ws"
-for k in $KINDS; do
-  row fanout-10k-100t-64B "$k" 0 1 -- fanout --subs 10000 --topics 100 --pubs 100 --size 64 $F
-  row fanout-1k-1t-1KiB "$k" 0 1 -- fanout --subs 1000 --topics 1 --pubs 1 --size 1024 $F
-  row fanout-1k-1t-16KiB "$k" 0 1 -- fanout --subs 1000 --topics 1 --pubs 1 --size 16384 $F
-  row fanout-1k-1t-16KiB-deflate "$k" 1 1 -- fanout --subs 1000 --topics 1 --pubs 1 --size 16384 --deflate $F
-  row echo-1000-1KiB "$k" 0 1 -- echo --conns 1000 --size 1024 $F
-  row echo-1000-1KiB-deflate "$k" 1 1 -- echo --conns 1000 --size 1024 --deflate $F
-done
+[ -n "$BACKENDS" ] && KINDS=$(for b in $BACKENDS; do printf 'ringcast-%s ' "$b"; done)
+[ "$COMPARE" = 1 ] && KINDS="$KINDS ws"
+# name deflate -- bench args: the row for every server kind, one after the other
+each() {
+  local name=$1 defl=$2; shift 3
+  for k in $KINDS; do row "$name" "$k" "$defl" 1 -- "$@"; done
+}
+each fanout-10k-100t-64B 0 -- fanout --subs 10000 --topics 100 --pubs 100 --size 64 $F
+each fanout-1k-1t-1KiB 0 -- fanout --subs 1000 --topics 1 --pubs 1 --size 1024 $F
+each fanout-1k-1t-16KiB 0 -- fanout --subs 1000 --topics 1 --pubs 1 --size 16384 $F
+each fanout-1k-1t-16KiB-deflate 1 -- fanout --subs 1000 --topics 1 --pubs 1 --size 16384 --deflate $F
+each echo-1000-1KiB 0 -- echo --conns 1000 --size 1024 $F
+each echo-1000-1KiB-deflate 1 -- echo --conns 1000 --size 1024 --deflate $F
 # Half of the fanout-10k rate ringcast reached, for the latency target.
 if [[ fanout-10k-half =~ $ONLY ]] && ls "$OUT"/fanout-10k-100t-64B-ringcast-*.json >/dev/null 2>&1; then
   HALF=$(median publish_rate "$OUT"/fanout-10k-100t-64B-ringcast-*.json | awk '{printf "%d", $1/2}')

@@ -33,7 +33,9 @@ const struct key rc__config_keys[] = {
 	{ "listen", "server", K_LIST, F(listen), 0, 0, NULL,
 	  "HOST:PORT to listen on; repeatable or comma-separated", F(nlisten) },
 	{ "threads", "server", K_UINT, F(threads), 0, 1024,
-	  "out of range (0..1024)", "worker threads, one io_uring each; 0 = one per CPU", 0 },
+	  "out of range (0..1024)", "worker threads, one event loop each; 0 = one per CPU", 0 },
+	{ "io_backend", "server", K_IOBACKEND, F(io_backend), 0, 0, NULL,
+	  "event loop: auto (io_uring, epoll where io_uring is blocked), io_uring or epoll", 0 },
 	{ "backlog", "server", K_INT, F(backlog), 1, INT_MAX,
 	  "out of range (1..2147483647)", "listen() backlog (capped by net.core.somaxconn)", 0 },
 	{ "log_level", "server", K_LEVEL, F(log_level), 0, 0, NULL,
@@ -506,6 +508,17 @@ static int set_value(struct rc_config *c, const struct key *k, const char *v,
 			c->slow_consumer_policy = RC_SLOW_CLOSE;
 		else if (strcasecmp(v, "drop") == 0)
 			c->slow_consumer_policy = RC_SLOW_DROP;
+		else
+			return -EINVAL;
+		return 0;
+	case K_IOBACKEND:
+		*why = "not an io backend (auto, io_uring, epoll)";
+		if (strcasecmp(v, "auto") == 0)
+			c->io_backend = RC_IO_AUTO;
+		else if (strcasecmp(v, "io_uring") == 0)
+			c->io_backend = RC_IO_URING;
+		else if (strcasecmp(v, "epoll") == 0)
+			c->io_backend = RC_IO_EPOLL;
 		else
 			return -EINVAL;
 		return 0;

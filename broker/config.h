@@ -23,6 +23,8 @@ struct rc_config {
 	unsigned nlisten;
 	unsigned threads;                  /* 0: one per CPU */
 	int backlog;
+	int io_backend;                    /* enum rc_io_backend (auto: io_uring, epoll
+					    * where io_uring is blocked) */
 	int log_level;                     /* enum rc_log_level */
 	int log_format;                    /* enum rc_log_format */
 	uint64_t log_rate;                 /* log lines per second; 0: unlimited */

@@ -10,6 +10,7 @@
 #include "broker/config.h"
 #include "broker/config_internal.h"
 #include "broker/namespace.h"
+#include "core/rc.h"
 
 static void fmt_size(uint64_t v, char *buf, size_t cap)
 {
@@ -109,6 +110,10 @@ static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
 		snprintf(buf, cap, "%s", c->slow_consumer_policy == RC_SLOW_DROP ?
 			 "drop" : "close");
 		break;
+	case K_IOBACKEND:
+		snprintf(buf, cap, "%s", c->io_backend == RC_IO_URING ? "io_uring" :
+			 c->io_backend == RC_IO_EPOLL ? "epoll" : "auto");
+		break;
 	case K_RATE:
 		fmt_rate(*(const double *)field, buf, cap);
 		break;
@@ -186,6 +191,7 @@ static const char *metavar(enum kind kind)
 	case K_LEVEL: return "LEVEL";
 	case K_LOGFMT: return "text|json";
 	case K_POLICY: return "close|drop";
+	case K_IOBACKEND: return "auto|io_uring|epoll";
 	case K_RATE: return "RATE";
 	default: return "N";
 	}

@@ -31,6 +31,7 @@ enum kind {
 	K_LEVEL,	/* enum rc_log_level stored in an int */
 	K_LOGFMT,	/* enum rc_log_format stored in an int: text, json */
 	K_POLICY,	/* enum rc_slow_policy */
+	K_IOBACKEND,	/* enum rc_io_backend: auto, io_uring, epoll */
 	K_RATE,		/* double, > 0 */
 };
 

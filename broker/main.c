@@ -261,6 +261,7 @@ static void core_options(const struct rc_config *c, struct rc_options *o)
 	o->deflate.enabled = c->compression;
 	o->deflate.server_no_context_takeover = true;
 	o->deflate.max_window_bits = 15;
+	o->io_backend = (enum rc_io_backend)c->io_backend;
 }
 
 int main(int argc, char **argv)

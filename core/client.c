@@ -277,8 +277,8 @@ void rc__client_on_connect(struct rc_conn *c, int res)
 	struct rc_client_state *s = c->cl;
 
 	c->inflight--;
-	if (c->state == RC_CS_DEAD) {
-		rc__conn_abort(c, 0);
+	if (c->state == RC_CS_DEAD) { /* cancelled by a teardown */
+		rc__conn_settle(c);
 		return;
 	}
 	if (res < 0) {
@@ -626,11 +626,15 @@ static struct rc_conn *dial(struct rc_loop *l, const char *url,
 	rc__conn_enter(c, RC_CS_CONNECTING, NULL);
 	if (via)
 		socks_init(c, &proxy);
+	c->inflight++;
+	if (rc__loop_epoll(l)) {
+		rc__ep_connect(c, (struct sockaddr *)&ss, sl);
+		return c;
+	}
 	/* The sockaddr must live until the SQE is consumed: submit now. */
 	struct io_uring_sqe *sqe = rc__sqe(l);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&ss, sl);
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_CONNECT));
-	c->inflight++;
 	io_uring_submit(&l->ring);
 	return c;
 }

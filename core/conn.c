@@ -57,14 +57,18 @@ void rc__conn_arm_recv(struct rc_conn *c)
 
 	if (c->recv_armed || c->state == RC_CS_DEAD)
 		return;
+	c->recv_armed = true;
+	c->inflight++;
+	if (rc__loop_epoll(c->loop)) {
+		rc__ep_recv(c);
+		return;
+	}
 	sqe = rc__sqe(c->loop);
 	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	set_fd(sqe, c);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = c->loop->bgid;
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_RECV));
-	c->recv_armed = true;
-	c->inflight++;
 }
 
 /* ---- References and teardown ------------------------------------------------------ */
@@ -173,14 +177,25 @@ static void maybe_close(struct rc_conn *c)
 
 	if (c->state != RC_CS_DEAD || c->close_submitted || c->inflight)
 		return;
+	c->close_submitted = true;
+	c->inflight++;
+	if (rc__loop_epoll(c->loop)) {
+		rc__ep_close(c);
+		return;
+	}
 	sqe = rc__sqe(c->loop);
 	if (c->fixed)
 		io_uring_prep_close_direct(sqe, (unsigned)c->fd);
 	else
 		io_uring_prep_close(sqe, c->fd);
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_CLOSE));
-	c->close_submitted = true;
-	c->inflight++;
+}
+
+/* An operation on a connection that is already dead came back: close the
+ * descriptor once nothing names it. */
+void rc__conn_settle(struct rc_conn *c)
+{
+	maybe_close(c);
 }
 
 /* Fails a connection that never opened: on_close gets 1006 with why as its
@@ -203,7 +218,9 @@ void rc__conn_abort(struct rc_conn *c, uint16_t code)
 	rc__conn_call_on_close(c, code ? code : RC_CLOSE_ABNORMAL, NULL, 0);
 	rc__conn_enter(c, RC_CS_DEAD, NULL);
 	rc__timer_disarm(c);
-	if (c->inflight) {
+	if (c->inflight && rc__loop_epoll(c->loop)) {
+		rc__ep_cancel(c);
+	} else if (c->inflight) {
 		sqe = rc__sqe(c->loop);
 		io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL |
 					(c->fixed ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
@@ -307,7 +324,7 @@ void rc__conn_flush(struct rc_conn *c)
 	if (!c->sq_head || !sendable(c, c->sq_head))
 		return;
 	n = c->sq_head;
-	if (!n->next || !sendable(c, n->next)) {
+	if ((!n->next || !sendable(c, n->next)) && !rc__loop_epoll(c->loop)) {
 		/* One buffer (a broadcast to an idle subscriber, an echo): a
 		 * plain send needs no msghdr and no send context. */
 		sqe = rc__sqe(c->loop);
@@ -328,6 +345,13 @@ void rc__conn_flush(struct rc_conn *c)
 		memset(&s->msg, 0, sizeof(s->msg));
 		s->msg.msg_iov = s->iov;
 		s->msg.msg_iovlen = i;
+		if (rc__loop_epoll(c->loop)) { /* epoll sends every queue this way */
+			c->sending = true;
+			c->send_iovs = (uint8_t)i;
+			c->inflight++;
+			rc__ep_sendmsg(c, &s->msg);
+			return;
+		}
 		sqe = rc__sqe(c->loop);
 		io_uring_prep_sendmsg(sqe, c->fd, &s->msg, MSG_NOSIGNAL);
 	}
@@ -593,12 +617,16 @@ void rc__conn_maybe_finish(struct rc_conn *c)
 		return; /* back here once close_notify is sent */
 	rc__conn_enter(c, RC_CS_DRAIN, NULL);
 	c->shut_sent = true;
+	c->inflight++;
+	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
+	if (rc__loop_epoll(c->loop)) {
+		rc__ep_shutdown(c);
+		return;
+	}
 	sqe = rc__sqe(c->loop);
 	io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
 	set_fd(sqe, c);
 	io_uring_sqe_set_data64(sqe, RC_UD(c, RC_UD_SHUT));
-	c->inflight++;
-	rc__timer_arm(c, RC_T_CLOSE, c->loop->opt.close_timeout_ms);
 }
 
 static void close_local(struct rc_conn *c, uint16_t code, const char *reason, size_t len)
@@ -809,10 +837,14 @@ static void pause_recv(struct rc_conn *c)
 
 	if (!c->recv_armed || c->recv_cancel || c->state == RC_CS_DEAD)
 		return;
+	c->recv_cancel = true;
+	if (rc__loop_epoll(c->loop)) {
+		rc__ep_recv_cancel(c);
+		return;
+	}
 	sqe = rc__sqe(c->loop);
 	io_uring_prep_cancel64(sqe, RC_UD(c, RC_UD_RECV), 0);
 	io_uring_sqe_set_data64(sqe, 0);
-	c->recv_cancel = true;
 }
 
 /* Keeps input the connection cannot process now (over its budget), after

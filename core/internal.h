@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "core/rc.h"
@@ -116,8 +117,25 @@ struct rc_listener {
 	uint64_t last_warn_ms;
 };
 
+#define RC_EP_EVENTS 256   /* events taken per epoll_wait */
+#define RC_EP_LISTEN 64    /* listening sockets per epoll loop */
+
+/* The epoll backend's part of a loop (loop_epoll.c). */
+struct rc_ep_loop {
+	int fd;                  /* the epoll instance */
+	struct rc_conn *done;    /* operations finished, not yet reported */
+	struct rc_ep_listen {    /* accepting sockets, by index in user_data */
+		int fd;          /* -1: free */
+		bool ready;      /* readable this turn */
+		void *ptr;       /* what their completions name */
+	} listen[RC_EP_LISTEN];
+	struct epoll_event *evs; /* RC_EP_EVENTS */
+};
+
 struct rc_loop {
-	struct io_uring ring;
+	uint8_t io;              /* RC_IO_URING or RC_IO_EPOLL: the backend */
+	struct rc_ep_loop ep;    /* epoll only */
+	struct io_uring ring;    /* io_uring only (with direct, br*) */
 	struct rc_options opt;
 	struct rc_pool *pool;
 	struct rc_server *srv;
@@ -317,6 +335,18 @@ struct rc_conn {
 	struct sockaddr_in6 peer; /* or sockaddr_in; family 0 if unknown */
 	const struct rc_transport *tp; /* plain, or TLS (c->tls) */
 	struct rc_tls *tls;       /* tls.c's session; NULL: plain TCP */
+	/* The epoll backend's view of what the ring would hold for c
+	 * (loop_epoll.c). */
+	struct rc_ep_conn {
+		struct rc_conn *next;       /* loop->ep.done while done != 0 */
+		const struct msghdr *msg;   /* the send waiting for room */
+		int recv_res, send_res;     /* results to report */
+		uint32_t events;            /* interest registered; 0: none */
+		uint8_t done;               /* finished operations (RC_EP_*) */
+		bool recv;                  /* a multishot recv is armed */
+		bool out;                   /* a sendmsg waits for EPOLLOUT */
+		bool connecting;            /* a connect waits for EPOLLOUT */
+	} ep;
 };
 
 struct rc_tls;
@@ -354,6 +384,31 @@ static inline size_t rc__conn_room(const struct rc_conn *c)
 	return used < max ? max - used : 0;
 }
 
+/* loop_epoll.c: the epoll backend, a ring emulated on readiness.  Each
+ * call stands where an SQE would be prepared, and its result comes back
+ * as the completion the ring would post, to the handler registered for
+ * its kind (rc__loop_on): same user_data, res and flags (a recv's bytes
+ * in the loop's one buffer, rc__loop_buf).  Only one branch on the loop's
+ * backend at each submission point; loop.c runs the turn. */
+static inline bool rc__loop_epoll(const struct rc_loop *l)
+{
+	return l->io == RC_IO_EPOLL;
+}
+int rc__ep_init(struct rc_loop *l);
+void rc__ep_exit(struct rc_loop *l);
+int rc__ep_wait(struct rc_loop *l, uint64_t wait_ms);
+bool rc__ep_dispatch(struct rc_loop *l, int n);
+int rc__ep_watch_wake(struct rc_loop *l);
+void rc__ep_recv(struct rc_conn *c);
+void rc__ep_recv_cancel(struct rc_conn *c);
+void rc__ep_sendmsg(struct rc_conn *c, const struct msghdr *msg);
+void rc__ep_shutdown(struct rc_conn *c);
+void rc__ep_close(struct rc_conn *c);
+void rc__ep_cancel(struct rc_conn *c);
+void rc__ep_connect(struct rc_conn *c, const struct sockaddr *sa, socklen_t sl);
+int rc__ep_accept(struct rc_loop *l, int fd, void *ptr);
+void rc__ep_accept_cancel(struct rc_loop *l, int fd);
+
 /* loop.c */
 struct io_uring_sqe *rc__sqe(struct rc_loop *l);
 void rc__loop_log_features(struct rc_loop *l);
@@ -383,6 +438,7 @@ void rc__conn_on_shut(struct rc_conn *c);
 void rc__conn_timeout(struct rc_conn *c, enum rc_timer_kind kind);
 void rc__conn_abort(struct rc_conn *c, uint16_t code);
 void rc__conn_abort_why(struct rc_conn *c, const char *why, size_t len);
+void rc__conn_settle(struct rc_conn *c);
 void rc__conn_flush(struct rc_conn *c);
 int rc__conn_enqueue(struct rc_conn *c, struct rc_buf *b);
 void rc__conn_feed(struct rc_conn *c, uint8_t *p, size_t n);

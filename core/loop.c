@@ -64,7 +64,9 @@ static bool defer_taskrun_safe(void)
 	return !(major == 6 && minor >= 6 && minor <= 8);
 }
 
-static int ring_init(struct rc_loop *l)
+/* Sets up the ring; loud: log why it failed (io_uring was asked for by
+ * name, so there is no fallback to tell about). */
+static int ring_init(struct rc_loop *l, bool loud)
 {
 	struct io_uring_params p;
 	unsigned flags[3] = {
@@ -91,6 +93,8 @@ static int ring_init(struct rc_loop *l)
 			rc_log(RC_LOG_WARN, "io_uring: no FAST_POLL; kernel 5.19 or newer recommended");
 		return 0;
 	}
+	if (!loud)
+		return ret;
 	if (ret == -EPERM || ret == -ENOSYS)
 		rc_log(RC_LOG_ERROR, "io_uring_setup failed: %s. io_uring is disabled or "
 		       "blocked here (containers: Docker's default seccomp profile blocks "
@@ -103,7 +107,7 @@ static int ring_init(struct rc_loop *l)
 	return ret;
 }
 
-static int buf_ring_init(struct rc_loop *l)
+static int buf_ring_init(struct rc_loop *l, bool loud)
 {
 	struct io_uring_buf_reg reg;
 	size_t ring_bytes = RC_BR_COUNT * sizeof(struct io_uring_buf);
@@ -130,8 +134,9 @@ static int buf_ring_init(struct rc_loop *l)
 	reg.bgid = RC_BGID;
 	ret = io_uring_register_buf_ring(&l->ring, &reg, 0);
 	if (ret < 0) {
-		rc_log(RC_LOG_ERROR, "io_uring: provided buffer rings need Linux 5.19+: %s",
-		       strerror(-ret));
+		if (loud)
+			rc_log(RC_LOG_ERROR, "io_uring: provided buffer rings need Linux 5.19+: %s",
+			       strerror(-ret));
 		goto err_unmap_mem;
 	}
 	for (unsigned i = 0; i < RC_BR_COUNT; i++)
@@ -191,6 +196,99 @@ static void arm_wake(struct rc_loop *l)
 	io_uring_sqe_set_data64(sqe, RC_UD(l, RC_UD_WAKE));
 }
 
+/* The ring and its provided buffers; 0 or -errno (logged when loud), *why
+ * naming the step that failed. */
+static int uring_init(struct rc_loop *l, bool loud, const char **why)
+{
+	int ret = ring_init(l, loud);
+
+	*why = "io_uring_setup";
+	if (ret < 0)
+		return ret;
+	ret = buf_ring_init(l, loud);
+	if (ret < 0) {
+		*why = "provided buffer rings (Linux 5.19+)";
+		io_uring_queue_exit(&l->ring);
+	}
+	return ret;
+}
+
+static void uring_exit(struct rc_loop *l)
+{
+	/* the ring goes first: the buffer ring is registered with it */
+	io_uring_queue_exit(&l->ring);
+	munmap(l->br_mem, (size_t)l->br_count * l->br_size);
+	munmap(l->br, l->br_count * sizeof(struct io_uring_buf));
+}
+
+/* The backend asked for: o's, or RINGCAST_IO_BACKEND's when o says auto. */
+static enum rc_io_backend backend_wanted(const struct rc_options *o)
+{
+	const char *env = getenv("RINGCAST_IO_BACKEND");
+
+	if (o->io_backend != RC_IO_AUTO || !env || !*env || !strcmp(env, "auto"))
+		return o->io_backend;
+	if (!strcmp(env, "io_uring"))
+		return RC_IO_URING;
+	if (!strcmp(env, "epoll"))
+		return RC_IO_EPOLL;
+	rc_log(RC_LOG_WARN, "RINGCAST_IO_BACKEND=%s: not auto, io_uring or epoll; "
+	       "using auto", env);
+	return RC_IO_AUTO;
+}
+
+/* Says once per process which backend the loops run and why. */
+static void log_backend(struct rc_loop *l, enum rc_io_backend want, int err, const char *why)
+{
+	static atomic_bool said;
+
+	if (atomic_exchange(&said, true))
+		return;
+	if (!rc__loop_epoll(l))
+		rc_log(RC_LOG_INFO, "io backend: io_uring%s", want == RC_IO_URING ? " (forced)" : "");
+	else if (want == RC_IO_EPOLL)
+		rc_log(RC_LOG_INFO, "io backend: epoll (forced by io_backend or RINGCAST_IO_BACKEND)");
+	else
+		rc_log(RC_LOG_WARN, "io backend: epoll, because io_uring is unavailable: %s: %s%s",
+		       why, strerror(-err),
+		       err == -EPERM || err == -ENOSYS
+			       ? " (blocked by a seccomp profile such as Docker's or Kubernetes' "
+				 "RuntimeDefault, or kernel.io_uring_disabled)" : "");
+}
+
+/* Sets up the backend: io_uring unless epoll is asked for, epoll when auto
+ * finds io_uring unavailable. */
+static int backend_init(struct rc_loop *l)
+{
+	enum rc_io_backend want = backend_wanted(&l->opt);
+	const char *why = "";
+	int ret = 0;
+
+	l->io = RC_IO_URING;
+	if (want != RC_IO_EPOLL) {
+		ret = uring_init(l, want == RC_IO_URING, &why);
+		if (ret == 0 || want == RC_IO_URING) {
+			if (ret == 0)
+				log_backend(l, want, 0, why);
+			return ret;
+		}
+	}
+	l->io = RC_IO_EPOLL;
+	int err = rc__ep_init(l);
+	if (err < 0)
+		return err;
+	log_backend(l, want, ret, why);
+	return 0;
+}
+
+static void backend_exit(struct rc_loop *l)
+{
+	if (rc__loop_epoll(l))
+		rc__ep_exit(l);
+	else
+		uring_exit(l);
+}
+
 /* Creates a loop owned by the calling thread. */
 struct rc_loop *rc_loop_new(const struct rc_options *o)
 {
@@ -205,23 +303,23 @@ struct rc_loop *rc_loop_new(const struct rc_options *o)
 		l->opt = *o;
 	else
 		rc_options_default(&l->opt);
-	ret = ring_init(l);
+	ret = backend_init(l);
 	if (ret < 0)
 		goto err_free;
-	ret = buf_ring_init(l);
-	if (ret < 0)
-		goto err_ring;
 	l->pool = rc__pool_new();
 	if (!l->pool) {
 		ret = -ENOMEM;
-		goto err_buf_ring;
+		goto err_backend;
 	}
 	l->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (l->wake_fd < 0) {
 		ret = -errno;
 		goto err_pool;
 	}
-	direct_table_init(l);
+	if (!rc__loop_epoll(l))
+		direct_table_init(l);
+	else if ((ret = rc__ep_watch_wake(l)) < 0)
+		goto err_wake;
 	rc_list_init(&l->conns);
 	rc_list_init(&l->listeners);
 	rc_list_init(&l->t_handshake);
@@ -232,18 +330,16 @@ struct rc_loop *rc_loop_new(const struct rc_options *o)
 	l->now_ms = rc_now_ms();
 	rc__pool_set_current(l->pool);
 	current_loop = l;
-	arm_wake(l);
+	if (!rc__loop_epoll(l))
+		arm_wake(l);
 	return l;
 
+err_wake:
+	close(l->wake_fd);
 err_pool:
 	rc__pool_free(l->pool);
-err_buf_ring: /* the ring goes first: the buffer ring is registered with it */
-	io_uring_queue_exit(&l->ring);
-	munmap(l->br_mem, (size_t)l->br_count * l->br_size);
-	munmap(l->br, l->br_count * sizeof(struct io_uring_buf));
-	goto err_free;
-err_ring:
-	io_uring_queue_exit(&l->ring);
+err_backend:
+	backend_exit(l);
 err_free:
 	free(l);
 	errno = -ret;
@@ -252,6 +348,12 @@ err_free:
 
 /* The calling thread's loop. */
 struct rc_loop *rc_loop_current(void) { return current_loop; }
+
+/* The backend's name (see rc.h). */
+const char *rc_loop_backend(const struct rc_loop *l)
+{
+	return rc__loop_epoll(l) ? "epoll" : "io_uring";
+}
 
 /* An SQE, submitting first if the SQ is full (never fails: the ring is
  * sized for the loop and a full SQ is flushed to the kernel). */
@@ -455,6 +557,14 @@ static void start_drain(struct rc_loop *l)
 
 /* ---- The run loop -------------------------------------------------------------------- */
 
+/* The wake eventfd fired: run the posts, drain if asked to stop. */
+static void woken(struct rc_loop *l)
+{
+	run_posts(l);
+	if (atomic_load(&l->stop) && !l->draining)
+		start_drain(l);
+}
+
 /* One completion, to the handler its kind was registered with (loop.c
  * handles only its own wake-ups); a provided buffer goes back to the ring
  * once the handler is done with it. */
@@ -464,9 +574,7 @@ static void dispatch(struct rc_loop *l, struct io_uring_cqe *cqe)
 	enum rc_ud op = RC_UD_OP(ud);
 
 	if (op == RC_UD_WAKE) {
-		run_posts(l);
-		if (atomic_load(&l->stop) && !l->draining)
-			start_drain(l);
+		woken(l);
 		arm_wake(l);
 		return;
 	}
@@ -509,19 +617,28 @@ int rc__loop_turn(struct rc_loop *l, uint64_t wait_ms)
 	unsigned n;
 	int ret;
 
-	ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+	if (rc__loop_epoll(l))
+		ret = rc__ep_wait(l, wait_ms);
+	else
+		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
 	t1 = rc_now_ns();
 	__atomic_store_n(&l->idle_ns, l->idle_ns + (t1 - t0), __ATOMIC_RELAXED);
 	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
-		rc_log(RC_LOG_ERROR, "io_uring_enter: %s", strerror(-ret));
+		rc_log(RC_LOG_ERROR, "%s: %s", rc__loop_epoll(l) ? "epoll_wait" : "io_uring_enter",
+		       strerror(-ret));
 		return ret;
 	}
 	l->now_ms = t1 / 1000000;
-	while ((n = io_uring_peek_batch_cqe(&l->ring, cqes, 256)) > 0) {
-		for (unsigned i = 0; i < n; i++)
-			dispatch(l, cqes[i]);
-		io_uring_cq_advance(&l->ring, n);
-		rc__loop_flush(l);
+	if (rc__loop_epoll(l)) {
+		if (rc__ep_dispatch(l, ret))
+			woken(l);
+	} else {
+		while ((n = io_uring_peek_batch_cqe(&l->ring, cqes, 256)) > 0) {
+			for (unsigned i = 0; i < n; i++)
+				dispatch(l, cqes[i]);
+			io_uring_cq_advance(&l->ring, n);
+			rc__loop_flush(l);
+		}
 	}
 	if (l->on_tick)
 		l->on_tick(l);
@@ -562,9 +679,7 @@ void rc_loop_free(struct rc_loop *l)
 	if (!l)
 		return;
 	/* Completions of cancels and closes still in the ring name nothing. */
-	io_uring_queue_exit(&l->ring);
-	munmap(l->br_mem, (size_t)l->br_count * l->br_size);
-	munmap(l->br, l->br_count * sizeof(struct io_uring_buf));
+	backend_exit(l);
 	close(l->wake_fd);
 	free(l->tls_scratch);
 	run_posts(l);

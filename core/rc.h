@@ -92,6 +92,14 @@ void rc_mem_free(void *p);
 
 /* ---- Options and handlers ------------------------------------------------ */
 
+/* The loop's I/O backend (core/README.md, "Loop backends"). */
+enum rc_io_backend {
+	RC_IO_AUTO = 0,   /* RINGCAST_IO_BACKEND if set, else io_uring, and
+			   * epoll when io_uring cannot be set up here */
+	RC_IO_URING,      /* io_uring or fail */
+	RC_IO_EPOLL,      /* epoll, plain descriptors */
+};
+
 struct rc_options {
 	uint64_t max_message_size;   /* bytes after inflate; 1009 past it (16 MiB) */
 	uint64_t max_frame_size;     /* bytes per frame (= max_message_size) */
@@ -110,6 +118,7 @@ struct rc_options {
 	unsigned close_timeout_ms;   /* close handshake completes within (5 s) */
 	struct rc_pmd_config deflate;/* permessage-deflate; off by default */
 	bool manual_pong;            /* true: on_ping must answer itself */
+	enum rc_io_backend io_backend; /* chosen by rc_loop_new (auto) */
 };
 
 /* Fills o with the defaults given in parentheses above. */
@@ -135,12 +144,18 @@ struct rc_handlers {
 
 /* ---- Loops ----------------------------------------------------------------- */
 
-/* Creates a loop for the calling thread (rings are single-issuer).  Probes
- * the kernel: SINGLE_ISSUER/DEFER_TASKRUN when available and safe (not on
- * 6.6-6.8, liburing#1062), else falls back and logs what was turned off.
- * Returns NULL with errno set; EPERM/ENOSYS mean io_uring is blocked (e.g.
- * by a container's seccomp profile) and the message on stderr says so. */
+/* Creates a loop for the calling thread (rings are single-issuer) on the
+ * backend o->io_backend names; auto reads RINGCAST_IO_BACKEND ("auto",
+ * "io_uring" or "epoll") first.  io_uring: probes the kernel,
+ * SINGLE_ISSUER/DEFER_TASKRUN when available and safe (not on 6.6-6.8,
+ * liburing#1062), else falls back and logs what was turned off.  Auto runs
+ * epoll when io_uring cannot be set up (blocked by a container's seccomp
+ * profile, disabled, too old a kernel).  The first loop of the process logs
+ * which backend runs and why.  Returns NULL with errno set; with io_uring
+ * forced, EPERM/ENOSYS mean it is blocked and the message on stderr says so. */
 struct rc_loop *rc_loop_new(const struct rc_options *o);
+/* "io_uring" or "epoll": the backend l runs on. */
+const char *rc_loop_backend(const struct rc_loop *l);
 /* Runs until rc_loop_stop(); returns 0 or -errno. */
 int rc_loop_run(struct rc_loop *l);
 /* Any thread, async-signal-safe: asks the loop to drain (close every

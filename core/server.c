@@ -252,8 +252,14 @@ int rc_server_port(const struct rc_server *s) { return s->port; }
 static void arm_accept(struct rc_listener *ls)
 {
 	struct rc_loop *l = ls->loop;
-	struct io_uring_sqe *sqe = rc__sqe(l);
+	struct io_uring_sqe *sqe;
 
+	if (rc__loop_epoll(l)) {
+		ls->armed = rc__ep_accept(l, ls->fd, ls) == 0;
+		ls->failed = !ls->armed;
+		return;
+	}
+	sqe = rc__sqe(l);
 	if (l->direct) /* direct descriptors have no close-on-exec flag */
 		io_uring_prep_multishot_accept_direct(sqe, ls->fd, NULL, NULL, 0);
 	else
@@ -322,7 +328,9 @@ static void cqe_accept(void *ptr, const struct io_uring_cqe *cqe)
 		ls->armed = false;
 	if (cqe->res >= 0) {
 		struct rc_conn *c = rc__conn_new(l, cqe->res, l->direct);
-		if (!c) {
+		if (!c && rc__loop_epoll(l)) {
+			close(cqe->res);
+		} else if (!c) {
 			struct io_uring_sqe *sqe = rc__sqe(l);
 			if (l->direct)
 				io_uring_prep_close_direct(sqe, (unsigned)cqe->res);
@@ -388,9 +396,13 @@ static void stop_accepting(struct rc_loop *l)
 	for (it = l->listeners.next; it != &l->listeners; it = next) {
 		struct rc_listener *ls = rc_container_of(it, struct rc_listener, link);
 		next = it->next;
-		struct io_uring_sqe *sqe = rc__sqe(l);
-		io_uring_prep_cancel_fd(sqe, ls->fd, 0);
-		io_uring_sqe_set_data64(sqe, 0);
+		if (rc__loop_epoll(l)) {
+			rc__ep_accept_cancel(l, ls->fd);
+		} else {
+			struct io_uring_sqe *sqe = rc__sqe(l);
+			io_uring_prep_cancel_fd(sqe, ls->fd, 0);
+			io_uring_sqe_set_data64(sqe, 0);
+		}
 		/* Leave LISTEN now, not when the descriptor is closed: the ring
 		 * may keep the socket alive after exit (its teardown runs in a
 		 * kernel worker), and while it listens the kernel completes

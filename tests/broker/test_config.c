@@ -793,6 +793,7 @@ Test(config, dump_round_trips_everything_changed)
 		{ "max_http_body", "1.5M" }, { "max_http_head", "4095" },
 		{ "json_rate", "0.1" }, { "json_burst", "3" },
 		{ "slow_consumer_policy", "drop" }, { "handshake_timeout", "1.234" },
+		{ "io_backend", "epoll" },
 		{ "idle_timeout", "0.5" }, { "pong_timeout", "7" },
 		{ "close_timeout", "2.05" }, { "history_size", "0" },
 		{ "history_ttl", "86400.001" },

@@ -328,15 +328,16 @@ def write_config(path, sections):
                 f.write(f"{k} = {v}\n")
 
 
-def start(*flags, threads=1, env=None, config=None, timeout=10):
+def start(*flags, threads=1, env=None, config=None, timeout=10, prefix=()):
     """Starts build/ringcast on a free loopback port with the given flags
-    (strings, e.g. "--history-size", "5"); waits until /healthz is 200."""
+    (strings, e.g. "--history-size", "5"), behind prefix (a wrapper program
+    and its arguments) if given; waits until /healthz is 200."""
     exe = os.path.join(BUILD, "ringcast")
     check(os.access(exe, os.X_OK), f"{exe} not built")
     last = None
     for _ in range(3):  # the free port may be taken in between: retry
         port = _free_port()
-        argv = [exe, "--listen", f"127.0.0.1:{port}", "--threads", str(threads)]
+        argv = [*prefix, exe, "--listen", f"127.0.0.1:{port}", "--threads", str(threads)]
         if config:
             argv += ["--config", config]
         argv += [str(f) for f in flags]
