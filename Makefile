@@ -8,7 +8,7 @@ CFLAGS  ?= -O2 -g
 LDFLAGS ?=
 
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE -I. -pthread
-LIBS := -luring -lz -lssl -lcrypto -linih -lpthread
+LIBS := -luring -lz -lssl -lcrypto -linih -lhiredis -lpthread
 
 BUILD := build
 ifeq ($(SAN),1)
@@ -40,10 +40,10 @@ endif
 # test`, the unit tests and `make fuzz`) adds the test peers and tools:
 # Criterion, clang for libFuzzer, promtool, Chromium, Node.js...
 DEB_PKGS      := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-dev \
-	libinih-dev
+	libinih-dev libhiredis-dev
 DEB_TEST_PKGS := libcriterion-dev clang libclang-rt-14-dev openssl curl python3 \
 	python3-websockets microsocks chromium prometheus python3-jwt \
-	python3-cryptography
+	python3-cryptography redis-server redis-tools
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)

@@ -63,6 +63,10 @@ struct rc_config {
 	char *config_file;                 /* as given, for SIGHUP */
 	/* [auth] */
 	char *auth;                        /* access file, "none", or NULL */
+	/* [engine] */
+	char *engine;                      /* NULL or "memory", or "redis" */
+	char *redis_url;                   /* engine = redis: where */
+	bool redis_cluster;
 };
 
 /* Fills c with the defaults (a broker that works with no file). */

@@ -11,6 +11,7 @@
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/engine.h"
 
 /* Appends to t, growing it (see broker.h). */
 void bk_tprintf(struct bk_text *t, const char *fmt, ...)
@@ -45,6 +46,10 @@ static const char *request_line(const struct bk_http *h, char *out, size_t cap)
 	char m[16], p[256];
 	const struct rc_http_request *r = h->req;
 
+	if (!r) { /* a deferred answer: the request is gone */
+		snprintf(out, cap, "%s POST /publish/...", rc_conn_peer(h->c));
+		return out;
+	}
 	snprintf(out, cap, "%s %s %s", rc_conn_peer(h->c)[0] ? rc_conn_peer(h->c) : "?",
 		 rc_log_escape(m, sizeof(m), r->method.p, r->method.len),
 		 rc_log_escape(p, sizeof(p), r->path.p, r->path.len));
@@ -205,6 +210,9 @@ static void publish_failed(struct bk_http *h, int err)
 		      "Retry-After: 1\r\n");
 	else if (err == -ESHUTDOWN)
 		error(h, 503, "shutting down", NULL);
+	else if (err == -ENOTCONN || err == -EBUSY)
+		error(h, 503, err == -EBUSY ? "overloaded: too many publishes wait for the engine"
+		      : "unavailable: the engine (Redis) cannot be reached", "Retry-After: 1\r\n");
 	else
 		error(h, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
 		      NULL);
@@ -232,6 +240,13 @@ static void publish(struct bk_http *h, const struct rc_http_request *req,
 		error(h, 400, "text body is not valid UTF-8", NULL);
 		return;
 	}
+	if (bk_engine_remote()) { /* answered when Redis has numbered it */
+		int err = bk_engine_publish(topic, (size_t)tl, text ? RC_OP_TEXT : RC_OP_BINARY,
+					    body, len, BK_PUB_HTTP, h->c, NULL);
+		if (err < 0)
+			publish_failed(h, err);
+		return;
+	}
 	uint8_t ip[16];
 	int err = bk_publish(topic, (size_t)tl, text ? RC_OP_TEXT : RC_OP_BINARY, body, len,
 			     rc_conn_peer_ip(h->c, ip) ? ip : NULL, &seq, &subs);
@@ -243,6 +258,25 @@ static void publish(struct bk_http *h, const struct rc_http_request *req,
 	int n = snprintf(out, sizeof(out), "{\"topic\":%.*s,\"seq\":%llu,\"subscribers\":%u}\n",
 			 (int)nl, name, (unsigned long long)seq, subs);
 	respond(h, 200, "application/json", NULL, out, (size_t)n);
+}
+
+/* See engine.h. */
+void bk_http_publish_done(struct rc_conn *c, int err, const char *topic, size_t tlen,
+			  uint64_t seq, const char *epoch)
+{
+	struct bk_http h = { .c = c };
+	char out[RC_TOPIC_MAX * 6 + 128], name[RC_TOPIC_MAX * 6 + 3];
+	ssize_t nl;
+	int n;
+
+	if (err < 0) {
+		publish_failed(&h, err);
+		return;
+	}
+	nl = rc_json_write_string(name, sizeof(name), topic, tlen);
+	n = snprintf(out, sizeof(out), "{\"topic\":%.*s,\"seq\":%llu,\"epoch\":\"%s\"}\n",
+		     (int)nl, name, (unsigned long long)seq, epoch);
+	respond(&h, 200, "application/json", NULL, out, (size_t)n);
 }
 
 static bool serve_file(struct bk_http *h, struct rc_span path)
@@ -382,6 +416,8 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 		stats(&h);
 	else if (path_is(p, "/metrics"))
 		bk_metrics(&h);
+	else if (path_is(p, "/healthz") && !bk_engine_ready())
+		respond(&h, 503, "text/plain", NULL, "engine not ready\n", 17);
 	else if (path_is(p, "/healthz"))
 		respond(&h, 200, "text/plain", NULL, "ok\n", 3);
 	else if (path_is(p, "/topics"))

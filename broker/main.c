@@ -13,6 +13,7 @@
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/engine.h"
 
 static void core_options(const struct rc_config *c, struct rc_options *o);
 
@@ -291,6 +292,8 @@ int main(int argc, char **argv)
 	}
 	atomic_store(&bk.cfg, cfg);
 	make_epoch();
+	if (bk_engine_init(cfg) < 0)
+		return 2;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	bk.started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	if (bk_registry_init() < 0) {

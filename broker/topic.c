@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "broker/broker.h"
+#include "broker/engine.h"
 
 static struct {
 	pthread_mutex_t lock;
@@ -101,7 +102,9 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	t->nsubs_thread = calloc(bk.nthreads, sizeof(*t->nsubs_thread));
 	t->local = calloc(bk.nthreads, sizeof(*t->local));
 	t->pending = calloc(bk.nthreads, sizeof(*t->pending));
-	t->hist_cap = cfg->history_size; /* the ring grows up to it (history.c) */
+	/* The ring grows up to it (history.c); Redis keeps the history of
+	 * engine = redis. */
+	t->hist_cap = bk_engine_remote() ? 0 : cfg->history_size;
 	if (!t->nsubs_thread || !t->local || !t->pending) {
 		free(t->pending);
 		free(t->nsubs_thread);
@@ -319,6 +322,47 @@ void bk_stop_publishing(void)
 static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 		   size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers);
 
+/* Posts m to every other thread with subscribers (topic lock held); true
+ * when this thread's subscribers get it directly, after unlocking.
+ * Another thread's earlier publish may still be queued to this thread
+ * (posted under this lock, so before us): delivering directly would
+ * overtake it.  Then this thread's subscribers get the message through the
+ * same queue, behind it.  pending[i] only grows under the lock and only
+ * thread i shrinks it, so 0 here means nothing is queued. */
+static bool hand_off(struct rc_topic *t, struct rc_msg *m, struct bk_worker *w)
+{
+	bool direct = atomic_load(&t->pending[w->idx]) == 0;
+
+	for (unsigned i = 0; i < bk.nthreads; i++) {
+		if (!t->nsubs_thread[i] || (i == w->idx && direct))
+			continue;
+		bk_msg_ref(m);
+		atomic_fetch_add(&t->pending[i], 1);
+		/* A failed post is a hole in that thread's stream: its
+		 * subscribers' next delivery reports it (bk_deliver). */
+		if (bk.io->post(i, fanout_remote, m) < 0) {
+			atomic_fetch_sub(&t->pending[i], 1);
+			bk_msg_unref(m);
+		}
+	}
+	return direct;
+}
+
+/* See broker.h. */
+void bk_topic_fanout(struct rc_msg *m)
+{
+	struct bk_worker *w = bk_worker();
+	struct rc_topic *t = m->topic;
+	bool direct;
+
+	pthread_mutex_lock(&t->lock);
+	t->seq = m->seq;
+	direct = hand_off(t, m, w);
+	pthread_mutex_unlock(&t->lock);
+	if (direct)
+		fanout_local(t, w->idx, m);
+}
+
 /* Publishes a payload to a topic (see broker.h).  The count of publishes
  * in progress and the draining flag pair up (both sequentially consistent)
  * so bk_stop_publishing either sees this one running or this one sees the
@@ -362,24 +406,7 @@ static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	}
 	*seq = m->seq;
 	*subscribers = atomic_load(&t->nsubs);
-	/* Another thread's earlier publish may still be queued to this thread
-	 * (posted under this lock, so before us): delivering directly would
-	 * overtake it.  Then this thread's subscribers get the message through
-	 * the same queue, behind it.  pending[i] only grows under the lock and
-	 * only thread i shrinks it, so 0 here means nothing is queued. */
-	direct = atomic_load(&t->pending[w->idx]) == 0;
-	for (unsigned i = 0; i < bk.nthreads; i++) {
-		if (!t->nsubs_thread[i] || (i == w->idx && direct))
-			continue;
-		bk_msg_ref(m);
-		atomic_fetch_add(&t->pending[i], 1);
-		/* A failed post is a hole in that thread's stream: its
-		 * subscribers' next delivery reports it (bk_deliver). */
-		if (bk.io->post(i, fanout_remote, m) < 0) {
-			atomic_fetch_sub(&t->pending[i], 1);
-			bk_msg_unref(m);
-		}
-	}
+	direct = hand_off(t, m, w);
 	pthread_mutex_unlock(&t->lock);
 	/* This thread's subscribers, outside the lock (frames are built and
 	 * compressed here, on first use).  Nothing can overtake: a later seq
@@ -413,22 +440,11 @@ static struct bk_sub *find_sub(struct bk_client *cl, const char *name, size_t le
 	return NULL;
 }
 
-/* What a new subscription gets before the live stream, decided under the
- * topic lock and sent after it. */
-struct replay {
-	uint64_t cur;               /* the topic's last seq (the ack's) */
-	uint64_t reset_to;          /* > 0: a reset up to it first */
-	uint64_t gap_from, gap_to;  /* gap_to > 0: a gap first */
-	uint64_t from;              /* first seq to replay */
-	size_t n;
-	struct rc_msg **msgs;       /* referenced */
-};
-
 /* Plans a replay from seq `from` (topic lock held): a start the broker
  * cannot vouch for (see tombstone.c) gets a reset, a resume point older
  * than the history a gap, then the history from there, referenced.  Out
  * of memory for the list: the history it would hold is a gap too. */
-static void plan_replay(struct rc_topic *t, uint64_t from, struct replay *r)
+static void plan_replay(struct rc_topic *t, uint64_t from, struct bk_replay *r)
 {
 	uint64_t oldest = t->hist_len ? bk_hist_at(t, 0)->seq : t->seq + 1;
 
@@ -461,20 +477,23 @@ static void plan_replay(struct rc_topic *t, uint64_t from, struct replay *r)
 	}
 }
 
-/* Sends what plan_replay decided (no lock held; this thread's live
- * deliveries come later, from posts, or from its own next publish). */
-static void send_replay(struct bk_sub *s, struct replay *r, const struct rc_span *ack_id)
+/* Sends what plan_replay (or the engine) decided (no lock held; this
+ * thread's live deliveries come later, from posts, or from its own next
+ * publish). */
+void bk_send_replay(struct bk_sub *s, struct bk_replay *r, const struct rc_span *ack_id,
+		    const char *epoch)
 {
+	uint64_t live = r->live ? r->live : r->cur + 1;
 	struct rc_topic *t = s->topic;
 	struct bk_client *cl = s->cl;
 
 	if (ack_id) { /* before any replayed message, with the seq they follow */
 		char ack[256];
-		ssize_t n = rc_json_write_ack(ack, sizeof(ack), *ack_id, true, r->cur, bk.epoch);
+		ssize_t n = rc_json_write_ack(ack, sizeof(ack), *ack_id, true, r->cur, epoch);
 		if (n > 0)
 			bk_send_json(cl, ack, (size_t)n);
 	}
-	if (r->reset_to && cl->mode == BK_MODE_JSON)
+	if ((r->reset_to || r->reset) && cl->mode == BK_MODE_JSON)
 		bk_send_reset(cl, t->name, t->name_len, r->reset_to);
 	if (r->gap_to && cl->mode == BK_MODE_JSON)
 		bk_send_gap(cl, t->name, t->name_len, r->gap_from, r->gap_to);
@@ -485,9 +504,11 @@ static void send_replay(struct bk_sub *s, struct replay *r, const struct rc_span
 	}
 	free(r->msgs);
 	/* A resume point in the future: live goes on from the next seq. */
-	if (s->next_seq > r->cur + 1)
-		s->next_seq = r->cur + 1;
+	if (s->next_seq > live)
+		s->next_seq = live;
 }
+
+static void remove_sub(struct bk_sub *s);
 
 /* Subscribes cl to a topic (see broker.h).  Returns 0, -EEXIST when already
  * subscribed (*cur still set), -EMLINK over max_topics_per_connection, or
@@ -499,7 +520,7 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 {
 	struct bk_worker *w = bk_worker();
 	struct rc_msg *expired[8];
-	struct replay r = { 0 };
+	struct bk_replay r = { 0 };
 	struct rc_topic *t;
 	struct bk_sub *s;
 	size_t nexp = 0;
@@ -529,7 +550,9 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	/* Live from the next seq: anything at or below the current one
 	 * already in flight to this thread is covered by the replay. */
 	r.from = t->seq + 1;
-	if (has_from)
+	if (bk_engine_remote())
+		s->next_seq = UINT64_MAX; /* nothing until the engine's sync */
+	else if (has_from)
 		plan_replay(t, from, &r);
 	rc_list_add_tail(&t->local[w->idx], &s->tlink);
 	t->nsubs_thread[w->idx]++;
@@ -540,8 +563,14 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	rc_list_add_tail(&cl->subs, &s->clink);
 	cl->nsubs++;
 	bk_stat_add(BK_SUBSCRIPTIONS, 1);
-	send_replay(s, &r, ack_id);
-	return 0;
+	if (!bk_engine_remote()) {
+		bk_send_replay(s, &r, ack_id, bk.epoch);
+		return 0;
+	}
+	int err = bk_engine_subscribe(s, has_from, from, ack_id);
+	if (err < 0)
+		remove_sub(s);
+	return err;
 }
 
 static void remove_sub(struct bk_sub *s)
@@ -549,6 +578,8 @@ static void remove_sub(struct bk_sub *s)
 	struct rc_topic *t = s->topic;
 	unsigned idx = bk_worker()->idx;
 
+	if (s->eng_id)
+		bk_engine_unsubscribed(s);
 	pthread_mutex_lock(&t->lock);
 	rc_list_del(&s->tlink);
 	t->nsubs_thread[idx]--;

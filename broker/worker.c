@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "broker/broker.h"
+#include "broker/engine.h"
 
 struct bk_broker bk;
 
@@ -130,6 +131,9 @@ static void *housekeeping(void *arg)
 			    bk.io->post(i, tick, NULL) < 0)
 				atomic_store(&w->tick_wanted, true); /* next time */
 		}
+		/* engine = redis: (re)connects on loop 0, with its backoff. */
+		if (n % 5 == 0 && bk_engine_remote())
+			bk.io->post(0, bk_engine_tick, NULL);
 		if (++n % 20 == 0) {
 			/* Expiry and the byte budget without waiting for a
 			 * publish: idle topics leave on time. */

@@ -1,0 +1,422 @@
+/* A Redis connection on a broker loop (see redis.h): a byte stream from
+ * core (rc_stream_connect), commands written in RESP and pipelined (every
+ * command of a loop turn leaves in the core's batched send), replies parsed
+ * by hiredis's redisReader and handed to callbacks in command order. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/redis.h"
+
+/* ---- URLs ------------------------------------------------------------------ */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decodes p[0..n) into out (NUL-terminated): 0 or -EINVAL. */
+static int decode(const char *p, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (c == '%') {
+			int h, l;
+			if (i + 2 >= n || (h = hexval(p[i + 1])) < 0 || (l = hexval(p[i + 2])) < 0)
+				return -EINVAL;
+			c = (char)(h * 16 + l);
+			i += 2;
+		}
+		if (c == 0 || o + 1 >= cap)
+			return -EINVAL;
+		out[o++] = c;
+	}
+	out[o] = 0;
+	return 0;
+}
+
+/* See redis.h. */
+int bk_redis_url_parse(const char *url, size_t len, struct bk_redis_url *out)
+{
+	const char *p = url, *end = url + len, *at, *host, *slash, *colon;
+	size_t hl;
+	unsigned long port = 6379, db = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (len > 8 && memcmp(p, "redis://", 8) == 0)
+		p += 8;
+	else if (len > 9 && memcmp(p, "rediss://", 9) == 0) {
+		p += 9;
+		out->tls = true;
+	} else
+		return -EINVAL;
+	slash = memchr(p, '/', (size_t)(end - p));
+	if (!slash)
+		slash = end;
+	at = NULL;
+	for (const char *q = p; q < slash; q++)
+		if (*q == '@')
+			at = q;
+	if (at) {
+		const char *c = memchr(p, ':', (size_t)(at - p));
+		if (c) {
+			if (decode(p, (size_t)(c - p), out->user, sizeof(out->user)) < 0 ||
+			    decode(c + 1, (size_t)(at - c - 1), out->pass, sizeof(out->pass)) < 0)
+				return -EINVAL;
+		} else if (decode(p, (size_t)(at - p), out->pass, sizeof(out->pass)) < 0) {
+			return -EINVAL;
+		}
+		p = at + 1;
+	}
+	host = p;
+	if (p < slash && *p == '[') {
+		const char *rb = memchr(p, ']', (size_t)(slash - p));
+		if (!rb)
+			return -EINVAL;
+		colon = rb + 1 < slash && rb[1] == ':' ? rb + 1 : NULL;
+		if (!colon && rb + 1 != slash)
+			return -EINVAL;
+	} else {
+		colon = memchr(p, ':', (size_t)(slash - p));
+	}
+	hl = (size_t)((colon ? colon : slash) - host);
+	if (hl == 0 || hl > 255)
+		return -EINVAL;
+	for (size_t i = 0; i < hl; i++)
+		if ((unsigned char)host[i] <= ' ' || host[i] == '@' || host[i] == '%')
+			return -EINVAL;
+	if (colon) {
+		port = 0;
+		if (colon + 1 == slash || slash - colon > 6)
+			return -EINVAL;
+		for (const char *q = colon + 1; q < slash; q++) {
+			if (*q < '0' || *q > '9')
+				return -EINVAL;
+			port = port * 10 + (unsigned long)(*q - '0');
+		}
+		if (port == 0 || port > 65535)
+			return -EINVAL;
+	}
+	if (slash < end && slash + 1 < end) {
+		if (end - slash > 6)
+			return -EINVAL;
+		for (const char *q = slash + 1; q < end; q++) {
+			if (*q < '0' || *q > '9')
+				return -EINVAL;
+			db = db * 10 + (unsigned long)(*q - '0');
+		}
+	}
+	out->db = (unsigned)db;
+	snprintf(out->addr, sizeof(out->addr), "%s://%.*s:%lu", out->tls ? "tls" : "tcp",
+		 (int)hl, host, port);
+	return 0;
+}
+
+/* ---- RESP ------------------------------------------------------------------ */
+
+static void put(struct bk_resp *b, const void *p, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *np;
+		while (cap < b->len + n)
+			cap *= 2;
+		if (!(np = realloc(b->p, cap))) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+/* See redis.h. */
+void bk_resp_cmd(struct bk_resp *b, unsigned argc, const char *const *argv, const size_t *lens)
+{
+	char head[32];
+	int n = snprintf(head, sizeof(head), "*%u\r\n", argc);
+
+	put(b, head, (size_t)n);
+	for (unsigned i = 0; i < argc; i++) {
+		n = snprintf(head, sizeof(head), "$%zu\r\n", lens[i]);
+		put(b, head, (size_t)n);
+		put(b, argv[i], lens[i]);
+		put(b, "\r\n", 2);
+	}
+}
+
+void bk_resp_free(struct bk_resp *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* ---- A connection ---------------------------------------------------------- */
+
+struct waiter {
+	bk_redis_reply_cb cb;
+	void *arg;
+};
+
+struct bk_redis {
+	struct rc_conn *c;
+	redisReader *rd;
+	const struct bk_redis_handlers *h;
+	void *user;
+	struct waiter *q;           /* ring of callbacks, in command order */
+	size_t qcap, qhead, qlen;
+	unsigned setup_left;        /* setup replies still awaited */
+	struct bk_resp setup;       /* sent once the socket is open */
+	bool ready, closing;
+};
+
+void *bk_redis_user(const struct bk_redis *r)
+{
+	return r->user;
+}
+
+bool bk_redis_ready(const struct bk_redis *r)
+{
+	return r->ready && !r->closing;
+}
+
+unsigned bk_redis_inflight(const struct bk_redis *r)
+{
+	return (unsigned)r->qlen;
+}
+
+static int push_waiter(struct bk_redis *r, bk_redis_reply_cb cb, void *arg)
+{
+	if (r->qlen >= BK_REDIS_MAX_INFLIGHT)
+		return -ENOBUFS;
+	if (r->qlen == r->qcap) {
+		size_t n = r->qcap ? r->qcap * 2 : 64;
+		struct waiter *nq = malloc(n * sizeof(*nq));
+		if (!nq)
+			return -ENOMEM;
+		for (size_t i = 0; i < r->qlen; i++)
+			nq[i] = r->q[(r->qhead + i) % r->qcap];
+		free(r->q);
+		r->q = nq;
+		r->qcap = n;
+		r->qhead = 0;
+	}
+	r->q[(r->qhead + r->qlen) % r->qcap] = (struct waiter){ cb, arg };
+	r->qlen++;
+	return 0;
+}
+
+/* Fails every waiting callback (the connection is going). */
+static void fail_waiters(struct bk_redis *r)
+{
+	while (r->qlen) {
+		struct waiter w = r->q[r->qhead];
+		r->qhead = (r->qhead + 1) % r->qcap;
+		r->qlen--;
+		if (w.cb)
+			w.cb(w.arg, NULL);
+	}
+}
+
+static void setup_reply(void *arg, redisReply *rep)
+{
+	struct bk_redis *r = arg;
+
+	if (!rep)
+		return;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		rc_log(RC_LOG_ERROR, "redis: setup command refused: %.*s", (int)rep->len, rep->str);
+		r->setup_left = ~0u; /* never ready */
+		rc_conn_close(r->c, 0, NULL, 0);
+		return;
+	}
+	if (--r->setup_left == 0) {
+		r->ready = true;
+		r->h->on_ready(r);
+	}
+}
+
+static void on_data(struct rc_conn *c, const uint8_t *data, size_t len)
+{
+	struct bk_redis *r = rc_conn_user(c);
+	void *reply;
+
+	if (r->closing)
+		return;
+	if (redisReaderFeed(r->rd, (const char *)data, len) != REDIS_OK)
+		goto bad;
+	for (;;) {
+		if (redisReaderGetReply(r->rd, &reply) != REDIS_OK)
+			goto bad;
+		if (!reply)
+			return;
+		if (r->qlen) {
+			struct waiter w = r->q[r->qhead];
+			r->qhead = (r->qhead + 1) % r->qcap;
+			r->qlen--;
+			if (w.cb)
+				w.cb(w.arg, reply);
+		} else if (r->ready) {
+			r->h->on_push(r, reply);
+		}
+		freeReplyObject(reply);
+		if (r->closing)
+			return;
+	}
+bad:
+	rc_log(RC_LOG_ERROR, "redis: protocol error: %s", r->rd->errstr);
+	rc_conn_close(c, 0, NULL, 0);
+}
+
+static void on_open(struct rc_conn *c)
+{
+	struct bk_redis *r = rc_conn_user(c);
+
+	if (rc_stream_send(c, r->setup.p, r->setup.len) < 0)
+		rc_conn_close_now(c, 0, NULL, 0);
+	bk_resp_free(&r->setup);
+}
+
+static void on_close(struct rc_conn *c, const char *why, size_t why_len)
+{
+	struct bk_redis *r = rc_conn_user(c);
+	char text[160];
+
+	snprintf(text, sizeof(text), "%.*s", why ? (int)why_len : 6, why ? why : "closed");
+	if (!r->closing) {
+		r->closing = true;
+		fail_waiters(r);
+		r->h->on_lost(r, text);
+	}
+	redisReaderFree(r->rd);
+	bk_resp_free(&r->setup);
+	free(r->q);
+	free(r);
+}
+
+static const struct rc_stream_handlers stream_handlers = {
+	.on_open = on_open,
+	.on_data = on_data,
+	.on_close = on_close,
+};
+
+/* Prepares AUTH, SELECT and the caller's setup commands (sent at open). */
+static int prepare_setup(struct bk_redis *r, const struct bk_redis_url *u,
+			 const struct bk_resp *setup, unsigned nsetup)
+{
+	struct bk_resp b = { 0 };
+	char db[16];
+	int err = 0;
+
+	if (u->pass[0]) {
+		const char *argv[] = { "AUTH", u->user, u->pass };
+		size_t lens[] = { 4, strlen(u->user), strlen(u->pass) };
+		if (u->user[0])
+			bk_resp_cmd(&b, 3, argv, lens);
+		else
+			bk_resp_cmd(&b, 2, (const char *[]){ "AUTH", u->pass },
+				    (size_t[]){ 4, strlen(u->pass) });
+		r->setup_left++;
+	}
+	if (u->db) {
+		int n = snprintf(db, sizeof(db), "%u", u->db);
+		bk_resp_cmd(&b, 2, (const char *[]){ "SELECT", db }, (size_t[]){ 6, (size_t)n });
+		r->setup_left++;
+	}
+	if (setup) {
+		put(&b, setup->p, setup->len);
+		r->setup_left += nsetup;
+	}
+	/* PING last: a connection with nothing to set up is ready on its pong. */
+	bk_resp_cmd(&b, 1, (const char *[]){ "PING" }, (size_t[]){ 4 });
+	r->setup_left++;
+	if (b.oom) {
+		bk_resp_free(&b);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < r->setup_left && !err; i++)
+		err = push_waiter(r, setup_reply, r);
+	if (err < 0)
+		bk_resp_free(&b);
+	else
+		r->setup = b;
+	return err;
+}
+
+/* See redis.h. */
+struct bk_redis *bk_redis_open(struct rc_loop *l, const struct bk_redis_url *u,
+			       const struct bk_resp *setup, unsigned nsetup,
+			       const struct bk_redis_handlers *h, void *user)
+{
+	static struct rc_options opts;
+	struct rc_client_options co = { .options = &opts, .connect_timeout_ms = 5000 };
+	struct bk_redis *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	rc_options_default(&opts);
+	opts.max_backpressure = 64u << 20; /* pipelined commands of every loop */
+	if (!(r->rd = redisReaderCreate())) {
+		free(r);
+		errno = ENOMEM;
+		return NULL;
+	}
+	r->h = h;
+	r->user = user;
+	if (prepare_setup(r, u, setup, nsetup) < 0 ||
+	    !(r->c = rc_stream_connect(l, u->addr, &co, &stream_handlers, r))) {
+		redisReaderFree(r->rd);
+		bk_resp_free(&r->setup);
+		free(r->q);
+		free(r);
+		errno = errno ? errno : ENOMEM;
+		return NULL;
+	}
+	return r;
+}
+
+/* See redis.h. */
+int bk_redis_call(struct bk_redis *r, const struct bk_resp *cmd, bk_redis_reply_cb cb, void *arg)
+{
+	int err;
+
+	if (!bk_redis_ready(r))
+		return -EPIPE;
+	if (cmd->oom)
+		return -ENOMEM;
+	if ((err = push_waiter(r, cb, arg)) < 0)
+		return err;
+	if ((err = rc_stream_send(r->c, cmd->p, cmd->len)) < 0) {
+		r->qlen--; /* the waiter just pushed, unused */
+		return err;
+	}
+	return 0;
+}
+
+/* See redis.h. */
+int bk_redis_send(struct bk_redis *r, const struct bk_resp *cmd)
+{
+	if (!bk_redis_ready(r))
+		return -EPIPE;
+	return cmd->oom ? -ENOMEM : rc_stream_send(r->c, cmd->p, cmd->len);
+}
+
+/* See redis.h. */
+void bk_redis_close(struct bk_redis *r)
+{
+	if (r->closing)
+		return;
+	r->closing = true;
+	fail_waiters(r);
+	rc_conn_close_now(r->c, 0, NULL, 0);
+}
