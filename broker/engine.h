@@ -58,12 +58,11 @@ int bk_engine_subscribe(struct bk_sub *s, bool has_from, uint64_t from,
 /* s (known to the engine) leaves; its topic may stop being listened to. */
 void bk_engine_unsubscribed(struct bk_sub *s);
 
-/* /stats and /metrics: the engine's state. */
-struct bk_engine_stats {
-	bool remote, connected;
-	uint64_t reconnects, inflight, published, received, channels;
-	uint64_t rtt_ns_sum, rtt_count; /* publish round trips */
-};
-void bk_engine_stats(struct bk_engine_stats *st);
+/* /stats: ,"engine":{…} (name, and for redis: connected, reconnects,
+ * commands in flight, publishes, channel messages, channels, the mean
+ * publish round trip). */
+void bk_engine_stats_json(struct bk_text *t);
+/* /metrics: the ringcast_engine_* series. */
+void bk_engine_metrics(struct bk_text *t);
 
 #endif

@@ -56,12 +56,14 @@ struct engine {
 	atomic_bool ready;              /* both ready, epoch known */
 	uint64_t next_try_ms, backoff_ms;
 	char sha_pub[41], sha_sync[41];
-	struct bk_resp setup;           /* SCRIPT LOADs */
+	struct bk_resp setup;           /* SCRIPT LOADs, CLIENT SETNAME */
+	struct bk_resp sub_setup;       /* CLIENT SETNAME */
 	/* The data set's epoch: two texts, the current one by index, so a
 	 * reader on another thread never sees one being written. */
 	char epochs[2][BK_EPOCH_LEN];
 	atomic_uint epoch_idx;
 	bool epoch_known;
+	char candidate[17];             /* offered when Redis has none */
 	struct etopic **buckets;
 	size_t nbuckets;
 	struct bk_resp subs, unsubs;    /* channel commands of this turn */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 
@@ -103,6 +104,7 @@ static void script_load(const char *text)
 int bk_engine_init(const struct rc_config *cfg)
 {
 	const char *u = cfg->redis_url, *comma;
+	char name[32];
 
 	eng.remote = cfg->engine && strcmp(cfg->engine, "redis") == 0;
 	memcpy(eng.epochs[0], bk.epoch, sizeof(eng.epochs[0]));
@@ -120,11 +122,17 @@ int bk_engine_init(const struct rc_config *cfg)
 	sha1_hex(SYNC_SCRIPT, eng.sha_sync);
 	script_load(PUB_SCRIPT);
 	script_load(SYNC_SCRIPT);
+	/* Named for CLIENT LIST: an operator (or a test) sees whose it is. */
+	snprintf(name, sizeof(name), "ringcast-%d", (int)getpid());
+	bk_resp_cmd(&eng.setup, 3, (const char *[]){ "CLIENT", "SETNAME", name },
+		    (size_t[]){ 6, 7, strlen(name) });
+	bk_resp_cmd(&eng.sub_setup, 3, (const char *[]){ "CLIENT", "SETNAME", name },
+		    (size_t[]){ 6, 7, strlen(name) });
 	eng.nbuckets = 1024;
 	while (eng.nbuckets < cfg->max_topics / 4 && eng.nbuckets < (1u << 22))
 		eng.nbuckets *= 2;
 	eng.buckets = calloc(eng.nbuckets, sizeof(*eng.buckets));
-	if (!eng.buckets || eng.setup.oom)
+	if (!eng.buckets || eng.setup.oom || eng.sub_setup.oom)
 		return -ENOMEM;
 	return 0;
 }
@@ -145,18 +153,57 @@ const char *bk_engine_epoch(void)
 }
 
 /* See engine.h. */
-void bk_engine_stats(struct bk_engine_stats *st)
+void bk_engine_stats_json(struct bk_text *t)
 {
-	memset(st, 0, sizeof(*st));
-	st->remote = eng.remote;
-	st->connected = bk_engine_ready();
-	st->reconnects = atomic_load(&eng.reconnects);
-	st->inflight = atomic_load(&eng.inflight);
-	st->published = atomic_load(&eng.published);
-	st->received = atomic_load(&eng.received);
-	st->channels = atomic_load(&eng.channels);
-	st->rtt_ns_sum = atomic_load(&eng.rtt_ns_sum);
-	st->rtt_count = atomic_load(&eng.rtt_count);
+	uint64_t n = atomic_load(&eng.rtt_count);
+
+	if (!eng.remote) {
+		bk_tprintf(t, ",\"engine\":{\"name\":\"memory\"}");
+		return;
+	}
+	bk_tprintf(t, ",\"engine\":{\"name\":\"redis\",\"connected\":%s,\"reconnects\":%llu,"
+		   "\"inflight\":%llu,\"published\":%llu,\"received\":%llu,\"channels\":%llu,"
+		   "\"publish_rtt_us\":%.1f}", bk_engine_ready() ? "true" : "false",
+		   (unsigned long long)atomic_load(&eng.reconnects),
+		   (unsigned long long)atomic_load(&eng.inflight),
+		   (unsigned long long)atomic_load(&eng.published),
+		   (unsigned long long)atomic_load(&eng.received),
+		   (unsigned long long)atomic_load(&eng.channels),
+		   n ? (double)atomic_load(&eng.rtt_ns_sum) / (double)n / 1e3 : 0.0);
+}
+
+/* See engine.h. */
+void bk_engine_metrics(struct bk_text *t)
+{
+	static const struct {
+		const char *name, *type, *help;
+		_Atomic uint64_t *v;
+	} series[] = {
+		{ "reconnects", "counter", "Connections to Redis made again after a loss.",
+		  &eng.reconnects },
+		{ "inflight", "gauge", "Publishes waiting for Redis.", &eng.inflight },
+		{ "published", "counter", "Publishes Redis numbered for this node.", &eng.published },
+		{ "received", "counter", "Messages that came from Redis channels.", &eng.received },
+		{ "channels", "gauge", "Redis channels this node subscribes to.", &eng.channels },
+	};
+
+	if (!eng.remote)
+		return;
+	bk_tprintf(t, "# HELP ringcast_engine_connected 1 while Redis is connected and ready.\n"
+		   "# TYPE ringcast_engine_connected gauge\nringcast_engine_connected %d\n",
+		   bk_engine_ready() ? 1 : 0);
+	for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++)
+		bk_tprintf(t, "# HELP ringcast_engine_%s %s\n# TYPE ringcast_engine_%s %s\n"
+			   "ringcast_engine_%s%s %llu\n", series[i].name, series[i].help,
+			   series[i].name, series[i].type, series[i].name,
+			   strcmp(series[i].type, "counter") ? "" : "_total",
+			   (unsigned long long)atomic_load(series[i].v));
+	bk_tprintf(t, "# HELP ringcast_engine_publish_rtt_seconds Publish round trips to Redis.\n"
+		   "# TYPE ringcast_engine_publish_rtt_seconds summary\n"
+		   "ringcast_engine_publish_rtt_seconds_sum %.9f\n"
+		   "ringcast_engine_publish_rtt_seconds_count %llu\n",
+		   (double)atomic_load(&eng.rtt_ns_sum) / 1e9,
+		   (unsigned long long)atomic_load(&eng.rtt_count));
 }
 
 /* ---- Keys and topics ------------------------------------------------------- */
@@ -527,20 +574,27 @@ static void epoch_reply(void *arg, redisReply *r)
 	if (r->type == REDIS_REPLY_STRING)
 		set_epoch(r->str, r->len);
 	else /* none was set: ours is now */
-		set_epoch(bk.epoch, strlen(bk.epoch));
+		set_epoch(eng.candidate, strlen(eng.candidate));
 	atomic_store(&eng.ready, true);
 	eng.backoff_ms = 0;
 	rc_log(RC_LOG_INFO, "redis: connected to %s, epoch %s", eng.url.addr, bk_engine_epoch());
 	bk__eng_resubscribe();
 }
 
-/* Both connections ready: the data set's epoch (ours if it has none). */
+/* Both connections ready: the data set's epoch, or a new one if it has
+ * none (a new or emptied Redis: a fresh value each time, so numbering
+ * that restarted is never mistaken for the old). */
 static void both_ready(void)
 {
 	struct bk_resp b = { 0 };
-	const char *argv[] = { "SET", "rc:epoch", bk.epoch, "NX", "GET" };
-	size_t lens[] = { 3, 8, strlen(bk.epoch), 2, 3 };
+	uint8_t r[8];
+	const char *argv[] = { "SET", "rc:epoch", eng.candidate, "NX", "GET" };
+	size_t lens[] = { 3, 8, 16, 2, 3 };
 
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		memcpy(r, &(uint64_t){ bk__eng_now_ns() }, sizeof(r));
+	for (int i = 0; i < 8; i++)
+		snprintf(eng.candidate + 2 * i, 3, "%02x", r[i]);
 	bk_resp_cmd(&b, 5, argv, lens);
 	if (bk_redis_call(eng.cmd, &b, epoch_reply, NULL) < 0)
 		bk_redis_close(eng.cmd);
@@ -611,8 +665,8 @@ void bk_engine_tick(void *arg)
 		atomic_fetch_add(&eng.reconnects, 1);
 	eng.next_try_ms = mono_ms() + BACKOFF_MAX_MS; /* until it fails or succeeds */
 	struct rc_loop *l = rc_server_loop(bk.srv, 0);
-	eng.cmd = bk_redis_open(l, &eng.url, &eng.setup, 2, &handlers, NULL);
-	eng.sub = eng.cmd ? bk_redis_open(l, &eng.url, NULL, 0, &handlers, NULL) : NULL;
+	eng.cmd = bk_redis_open(l, &eng.url, &eng.setup, 3, &handlers, NULL);
+	eng.sub = eng.cmd ? bk_redis_open(l, &eng.url, &eng.sub_setup, 1, &handlers, NULL) : NULL;
 	if (!eng.cmd || !eng.sub) {
 		rc_log(RC_LOG_WARN, "redis: cannot dial %s: %s", eng.url.addr, strerror(errno));
 		drop_all("dial failed");

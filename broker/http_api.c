@@ -107,13 +107,14 @@ static void stats(struct bk_http *h)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	bk_tprintf(&t, "{\"version\":\"%s\",\"epoch\":\"%s\",\"uptime_s\":%llu,\"threads\":%u,"
-		"\"topics\":%zu", RINGCAST_VERSION, bk.epoch,
+		"\"topics\":%zu", RINGCAST_VERSION, bk_engine_epoch(),
 		(unsigned long long)(((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 -
 				      bk.started_ms) / 1000), bk.nthreads,
 		bk_topics_count());
 	for (int s = 0; s < BK_NSTATS; s++)
 		bk_tprintf(&t, ",\"%s\":%lld", bk_stat_names[s], (long long)bk_stat_sum(s));
 	bk_tprintf(&t, ",\"history_bytes\":%llu", (unsigned long long)atomic_load(&bk.hist_bytes));
+	bk_engine_stats_json(&t);
 	bk_tprintf(&t, ",\"loops\":[");
 	for (unsigned i = 0; i < bk.nthreads; i++) {
 		double util;
