@@ -633,9 +633,15 @@ static void drop_all(const char *why)
 {
 	bool was = atomic_exchange(&eng.ready, false);
 
-	if (was || eng.cmd_ready || eng.sub_ready)
+	eng.backoff_ms = eng.backoff_ms ? eng.backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (eng.backoff_ms > BACKOFF_MAX_MS)
+		eng.backoff_ms = BACKOFF_MAX_MS;
+	if (was)
 		rc_log(RC_LOG_WARN, "redis: connection to %s lost (%s); publishes are refused "
 		       "until it is back", eng.url.addr, why);
+	else
+		rc_log(RC_LOG_WARN, "redis: cannot connect to %s (%s); /healthz is 503, next "
+		       "attempt in %llu ms", eng.url.addr, why, (unsigned long long)eng.backoff_ms);
 	eng.cmd_ready = eng.sub_ready = false;
 	if (eng.cmd) {
 		struct bk_redis *c = eng.cmd;
@@ -648,9 +654,6 @@ static void drop_all(const char *why)
 		bk_redis_close(s);
 	}
 	bk__eng_lost();
-	eng.backoff_ms = eng.backoff_ms ? eng.backoff_ms * 2 : BACKOFF_MIN_MS;
-	if (eng.backoff_ms > BACKOFF_MAX_MS)
-		eng.backoff_ms = BACKOFF_MAX_MS;
 	eng.next_try_ms = mono_ms() + eng.backoff_ms;
 }
 
