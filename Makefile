@@ -239,7 +239,7 @@ FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 # proto/ and core/ are compiled once for every harness (instrumented for
 # coverage, not linked with libFuzzer's main).
-FUZZ_OBJS    := $(PROTO_SRCS:%.c=build/fuzz/obj/%.o) $(CORE_SRCS:%.c=build/fuzz/obj/%.o)
+FUZZ_OBJS    := $(PROTO_SRCS:%.c=build/fuzz/obj/%.o) $(CORE_SRCS:%.c=build/fuzz/obj/%.o) build/fuzz/obj/broker/redis_proto.o
 
 build/fuzz/obj/%.o: %.c | test-deps
 	@mkdir -p $(@D)

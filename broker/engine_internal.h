@@ -75,9 +75,6 @@ struct engine {
 extern struct engine eng;
 
 uint64_t bk__eng_now_ns(void);
-/* The topic's keys and channel: "rc:{T}:m", "rc:{T}:h", "rc:{T}" with '%'
- * and '}' of the name percent-encoded (one hash slot per topic). */
-size_t bk__eng_key(char *out, size_t cap, const char *name, size_t len, const char *suffix);
 struct etopic *bk__eng_find(const char *name, size_t len);
 /* The hash chain a topic's etopic is on. */
 struct etopic **bk__eng_bucket(const char *name, size_t len);

@@ -208,23 +208,6 @@ void bk_engine_metrics(struct bk_text *t)
 
 /* ---- Keys and topics ------------------------------------------------------- */
 
-/* See engine_internal.h. */
-size_t bk__eng_key(char *out, size_t cap, const char *name, size_t len, const char *suffix)
-{
-	size_t n = 0;
-
-	n += (size_t)snprintf(out, cap, "rc:{");
-	for (size_t i = 0; i < len && n + 8 < cap; i++) {
-		char c = name[i];
-		if (c == '%' || c == '}')
-			n += (size_t)snprintf(out + n, cap - n, "%%%02X", (unsigned char)c);
-		else
-			out[n++] = c;
-	}
-	n += (size_t)snprintf(out + n, cap - n, "}%s", suffix);
-	return n < cap ? n : cap - 1;
-}
-
 static uint32_t hash(const char *p, size_t n)
 {
 	uint32_t h = 2166136261u; /* FNV-1a */
@@ -283,7 +266,7 @@ static void flush_chans(void *arg)
 void bk__eng_chan(const struct rc_topic *t, bool subscribe)
 {
 	char ch[RC_TOPIC_MAX * 3 + 16];
-	size_t n = bk__eng_key(ch, sizeof(ch), t->name, t->name_len, "");
+	size_t n = bk_redis_key(ch, sizeof(ch), t->name, t->name_len, "");
 	const char *cmd = subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE";
 
 	/* One command per topic keeps each reply tied to its channel. */
@@ -380,9 +363,9 @@ static void pub_arrive(void *arg)
 	char op[4], tm[24], size[24], ttl[24];
 	struct bk_resp b = { 0 };
 	int err;
-	size_t ml = bk__eng_key(meta, sizeof(meta), q->data, q->tlen, ":m");
-	size_t hl = bk__eng_key(hist, sizeof(hist), q->data, q->tlen, ":h");
-	size_t cl = bk__eng_key(ch, sizeof(ch), q->data, q->tlen, "");
+	size_t ml = bk_redis_key(meta, sizeof(meta), q->data, q->tlen, ":m");
+	size_t hl = bk_redis_key(hist, sizeof(hist), q->data, q->tlen, ":h");
+	size_t cl = bk_redis_key(ch, sizeof(ch), q->data, q->tlen, "");
 	int ol = snprintf(op, sizeof(op), "%u", q->opcode);
 	int tl = snprintf(tm, sizeof(tm), "%llu", (unsigned long long)wall_ms());
 	int sl = snprintf(size, sizeof(size), "%llu", (unsigned long long)cfg->history_size);
@@ -446,68 +429,21 @@ int bk_engine_publish(const char *topic, size_t tlen, uint8_t opcode, const void
 
 /* ---- Channel messages ------------------------------------------------------ */
 
-static bool parse_u64(const char **p, const char *end, uint64_t *out)
-{
-	uint64_t n = 0;
-	const char *q = *p;
-
-	if (q == end || *q < '0' || *q > '9')
-		return false;
-	for (; q < end && *q >= '0' && *q <= '9'; q++) {
-		if (n > (UINT64_MAX - 9) / 10)
-			return false;
-		n = n * 10 + (uint64_t)(*q - '0');
-	}
-	if (q == end || *q != ':')
-		return false;
-	*p = q + 1;
-	*out = n;
-	return true;
-}
-
-/* "rc:{T}" back to the topic T (percent-decoded). */
-static ssize_t chan_topic(const char *ch, size_t n, char *out)
-{
-	size_t o = 0;
-
-	if (n < 5 || memcmp(ch, "rc:{", 4) != 0 || ch[n - 1] != '}')
-		return -1;
-	for (size_t i = 4; i < n - 1; i++) {
-		char c = ch[i];
-		if (c == '%' && i + 2 < n - 1) {
-			unsigned v;
-			if (sscanf(ch + i + 1, "%2X", &v) != 1)
-				return -1;
-			c = (char)v;
-			i += 2;
-		}
-		if (o >= RC_TOPIC_MAX)
-			return -1;
-		out[o++] = c;
-	}
-	return (ssize_t)o;
-}
-
-/* "seq:epoch:opcode:time:payload" on channel ch. */
+/* A message on channel ch (see bk_redis_payload_parse). */
 static void channel_message(const char *ch, size_t chlen, const char *p, size_t n)
 {
-	const char *end = p + n, *ep;
 	char name[RC_TOPIC_MAX + 1];
-	uint64_t seq, op, tm;
+	struct bk_redis_payload pl;
 	struct etopic *et;
 	struct rc_msg *m;
-	ssize_t tl = chan_topic(ch, chlen, name);
+	ssize_t tl = bk_redis_chan_topic(ch, chlen, name);
 
 	if (tl <= 0 || !(et = bk__eng_find(name, (size_t)tl)) || et->chan != CHAN_LIVE)
 		return; /* left already, or not ours */
-	if (!parse_u64(&p, end, &seq) || !(ep = memchr(p, ':', (size_t)(end - p))))
-		return;
-	p = ep + 1;
-	if (!parse_u64(&p, end, &op) || !parse_u64(&p, end, &tm) ||
-	    (op != RC_OP_TEXT && op != RC_OP_BINARY))
+	if (bk_redis_payload_parse(p, n, &pl) < 0)
 		return;
 	atomic_fetch_add(&eng.received, 1);
-	if (!(m = bk__eng_msg(et->t, seq, (uint8_t)op, tm, p, (size_t)(end - p))))
+	if (!(m = bk__eng_msg(et->t, pl.seq, pl.opcode, pl.time_ms, pl.data, pl.len)))
 		return; /* out of memory: a hole the next delivery reports */
 	bk__eng_on_message(et, m);
 	bk_msg_unref(m);
@@ -526,7 +462,7 @@ static void on_push(struct bk_redis *r, redisReply *rep)
 	} else if (e[0]->len == 9 && memcmp(e[0]->str, "subscribe", 9) == 0 &&
 		   e[1]->type == REDIS_REPLY_STRING) {
 		char name[RC_TOPIC_MAX + 1];
-		ssize_t tl = chan_topic(e[1]->str, e[1]->len, name);
+		ssize_t tl = bk_redis_chan_topic(e[1]->str, e[1]->len, name);
 		struct etopic *et = tl > 0 ? bk__eng_find(name, (size_t)tl) : NULL;
 		if (e[2]->type == REDIS_REPLY_INTEGER)
 			atomic_store(&eng.channels, (uint64_t)e[2]->integer);

@@ -359,8 +359,8 @@ static void send_sync(struct etopic *et, struct subreq *q)
 	const char *epoch = bk_engine_epoch();
 	const char *known = q->sub ? "" : et->epoch;
 	struct bk_resp b = { 0 };
-	size_t ml = bk__eng_key(meta, sizeof(meta), t->name, t->name_len, ":m");
-	size_t hl = bk__eng_key(hist, sizeof(hist), t->name, t->name_len, ":h");
+	size_t ml = bk_redis_key(meta, sizeof(meta), t->name, t->name_len, ":m");
+	size_t hl = bk_redis_key(hist, sizeof(hist), t->name, t->name_len, ":h");
 	uint64_t f = q->has_from ? (q->from ? q->from : 1) : 0;
 	int fl = snprintf(from, sizeof(from), "%llu", (unsigned long long)f);
 	int sl = snprintf(size, sizeof(size), "%llu",

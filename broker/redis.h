@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <hiredis/hiredis.h>
 
@@ -37,10 +38,35 @@ struct bk_resp {
 	bool oom;
 };
 
+/* Appends raw bytes (already encoded commands). */
+void bk_resp_put(struct bk_resp *b, const void *p, size_t n);
 /* Appends one command, argc arguments of lens[i] bytes each. */
 void bk_resp_cmd(struct bk_resp *b, unsigned argc, const char *const *argv,
 		 const size_t *lens);
 void bk_resp_free(struct bk_resp *b);
+
+/* ---- Names and payloads ------------------------------------------------------ */
+
+/* A topic's key ("rc:{T}" + suffix: ":m" its seq and epoch, ":h" its
+ * history) or channel (suffix ""), with '%' and '}' of the name
+ * percent-encoded, so the hash tag is the whole name: one Cluster slot per
+ * topic.  Returns the length (out NUL-terminated; cap of at least
+ * 3 * len + 16 holds any name). */
+size_t bk_redis_key(char *out, size_t cap, const char *name, size_t len, const char *suffix);
+/* The topic of channel ch into out (RC_TOPIC_MAX + 1 bytes): its length,
+ * or -EINVAL when ch is not one of ours. */
+ssize_t bk_redis_chan_topic(const char *ch, size_t n, char *out);
+
+/* What PUB_SCRIPT publishes: "<seq>:<epoch>:<opcode>:<time ms>:<payload>". */
+struct bk_redis_payload {
+	uint64_t seq, time_ms;
+	uint8_t opcode;           /* RC_OP_TEXT or RC_OP_BINARY */
+	char epoch[24];
+	const char *data;         /* inside the parsed bytes */
+	size_t len;
+};
+/* Parses p[0..n): 0 or -EINVAL. */
+int bk_redis_payload_parse(const char *p, size_t n, struct bk_redis_payload *out);
 
 /* ---- A connection ---------------------------------------------------------- */
 

@@ -1,165 +1,14 @@
 /* A Redis connection on a broker loop (see redis.h): a byte stream from
- * core (rc_stream_connect), commands written in RESP and pipelined (every
- * command of a loop turn leaves in the core's batched send), replies parsed
- * by hiredis's redisReader and handed to callbacks in command order. */
+ * core (rc_stream_connect), commands written in RESP (redis_proto.c) and
+ * pipelined (every command of a loop turn leaves in the core's batched
+ * send), replies parsed by hiredis's redisReader and handed to callbacks in
+ * command order. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker/redis.h"
-
-/* ---- URLs ------------------------------------------------------------------ */
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes p[0..n) into out (NUL-terminated): 0 or -EINVAL. */
-static int decode(const char *p, size_t n, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
-		if (c == '%') {
-			int h, l;
-			if (i + 2 >= n || (h = hexval(p[i + 1])) < 0 || (l = hexval(p[i + 2])) < 0)
-				return -EINVAL;
-			c = (char)(h * 16 + l);
-			i += 2;
-		}
-		if (c == 0 || o + 1 >= cap)
-			return -EINVAL;
-		out[o++] = c;
-	}
-	out[o] = 0;
-	return 0;
-}
-
-/* See redis.h. */
-int bk_redis_url_parse(const char *url, size_t len, struct bk_redis_url *out)
-{
-	const char *p = url, *end = url + len, *at, *host, *slash, *colon;
-	size_t hl;
-	unsigned long port = 6379, db = 0;
-
-	memset(out, 0, sizeof(*out));
-	if (len > 8 && memcmp(p, "redis://", 8) == 0)
-		p += 8;
-	else if (len > 9 && memcmp(p, "rediss://", 9) == 0) {
-		p += 9;
-		out->tls = true;
-	} else
-		return -EINVAL;
-	slash = memchr(p, '/', (size_t)(end - p));
-	if (!slash)
-		slash = end;
-	at = NULL;
-	for (const char *q = p; q < slash; q++)
-		if (*q == '@')
-			at = q;
-	if (at) {
-		const char *c = memchr(p, ':', (size_t)(at - p));
-		if (c) {
-			if (decode(p, (size_t)(c - p), out->user, sizeof(out->user)) < 0 ||
-			    decode(c + 1, (size_t)(at - c - 1), out->pass, sizeof(out->pass)) < 0)
-				return -EINVAL;
-		} else if (decode(p, (size_t)(at - p), out->pass, sizeof(out->pass)) < 0) {
-			return -EINVAL;
-		}
-		p = at + 1;
-	}
-	host = p;
-	if (p < slash && *p == '[') {
-		const char *rb = memchr(p, ']', (size_t)(slash - p));
-		if (!rb)
-			return -EINVAL;
-		colon = rb + 1 < slash && rb[1] == ':' ? rb + 1 : NULL;
-		if (!colon && rb + 1 != slash)
-			return -EINVAL;
-	} else {
-		colon = memchr(p, ':', (size_t)(slash - p));
-	}
-	hl = (size_t)((colon ? colon : slash) - host);
-	if (hl == 0 || hl > 255)
-		return -EINVAL;
-	for (size_t i = 0; i < hl; i++)
-		if ((unsigned char)host[i] <= ' ' || host[i] == '@' || host[i] == '%')
-			return -EINVAL;
-	if (colon) {
-		port = 0;
-		if (colon + 1 == slash || slash - colon > 6)
-			return -EINVAL;
-		for (const char *q = colon + 1; q < slash; q++) {
-			if (*q < '0' || *q > '9')
-				return -EINVAL;
-			port = port * 10 + (unsigned long)(*q - '0');
-		}
-		if (port == 0 || port > 65535)
-			return -EINVAL;
-	}
-	if (slash < end && slash + 1 < end) {
-		if (end - slash > 6)
-			return -EINVAL;
-		for (const char *q = slash + 1; q < end; q++) {
-			if (*q < '0' || *q > '9')
-				return -EINVAL;
-			db = db * 10 + (unsigned long)(*q - '0');
-		}
-	}
-	out->db = (unsigned)db;
-	snprintf(out->addr, sizeof(out->addr), "%s://%.*s:%lu", out->tls ? "tls" : "tcp",
-		 (int)hl, host, port);
-	return 0;
-}
-
-/* ---- RESP ------------------------------------------------------------------ */
-
-static void put(struct bk_resp *b, const void *p, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *np;
-		while (cap < b->len + n)
-			cap *= 2;
-		if (!(np = realloc(b->p, cap))) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-/* See redis.h. */
-void bk_resp_cmd(struct bk_resp *b, unsigned argc, const char *const *argv, const size_t *lens)
-{
-	char head[32];
-	int n = snprintf(head, sizeof(head), "*%u\r\n", argc);
-
-	put(b, head, (size_t)n);
-	for (unsigned i = 0; i < argc; i++) {
-		n = snprintf(head, sizeof(head), "$%zu\r\n", lens[i]);
-		put(b, head, (size_t)n);
-		put(b, argv[i], lens[i]);
-		put(b, "\r\n", 2);
-	}
-}
-
-void bk_resp_free(struct bk_resp *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
 
 /* ---- A connection ---------------------------------------------------------- */
 
@@ -334,7 +183,7 @@ static int prepare_setup(struct bk_redis *r, const struct bk_redis_url *u,
 		r->setup_left++;
 	}
 	if (setup) {
-		put(&b, setup->p, setup->len);
+		bk_resp_put(&b, setup->p, setup->len);
 		r->setup_left += nsetup;
 	}
 	/* PING last: a connection with nothing to set up is ready on its pong. */
