@@ -655,6 +655,7 @@ void rc_config_defaults(struct rc_config *c)
 	c->idle_timeout_ms = 30000;
 	c->pong_timeout_ms = 10000;
 	c->close_timeout_ms = 5000;
+	c->engine = strdup("memory"); /* NULL (out of memory) means memory too */
 	c->history_size = 100;
 	c->history_max_bytes = 256 * MIB;
 	c->history_ttl_ms = 0;

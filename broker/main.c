@@ -93,10 +93,14 @@ static void describe_changes(const char *was, const char *now, char *out, size_t
 				bool restart = (klen == 6 && !memcmp(l, "listen", 6)) ||
 					       (klen == 7 && !memcmp(l, "threads", 7)) ||
 					       (klen == 7 && !memcmp(l, "backlog", 7)) ||
-					       (klen > 4 && !memcmp(l, "tls_", 4));
+					       (klen > 4 && !memcmp(l, "tls_", 4)) ||
+					       (klen == 6 && !memcmp(l, "engine", 6)) ||
+					       (klen > 6 && !memcmp(l, "redis_", 6));
+				/* redis_url may carry a password: never logged. */
+				bool secret = klen == 9 && !memcmp(l, "redis_url", 9);
 				int n = snprintf(out + len, cap - len, "%s%.*s %s -> %s%s",
-						 len ? ", " : "", (int)klen, l, ov, nv,
-						 restart ? " (needs a restart)" : "");
+						 len ? ", " : "", (int)klen, l, secret ? "…" : ov,
+						 secret ? "…" : nv, restart ? " (needs a restart)" : "");
 				if (n > 0 && (size_t)n < cap - len)
 					len += (size_t)n;
 			}
