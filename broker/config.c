@@ -110,7 +110,7 @@ const struct key rc__config_keys[] = {
 	{ "redis_url", "engine", K_STR, F(redis_url), 0, 0, NULL,
 	  "redis://[user:pass@]host:port[/db] or rediss:// (comma-separated)", 0 },
 	{ "redis_cluster", "engine", K_BOOL, F(redis_cluster), 0, 0, NULL,
-	  "redis_url names Redis Cluster nodes (not supported yet)", 0 },
+	  "redis_url names Redis Cluster nodes (sharded pub/sub)", 0 },
 };
 
 #define NKEYS (sizeof(rc__config_keys) / sizeof(rc__config_keys[0]))
@@ -878,10 +878,6 @@ int rc__config_check_engine(const struct rc_config *c)
 	}
 	if (redis && !c->redis_url) {
 		fprintf(stderr, "ringcast: engine = redis needs redis_url\n");
-		return 1;
-	}
-	if (redis && c->redis_cluster) {
-		fprintf(stderr, "ringcast: redis_cluster = on is not supported yet\n");
 		return 1;
 	}
 	if (c->redis_url && strncmp(c->redis_url, "redis://", 8) != 0 &&

@@ -48,12 +48,29 @@ struct subreq {
 	char id[RC_CMD_ID_MAX];
 };
 
-struct engine {
-	bool remote;
+/* One Redis server: a standalone one, or a Cluster master. */
+struct enode {
 	struct bk_redis_url url;
 	struct bk_redis *cmd, *sub;     /* commands; pub/sub */
-	bool sub_ready, cmd_ready;
-	atomic_bool ready;              /* both ready, epoch known */
+	bool cmd_ready, sub_ready;
+	struct bk_resp subs, unsubs;    /* channel commands of this turn */
+	uint64_t nchannels;             /* its count of our subscriptions */
+};
+
+#define BK_ENGINE_MAX_NODES 64
+#define BK_ENGINE_MAX_SEEDS 16
+#define BK_CLUSTER_SLOTS 16384
+
+struct engine {
+	bool remote, cluster;
+	struct bk_redis_url seeds[BK_ENGINE_MAX_SEEDS]; /* redis_url */
+	unsigned nseeds, seed_next;
+	struct bk_redis_url url;        /* the seed of the current attempt */
+	struct enode nodes[BK_ENGINE_MAX_NODES];
+	unsigned nnodes;
+	uint8_t slots[BK_CLUSTER_SLOTS]; /* Cluster: slot -> nodes[] index */
+	struct bk_redis *probe;         /* Cluster: asks a seed for the slots */
+	atomic_bool ready;              /* every node ready, epoch known */
 	uint64_t next_try_ms, backoff_ms;
 	char sha_pub[41], sha_sync[41];
 	struct bk_resp setup;           /* SCRIPT LOADs, CLIENT SETNAME */
@@ -66,9 +83,8 @@ struct engine {
 	char candidate[17];             /* offered when Redis has none */
 	struct etopic **buckets;
 	size_t nbuckets;
-	struct bk_resp subs, unsubs;    /* channel commands of this turn */
 	bool flush_posted;
-	_Atomic uint64_t inflight, inflight_bytes, published, received, reconnects, channels;
+	_Atomic uint64_t inflight, inflight_bytes, published, received, reconnects;
 	_Atomic uint64_t rtt_ns_sum, rtt_count;
 };
 
@@ -78,8 +94,21 @@ uint64_t bk__eng_now_ns(void);
 struct etopic *bk__eng_find(const char *name, size_t len);
 /* The hash chain a topic's etopic is on. */
 struct etopic **bk__eng_bucket(const char *name, size_t len);
-/* Queues a SUBSCRIBE (or UNSUBSCRIBE) of t's channel, sent at the end of
- * this loop turn together with the others. */
+/* engine_conn.c: the command connection of the node that serves key (its
+ * Cluster slot), or NULL when not connected. */
+struct bk_redis *bk__eng_cmd_for(const char *key, size_t len);
+/* True for a reply that says the Cluster changed (MOVED, ASK,
+ * CLUSTERDOWN, TRYAGAIN, LOADING): every connection is made again (after
+ * this turn) with a fresh slot map; the command was not applied. */
+bool bk__eng_redirect(const redisReply *r);
+/* Drops every connection and connects again (after this turn). */
+void bk__eng_reconnect(const char *why);
+uint64_t bk__eng_channels(void);
+/* engine_redis.c: a reply no command waits for, from node's pub/sub
+ * connection (messages, (un)subscribe confirmations). */
+void bk__eng_on_push(struct enode *node, redisReply *rep);
+/* Queues a (S)SUBSCRIBE (or (S)UNSUBSCRIBE) of t's channel on its node,
+ * sent at the end of this loop turn together with the others. */
 void bk__eng_chan(const struct rc_topic *t, bool subscribe);
 /* A message from Redis, numbered: m->seq set. */
 struct rc_msg *bk__eng_msg(struct rc_topic *t, uint64_t seq, uint8_t op, uint64_t time_ms,

@@ -32,7 +32,8 @@
 struct engine eng;
 
 /* KEYS: meta hash, history stream.  ARGV: channel, payload, opcode, time
- * (ms), the data set's epoch, history_size, history_ttl (ms).  The epoch is
+ * (ms), the data set's epoch, history_size, history_ttl (ms), PUBLISH or
+ * SPUBLISH (Cluster: sharded pub/sub, the channel in the keys' slot).  The epoch is
  * the one the topic's numbering started under; seq 1 starts a history. */
 static const char PUB_SCRIPT[] =
 	"local seq = redis.call('HINCRBY', KEYS[1], 's', 1)\n"
@@ -44,7 +45,7 @@ static const char PUB_SCRIPT[] =
 	" 't', ARGV[4], 'd', ARGV[2])\n"
 	"  if ARGV[7] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[7]) end\n"
 	"end\n"
-	"redis.call('PUBLISH', ARGV[1], seq .. ':' .. ep .. ':' .. ARGV[3] .. ':' .. ARGV[4]"
+	"redis.call(ARGV[8], ARGV[1], seq .. ':' .. ep .. ':' .. ARGV[3] .. ':' .. ARGV[4]"
 	" .. ':' .. ARGV[2])\n"
 	"return {seq, ep}\n";
 
@@ -110,14 +111,24 @@ int bk_engine_init(const struct rc_config *cfg)
 	memcpy(eng.epochs[0], bk.epoch, sizeof(eng.epochs[0]));
 	if (!eng.remote)
 		return 0;
-	/* Several URLs name the same data set (a standalone Redis and its
-	 * replicas behind a failover address): the first is dialed. */
-	comma = strchr(u, ',');
-	if (bk_redis_url_parse(u, comma ? (size_t)(comma - u) : strlen(u), &eng.url) < 0) {
-		fprintf(stderr, "ringcast: redis_url: cannot read '%s' (redis://[user:pass@]"
-			"host:port[/db])\n", u);
-		return -EINVAL;
+	/* Several URLs: Cluster seeds, or addresses of one standalone data
+	 * set (e.g. before and after a failover); each attempt dials the
+	 * next. */
+	eng.cluster = cfg->redis_cluster;
+	for (const char *p = u; *p && eng.nseeds < BK_ENGINE_MAX_SEEDS; p = comma ? comma + 1 : "") {
+		comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		while (n && *p == ' ')
+			p++, n--;
+		if (bk_redis_url_parse(p, n, &eng.seeds[eng.nseeds++]) < 0) {
+			fprintf(stderr, "ringcast: redis_url: cannot read '%.*s' "
+				"(redis://[user:pass@]host:port[/db])\n", (int)n, p);
+			return -EINVAL;
+		}
 	}
+	eng.url = eng.seeds[0];
+	eng.nodes[0].url = eng.url; /* standalone: the one node; Cluster: asked */
+	eng.nnodes = 1;
 	sha1_hex(PUB_SCRIPT, eng.sha_pub);
 	sha1_hex(SYNC_SCRIPT, eng.sha_sync);
 	script_load(PUB_SCRIPT);
@@ -168,7 +179,7 @@ void bk_engine_stats_json(struct bk_text *t)
 		   (unsigned long long)atomic_load(&eng.inflight),
 		   (unsigned long long)atomic_load(&eng.published),
 		   (unsigned long long)atomic_load(&eng.received),
-		   (unsigned long long)atomic_load(&eng.channels),
+		   (unsigned long long)bk__eng_channels(),
 		   n ? (double)atomic_load(&eng.rtt_ns_sum) / (double)n / 1e3 : 0.0);
 }
 
@@ -184,7 +195,6 @@ void bk_engine_metrics(struct bk_text *t)
 		{ "inflight", "gauge", "Publishes waiting for Redis.", &eng.inflight },
 		{ "published", "counter", "Publishes Redis numbered for this node.", &eng.published },
 		{ "received", "counter", "Messages that came from Redis channels.", &eng.received },
-		{ "channels", "gauge", "Redis channels this node subscribes to.", &eng.channels },
 	};
 
 	if (!eng.remote)
@@ -198,6 +208,9 @@ void bk_engine_metrics(struct bk_text *t)
 			   series[i].name, series[i].type, series[i].name,
 			   strcmp(series[i].type, "counter") ? "" : "_total",
 			   (unsigned long long)atomic_load(series[i].v));
+	bk_tprintf(t, "# HELP ringcast_engine_channels Redis channels this node subscribes to.\n"
+		   "# TYPE ringcast_engine_channels gauge\nringcast_engine_channels %llu\n",
+		   (unsigned long long)bk__eng_channels());
 	bk_tprintf(t, "# HELP ringcast_engine_publish_rtt_seconds Publish round trips to Redis.\n"
 		   "# TYPE ringcast_engine_publish_rtt_seconds summary\n"
 		   "ringcast_engine_publish_rtt_seconds_sum %.9f\n"
@@ -244,36 +257,6 @@ struct rc_msg *bk__eng_msg(struct rc_topic *t, uint64_t seq, uint8_t op, uint64_
 	m->time_ms = time_ms;
 	m->time_ns = bk__eng_now_ns();
 	return m;
-}
-
-/* ---- Channel commands, batched per turn ------------------------------------ */
-
-static void flush_chans(void *arg)
-{
-	(void)arg;
-	eng.flush_posted = false;
-	if (eng.sub && bk_redis_ready(eng.sub)) {
-		if (eng.unsubs.len)
-			bk_redis_send(eng.sub, &eng.unsubs);
-		if (eng.subs.len)
-			bk_redis_send(eng.sub, &eng.subs);
-	}
-	bk_resp_free(&eng.subs);
-	bk_resp_free(&eng.unsubs);
-}
-
-/* See engine_internal.h. */
-void bk__eng_chan(const struct rc_topic *t, bool subscribe)
-{
-	char ch[RC_TOPIC_MAX * 3 + 16];
-	size_t n = bk_redis_key(ch, sizeof(ch), t->name, t->name_len, "");
-	const char *cmd = subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE";
-
-	/* One command per topic keeps each reply tied to its channel. */
-	bk_resp_cmd(subscribe ? &eng.subs : &eng.unsubs, 2, (const char *[]){ cmd, ch },
-		    (size_t[]){ strlen(cmd), n });
-	if (!eng.flush_posted && bk.io->post(0, flush_chans, NULL) == 0)
-		eng.flush_posted = true;
 }
 
 /* ---- Publishing ------------------------------------------------------------ */
@@ -340,7 +323,8 @@ static void pub_reply(void *arg, redisReply *r)
 	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_STRING ||
 	    r->element[1]->len >= BK_EPOCH_LEN) {
-		if (r && r->type == REDIS_REPLY_ERROR && rc_log_enabled(RC_LOG_WARN))
+		if (r && !bk__eng_redirect(r) && r->type == REDIS_REPLY_ERROR &&
+		    rc_log_enabled(RC_LOG_WARN))
 			rc_log(RC_LOG_WARN, "redis: publish refused: %.*s", (int)r->len, r->str);
 		pub_finish(q, -ENOTCONN);
 		return;
@@ -371,14 +355,16 @@ static void pub_arrive(void *arg)
 	int sl = snprintf(size, sizeof(size), "%llu", (unsigned long long)cfg->history_size);
 	int xl = snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)cfg->history_ttl_ms);
 	const char *epoch = bk_engine_epoch();
+	const char *pub = eng.cluster ? "SPUBLISH" : "PUBLISH";
 	const char *argv[] = { "EVALSHA", eng.sha_pub, "2", meta, hist, ch, q->data + q->tlen,
-			       op, tm, epoch, size, ttl };
+			       op, tm, epoch, size, ttl, pub };
 	size_t lens[] = { 7, 40, 1, ml, hl, cl, q->len, (size_t)ol, (size_t)tl, strlen(epoch),
-			  (size_t)sl, (size_t)xl };
+			  (size_t)sl, (size_t)xl, strlen(pub) };
+	struct bk_redis *c = atomic_load(&eng.ready) ? bk__eng_cmd_for(meta, ml) : NULL;
 
-	bk_resp_cmd(&b, 12, argv, lens);
+	bk_resp_cmd(&b, 13, argv, lens);
 	q->sent_ns = bk__eng_now_ns();
-	err = eng.cmd && atomic_load(&eng.ready) ? bk_redis_call(eng.cmd, &b, pub_reply, q) : -EPIPE;
+	err = c ? bk_redis_call(c, &b, pub_reply, q) : -EPIPE;
 	bk_resp_free(&b);
 	if (err < 0)
 		pub_finish(q, err);
@@ -449,165 +435,37 @@ static void channel_message(const char *ch, size_t chlen, const char *p, size_t 
 	bk_msg_unref(m);
 }
 
-static void on_push(struct bk_redis *r, redisReply *rep)
+/* kind is "message", or "smessage" for sharded pub/sub (likewise below). */
+static bool is(const redisReply *k, const char *kind)
+{
+	size_t n = strlen(kind);
+
+	return (k->len == n && memcmp(k->str, kind, n) == 0) ||
+	       (k->len == n + 1 && k->str[0] == 's' && memcmp(k->str + 1, kind, n) == 0);
+}
+
+/* See engine_internal.h. */
+void bk__eng_on_push(struct enode *node, redisReply *rep)
 {
 	redisReply **e = rep->element;
+	char name[RC_TOPIC_MAX + 1];
+	struct etopic *et;
+	ssize_t tl;
 
-	(void)r;
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 || e[0]->type != REDIS_REPLY_STRING)
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 || e[0]->type != REDIS_REPLY_STRING ||
+	    e[1]->type != REDIS_REPLY_STRING)
 		return;
-	if (e[0]->len == 7 && memcmp(e[0]->str, "message", 7) == 0 &&
-	    e[1]->type == REDIS_REPLY_STRING && e[2]->type == REDIS_REPLY_STRING) {
+	if (is(e[0], "message") && e[2]->type == REDIS_REPLY_STRING) {
 		channel_message(e[1]->str, e[1]->len, e[2]->str, e[2]->len);
-	} else if (e[0]->len == 9 && memcmp(e[0]->str, "subscribe", 9) == 0 &&
-		   e[1]->type == REDIS_REPLY_STRING) {
-		char name[RC_TOPIC_MAX + 1];
-		ssize_t tl = bk_redis_chan_topic(e[1]->str, e[1]->len, name);
-		struct etopic *et = tl > 0 ? bk__eng_find(name, (size_t)tl) : NULL;
-		if (e[2]->type == REDIS_REPLY_INTEGER)
-			atomic_store(&eng.channels, (uint64_t)e[2]->integer);
-		if (et && et->chan == CHAN_SUBSCRIBING)
-			bk__eng_chan_live(et);
-	} else if (e[0]->len == 11 && memcmp(e[0]->str, "unsubscribe", 11) == 0 &&
-		   e[2]->type == REDIS_REPLY_INTEGER) {
-		atomic_store(&eng.channels, (uint64_t)e[2]->integer);
-	}
-}
-
-/* ---- Connections ----------------------------------------------------------- */
-
-static uint64_t mono_ms(void)
-{
-	return bk__eng_now_ns() / 1000000;
-}
-
-static void set_epoch(const char *e, size_t n)
-{
-	unsigned next = (atomic_load(&eng.epoch_idx) + 1) & 1;
-
-	if (n >= BK_EPOCH_LEN)
-		n = BK_EPOCH_LEN - 1;
-	if (eng.epoch_known && strlen(bk_engine_epoch()) == n &&
-	    memcmp(bk_engine_epoch(), e, n) == 0)
-		return;
-	if (eng.epoch_known)
-		rc_log(RC_LOG_WARN, "redis: the data set's epoch changed to %.*s (Redis lost its "
-		       "data): topics renumber, subscribers get a reset", (int)n, e);
-	memcpy(eng.epochs[next], e, n);
-	eng.epochs[next][n] = 0;
-	atomic_store(&eng.epoch_idx, next);
-	eng.epoch_known = true;
-}
-
-static void epoch_reply(void *arg, redisReply *r)
-{
-	(void)arg;
-	if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) {
-		if (eng.cmd)
-			bk_redis_close(eng.cmd);
 		return;
 	}
-	if (r->type == REDIS_REPLY_STRING)
-		set_epoch(r->str, r->len);
-	else /* none was set: ours is now */
-		set_epoch(eng.candidate, strlen(eng.candidate));
-	atomic_store(&eng.ready, true);
-	eng.backoff_ms = 0;
-	rc_log(RC_LOG_INFO, "redis: connected to %s, epoch %s", eng.url.addr, bk_engine_epoch());
-	bk__eng_resubscribe();
-}
-
-/* Both connections ready: the data set's epoch, or a new one if it has
- * none (a new or emptied Redis: a fresh value each time, so numbering
- * that restarted is never mistaken for the old). */
-static void both_ready(void)
-{
-	struct bk_resp b = { 0 };
-	uint8_t r[8];
-	const char *argv[] = { "SET", "rc:epoch", eng.candidate, "NX", "GET" };
-	size_t lens[] = { 3, 8, 16, 2, 3 };
-
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		memcpy(r, &(uint64_t){ bk__eng_now_ns() }, sizeof(r));
-	for (int i = 0; i < 8; i++)
-		snprintf(eng.candidate + 2 * i, 3, "%02x", r[i]);
-	bk_resp_cmd(&b, 5, argv, lens);
-	if (bk_redis_call(eng.cmd, &b, epoch_reply, NULL) < 0)
-		bk_redis_close(eng.cmd);
-	bk_resp_free(&b);
-}
-
-static void on_ready(struct bk_redis *r)
-{
-	if (r == eng.cmd)
-		eng.cmd_ready = true;
-	else
-		eng.sub_ready = true;
-	if (eng.cmd_ready && eng.sub_ready)
-		both_ready();
-}
-
-static void drop_all(const char *why);
-
-static void on_lost(struct bk_redis *r, const char *why)
-{
-	if (r == eng.cmd)
-		eng.cmd = NULL;
-	else
-		eng.sub = NULL;
-	drop_all(why);
-}
-
-static const struct bk_redis_handlers handlers = {
-	.on_ready = on_ready,
-	.on_push = on_push,
-	.on_lost = on_lost,
-};
-
-/* One connection went: both go (a half is no use), syncs wait. */
-static void drop_all(const char *why)
-{
-	bool was = atomic_exchange(&eng.ready, false);
-
-	eng.backoff_ms = eng.backoff_ms ? eng.backoff_ms * 2 : BACKOFF_MIN_MS;
-	if (eng.backoff_ms > BACKOFF_MAX_MS)
-		eng.backoff_ms = BACKOFF_MAX_MS;
-	if (was)
-		rc_log(RC_LOG_WARN, "redis: connection to %s lost (%s); publishes are refused "
-		       "until it is back", eng.url.addr, why);
-	else
-		rc_log(RC_LOG_WARN, "redis: cannot connect to %s (%s); /healthz is 503, next "
-		       "attempt in %llu ms", eng.url.addr, why, (unsigned long long)eng.backoff_ms);
-	eng.cmd_ready = eng.sub_ready = false;
-	if (eng.cmd) {
-		struct bk_redis *c = eng.cmd;
-		eng.cmd = NULL;
-		bk_redis_close(c);
-	}
-	if (eng.sub) {
-		struct bk_redis *s = eng.sub;
-		eng.sub = NULL;
-		bk_redis_close(s);
-	}
-	bk__eng_lost();
-	eng.next_try_ms = mono_ms() + eng.backoff_ms;
-}
-
-/* See engine.h. */
-void bk_engine_tick(void *arg)
-{
-	(void)arg;
-	if (!eng.remote || eng.cmd || eng.sub || atomic_load(&bk.draining) ||
-	    mono_ms() < eng.next_try_ms)
-		return;
-	if (eng.next_try_ms)
-		atomic_fetch_add(&eng.reconnects, 1);
-	eng.next_try_ms = mono_ms() + BACKOFF_MAX_MS; /* until it fails or succeeds */
-	struct rc_loop *l = rc_server_loop(bk.srv, 0);
-	eng.cmd = bk_redis_open(l, &eng.url, &eng.setup, 3, &handlers, NULL);
-	eng.sub = eng.cmd ? bk_redis_open(l, &eng.url, &eng.sub_setup, 1, &handlers, NULL) : NULL;
-	if (!eng.cmd || !eng.sub) {
-		rc_log(RC_LOG_WARN, "redis: cannot dial %s: %s", eng.url.addr, strerror(errno));
-		drop_all("dial failed");
-	}
+	if (e[2]->type == REDIS_REPLY_INTEGER)
+		node->nchannels = (uint64_t)e[2]->integer;
+	tl = bk_redis_chan_topic(e[1]->str, e[1]->len, name);
+	et = tl > 0 ? bk__eng_find(name, (size_t)tl) : NULL;
+	if (is(e[0], "subscribe") && et && et->chan == CHAN_SUBSCRIBING)
+		bk__eng_chan_live(et);
+	else if (is(e[0], "unsubscribe") && et && et->chan == CHAN_LIVE)
+		/* Not asked for: the cluster moved the topic's slot. */
+		bk__eng_reconnect("a channel's slot moved");
 }

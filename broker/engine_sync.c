@@ -313,7 +313,7 @@ static void sync_reply(void *arg, redisReply *rep)
 		return;
 	}
 	et->syncing--;
-	if (!rep) { /* the connection went: again once it is back */
+	if (!rep || bk__eng_redirect(rep)) { /* again once (re)connected */
 		if (q->sub)
 			rc_list_add_tail(&et->waiting, &q->link);
 		else
@@ -368,8 +368,10 @@ static void send_sync(struct etopic *et, struct subreq *q)
 	const char *argv[] = { "EVALSHA", eng.sha_sync, "2", meta, hist, from, epoch, size, known };
 	size_t lens[] = { 7, 40, 1, ml, hl, (size_t)fl, strlen(epoch), (size_t)sl, strlen(known) };
 
+	struct bk_redis *c = atomic_load(&eng.ready) ? bk__eng_cmd_for(meta, ml) : NULL;
+
 	bk_resp_cmd(&b, 9, argv, lens);
-	if (eng.cmd && bk_redis_call(eng.cmd, &b, sync_reply, q) == 0)
+	if (c && bk_redis_call(c, &b, sync_reply, q) == 0)
 		et->syncing++;
 	else if (q->sub)
 		rc_list_add_tail(&et->waiting, &q->link); /* again when connected */
@@ -455,7 +457,7 @@ void bk__eng_chan_live(struct etopic *et)
 		struct subreq *q = rc_container_of(et->waiting.next, struct subreq, link);
 		rc_list_del(&q->link);
 		send_sync(et, q);
-		if (!eng.cmd)
+		if (!atomic_load(&eng.ready))
 			break; /* lost meanwhile: it waits again */
 	}
 }
