@@ -11,7 +11,6 @@ import json
 import os
 import random
 import sys
-import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
