@@ -34,19 +34,23 @@ const char *bk_engine_epoch(void);
  * reconnects with backoff. */
 void bk_engine_tick(void *arg);
 
+/* Bytes of a publish's context (see bk_engine_publish). */
+#define BK_PUB_CTX_MAX 320
+
 /* Publishes through Redis (engine = redis), any loop thread.  c (kind
- * JSON, HTTP, RAW) is referenced until the answer; id is the JSON
- * command's id (NULL: none).  0 (the answer comes later), -ENOTCONN
+ * JSON, HTTP, RAW) is referenced until the answer; ctx (NULL: none, at
+ * most BK_PUB_CTX_MAX bytes) is the JSON command's id, or the header
+ * lines (CORS) an HTTP answer carries.  0 (the answer comes later), -ENOTCONN
  * (Redis unreachable), -EBUSY (too many publishes in flight), -ESHUTDOWN
  * (draining), -ENOMEM. */
 int bk_engine_publish(const char *topic, size_t tlen, uint8_t opcode, const void *p,
 		      size_t len, enum bk_pub_kind kind, struct rc_conn *c,
-		      const struct rc_span *id);
+		      const struct rc_span *ctx);
 
 /* Answers a deferred POST /publish on c's thread (http_api.c): 200 with
  * the seq and epoch, or the error's status. */
 void bk_http_publish_done(struct rc_conn *c, int err, const char *topic, size_t tlen,
-			  uint64_t seq, const char *epoch);
+			  uint64_t seq, const char *epoch, struct rc_span cors);
 
 /* A new subscription s (in its topic's list, next_seq = UINT64_MAX: gets
  * nothing yet) on the calling thread: the engine makes sure the node

@@ -67,13 +67,20 @@ struct bk_redis *bk__eng_cmd_for(const char *key, size_t len)
 	return n->cmd && n->cmd_ready ? n->cmd : NULL;
 }
 
+/* Any thread: the sum loop 0 keeps (bk__eng_count_channels). */
 uint64_t bk__eng_channels(void)
+{
+	return atomic_load(&eng.channels);
+}
+
+/* Loop 0, after a node's count changed. */
+void bk__eng_count_channels(void)
 {
 	uint64_t sum = 0;
 
 	for (unsigned i = 0; i < eng.nnodes; i++)
 		sum += eng.nodes[i].nchannels;
-	return sum;
+	atomic_store(&eng.channels, sum);
 }
 
 /* ---- Channel commands, batched per turn ------------------------------------ */
@@ -257,6 +264,7 @@ static void drop_all(const char *why)
 		close_conn(&n->cmd);
 		close_conn(&n->sub);
 	}
+	bk__eng_count_channels();
 	bk__eng_lost();
 	eng.next_try_ms = mono_ms() + eng.backoff_ms;
 }

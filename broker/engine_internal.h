@@ -11,6 +11,7 @@
 /* Messages a topic holds while subscriptions are being synced (beyond,
  * the oldest go and the subscriber gets a gap). */
 #define BK_ENGINE_BUF_MAX 4096
+#define BK_ENGINE_BUF_BYTES (16u << 20)
 
 enum chan_state { CHAN_OFF, CHAN_SUBSCRIBING, CHAN_LIVE };
 
@@ -29,7 +30,7 @@ struct etopic {
 	/* Channel messages seen while syncing (not fanned out yet if above
 	 * last), oldest first, referenced. */
 	struct rc_msg **buf;
-	size_t nbuf;
+	size_t nbuf, buf_bytes;
 	uint64_t buf_lost;          /* highest seq dropped from buf */
 };
 
@@ -54,7 +55,7 @@ struct enode {
 	struct bk_redis *cmd, *sub;     /* commands; pub/sub */
 	bool cmd_ready, sub_ready;
 	struct bk_resp subs, unsubs;    /* channel commands of this turn */
-	uint64_t nchannels;             /* its count of our subscriptions */
+	uint64_t nchannels;             /* its count of our subscriptions (loop 0) */
 };
 
 #define BK_ENGINE_MAX_NODES 64
@@ -84,7 +85,7 @@ struct engine {
 	struct etopic **buckets;
 	size_t nbuckets;
 	bool flush_posted;
-	_Atomic uint64_t inflight, inflight_bytes, published, received, reconnects;
+	_Atomic uint64_t inflight, inflight_bytes, published, received, reconnects, channels;
 	_Atomic uint64_t rtt_ns_sum, rtt_count;
 };
 
@@ -104,6 +105,7 @@ bool bk__eng_redirect(const redisReply *r);
 /* Drops every connection and connects again (after this turn). */
 void bk__eng_reconnect(const char *why);
 uint64_t bk__eng_channels(void);
+void bk__eng_count_channels(void);
 /* engine_redis.c: a reply no command waits for, from node's pub/sub
  * connection (messages, (un)subscribe confirmations). */
 void bk__eng_on_push(struct enode *node, redisReply *rep);

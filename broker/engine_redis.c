@@ -202,12 +202,13 @@ void bk_engine_metrics(struct bk_text *t)
 	bk_tprintf(t, "# HELP ringcast_engine_connected 1 while Redis is connected and ready.\n"
 		   "# TYPE ringcast_engine_connected gauge\nringcast_engine_connected %d\n",
 		   bk_engine_ready() ? 1 : 0);
-	for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++)
-		bk_tprintf(t, "# HELP ringcast_engine_%s %s\n# TYPE ringcast_engine_%s %s\n"
-			   "ringcast_engine_%s%s %llu\n", series[i].name, series[i].help,
-			   series[i].name, series[i].type, series[i].name,
-			   strcmp(series[i].type, "counter") ? "" : "_total",
-			   (unsigned long long)atomic_load(series[i].v));
+	for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "ringcast_engine_%s%s", series[i].name,
+			 strcmp(series[i].type, "counter") ? "" : "_total");
+		bk_tprintf(t, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, series[i].help, name,
+			   series[i].type, name, (unsigned long long)atomic_load(series[i].v));
+	}
 	bk_tprintf(t, "# HELP ringcast_engine_channels Redis channels this node subscribes to.\n"
 		   "# TYPE ringcast_engine_channels gauge\nringcast_engine_channels %llu\n",
 		   (unsigned long long)bk__eng_channels());
@@ -269,7 +270,7 @@ struct pubreq {
 	uint64_t seq, sent_ns;
 	char epoch[BK_EPOCH_LEN];
 	size_t id_len;
-	char id[RC_CMD_ID_MAX];
+	char id[BK_PUB_CTX_MAX];    /* JSON: the id; HTTP: CORS header lines */
 	uint8_t opcode;
 	size_t tlen, len;
 	char data[];                /* topic, then payload */
@@ -304,7 +305,8 @@ static void pub_done(void *arg)
 	} else if (q->kind == BK_PUB_RAW && q->err) {
 		rc_conn_close(q->c, RC_CLOSE_INTERNAL, "engine unavailable", 18);
 	} else if (q->kind == BK_PUB_HTTP) {
-		bk_http_publish_done(q->c, q->err, q->data, q->tlen, q->seq, q->epoch);
+		bk_http_publish_done(q->c, q->err, q->data, q->tlen, q->seq, q->epoch,
+				     (struct rc_span){ q->id, q->id_len });
 	}
 	pub_free(q);
 }
@@ -373,8 +375,9 @@ static void pub_arrive(void *arg)
 /* See engine.h. */
 int bk_engine_publish(const char *topic, size_t tlen, uint8_t opcode, const void *p,
 		      size_t len, enum bk_pub_kind kind, struct rc_conn *c,
-		      const struct rc_span *id)
+		      const struct rc_span *ctx)
 {
+	const struct rc_span *id = ctx;
 	struct pubreq *q;
 
 	if (atomic_load(&bk.draining))
@@ -460,7 +463,7 @@ void bk__eng_on_push(struct enode *node, redisReply *rep)
 		return;
 	}
 	if (e[2]->type == REDIS_REPLY_INTEGER)
-		node->nchannels = (uint64_t)e[2]->integer;
+		node->nchannels = (uint64_t)e[2]->integer, bk__eng_count_channels();
 	tl = bk_redis_chan_topic(e[1]->str, e[1]->len, name);
 	et = tl > 0 ? bk__eng_find(name, (size_t)tl) : NULL;
 	if (is(e[0], "subscribe") && et && et->chan == CHAN_SUBSCRIBING)

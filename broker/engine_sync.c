@@ -31,9 +31,12 @@ static _Atomic uint64_t next_id = 1;
 
 static void buf_add(struct etopic *et, struct rc_msg *m)
 {
-	if (et->nbuf == BK_ENGINE_BUF_MAX) {
+	/* Full: the oldest go (a subscriber that needed them gets a gap). */
+	while (et->nbuf && (et->nbuf == BK_ENGINE_BUF_MAX ||
+			    et->buf_bytes + m->len > BK_ENGINE_BUF_BYTES)) {
 		struct rc_msg *old = et->buf[0];
 		et->buf_lost = old->seq;
+		et->buf_bytes -= old->len;
 		memmove(et->buf, et->buf + 1, (et->nbuf - 1) * sizeof(*et->buf));
 		et->nbuf--;
 		bk_msg_unref(old);
@@ -44,6 +47,7 @@ static void buf_add(struct etopic *et, struct rc_msg *m)
 	}
 	bk_msg_ref(m);
 	et->buf[et->nbuf++] = m;
+	et->buf_bytes += m->len;
 }
 
 static void buf_clear(struct etopic *et)
@@ -53,6 +57,7 @@ static void buf_clear(struct etopic *et)
 	free(et->buf);
 	et->buf = NULL;
 	et->nbuf = 0;
+	et->buf_bytes = 0;
 }
 
 static void fanout(struct etopic *et, struct rc_msg *m)
@@ -252,6 +257,7 @@ static void node_update(struct etopic *et, bool node, uint64_t cur, const char *
 		et->synced = true;
 		et->buf = NULL;
 		et->nbuf = 0;
+		et->buf_bytes = 0;
 		for (size_t i = 0; i < n; i++) {
 			if (held[i]->seq > et->last)
 				fanout(et, held[i]);

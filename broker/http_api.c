@@ -242,8 +242,9 @@ static void publish(struct bk_http *h, const struct rc_http_request *req,
 		return;
 	}
 	if (bk_engine_remote()) { /* answered when Redis has numbered it */
+		struct rc_span cors = { h->cors, strlen(h->cors) };
 		int err = bk_engine_publish(topic, (size_t)tl, text ? RC_OP_TEXT : RC_OP_BINARY,
-					    body, len, BK_PUB_HTTP, h->c, NULL);
+					    body, len, BK_PUB_HTTP, h->c, &cors);
 		if (err < 0)
 			publish_failed(h, err);
 		return;
@@ -263,13 +264,14 @@ static void publish(struct bk_http *h, const struct rc_http_request *req,
 
 /* See engine.h. */
 void bk_http_publish_done(struct rc_conn *c, int err, const char *topic, size_t tlen,
-			  uint64_t seq, const char *epoch)
+			  uint64_t seq, const char *epoch, struct rc_span cors)
 {
 	struct bk_http h = { .c = c };
 	char out[RC_TOPIC_MAX * 6 + 128], name[RC_TOPIC_MAX * 6 + 3];
 	ssize_t nl;
 	int n;
 
+	snprintf(h.cors, sizeof(h.cors), "%.*s", (int)cors.len, cors.p);
 	if (err < 0) {
 		publish_failed(&h, err);
 		return;

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import random
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -97,6 +98,13 @@ async def test_publish_on_any_node_reaches_every_node():
             await s.close()
         st = a.stats()
         check(st["engine"]["connected"] is True, f"engine state in /stats: {st.get('engine')}")
+        check(st["engine"]["published"] >= n // 3, f"publishes counted: {st['engine']}")
+        check(st["engine"]["channels"] == 1, f"one channel subscribed: {st['engine']}")
+        _, _, metrics = a.http("GET", "/metrics")
+        check(b"ringcast_engine_connected 1" in metrics, "engine series in /metrics")
+        r = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True,
+                           timeout=30)
+        eq(r.returncode, 0, f"promtool check metrics: {r.stdout!r} {r.stderr!r}")
     finally:
         stop_all(bs, redis)
 
