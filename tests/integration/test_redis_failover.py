@@ -4,9 +4,12 @@ others go on publishing.  Subscribers stay connected throughout and end
 with every message or an exact gap/reset, never a silent hole or a
 duplicate; publishes are refused with a reason while Redis is away."""
 import asyncio
+import json
 import os
 import signal
+import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -163,6 +166,118 @@ async def test_restart_without_persistence_resets():
         stop_all([a, b], redis)
 
 
+class SwitchProxy:
+    """A TCP forwarder on loopback (a load balancer's stand-in) in a thread
+    of its own: new connections go to the current target port; cut()
+    closes the open ones."""
+
+    def __init__(self, target):
+        self.target = target
+        self.socks = []
+        self.lock = threading.Lock()
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(64)
+        self.port = self.srv.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.socks += [c, u]
+            for x, y in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(x, y), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self):
+        with self.lock:
+            for s in self.socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.socks = []
+
+    def stop(self):
+        self.cut()
+        self.srv.close()
+
+
+async def test_clients_move_to_another_node():
+    """ringcast.js and the C client (ringcast-sub) reach node A through a
+    forwarder; A is killed and the forwarder now leads to B: both clients
+    reconnect by themselves, resume on B (same epoch) and end with every
+    message once, in order, no gap."""
+    redis = Redis()
+    a = node(redis.url)
+    b = node(redis.url)
+    proxy = SwitchProxy(a.port)
+    js = Proc(["node", os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib",
+                                    "js_sub.mjs"), f"ws://127.0.0.1:{proxy.port}/ws", "mv"],
+              name="js_sub")
+    csub = Proc([os.path.join(BUILD, "ringcast-sub"), "-v", f"ws://127.0.0.1:{proxy.port}",
+                 "mv"], name="ringcast-sub")
+    try:
+        def js_msgs():
+            return [json.loads(x) for x in js.text("stdout").splitlines() if x.strip()]
+
+        def c_lines():
+            return [x for x in csub.text("stdout").splitlines() if x.strip()]
+
+        wait_until(lambda: any(e["ev"] == "open" for e in js_msgs()), 15, "ringcast.js open")
+        wait_until(lambda: b.stats()["subscriptions"] == 0 and a.stats()["subscriptions"] == 2,
+                   15, "both clients subscribed on A")
+        for i in range(1, 6):
+            b.publish("mv", f"m{i}")
+        wait_until(lambda: len(c_lines()) >= 5 and
+                   sum(e["ev"] == "msg" for e in js_msgs()) >= 5, 15, "first five")
+        a.signal(signal.SIGKILL)
+        a.proc.wait(10)
+        proxy.target = b.port
+        proxy.cut()
+        for i in range(6, 11):
+            b.publish("mv", f"m{i}")
+        wait_until(lambda: b.stats()["subscriptions"] == 2, 20, "both clients back, on B")
+        for i in range(11, 13):
+            b.publish("mv", f"m{i}")
+        wait_until(lambda: len(c_lines()) >= 12 and
+                   sum(e["ev"] == "msg" for e in js_msgs()) >= 12, 20, "all twelve")
+        got = [(e["seq"], e["data"]) for e in js_msgs() if e["ev"] == "msg"]
+        eq(got, [(i, f"m{i}") for i in range(1, 13)], "ringcast.js: every message once")
+        eq([e for e in js_msgs() if e["ev"] in ("gap", "reset")], [], "ringcast.js: no gap/reset")
+        eq(c_lines(), [f"mv m{i}" for i in range(1, 13)], "ringcast-sub: every message once")
+        check("gap" not in csub.text() and "restart" not in csub.text(),
+              f"ringcast-sub saw no gap or restart: {csub.text()!r}")
+    finally:
+        js.popen.kill()
+        csub.popen.kill()
+        proxy.stop()
+        b.stop()
+        redis.stop()
+
+
 async def test_kill_node_clients_resume_elsewhere():
     """A node is killed (SIGKILL) while publishing goes on through another:
     its client resumes on a surviving node with from = last + 1 and ends
@@ -194,4 +309,5 @@ if __name__ == "__main__":
     t0 = time.monotonic()
     run([test_unreachable_at_start, test_lost_and_back_with_persistence,
          test_node_cut_off_replays_or_gaps, test_restart_without_persistence_resets,
-         test_kill_node_clients_resume_elsewhere], timeout=120)
+         test_kill_node_clients_resume_elsewhere, test_clients_move_to_another_node],
+        timeout=120)
