@@ -250,7 +250,9 @@ static void drop_all(const char *why)
 	eng.backoff_ms = eng.backoff_ms ? eng.backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (eng.backoff_ms > BACKOFF_MAX_MS)
 		eng.backoff_ms = BACKOFF_MAX_MS;
-	if (was)
+	if (atomic_load(&bk.draining))
+		rc_log(RC_LOG_INFO, "redis: connections closed (shutting down)");
+	else if (was)
 		rc_log(RC_LOG_WARN, "redis: connection to %s lost (%s); publishes are refused "
 		       "until it is back", eng.url.addr, why);
 	else
