@@ -91,14 +91,9 @@ static void flush_chans(void *arg)
 	eng.flush_posted = false;
 	for (unsigned i = 0; i < eng.nnodes; i++) {
 		struct enode *n = &eng.nodes[i];
-		if (n->sub && bk_redis_ready(n->sub)) {
-			if (n->unsubs.len)
-				bk_redis_send(n->sub, &n->unsubs);
-			if (n->subs.len)
-				bk_redis_send(n->sub, &n->subs);
-		}
-		bk_resp_free(&n->subs);
-		bk_resp_free(&n->unsubs);
+		if (n->sub && bk_redis_ready(n->sub) && n->chans.len)
+			bk_redis_send(n->sub, &n->chans);
+		bk_resp_free(&n->chans);
 	}
 }
 
@@ -111,9 +106,9 @@ void bk__eng_chan(const struct rc_topic *t, bool subscribe)
 	const char *cmd = subscribe ? (eng.cluster ? "SSUBSCRIBE" : "SUBSCRIBE")
 				    : (eng.cluster ? "SUNSUBSCRIBE" : "UNSUBSCRIBE");
 
-	/* One command per topic keeps each reply tied to its channel. */
-	bk_resp_cmd(subscribe ? &node->subs : &node->unsubs, 2, (const char *[]){ cmd, ch },
-		    (size_t[]){ strlen(cmd), n });
+	/* One command per topic keeps each reply tied to its channel; one
+	 * buffer keeps a leave and a return within a turn in order. */
+	bk_resp_cmd(&node->chans, 2, (const char *[]){ cmd, ch }, (size_t[]){ strlen(cmd), n });
 	if (!eng.flush_posted && bk.io->post(0, flush_chans, NULL) == 0)
 		eng.flush_posted = true;
 }

@@ -54,7 +54,7 @@ struct enode {
 	struct bk_redis_url url;
 	struct bk_redis *cmd, *sub;     /* commands; pub/sub */
 	bool cmd_ready, sub_ready;
-	struct bk_resp subs, unsubs;    /* channel commands of this turn */
+	struct bk_resp chans;           /* channel commands of this turn, in order */
 	uint64_t nchannels;             /* its count of our subscriptions (loop 0) */
 };
 
