@@ -109,6 +109,8 @@ const struct key rc__config_keys[] = {
 	  "memory (one node) or redis (nodes share topics through redis_url)", 0 },
 	{ "redis_url", "engine", K_STR, F(redis_url), 0, 0, NULL,
 	  "redis://[user:pass@]host:port[/db] or rediss:// (comma-separated)", 0 },
+	{ "redis_tls_ca", "engine", K_PATH, F(redis_tls_ca), 0, 0, NULL,
+	  "PEM CA file that verifies rediss:// servers (default: the system's)", 0 },
 	{ "redis_cluster", "engine", K_BOOL, F(redis_cluster), 0, 0, NULL,
 	  "redis_url names Redis Cluster nodes (sharded pub/sub)", 0 },
 };

@@ -66,6 +66,7 @@ struct rc_config {
 	/* [engine] */
 	char *engine;                      /* NULL or "memory", or "redis" */
 	char *redis_url;                   /* engine = redis: where */
+	char *redis_tls_ca;                /* rediss://: CA file, NULL: the system's */
 	bool redis_cluster;
 };
 

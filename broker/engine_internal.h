@@ -66,6 +66,7 @@ struct engine {
 	bool remote, cluster;
 	struct bk_redis_url seeds[BK_ENGINE_MAX_SEEDS]; /* redis_url */
 	unsigned nseeds, seed_next;
+	char *ca_file;                  /* redis_tls_ca */
 	struct bk_redis_url url;        /* the seed of the current attempt */
 	struct enode nodes[BK_ENGINE_MAX_NODES];
 	unsigned nnodes;

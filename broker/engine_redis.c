@@ -126,6 +126,11 @@ int bk_engine_init(const struct rc_config *cfg)
 			return -EINVAL;
 		}
 	}
+	/* Kept for the process's life: a reload does not change the engine. */
+	if (cfg->redis_tls_ca && !(eng.ca_file = strdup(cfg->redis_tls_ca)))
+		return -ENOMEM;
+	for (unsigned i = 0; i < eng.nseeds; i++)
+		eng.seeds[i].ca_file = eng.ca_file;
 	eng.url = eng.seeds[0];
 	eng.nodes[0].url = eng.url; /* standalone: the one node; Cluster: asked */
 	eng.nnodes = 1;

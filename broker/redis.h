@@ -22,6 +22,7 @@ struct bk_redis_url {
 	char pass[256];      /* "": no AUTH */
 	unsigned db;         /* SELECT (0: none sent) */
 	bool tls;
+	const char *ca_file; /* tls: verify with it (not parsed; NULL: the system's CAs) */
 };
 
 /* Parses one "redis://[[user]:pass@]host[:port][/db]" or "rediss://…"

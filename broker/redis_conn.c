@@ -208,7 +208,8 @@ struct bk_redis *bk_redis_open(struct rc_loop *l, const struct bk_redis_url *u,
 			       const struct bk_redis_handlers *h, void *user)
 {
 	static struct rc_options opts;
-	struct rc_client_options co = { .options = &opts, .connect_timeout_ms = 5000 };
+	struct rc_client_options co = { .options = &opts, .connect_timeout_ms = 5000,
+					.ca_file = u->ca_file };
 	struct bk_redis *r = calloc(1, sizeof(*r));
 
 	if (!r)

@@ -9,12 +9,14 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 import broker  # noqa: E402
+import tlsutil  # noqa: E402
 from broker import close_code_of  # noqa: E402
 from rctest import BUILD, Proc, check, eq, free_port, run, wait_until  # noqa: E402
 from redisutil import Redis  # noqa: E402
@@ -278,6 +280,36 @@ async def test_clients_move_to_another_node():
         redis.stop()
 
 
+async def test_tls_redis():
+    """rediss:// to a TLS-only redis-server: with redis_tls_ca the nodes
+    connect and carry messages; without it (system CAs) the certificate
+    is refused, the log says so and /healthz stays 503."""
+    with tempfile.TemporaryDirectory() as d:
+        pki = tlsutil.Pki(d)
+        cert, key = pki.server
+        port = free_port()
+        redis = Redis(port=port, extra=["--port", "0", "--tls-port", str(port),
+                                        "--tls-cert-file", cert, "--tls-key-file", key,
+                                        "--tls-ca-cert-file", pki.ca, "--tls-auth-clients", "no"],
+                      tls_ca=pki.ca)
+        url = f"rediss://127.0.0.1:{port}"
+        a = node(url, "--redis-tls-ca", pki.ca)
+        b = node(url, "--redis-tls-ca", pki.ca)
+        lport = free_port()
+        bad = Proc([os.path.join(BUILD, "ringcast"), "--listen", f"127.0.0.1:{lport}",
+                    "--engine", "redis", "--redis-url", url], name="ringcast")
+        try:
+            jc = await a.json_client()
+            await jc.ack({"op": "sub", "topic": "s", "id": 1})
+            eq(b.publish("s", "over tls")["seq"], 1, "publish through rediss://")
+            eq(await json_msgs(jc, "s", 1), [("msg", 1, "over tls")], "delivered")
+            bad.wait_output(r"redis: cannot connect to tls://.*(certificate|verify)", timeout=15)
+            eq(health(broker.Broker(bad, lport)), 503, "untrusted Redis: not ready")
+        finally:
+            bad.stop()
+            stop_all([a, b], redis)
+
+
 async def test_kill_node_clients_resume_elsewhere():
     """A node is killed (SIGKILL) while publishing goes on through another:
     its client resumes on a surviving node with from = last + 1 and ends
@@ -309,5 +341,6 @@ if __name__ == "__main__":
     t0 = time.monotonic()
     run([test_unreachable_at_start, test_lost_and_back_with_persistence,
          test_node_cut_off_replays_or_gaps, test_restart_without_persistence_resets,
-         test_kill_node_clients_resume_elsewhere, test_clients_move_to_another_node],
+         test_kill_node_clients_resume_elsewhere, test_clients_move_to_another_node,
+         test_tls_redis],
         timeout=120)

@@ -18,10 +18,12 @@ from rctest import Proc, check, free_port, wait_until
 
 
 class Redis:
-    def __init__(self, port=None, persist=False, extra=(), cluster=False):
+    def __init__(self, port=None, persist=False, extra=(), cluster=False, tls_ca=None):
         self.port = port or free_port()
         self.persist = persist
         self.extra = list(extra)
+        # A TLS-only server: redis-cli speaks TLS to it with the test CA.
+        self.cli_tls = ["--tls", "--cacert", tls_ca] if tls_ca else []
         if cluster:
             self.extra += ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
                            "--cluster-config-file", "nodes.conf"]
@@ -46,12 +48,14 @@ class Redis:
     def ping(self):
         if not self.proc.alive():
             raise AssertionError(f"redis-server exited: {self.proc.text('stdout')[-1500:]}")
-        r = subprocess.run(["redis-cli", "-p", str(self.port), "PING"], capture_output=True,
+        r = subprocess.run(["redis-cli", "-p", str(self.port), *self.cli_tls, "PING"],
+                           capture_output=True,
                            timeout=5)
         return r.stdout.strip() == b"PONG"
 
     def cli(self, *args, check_ok=True):
-        r = subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
+        r = subprocess.run(["redis-cli", "-p", str(self.port), *self.cli_tls] +
+                           [str(a) for a in args],
                            capture_output=True, timeout=10)
         if check_ok:
             check(r.returncode == 0, f"redis-cli {args}: {r.stderr!r}")
