@@ -8,7 +8,9 @@ CFLAGS  ?= -O2 -g
 LDFLAGS ?=
 
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE -I. -pthread
-LIBS := -luring -lz -lssl -lcrypto -linih -lhiredis -lpthread
+LIBS := -luring -lz -lssl -lcrypto -linih -lpthread
+# The broker's Redis engine only (broker/redis_conn.c): not in libringcast.
+BROKER_LIBS := -lhiredis
 
 BUILD := build
 ifeq ($(SAN),1)
@@ -168,7 +170,7 @@ $(SOLIB): $(LIB_OBJS)
 
 $(BUILD)/ringcast: $(BROKER_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BROKER_LIBS) $(LIBS)
 
 $(BUILD)/%: $(BUILD)/core/examples/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
@@ -192,7 +194,7 @@ $(MICRO_BIN): $(MICRO_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 
 $(UNIT_BIN): $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(BROKER_LIBS) $(LIBS)
 
 # Unit tests first (Criterion prints its own synthesis line), then the
 # integration tests that start real programs and third-party peers.
