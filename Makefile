@@ -45,7 +45,14 @@ DEB_PKGS      := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-
 	libinih-dev libhiredis-dev
 DEB_TEST_PKGS := libcriterion-dev clang libclang-rt-14-dev openssl curl python3 \
 	python3-websockets microsocks chromium prometheus python3-jwt \
-	python3-cryptography redis-server redis-tools
+	python3-cryptography redis-tools
+# deploy/: the local cluster (HAProxy, Redis), the container image (podman,
+# buildah, runc, a static busybox for its health check), the Debian package
+# (dpkg-dev, lintian) and the Helm/Kubernetes render check (Go with sprig,
+# the template library Helm renders with; python3-yaml).
+DEB_TEST_PKGS += haproxy redis-server podman buildah runc busybox-static dpkg-dev \
+	lintian groff-base python3-yaml golang-go golang-github-masterminds-sprig-dev \
+	golang-gopkg-yaml.v3-dev
 
 PROTO_SRCS := $(wildcard proto/*.c)
 CORE_SRCS  := $(wildcard core/*.c)
@@ -90,7 +97,8 @@ PROGRAMS := $(if $(BROKER_SRCS),$(BUILD)/ringcast) $(EXAMPLES) $(CLI_BINS) \
 	$(if $(RCBENCH_SRCS),$(BUILD)/ringcast-bench)
 TOOLS    := $(if $(MICRO_SRCS),$(MICRO_BIN)) $(BENCH_PROGS)
 
-.PHONY: all deps test-deps test unit integration run fuzz install uninstall clean FORCE
+.PHONY: all deps test-deps test unit integration run fuzz install uninstall clean FORCE \
+	image image-test deb deb-test k8s-manifests
 # Keep intermediate objects (examples, CLI tools) so nothing relinks needlessly.
 .SECONDARY:
 all: $(LIB) $(SOLIB) $(PROGRAMS) $(TOOLS)
@@ -300,6 +308,46 @@ uninstall:
 		$(I)/lib/pkgconfig/ringcast.pc $(I)/include/ringcast/rc.h \
 		$(I)/include/ringcast/client.h $(addprefix $(I)/include/ringcast/,$(PUBLIC_PROTO_HEADERS))
 	-rmdir $(I)/include/ringcast/proto $(I)/include/ringcast 2>/dev/null
+
+# deploy/: the Debian package and the runtime container image, and the slow
+# deployment tests kept out of `make test` (.ci/run calls both): deb-test
+# installs the .deb, starts and purges it; image-test builds the image and
+# runs it with podman.
+#
+# `make deb`: build/ringcast_VERSION_ARCH.deb (deploy/deb/build.sh), from
+# programs compiled apart in build/deb-bin with Debian's hardening flags
+# (dpkg-buildflags, plus bindnow), then checked by lintian when installed.
+DEB_BIN := build/deb-bin
+deb: deps
+	$(call ensure_pkgs,dpkg-dev)
+	$(Q)$(MAKE) --no-print-directory BUILD=$(DEB_BIN) \
+		CFLAGS="$$(dpkg-buildflags --get CPPFLAGS) $$(dpkg-buildflags --get CFLAGS)" \
+		LDFLAGS="$$(DEB_BUILD_MAINT_OPTIONS=hardening=+bindnow dpkg-buildflags --get LDFLAGS)" \
+		$(addprefix $(DEB_BIN)/,ringcast ringcast-pub ringcast-sub ringcast-bench)
+	$(Q)deploy/deb/build.sh $(DEB_BIN)
+
+deb-test: test-deps deb
+	$(Q)BUILD=$(BUILD) tests/integration/run ../deploy/test_deb.py
+
+# The chart renderer for machines without Helm (tests/deploy/helmrender: Go's
+# text/template and sprig, as Helm; built from Debian's Go packages, offline),
+# and the plain manifests in deploy/k8s/ generated from the chart.
+$(BUILD)/helmrender: tests/deploy/helmrender/main.go | test-deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  GO      $@")
+	$(Q)cd tests/deploy/helmrender && GO111MODULE=off GOPATH=/usr/share/gocode \
+		GOCACHE=$(CURDIR)/build/gocache go build -o $(CURDIR)/$@ .
+
+k8s-manifests: $(BUILD)/helmrender
+	deploy/k8s/generate.sh $(BUILD)/helmrender
+
+# `make image`: localhost/ringcast:VERSION built with podman without pulling
+# anything (deploy/image/build.sh; PODMAN_OPTS for podman's global options).
+image: $(BUILD)/ringcast
+	deploy/image/build.sh $(BUILD)/ringcast
+
+image-test: test-deps all
+	$(Q)BUILD=$(BUILD) tests/integration/run ../deploy/test_image.py
 
 clean:
 	rm -rf build

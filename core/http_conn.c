@@ -106,6 +106,20 @@ static int next_request(struct rc_conn *c)
 	uint64_t clen;
 	int head, err;
 
+	/* Parse only when it can succeed: a head ends with CRLF CRLF and a
+	 * body with its length; before that, parsing again on every read
+	 * would cost time quadratic in a trickled request's size. */
+	if (c->http_need) {
+		if (c->in->len < c->http_need)
+			return 0;
+	} else if (c->in->len <= o->max_http_head) {
+		size_t from = c->http_scan > 3 ? c->http_scan - 3 : 0;
+		if (!memmem(c->in->data + from, c->in->len - from, "\r\n\r\n", 4)) {
+			c->http_scan = (uint32_t)c->in->len;
+			return 0;
+		}
+	}
+	c->http_scan = 0;
 	head = rc_http_parse_request(c->in->data, c->in->len, &lim, &req);
 	if (head == -EAGAIN)
 		return 0;
@@ -130,8 +144,11 @@ static int next_request(struct rc_conn *c)
 		rc__http_refuse(c, 413, "body over max_http_body", NULL);
 		return -1;
 	}
-	if (c->in->len < (size_t)head + (size_t)clen)
+	if (c->in->len < (size_t)head + (size_t)clen) {
+		c->http_need = (uint32_t)(head + clen);
 		return 0; /* the body is still coming */
+	}
+	c->http_need = 0;
 	const struct rc_http_header *conn_h =
 		rc_http_header_find(req.headers, req.num_headers, "connection");
 	c->http_keepalive = req.minor_version == 1

@@ -192,6 +192,9 @@ struct rc_conn {
 	bool http_answered;       /* the current request got its answer */
 	bool http_pending;        /* ... not yet: on_http left it for later */
 	uint32_t http_used;       /* bytes of c->in the pending request takes */
+	uint32_t http_scan;       /* bytes of c->in known to hold no head end */
+	uint32_t http_need;       /* head + body of the request in c->in, once
+				   * its head parsed (0: not yet) */
 	bool pmd_on;
 	bool flush_pending;
 	bool close_submitted;

@@ -5,11 +5,15 @@
  * real loop whose socket is one end of a socketpair; the input also says
  * when the peer reads what the connection sent.  Handlers answer every
  * HTTP request and echo every message, so everything the peer sends can
- * make the connection queue.  Checked after every step:
+ * make the connection queue.  By the length of its path, a request is
+ * answered at once, answered later (before the next step: a deferred
+ * answer, with the pipelined requests behind it waiting), or answered
+ * with a byte stream that gets a chunk of bytes.  Checked after every step:
  *   - the queue stays within the budget plus one reaction (the answer, echo
  *     or control frame to the last request or frame read before the budget
  *     stopped the reader): the budget is the bound, whatever the input;
- *   - input is held only while the connection is over budget, and once the
+ *   - input is held only while the connection is over budget or waits for
+ *     a deferred answer, and once the
  *     peer has read everything nothing is left held (reading never stalls);
  *   - no crash, no leak, no sanitizer report.
  *
@@ -55,17 +59,45 @@ static int accept_all(struct rc_conn *c, const struct rc_http_request *req)
 	return 0;
 }
 
+static const struct rc_stream_handlers stream_handlers = { 0 };
+static struct rc_conn *deferred; /* a request left for later (a reference) */
+static uint8_t text[MAX_ANSWER];
+
 /* Answers with a body whose size follows the path: answers of every size
- * up to MAX_ANSWER. */
+ * up to MAX_ANSWER, now, later, or as a stream. */
 static void answer(struct rc_conn *c, const struct rc_http_request *req,
 		   const uint8_t *body, size_t len)
 {
-	static uint8_t text[MAX_ANSWER];
+	size_t n = (req->path.len * 613) % MAX_ANSWER;
 
 	(void)body;
 	(void)len;
 	memset(text, 'a', sizeof(text));
-	rc_conn_respond(c, 200, "text/plain", NULL, text, (req->path.len * 613) % MAX_ANSWER);
+	switch (req->path.len % 5) {
+	case 1:
+		CHECK(!deferred);
+		rc_conn_ref(c);
+		deferred = c;
+		return;
+	case 2:
+		if (rc_conn_respond_stream(c, 200, "text/event-stream", NULL, &stream_handlers) == 0)
+			rc_stream_send(c, text, n);
+		return;
+	}
+	rc_conn_respond(c, 200, "text/plain", NULL, text, n);
+}
+
+/* The deferred answer, if one is owed. */
+static void answer_later(void)
+{
+	struct rc_conn *c = deferred;
+
+	if (!c)
+		return;
+	/* The answer lets the next request in, which may be deferred too. */
+	deferred = NULL;
+	rc_conn_respond(c, 202, "text/plain", NULL, text, 100);
+	rc_conn_unref(c);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -109,8 +141,10 @@ static void check_bound(const struct rc_conn *c)
 	if (reaction < MAX_ANSWER + 512)
 		reaction = MAX_ANSWER + 512;
 	CHECK(rc__queued(c) <= BUDGET + reaction + 1024);
-	/* Held input means the reader stopped for the budget. */
-	CHECK(!c->held || c->state == RC_CS_DEAD || rc__queued(c) > 0);
+	/* Held input means the reader stopped for the budget, or for a
+	 * deferred answer. */
+	CHECK(!c->held || c->state == RC_CS_DEAD || rc__queued(c) > 0 || c->http_pending);
+	CHECK(!c->http_pending || deferred);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -129,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (c->held) {
 			/* Reading is paused: the peer must read for it to resume. */
 			CHECK(++stuck < 200);
+			answer_later();
 			peer_reads(sv[1]);
 			rc__loop_turn(loop, 1);
 			check_bound(c);
@@ -142,6 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n = size;
 		if (k & 128)
 			peer_reads(sv[1]);
+		answer_later();
 		rc__loop_turn(loop, 0);
 		memcpy(chunk, data, n); /* the reader unmasks in place */
 		rc__conn_input(c, chunk, n);
@@ -151,12 +187,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_bound(c);
 	}
 	/* The peer reads everything: what was held must be read in turn. */
-	for (int i = 0; i < 200 && c->state != RC_CS_DEAD && (c->held || rc__queued(c)); i++) {
+	for (int i = 0; i < 200 && c->state != RC_CS_DEAD && (c->held || rc__queued(c) || deferred);
+	     i++) {
+		answer_later();
 		peer_reads(sv[1]);
 		rc__loop_turn(loop, 1);
 		check_bound(c);
 	}
 	CHECK(!c->held || c->state == RC_CS_DEAD);
+	answer_later();
 	rc__conn_abort(c, 0);
 	for (int i = 0; loop->nconns; i++) {
 		CHECK(i < 1000);

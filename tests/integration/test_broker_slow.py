@@ -65,7 +65,11 @@ class Reader:
                 if len(h) < hl + 8:
                     continue
             if h[0] != 0x82:
-                self.error = f"frame {self.count}: first byte {h[0]:#x}, want 0x82"
+                why = ""
+                if h[0] == 0x88 and ln >= 2:  # say which close it was
+                    code = struct.unpack("!H", h[2:4])[0]
+                    why = f" (close {code} {bytes(h[4:2 + min(ln, hl + 6)])!r}...)"
+                self.error = f"frame {self.count}: first byte {h[0]:#x}, want 0x82{why}"
                 return
             plen = ln if ln < 126 else struct.unpack("!H" if ln == 126 else "!Q", h[2:hl])[0]
             if plen != SIZE:
