@@ -218,7 +218,8 @@ else
 # arena", Snaipe/Criterion#274: its arena is mapped at fixed addresses that
 # TSan's shadow memory occupies).
 TSAN_TESTS := test_broker_lifecycle.py test_broker_load.py test_broker_pubsub.py \
-	test_broker_reload.py test_broker_connz.py test_broker_drain.py
+	test_broker_reload.py test_broker_connz.py test_broker_drain.py \
+	test_redis.py test_redis_failover.py
 test: test-deps all
 	$(Q)rm -rf $(BUILD)/tsan-reports && mkdir -p $(BUILD)/tsan-reports
 	$(Q)BUILD=$(BUILD) tests/integration/run $(TSAN_TESTS)
