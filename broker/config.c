@@ -19,6 +19,7 @@
 
 #include "broker/config.h"
 #include "broker/config_internal.h"
+#include "broker/redis.h"
 #include "core/rc.h"
 #include "proto/json.h"
 
@@ -882,11 +883,15 @@ int rc__config_check_engine(const struct rc_config *c)
 		fprintf(stderr, "ringcast: engine = redis needs redis_url\n");
 		return 1;
 	}
-	if (c->redis_url && strncmp(c->redis_url, "redis://", 8) != 0 &&
-	    strncmp(c->redis_url, "rediss://", 9) != 0) {
-		fprintf(stderr, "ringcast: redis_url: '%s' is not a redis:// or rediss:// URL\n",
-			c->redis_url);
-		return 1;
+	if (c->redis_url) {
+		struct bk_redis_url u[16];
+		struct rc_span bad = { "", 0 };
+		unsigned n;
+		if (bk_redis_urls_parse(c->redis_url, u, 16, &n, &bad) < 0) {
+			fprintf(stderr, "ringcast: redis_url: cannot read '%.*s' (redis://[[user]:"
+				"password@]host[:port][/db] or rediss://)\n", (int)bad.len, bad.p);
+			return 1;
+		}
 	}
 	return 0;
 }

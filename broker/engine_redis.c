@@ -104,7 +104,8 @@ static void script_load(const char *text)
 /* See engine.h. */
 int bk_engine_init(const struct rc_config *cfg)
 {
-	const char *u = cfg->redis_url, *comma;
+	const char *u = cfg->redis_url;
+	struct rc_span bad = { "", 0 };
 	char name[32];
 
 	eng.remote = cfg->engine && strcmp(cfg->engine, "redis") == 0;
@@ -115,16 +116,10 @@ int bk_engine_init(const struct rc_config *cfg)
 	 * set (e.g. before and after a failover); each attempt dials the
 	 * next. */
 	eng.cluster = cfg->redis_cluster;
-	for (const char *p = u; *p && eng.nseeds < BK_ENGINE_MAX_SEEDS; p = comma ? comma + 1 : "") {
-		comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		while (n && *p == ' ')
-			p++, n--;
-		if (bk_redis_url_parse(p, n, &eng.seeds[eng.nseeds++]) < 0) {
-			fprintf(stderr, "ringcast: redis_url: cannot read '%.*s' "
-				"(redis://[user:pass@]host:port[/db])\n", (int)n, p);
-			return -EINVAL;
-		}
+	if (bk_redis_urls_parse(u, eng.seeds, BK_ENGINE_MAX_SEEDS, &eng.nseeds, &bad) < 0) {
+		fprintf(stderr, "ringcast: redis_url: cannot read '%.*s' "
+			"(redis://[user:pass@]host:port[/db])\n", (int)bad.len, bad.p);
+		return -EINVAL;
 	}
 	/* Kept for the process's life: a reload does not change the engine. */
 	if (cfg->redis_tls_ca && !(eng.ca_file = strdup(cfg->redis_tls_ca)))

@@ -13,6 +13,7 @@
 #include <hiredis/hiredis.h>
 
 #include "core/rc.h"
+#include "proto/http.h"
 
 /* ---- URLs ------------------------------------------------------------------ */
 
@@ -29,6 +30,12 @@ struct bk_redis_url {
  * (port 6379 by default; user and password percent-decoded; host may be
  * "[v6]").  Pure: no allocation.  0 or -EINVAL. */
 int bk_redis_url_parse(const char *url, size_t len, struct bk_redis_url *out);
+
+/* Parses a comma-separated list (blanks after commas allowed) into out[0..max)
+ * (*n set): 0, or -EINVAL with *bad the item that failed (or an empty
+ * list).  Items past max are ignored. */
+int bk_redis_urls_parse(const char *list, struct bk_redis_url *out, unsigned max,
+			unsigned *n, struct rc_span *bad);
 
 /* ---- RESP ------------------------------------------------------------------ */
 

@@ -119,6 +119,25 @@ int bk_redis_url_parse(const char *url, size_t len, struct bk_redis_url *out)
 	return 0;
 }
 
+/* See redis.h. */
+int bk_redis_urls_parse(const char *list, struct bk_redis_url *out, unsigned max,
+			unsigned *n, struct rc_span *bad)
+{
+	*n = 0;
+	for (const char *p = list, *comma; *p && *n < max; p = comma ? comma + 1 : "") {
+		size_t len;
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		while (len && *p == ' ')
+			p++, len--;
+		if (bk_redis_url_parse(p, len, &out[(*n)++]) < 0) {
+			*bad = (struct rc_span){ p, len };
+			return -EINVAL;
+		}
+	}
+	return *n ? 0 : -EINVAL;
+}
+
 /* ---- RESP ------------------------------------------------------------------ */
 
 /* See redis.h. */
