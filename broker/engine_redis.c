@@ -314,8 +314,20 @@ static void pub_done(void *arg)
 static void pub_finish(struct pubreq *q, int err)
 {
 	q->err = err;
-	if (q->thread == 0 || bk.io->post(q->thread, pub_done, q) < 0)
-		pub_done(q); /* a failed post: answered from here (any thread may send) */
+	if (q->thread == 0) {
+		pub_done(q);
+		return;
+	}
+	if (bk.io->post(q->thread, pub_done, q) == 0)
+		return;
+	/* A failed post (out of memory): a WebSocket answer or close may
+	 * leave from here (any thread); an HTTP answer only from its own
+	 * loop, so that request stays unanswered until the idle limit
+	 * closes its connection. */
+	if (q->kind == BK_PUB_HTTP)
+		pub_free(q);
+	else
+		pub_done(q);
 }
 
 static void pub_reply(void *arg, redisReply *r)

@@ -200,7 +200,9 @@ async def test_many_nodes_many_publishers_order():
     every payload once.  (RC_REDIS_LOAD sets messages per publisher.)"""
     per = int(os.environ.get("RC_REDIS_LOAD", "1500"))
     redis = Redis()
-    bs = nodes(redis, n=3, extra=("--json-rate", "1000000", "--json-burst", "1000000"))
+    # The subscribers read only after every publish: room for all of it.
+    bs = nodes(redis, n=3, extra=("--json-rate", "1000000", "--json-burst", "1000000",
+                                  "--max-backpressure", "256M"))
     topics = ["L1", "L2"]
     try:
         subs = []
