@@ -9,6 +9,8 @@ LDFLAGS ?=
 
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE -I. -pthread
 LIBS := -luring -lz -lssl -lcrypto -linih -lpthread
+# The broker's Redis engine only (broker/redis_conn.c): not in libringcast.
+BROKER_LIBS := -lhiredis
 
 BUILD := build
 ifeq ($(SAN),1)
@@ -40,10 +42,10 @@ endif
 # test`, the unit tests and `make fuzz`) adds the test peers and tools:
 # Criterion, clang for libFuzzer, promtool, Chromium, Node.js...
 DEB_PKGS      := gcc make pkg-config liburing-dev zlib1g-dev libssl-dev libjsmn-dev \
-	libinih-dev
+	libinih-dev libhiredis-dev
 DEB_TEST_PKGS := libcriterion-dev clang libclang-rt-14-dev openssl curl python3 \
 	python3-websockets microsocks chromium prometheus python3-jwt \
-	python3-cryptography
+	python3-cryptography redis-tools
 # deploy/: the local cluster (HAProxy, Redis), the container image (podman,
 # buildah, runc, a static busybox for its health check), the Debian package
 # (dpkg-dev, lintian) and the Helm/Kubernetes render check (Go with sprig,
@@ -192,7 +194,7 @@ $(CLIENT_SOLIB): $(CLIENT_OBJS) $(SOLIB)
 
 $(BUILD)/ringcast: $(BROKER_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BROKER_LIBS) $(LIBS)
 
 $(BUILD)/%: $(BUILD)/core/examples/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
@@ -216,7 +218,7 @@ $(MICRO_BIN): $(MICRO_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 
 $(UNIT_BIN): $(UNIT_OBJS) $(BROKER_LIB_OBJS) $(CLIENT_LIB) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(BROKER_LIBS) $(LIBS)
 
 # core/'s layering (tests/core/check_layers.py: every cross-file call in
 # core/'s objects goes down core/README.md's layer picture), the unit tests
@@ -236,7 +238,8 @@ else
 # arena", Snaipe/Criterion#274: its arena is mapped at fixed addresses that
 # TSan's shadow memory occupies).
 TSAN_TESTS := test_broker_lifecycle.py test_broker_load.py test_broker_pubsub.py \
-	test_broker_reload.py test_broker_connz.py test_broker_drain.py
+	test_broker_reload.py test_broker_connz.py test_broker_drain.py \
+	test_redis.py test_redis_failover.py
 test: test-deps all
 	$(Q)rm -rf $(BUILD)/tsan-reports && mkdir -p $(BUILD)/tsan-reports
 	$(Q)BUILD=$(BUILD) tests/integration/run $(TSAN_TESTS)
@@ -275,7 +278,7 @@ FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 # proto/ and core/ are compiled once for every harness (instrumented for
 # coverage, not linked with libFuzzer's main).
-FUZZ_OBJS    := $(PROTO_SRCS:%.c=build/fuzz/obj/%.o) $(CORE_SRCS:%.c=build/fuzz/obj/%.o)
+FUZZ_OBJS    := $(PROTO_SRCS:%.c=build/fuzz/obj/%.o) $(CORE_SRCS:%.c=build/fuzz/obj/%.o) build/fuzz/obj/broker/redis_proto.o
 
 build/fuzz/obj/%.o: %.c | test-deps
 	@mkdir -p $(@D)

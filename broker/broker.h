@@ -195,6 +195,7 @@ struct bk_sub {
 	uint64_t hole_to;
 	struct rc_list hlink;
 	struct bk_presence *pres;   /* presence = on: its record (presence.c) */
+	uint64_t eng_id;            /* engine = redis: its sync request; 0: none */
 };
 
 struct rc_topic {
@@ -246,6 +247,25 @@ void bk_stop_publishing(void);
 int bk_subscribe(struct bk_client *cl, const char *topic, size_t tlen, bool has_from,
 		 uint64_t from, const struct rc_span *ack_id, uint64_t *cur);
 int bk_unsubscribe(struct bk_client *cl, const char *topic, size_t tlen);
+/* What a new subscription gets before the live stream. */
+struct bk_replay {
+	uint64_t cur;               /* the topic's last seq (the ack's) */
+	uint64_t reset_to;          /* > 0: a reset up to it first */
+	bool reset;                 /* a reset even when reset_to is 0 */
+	uint64_t gap_from, gap_to;  /* gap_to > 0: a gap first */
+	uint64_t from;              /* first seq to replay */
+	uint64_t live;              /* first seq of the live stream (0: cur + 1) */
+	size_t n;
+	struct rc_msg **msgs;       /* referenced, malloc'd; freed by the send */
+};
+/* Sends the ack (ack_id not NULL, with epoch), a reset or gap, the replay,
+ * and sets where s's live stream starts.  s's thread. */
+void bk_send_replay(struct bk_sub *s, struct bk_replay *r, const struct rc_span *ack_id,
+		    const char *epoch);
+/* Delivers m (numbered by the engine) to every local subscriber of its
+ * topic, on every thread, in the order of the calls; the topic's seq
+ * becomes m's.  Loop 0 only (engine = redis). */
+void bk_topic_fanout(struct rc_msg *m);
 void bk_unsubscribe_all(struct bk_client *cl);
 /* Calls fn for each topic, at most max of them, holding a reference to
  * it and no lock (the registry lock is held only to collect them, never

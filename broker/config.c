@@ -20,6 +20,7 @@
 #include "broker/config.h"
 #include "broker/config_internal.h"
 #include "broker/namespace.h"
+#include "broker/redis.h"
 #include "core/rc.h"
 #include "proto/json.h"
 
@@ -116,13 +117,21 @@ const struct key rc__config_keys[] = {
 	  "PEM CA file: require client certificates it signed (mutual TLS)", 0 },
 	{ "auth", "auth", K_PATH, F(auth), 0, 0, NULL,
 	  "access file (tokens, topic rules, API keys; re-read on SIGHUP), or none", 0 },
+	{ "engine", "engine", K_STR, F(engine), 0, 0, NULL,
+	  "memory (one node) or redis (nodes share topics through redis_url)", 0 },
+	{ "redis_url", "engine", K_STR, F(redis_url), 0, 0, NULL,
+	  "redis://[user:pass@]host:port[/db] or rediss:// (comma-separated)", 0 },
+	{ "redis_tls_ca", "engine", K_PATH, F(redis_tls_ca), 0, 0, NULL,
+	  "PEM CA file that verifies rediss:// servers (default: the system's)", 0 },
+	{ "redis_cluster", "engine", K_BOOL, F(redis_cluster), 0, 0, NULL,
+	  "redis_url names Redis Cluster nodes (sharded pub/sub)", 0 },
 };
 
 #define NKEYS (sizeof(rc__config_keys) / sizeof(rc__config_keys[0]))
 const size_t rc__config_nkeys = NKEYS;
 _Static_assert(NKEYS <= 64, "struct source.lists_seen has one bit per key");
 
-static const char *const sections[] = { "server", "limits", "timeouts", "history", "tls", "auth" };
+static const char *const sections[] = { "server", "limits", "timeouts", "history", "tls", "auth", "engine" };
 
 /* Where a value came from, for error messages and the list rule: the first
  * item of a list key (listen, tls_listen) from a source replaces the earlier
@@ -482,6 +491,7 @@ static int set_value(struct rc_config *c, const struct key *k, const char *v,
 	case K_LIST:
 		return set_list(c, k, v, list_replace, why);
 	case K_PATH:
+	case K_STR:
 		return set_path(c, k, v, why);
 	case K_ORIGINS:
 		return set_origins(c, k, v, why);
@@ -673,6 +683,7 @@ void rc_config_defaults(struct rc_config *c)
 	c->sse_retry_ms = 3000;
 	c->sse_keepalive_ms = 15000;
 	c->sse_max_topics = 32;
+	c->engine = strdup("memory"); /* NULL (out of memory) means memory too */
 	c->history_size = 100;
 	c->history_max_bytes = 256 * MIB;
 	c->history_ttl_ms = 0;
@@ -882,6 +893,7 @@ int rc_config_validate(const struct rc_config *c)
 	if (!c->ntls_listen && (c->tls_cert || c->tls_key || c->tls_client_ca))
 		fprintf(stderr, "ringcast: warning: tls_cert/tls_key/tls_client_ca are "
 			"set but there is no tls_listen address; they are unused\n");
+	errors += rc__config_check_engine(c);
 	if (c->max_backpressure < c->max_message_size)
 		fprintf(stderr, "ringcast: warning: max_backpressure (%llu) is below "
 			"max_message_size (%llu): one large message can trip the "
@@ -891,13 +903,40 @@ int rc_config_validate(const struct rc_config *c)
 	return errors ? -EINVAL : 0;
 }
 
+/* engine, redis_url, redis_cluster: the errors found (printed). */
+int rc__config_check_engine(const struct rc_config *c)
+{
+	bool redis = c->engine && strcmp(c->engine, "redis") == 0;
+
+	if (c->engine && !redis && strcmp(c->engine, "memory") != 0) {
+		fprintf(stderr, "ringcast: engine: '%s' is neither memory nor redis\n", c->engine);
+		return 1;
+	}
+	if (redis && !c->redis_url) {
+		fprintf(stderr, "ringcast: engine = redis needs redis_url\n");
+		return 1;
+	}
+	if (c->redis_url) {
+		struct bk_redis_url u[16];
+		struct rc_span bad = { "", 0 };
+		unsigned n;
+		if (bk_redis_urls_parse(c->redis_url, u, 16, &n, &bad) < 0) {
+			fprintf(stderr, "ringcast: redis_url: cannot read '%.*s' (redis://[[user]:"
+				"password@]host[:port][/db] or rediss://)\n", (int)bad.len, bad.p);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Frees the strings c owns; c must be re-initialised before reuse. */
 void rc_config_free(struct rc_config *c)
 {
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (rc__config_keys[i].kind == K_LIST)
 			free_list(c, &rc__config_keys[i]);
-		if (rc__config_keys[i].kind == K_PATH || rc__config_keys[i].kind == K_ORIGINS ||
+		if (rc__config_keys[i].kind == K_PATH || rc__config_keys[i].kind == K_STR ||
+		    rc__config_keys[i].kind == K_ORIGINS ||
 		    rc__config_keys[i].kind == K_TOPICS) {
 			free(*(char **)((char *)c + rc__config_keys[i].off));
 			*(char **)((char *)c + rc__config_keys[i].off) = NULL;

@@ -70,6 +70,11 @@ struct rc_config {
 	char *auth;                        /* access file, "none", or NULL */
 	/* [namespaces], [namespace NAME] (namespace.c); NULL: none */
 	struct rc_ns_table *namespaces;
+	/* [engine] */
+	char *engine;                      /* NULL or "memory", or "redis" */
+	char *redis_url;                   /* engine = redis: where */
+	char *redis_tls_ca;                /* rediss://: CA file, NULL: the system's */
+	bool redis_cluster;
 };
 
 /* Fills c with the defaults (a broker that works with no file). */

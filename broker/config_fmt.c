@@ -72,6 +72,7 @@ static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
 		break;
 	}
 	case K_PATH:
+	case K_STR:
 	case K_ORIGINS:
 	case K_TOPICS:
 		snprintf(buf, cap, "%s", *(char *const *)field ? *(char *const *)field : "");
@@ -183,6 +184,7 @@ static const char *metavar(enum kind kind)
 	switch (kind) {
 	case K_LIST: return "HOST:PORT";
 	case K_PATH: return "FILE";
+	case K_STR: return "TEXT";
 	case K_ORIGINS: return "ORIGINS";
 	case K_TOPICS: return "TOPICS";
 	case K_SIZE: return "SIZE";

@@ -19,6 +19,7 @@ enum kind {
 	K_LIST,		/* char *[RC_CFG_MAX_LISTEN] + unsigned count at count_off:
 			 * HOST:PORT items, comma-separated, repeatable */
 	K_PATH,		/* char *, a file name; empty = unset (NULL) */
+	K_STR,		/* char *, plain text; empty = unset (NULL) */
 	K_ORIGINS,	/* char *, comma-separated web origins or "*"; empty = NULL */
 	K_TOPICS,	/* char *, comma-separated topic names (metrics_topics); empty = NULL */
 	K_UINT,		/* unsigned, plain integer */
@@ -73,6 +74,9 @@ const struct key *rc__config_find_key(const char *name, size_t len);
 int rc__config_set_trimmed(struct rc_config *c, const char *key,
 			   const char *value, uint64_t *lists_seen,
 			   const char **why);
+/* Checks engine, redis_url and redis_cluster together: the number of
+ * errors printed to stderr. */
+int rc__config_check_engine(const struct rc_config *c);
 /* Prints the --help text (in config_fmt.c). */
 void rc__config_print_usage(FILE *f);
 

@@ -11,6 +11,7 @@
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/engine.h"
 #include "broker/sse.h"
 
 /* Appends to t, growing it (see broker.h). */
@@ -46,6 +47,10 @@ static const char *request_line(const struct bk_http *h, char *out, size_t cap)
 	char m[16], p[256];
 	const struct rc_http_request *r = h->req;
 
+	if (!r) { /* a deferred answer: the request is gone */
+		snprintf(out, cap, "%s POST /publish/...", rc_conn_peer(h->c));
+		return out;
+	}
 	snprintf(out, cap, "%s %s %s", rc_conn_peer(h->c)[0] ? rc_conn_peer(h->c) : "?",
 		 rc_log_escape(m, sizeof(m), r->method.p, r->method.len),
 		 rc_log_escape(p, sizeof(p), r->path.p, r->path.len));
@@ -100,12 +105,13 @@ static void stats(struct bk_http *h)
 {
 	struct bk_text t = { 0 };
 	bk_tprintf(&t, "{\"version\":\"%s\",\"epoch\":\"%s\",\"uptime_s\":%llu,\"threads\":%u,"
-		"\"topics\":%zu", RINGCAST_VERSION, bk.epoch,
+		"\"topics\":%zu", RINGCAST_VERSION, bk_engine_epoch(),
 		(unsigned long long)((rc_now_ms() - bk.started_ms) / 1000), bk.nthreads,
 		bk_topics_count());
 	for (int s = 0; s < BK_NSTATS; s++)
 		bk_tprintf(&t, ",\"%s\":%lld", bk_stat_names[s], (long long)bk_stat_sum(s));
 	bk_tprintf(&t, ",\"history_bytes\":%llu", (unsigned long long)atomic_load(&bk.hist_bytes));
+	bk_engine_stats_json(&t);
 	bk_tprintf(&t, ",\"loops\":[");
 	for (unsigned i = 0; i < bk.nthreads; i++) {
 		double util;
@@ -208,6 +214,9 @@ static void publish_failed(struct bk_http *h, int err)
 		error(h, 404, "unknown namespace (no [namespace] section for it)", NULL);
 	else if (err == -EMSGSIZE)
 		error(h, 413, "over the max_message_size of this topic's namespace", NULL);
+	else if (err == -ENOTCONN || err == -EBUSY)
+		error(h, 503, err == -EBUSY ? "overloaded: too many publishes wait for the engine"
+		      : "unavailable: the engine (Redis) cannot be reached", "Retry-After: 1\r\n");
 	else
 		error(h, 503, err == -ENOSPC ? "topic limit reached (max_topics)" : "out of memory",
 		      NULL);
@@ -235,6 +244,14 @@ static void publish(struct bk_http *h, const struct rc_http_request *req,
 		error(h, 400, "text body is not valid UTF-8", NULL);
 		return;
 	}
+	if (bk_engine_remote()) { /* answered when Redis has numbered it */
+		struct rc_span cors = { h->cors, strlen(h->cors) };
+		int err = bk_engine_publish(topic, (size_t)tl, text ? RC_OP_TEXT : RC_OP_BINARY,
+					    body, len, BK_PUB_HTTP, h->c, &cors);
+		if (err < 0)
+			publish_failed(h, err);
+		return;
+	}
 	uint8_t ip[16];
 	int err = bk_publish(topic, (size_t)tl, text ? RC_OP_TEXT : RC_OP_BINARY, body, len,
 			     rc_conn_peer_ip(h->c, ip) ? ip : NULL, &seq, &subs);
@@ -246,6 +263,26 @@ static void publish(struct bk_http *h, const struct rc_http_request *req,
 	int n = snprintf(out, sizeof(out), "{\"topic\":%.*s,\"seq\":%llu,\"subscribers\":%u}\n",
 			 (int)nl, name, (unsigned long long)seq, subs);
 	respond(h, 200, "application/json", NULL, out, (size_t)n);
+}
+
+/* See engine.h. */
+void bk_http_publish_done(struct rc_conn *c, int err, const char *topic, size_t tlen,
+			  uint64_t seq, const char *epoch, struct rc_span cors)
+{
+	struct bk_http h = { .c = c };
+	char out[RC_TOPIC_MAX * 6 + 128], name[RC_TOPIC_MAX * 6 + 3];
+	ssize_t nl;
+	int n;
+
+	snprintf(h.cors, sizeof(h.cors), "%.*s", (int)cors.len, cors.p);
+	if (err < 0) {
+		publish_failed(&h, err);
+		return;
+	}
+	nl = rc_json_write_string(name, sizeof(name), topic, tlen);
+	n = snprintf(out, sizeof(out), "{\"topic\":%.*s,\"seq\":%llu,\"epoch\":\"%s\"}\n",
+		     (int)nl, name, (unsigned long long)seq, epoch);
+	respond(&h, 200, "application/json", NULL, out, (size_t)n);
 }
 
 static bool serve_file(struct bk_http *h, struct rc_span path)
@@ -387,6 +424,8 @@ void bk_on_http(struct rc_conn *c, const struct rc_http_request *req,
 		stats(&h);
 	else if (path_is(p, "/metrics"))
 		bk_metrics(&h);
+	else if (path_is(p, "/healthz") && !bk_engine_ready())
+		respond(&h, 503, "text/plain", NULL, "engine not ready\n", 17);
 	else if (path_is(p, "/healthz"))
 		respond(&h, 200, "text/plain", NULL, "ok\n", 3);
 	else if (path_is(p, "/topics"))

@@ -13,6 +13,7 @@
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/engine.h"
 #include "broker/sse.h"
 
 static void core_options(const struct rc_config *c, struct rc_options *o);
@@ -93,10 +94,14 @@ static void describe_changes(const char *was, const char *now, char *out, size_t
 				bool restart = (klen == 6 && !memcmp(l, "listen", 6)) ||
 					       (klen == 7 && !memcmp(l, "threads", 7)) ||
 					       (klen == 7 && !memcmp(l, "backlog", 7)) ||
-					       (klen > 4 && !memcmp(l, "tls_", 4));
+					       (klen > 4 && !memcmp(l, "tls_", 4)) ||
+					       (klen == 6 && !memcmp(l, "engine", 6)) ||
+					       (klen > 6 && !memcmp(l, "redis_", 6));
+				/* redis_url may carry a password: never logged. */
+				bool secret = klen == 9 && !memcmp(l, "redis_url", 9);
 				int n = snprintf(out + len, cap - len, "%s%.*s %s -> %s%s",
-						 len ? ", " : "", (int)klen, l, ov, nv,
-						 restart ? " (needs a restart)" : "");
+						 len ? ", " : "", (int)klen, l, secret ? "…" : ov,
+						 secret ? "…" : nv, restart ? " (needs a restart)" : "");
 				if (n > 0 && (size_t)n < cap - len)
 					len += (size_t)n;
 			}
@@ -292,6 +297,8 @@ int main(int argc, char **argv)
 	}
 	atomic_store(&bk.cfg, cfg);
 	make_epoch();
+	if (bk_engine_init(cfg) < 0)
+		return 2;
 	bk.started_ms = rc_now_ms();
 	if (bk_registry_init() < 0) {
 		fprintf(stderr, "ringcast: out of memory\n");

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/engine.h"
 
 const char *const bk_stat_names[BK_NSTATS] = {
 	[BK_CONNECTIONS] = "connections",
@@ -306,6 +307,7 @@ void bk_metrics(struct bk_http *h)
 		   "Bytes already queued on a subscriber's connection when a delivery joins "
 		   "its queue (one observation per delivery).",
 		   offsetof(struct bk_worker, queued_bytes), queued_le, NLE(queued_le), 1);
+	bk_engine_metrics(&t);
 	process_metrics(&t);
 	bk_respond_text(h, &t, "text/plain; version=0.0.4; charset=utf-8");
 }

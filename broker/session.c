@@ -9,6 +9,7 @@
 
 #include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/engine.h"
 #include "broker/sse.h"
 #include "proto/utf8.h"
 
@@ -327,6 +328,8 @@ static void send_failed(struct bk_client *cl, const struct rc_cmd *cmd, int err)
 		{ -EINVAL, "bad_topic", "a pattern ('*' or '>' token) cannot be published to" },
 		{ -ENOENT, "unknown_namespace", "no [namespace] section for this topic's namespace" },
 		{ -EMSGSIZE, "too_big", "over the max_message_size of this topic's namespace" },
+		{ -ENOTCONN, "unavailable", "the engine (Redis) cannot be reached: publish again later" },
+		{ -EBUSY, "overloaded", "too many publishes wait for the engine: slow down" },
 	};
 	struct rc_span id = cmd->has_id ? cmd->id : no_id();
 
@@ -417,8 +420,17 @@ static void on_command(struct bk_client *cl, const uint8_t *p, size_t n)
 				 "publish_rate exceeded; slow down");
 			break;
 		}
-		int err = bk_publish(cmd.topic, cmd.topic_len, RC_OP_TEXT, cmd.data.p,
-				     cmd.data.len, cl->ip_known ? cl->ip : NULL, &seq, &subs);
+		int err;
+		if (bk_engine_remote()) { /* acked when Redis has numbered it */
+			err = bk_engine_publish(cmd.topic, cmd.topic_len, RC_OP_TEXT, cmd.data.p,
+						cmd.data.len, BK_PUB_JSON, cl->conn,
+						cmd.has_id ? &cmd.id : NULL);
+			if (err < 0)
+				send_failed(cl, &cmd, err);
+			break;
+		}
+		err = bk_publish(cmd.topic, cmd.topic_len, RC_OP_TEXT, cmd.data.p,
+				 cmd.data.len, cl->ip_known ? cl->ip : NULL, &seq, &subs);
 		if (err < 0)
 			send_failed(cl, &cmd, err);
 		else
@@ -462,7 +474,8 @@ static void on_open(struct rc_conn *c)
 		rc_log(RC_LOG_DEBUG, "open %s %s%s%s", rc_conn_peer(c), endpoint(cl), cl->topic,
 		       pmd ? " (permessage-deflate)" : "");
 	if (cl->mode == BK_MODE_JSON) {
-		ssize_t n = rc_json_write_welcome(buf, sizeof(buf), RINGCAST_VERSION, bk.epoch);
+		ssize_t n = rc_json_write_welcome(buf, sizeof(buf), RINGCAST_VERSION,
+						  bk_engine_epoch());
 		if (n > 0)
 			bk_send_json(cl, buf, (size_t)n);
 	} else if (cl->mode == BK_MODE_SUB) {
@@ -497,9 +510,15 @@ static void on_message(struct rc_conn *c, uint8_t op, const uint8_t *p, size_t n
 			cl->closing = true;
 			return;
 		}
-		int err = bk_publish(cl->topic, cl->topic_len, op, p, n,
+		int err = bk_engine_remote()
+			? bk_engine_publish(cl->topic, cl->topic_len, op, p, n, BK_PUB_RAW, c, NULL)
+			: bk_publish(cl->topic, cl->topic_len, op, p, n,
 				     cl->ip_known ? cl->ip : NULL, &seq, &subs);
-		if (err == -ENOSPC)
+		if (err == -ENOTCONN || err == -EBUSY)
+			/* Refused with a reason: the publisher reconnects later. */
+			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, err == -EBUSY ? "engine overloaded"
+				      : "engine unavailable", err == -EBUSY ? 17 : 18);
+		else if (err == -ENOSPC)
 			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic limit reached", 19);
 		else if (err == -EAGAIN)
 			rc_conn_close(c, RC_CLOSE_TRY_AGAIN, "topic creation rate", 19);

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "broker/broker.h"
+#include "broker/engine.h"
 
 static struct {
 	pthread_mutex_t lock;
@@ -93,8 +94,9 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	t->nsubs_thread = calloc(bk.nthreads, sizeof(*t->nsubs_thread));
 	t->local = calloc(bk.nthreads, sizeof(*t->local));
 	t->pending = calloc(bk.nthreads, sizeof(*t->pending));
-	/* The ring grows up to it (history.c); its namespace's, if any. */
-	t->hist_cap = rc_ns_history_size(cfg, rc_ns_of(cfg, name, len, NULL));
+	/* The ring grows up to it (history.c): its namespace's, if any; Redis
+	 * keeps the history of engine = redis. */
+	t->hist_cap = bk_engine_remote() ? 0 : rc_ns_history_size(cfg, rc_ns_of(cfg, name, len, NULL));
 	if (!t->nsubs_thread || !t->local || !t->pending) {
 		free(t->pending);
 		free(t->nsubs_thread);
@@ -368,6 +370,20 @@ void bk_topic_event(struct rc_topic *t, const char *json, size_t len)
 	bk_msg_unref(m);
 }
 
+void bk_topic_fanout(struct rc_msg *m)
+{
+	struct bk_worker *w = bk_worker();
+	struct rc_topic *t = m->topic;
+	bool direct;
+
+	pthread_mutex_lock(&t->lock);
+	t->seq = m->seq;
+	direct = hand_off(t, m, w->idx);
+	pthread_mutex_unlock(&t->lock);
+	if (direct)
+		fanout_local(t, w->idx, m);
+}
+
 /* Publishes a payload to a topic (see broker.h).  The count of publishes
  * in progress and the draining flag pair up (both sequentially consistent)
  * so bk_stop_publishing either sees this one running or this one sees the
@@ -455,22 +471,11 @@ static struct bk_sub *find_sub(struct bk_client *cl, const char *name, size_t le
 	return NULL;
 }
 
-/* What a new subscription gets before the live stream, decided under the
- * topic lock and sent after it. */
-struct replay {
-	uint64_t cur;               /* the topic's last seq (the ack's) */
-	uint64_t reset_to;          /* > 0: a reset up to it first */
-	uint64_t gap_from, gap_to;  /* gap_to > 0: a gap first */
-	uint64_t from;              /* first seq to replay */
-	size_t n;
-	struct rc_msg **msgs;       /* referenced */
-};
-
 /* Plans a replay from seq `from` (topic lock held): a start the broker
  * cannot vouch for (see tombstone.c) gets a reset, a resume point older
  * than the history a gap, then the history from there, referenced.  Out
  * of memory for the list: the history it would hold is a gap too. */
-static void plan_replay(struct rc_topic *t, uint64_t from, struct replay *r)
+static void plan_replay(struct rc_topic *t, uint64_t from, struct bk_replay *r)
 {
 	uint64_t oldest = t->hist_len ? bk_hist_at(t, 0)->seq : t->seq + 1;
 
@@ -503,20 +508,23 @@ static void plan_replay(struct rc_topic *t, uint64_t from, struct replay *r)
 	}
 }
 
-/* Sends what plan_replay decided (no lock held; this thread's live
- * deliveries come later, from posts, or from its own next publish). */
-static void send_replay(struct bk_sub *s, struct replay *r, const struct rc_span *ack_id)
+/* Sends what plan_replay (or the engine) decided (no lock held; this
+ * thread's live deliveries come later, from posts, or from its own next
+ * publish). */
+void bk_send_replay(struct bk_sub *s, struct bk_replay *r, const struct rc_span *ack_id,
+		    const char *epoch)
 {
+	uint64_t live = r->live ? r->live : r->cur + 1;
 	struct rc_topic *t = s->topic;
 	struct bk_client *cl = s->cl;
 
 	if (ack_id) { /* before any replayed message, with the seq they follow */
 		char ack[256];
-		ssize_t n = rc_json_write_ack(ack, sizeof(ack), *ack_id, true, r->cur, bk.epoch);
+		ssize_t n = rc_json_write_ack(ack, sizeof(ack), *ack_id, true, r->cur, epoch);
 		if (n > 0)
 			bk_send_json(cl, ack, (size_t)n);
 	}
-	if (r->reset_to && bk_client_hears_gaps(cl))
+	if ((r->reset_to || r->reset) && bk_client_hears_gaps(cl))
 		bk_send_reset(cl, t->name, t->name_len, r->reset_to);
 	if (r->gap_to && bk_client_hears_gaps(cl))
 		bk_send_gap(cl, t->name, t->name_len, r->gap_from, r->gap_to);
@@ -527,8 +535,8 @@ static void send_replay(struct bk_sub *s, struct replay *r, const struct rc_span
 	}
 	free(r->msgs);
 	/* A resume point in the future: live goes on from the next seq. */
-	if (s->next_seq > r->cur + 1)
-		s->next_seq = r->cur + 1;
+	if (s->next_seq > live)
+		s->next_seq = live;
 }
 
 /* A pattern: no seq of its own (*cur 0), nothing to replay; the ack has
@@ -552,6 +560,8 @@ static int subscribe_pattern(struct bk_client *cl, const char *pat, size_t len, 
 	return 0;
 }
 
+static void remove_sub(struct bk_sub *s);
+
 /* Subscribes cl to a topic (see broker.h).  Returns 0, -EEXIST when already
  * subscribed (*cur still set), -EMLINK over max_topics_per_connection, or
  * -ENOSPC (max_topics), -EAGAIN (topic_create_rate), -ENOENT (an unknown
@@ -564,7 +574,7 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 {
 	struct bk_worker *w = bk_worker();
 	struct rc_msg *expired[8];
-	struct replay r = { 0 };
+	struct bk_replay r = { 0 };
 	struct rc_topic *t;
 	struct bk_sub *s;
 	size_t nexp = 0;
@@ -604,7 +614,9 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	/* Live from the next seq: anything at or below the current one
 	 * already in flight to this thread is covered by the replay. */
 	r.from = t->seq + 1;
-	if (has_from)
+	if (bk_engine_remote())
+		s->next_seq = UINT64_MAX; /* nothing until the engine's sync */
+	else if (has_from)
 		plan_replay(t, from, &r);
 	rc_list_add_tail(&t->local[w->idx], &s->tlink);
 	t->nsubs_thread[w->idx]++;
@@ -615,7 +627,15 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 	rc_list_add_tail(&cl->subs, &s->clink);
 	cl->nsubs++;
 	bk_stat_add(BK_SUBSCRIPTIONS, 1);
-	send_replay(s, &r, ack_id);
+	if (!bk_engine_remote()) {
+		bk_send_replay(s, &r, ack_id, bk.epoch);
+	} else {
+		int err = bk_engine_subscribe(s, has_from, from, ack_id);
+		if (err < 0) {
+			remove_sub(s);
+			return err;
+		}
+	}
 	if (ns->join_leave)
 		bk_presence_event(t, cl, true);
 	return 0;
@@ -626,6 +646,8 @@ static void remove_sub(struct bk_sub *s)
 	struct rc_topic *t = s->topic;
 	unsigned idx = bk_worker()->idx;
 
+	if (s->eng_id)
+		bk_engine_unsubscribed(s);
 	if (!t) {
 		bk_psub_remove(s);
 		return;

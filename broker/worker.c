@@ -6,6 +6,7 @@
 
 #include "broker/broker.h"
 #include "broker/sse.h"
+#include "broker/engine.h"
 
 struct bk_broker bk;
 
@@ -132,6 +133,9 @@ static void *housekeeping(void *arg)
 				atomic_store(&w->tick_wanted, true); /* next time */
 		}
 		bk_sse_tick();
+		/* engine = redis: (re)connects on loop 0, with its backoff. */
+		if (n % 5 == 0 && bk_engine_remote())
+			bk.io->post(0, bk_engine_tick, NULL);
 		if (++n % 20 == 0) {
 			/* Expiry and the byte budget without waiting for a
 			 * publish: idle topics leave on time. */
