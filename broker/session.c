@@ -363,6 +363,9 @@ static void on_sub(struct bk_client *cl, const struct rc_cmd *cmd)
 	else if (ret == -EPROTO)
 		send_err(cl, cmd->has_id ? cmd->id : no_id(), "bad_field",
 			 "a pattern has no seq of its own: from is for topics");
+	else if (ret == -EOPNOTSUPP)
+		send_err(cl, cmd->has_id ? cmd->id : no_id(), "not_supported",
+			 "pattern subscriptions are not available with engine = redis");
 	else if (ret < 0 && ret != -EEXIST)
 		send_failed(cl, cmd, ret);
 	else if (ret == -EEXIST)
@@ -668,6 +671,13 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 		     rc_http_query_get(req->query, "from", &val))) {
 			rc_mem_free(cl);
 			return 400;
+		}
+		/* engine = redis: a node hears only the channels of topics it
+		 * has exact subscribers for, so a pattern would miss messages
+		 * published on other nodes: refused rather than partial. */
+		if (bk_topic_is_pattern(cl->topic, cl->topic_len) && bk_engine_remote()) {
+			rc_mem_free(cl);
+			return 501;
 		}
 		bool unknown;
 		rc_ns_of(cfg, cl->topic, cl->topic_len, &unknown);

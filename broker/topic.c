@@ -549,6 +549,8 @@ static int subscribe_pattern(struct bk_client *cl, const char *pat, size_t len, 
 	int ret;
 
 	*cur = 0;
+	if (bk_engine_remote())
+		return -EOPNOTSUPP; /* a node hears only its exact topics' channels */
 	if (has_from)
 		return -EPROTO;
 	if (find_sub(cl, pat, len))

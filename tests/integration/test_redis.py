@@ -109,6 +109,24 @@ async def test_publish_on_any_node_reaches_every_node():
         stop_all(bs, redis)
 
 
+async def test_patterns_refused_not_partial():
+    """A node hears only the channels of topics it has exact subscribers
+    for, so a pattern would silently miss what other nodes publish: with
+    engine = redis it is refused (err not_supported, 501 on /sub/), and an
+    exact subscription next to it still works."""
+    redis = Redis()
+    bs = nodes(redis, n=1, threads=1)
+    try:
+        jc = await bs[0].json_client()
+        await jc.err({"op": "sub", "topic": "news.*", "id": 1}, "not_supported")
+        await jc.ack({"op": "sub", "topic": "news.eu", "id": 2})
+        st = await bs[0].upgrade_status("/sub/news.%3E")
+        check("501" in st, f"raw pattern upgrade refused with 501: {st}")
+        await jc.close()
+    finally:
+        stop_all(bs, redis)
+
+
 async def test_resume_through_another_node():
     """A client that read 1..5 on A resumes on B with from=6 after 5 more
     were published: exactly 6..10, then live; from beyond the history gets
@@ -238,6 +256,7 @@ async def test_many_nodes_many_publishers_order():
 
 
 if __name__ == "__main__":
-    run([test_publish_on_any_node_reaches_every_node, test_resume_through_another_node,
+    run([test_publish_on_any_node_reaches_every_node, test_patterns_refused_not_partial,
+         test_resume_through_another_node,
          test_handover_exact_while_publishing, test_many_nodes_many_publishers_order],
         timeout=180)
