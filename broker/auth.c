@@ -123,7 +123,7 @@ static bool pattern_allows(const struct bk_auth *a, const struct bk_cauth *ca,
 
 /* A namespace's own subscribe/publish value (RC_NS_WHO_RULES: none) as a
  * BK_WHO_ value. */
-static int ns_who(const struct rc_ns *ns, enum bk_right right)
+static int ns_who(const struct bk_ns *ns, enum bk_right right)
 {
 	uint8_t w = right == BK_SUBSCRIBE ? ns->who_subscribe : ns->who_publish;
 
@@ -135,11 +135,11 @@ static int ns_who(const struct rc_ns *ns, enum bk_right right)
 static bool every_ns_allows(const struct bk_cauth *ca, enum bk_right right, const char *t,
 			    size_t len)
 {
-	const struct rc_ns_table *tb = bk_cfg()->namespaces;
+	const struct bk_ns_table *tb = bk_cfg()->namespaces;
 	char pre[RC_NS_NAME_MAX + 1];
 
 	for (unsigned i = 0; tb && i < tb->n; i++) {
-		const struct rc_ns *ns = &tb->ns[i];
+		const struct bk_ns *ns = &tb->ns[i];
 		int who = ns_who(ns, right);
 		memcpy(pre, ns->name, ns->len);
 		pre[ns->len] = tb->sep;
@@ -156,7 +156,7 @@ static bool every_ns_allows(const struct bk_cauth *ca, enum bk_right right, cons
 bool bk__auth_allows(const struct bk_auth *a, const struct bk_cauth *ca, enum bk_right right,
 		     const char *t, size_t len)
 {
-	const struct rc_ns *ns = rc_ns_of(bk_cfg(), t, len, NULL);
+	const struct bk_ns *ns = bk_ns_of(bk_cfg(), t, len, NULL);
 	bool pattern = bk_topic_is_pattern(t, len);
 	const struct bk_rule *r;
 	int who;

@@ -114,7 +114,7 @@ struct evp_pkey_st *bk_jwt_load_public(const char *path, enum rc_jwt_alg alg,
  * cfg->auth and enforces the secure default (a listener beyond loopback
  * needs an access file or an explicit `auth = none`).  Returns 0 or -EINVAL
  * (printed). */
-int bk_auth_init(const struct rc_config *cfg);
+int bk_auth_init(const struct bk_config *cfg);
 /* After the workers exist: sets up the per-loop connection lists and, when
  * a policy is loaded, starts the one-second auth clock (expiry,
  * auth_timeout, revocations after a reload; a reload that loads the first
@@ -126,7 +126,7 @@ void bk_auth_stop(void);
 /* SIGHUP: re-reads the access file of cfg; on success swaps it in and makes
  * every loop re-check its connections' subscriptions.  On error the
  * running policy stays. */
-void bk_auth_reload(const struct rc_config *cfg);
+void bk_auth_reload(const struct bk_config *cfg);
 
 /* Upgrade hook (session.c, after the mode and topic are known): origin,
  * token or API key, and for /sub and /pub the topic's permission.  Returns

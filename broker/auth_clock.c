@@ -44,7 +44,7 @@ static bool loopback(const char *hostport)
 	       !strncmp(hostport, "localhost:", 10);
 }
 
-static int check_exposure(const struct rc_config *cfg, bool none)
+static int check_exposure(const struct bk_config *cfg, bool none)
 {
 	const char *open = NULL;
 
@@ -68,7 +68,7 @@ static int check_exposure(const struct rc_config *cfg, bool none)
 }
 
 /* Loads the policy and applies the secure default (see auth.h). */
-int bk_auth_init(const struct rc_config *cfg)
+int bk_auth_init(const struct bk_config *cfg)
 {
 	bool none = bk_auth_is_none(cfg->auth);
 	struct bk_auth *a = NULL;
@@ -274,7 +274,7 @@ void bk_auth_stop(void)
 }
 
 /* SIGHUP (see auth.h). */
-void bk_auth_reload(const struct rc_config *cfg)
+void bk_auth_reload(const struct bk_config *cfg)
 {
 	struct bk_auth *old = (struct bk_auth *)bk__auth(), *a = NULL;
 	bool none = bk_auth_is_none(cfg->auth);

@@ -14,8 +14,8 @@
 #include "proto/http.h"
 #include "proto/json.h"
 
-struct rc_topic;
-struct rc_msg;
+struct bk_topic;
+struct bk_msg;
 
 /* ---- Stats: one block per worker thread, summed on read ------------------ */
 
@@ -103,7 +103,7 @@ extern const struct bk_io bk_conn_io;
 struct bk_broker {
 	struct rc_server *srv;
 	const struct bk_io *io;          /* &bk_conn_io, or a test's fakes */
-	_Atomic(struct rc_config *) cfg; /* swapped whole on SIGHUP */
+	_Atomic(struct bk_config *) cfg; /* swapped whole on SIGHUP */
 	unsigned nthreads;
 	struct bk_worker *workers;
 	char epoch[24];                  /* changes at every start */
@@ -133,7 +133,7 @@ void bk_worker_tick(void);
  * and the topic creation buckets.  start: 0 or -errno; stop joins it. */
 int bk_housekeeping_start(void);
 void bk_housekeeping_stop(void);
-static inline const struct rc_config *bk_cfg(void)
+static inline const struct bk_config *bk_cfg(void)
 {
 	return atomic_load_explicit(&bk.cfg, memory_order_acquire);
 }
@@ -154,14 +154,14 @@ void bk_loop_util(unsigned i, double *util, unsigned *conns);
  * without the id (sse.c). */
 enum bk_variant { BK_RAW, BK_RAW_Z, BK_JSON, BK_JSON_Z, BK_SSE, BK_SSE_BODY, BK_NVARIANTS };
 
-struct rc_msg {
+struct bk_msg {
 	atomic_uint refs;
 	uint8_t opcode;            /* RC_OP_TEXT or RC_OP_BINARY */
 	uint64_t seq;
 	uint64_t time_ms;
 	uint64_t time_ns;          /* CLOCK_MONOTONIC at publish, for the latency histogram */
 	struct rc_list hlink;      /* in history: every topic's, oldest first */
-	struct rc_topic *topic;    /* holds a topic reference */
+	struct bk_topic *topic;    /* holds a topic reference */
 	pthread_mutex_t lock;      /* guards frames[] construction */
 	struct rc_buf *frames[BK_NVARIANTS]; /* [BK_RAW] from the start */
 	bool event;                /* join/leave (presence.c): no seq, JSON only, data is the frame */
@@ -170,18 +170,18 @@ struct rc_msg {
 	size_t json_len;           /* frames[BK_JSON]'s payload, once built */
 };
 
-struct rc_msg *bk_msg_new(struct rc_topic *t, uint8_t opcode, const void *p, size_t len);
-void bk_msg_ref(struct rc_msg *m);
-void bk_msg_unref(struct rc_msg *m);
+struct bk_msg *bk_msg_new(struct bk_topic *t, uint8_t opcode, const void *p, size_t len);
+void bk_msg_ref(struct bk_msg *m);
+void bk_msg_unref(struct bk_msg *m);
 /* The frame for a variant; built on first use.  NULL on out of memory. */
-struct rc_buf *bk_msg_frame(struct rc_msg *m, enum bk_variant v);
+struct rc_buf *bk_msg_frame(struct bk_msg *m, enum bk_variant v);
 
 /* ---- Topics and subscriptions (topic.c) -------------------------------------- */
 
 struct bk_sub {
 	struct rc_list tlink;       /* topic->local[worker] */
 	struct rc_list clink;       /* client->subs */
-	struct rc_topic *topic;     /* NULL: a pattern subscription (psub.c) */
+	struct bk_topic *topic;     /* NULL: a pattern subscription (psub.c) */
 	struct bk_client *cl;
 	/* The next seq this subscriber should get: below it is a replay's
 	 * (skipped), above it a hole (a delivery that could not happen:
@@ -198,8 +198,8 @@ struct bk_sub {
 	uint64_t eng_id;            /* engine = redis: its sync request; 0: none */
 };
 
-struct rc_topic {
-	struct rc_topic *hnext;
+struct bk_topic {
+	struct bk_topic *hnext;
 	pthread_mutex_t lock;
 	uint64_t seq;               /* last assigned */
 	uint64_t base;              /* seq when this topic was created */
@@ -209,7 +209,7 @@ struct rc_topic {
 	unsigned *nsubs_thread;     /* per worker, guarded by lock */
 	_Atomic unsigned *pending;  /* per worker: fanouts posted to it, not yet run */
 	struct rc_list *local;      /* per worker; only that worker touches it */
-	struct rc_msg **hist;       /* ring of the last history_size messages */
+	struct bk_msg **hist;       /* ring of the last history_size messages */
 	size_t hist_cap;            /* history_size when created */
 	size_t hist_alloc, hist_head, hist_len; /* the ring, grown on demand (history.c) */
 	struct rc_list presence;    /* bk_presence.link, under lock (presence.c) */
@@ -219,9 +219,9 @@ struct rc_topic {
 	char name[];
 };
 
-struct rc_topic *bk_topic_get(const char *name, size_t len, bool create, const uint8_t *ip);
-void bk_topic_ref(struct rc_topic *t);
-void bk_topic_put(struct rc_topic *t);
+struct bk_topic *bk_topic_get(const char *name, size_t len, bool create, const uint8_t *ip);
+void bk_topic_ref(struct bk_topic *t);
+void bk_topic_put(struct bk_topic *t);
 /* Publishes (any loop thread).  ip: the publisher's address for the
  * topic creation rate (NULL: not limited).  *subscribers gets the count at
  * publish (exact subscribers).  0, or -ENOSPC (max_topics), -EAGAIN
@@ -233,7 +233,7 @@ int bk_publish(const char *topic, size_t tlen, uint8_t opcode, const void *p,
 /* Sends an event (join, leave: the JSON text) to t's exact JSON
  * subscribers on every thread, in order with its messages; no seq, no
  * history, best effort (dropped when out of memory or over backpressure). */
-void bk_topic_event(struct rc_topic *t, const char *json, size_t len);
+void bk_topic_event(struct bk_topic *t, const char *json, size_t len);
 /* Drain, step one (any thread but a loop's): refuse every publish from now
  * on and wait (bounded) until those in progress have handed their message
  * to every thread.  Then every acked message is queued to, or posted
@@ -256,7 +256,7 @@ struct bk_replay {
 	uint64_t from;              /* first seq to replay */
 	uint64_t live;              /* first seq of the live stream (0: cur + 1) */
 	size_t n;
-	struct rc_msg **msgs;       /* referenced, malloc'd; freed by the send */
+	struct bk_msg **msgs;       /* referenced, malloc'd; freed by the send */
 };
 /* Sends the ack (ack_id not NULL, with epoch), a reset or gap, the replay,
  * and sets where s's live stream starts.  s's thread. */
@@ -265,19 +265,19 @@ void bk_send_replay(struct bk_sub *s, struct bk_replay *r, const struct rc_span 
 /* Delivers m (numbered by the engine) to every local subscriber of its
  * topic, on every thread, in the order of the calls; the topic's seq
  * becomes m's.  Loop 0 only (engine = redis). */
-void bk_topic_fanout(struct rc_msg *m);
+void bk_topic_fanout(struct bk_msg *m);
 void bk_unsubscribe_all(struct bk_client *cl);
 /* Calls fn for each topic, at most max of them, holding a reference to
  * it and no lock (the registry lock is held only to collect them, never
  * while fn formats). */
-void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t max);
+void bk_topics_each(void (*fn)(struct bk_topic *t, void *arg), void *arg, size_t max);
 /* The same for the topics after the first skip in registry order (a page:
  * the order is stable while no topic comes or goes).  The registry lock is
  * held while skipping (O(skip)) and taking references, never during fn. */
-void bk_topics_page(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t skip,
+void bk_topics_page(void (*fn)(struct bk_topic *t, void *arg), void *arg, size_t skip,
 		    size_t max);
 /* A topic's last seq (takes its lock). */
-uint64_t bk_topic_seq(struct rc_topic *t);
+uint64_t bk_topic_seq(struct bk_topic *t);
 size_t bk_topics_count(void);
 /* Allocates the topic table at start: 0 or -ENOMEM. */
 int bk_registry_init(void);
@@ -302,7 +302,7 @@ void bk_psub_remove(struct bk_sub *s);
 /* Delivers m to this thread's pattern subscribers whose pattern matches its
  * topic, skipping connections stamped with gen and stamping those it
  * reaches.  Returns the deliveries. */
-size_t bk_psub_fanout(struct rc_msg *m, uint64_t gen);
+size_t bk_psub_fanout(struct bk_msg *m, uint64_t gen);
 /* Sends a pattern subscription's drop count as
  * {"op":"gap","pattern":P,"dropped":N}. */
 void bk_psub_send_gap(struct bk_sub *s);
@@ -313,22 +313,22 @@ struct bk_presence;
 /* A record of cl for a topic's presence list (cl's thread); NULL: ENOMEM. */
 struct bk_presence *bk_presence_new(const struct bk_client *cl);
 /* Links / unlinks a record (topic lock held). */
-void bk_presence_link(struct rc_topic *t, struct bk_presence *p);
-void bk_presence_unlink(struct rc_topic *t, struct bk_presence *p);
+void bk_presence_link(struct bk_topic *t, struct bk_presence *p);
+void bk_presence_unlink(struct bk_topic *t, struct bk_presence *p);
 void bk_presence_free(struct bk_presence *p);
 /* Sends {"op":"join"|"leave","topic":…,"conn":…[,"user":…][,"info":…]}
  * to t's JSON subscribers (cl's thread, no lock held). */
-void bk_presence_event(struct rc_topic *t, const struct bk_client *cl, bool join);
+void bk_presence_event(struct bk_topic *t, const struct bk_client *cl, bool join);
 /* Answers {"op":"presence"} (at most 100 clients, then "truncated") or
  * {"op":"presence_stats"} (counts) for cl. */
 void bk_presence_command(struct bk_client *cl, const struct rc_cmd *cmd, bool stats);
 
 /* History (history.c): the ring of each topic plus one list of every
  * history message, oldest first, for the global limits. */
-struct rc_msg *bk_hist_at(const struct rc_topic *t, size_t i);
-struct rc_msg *bk_hist_append(struct rc_topic *t, struct rc_msg *m);
-struct rc_msg *bk_hist_drop_oldest(struct rc_topic *t);
-size_t bk_hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max);
+struct bk_msg *bk_hist_at(const struct bk_topic *t, size_t i);
+struct bk_msg *bk_hist_append(struct bk_topic *t, struct bk_msg *m);
+struct bk_msg *bk_hist_drop_oldest(struct bk_topic *t);
+size_t bk_hist_expire(struct bk_topic *t, struct bk_msg **out, size_t max);
 void bk_hist_trim(bool make_room, size_t budget);
 
 /* Tombstones of removed topics (tombstone.c); registry lock held. */
@@ -396,7 +396,7 @@ void bk_conns_del(struct bk_client *cl);
 
 /* Queues one delivery of m to sub's connection, applying the slow-consumer
  * policy. */
-void bk_deliver(struct bk_sub *s, struct rc_msg *m);
+void bk_deliver(struct bk_sub *s, struct bk_msg *m);
 /* Queues a small JSON control frame (ack, err, gap) to cl. */
 void bk_send_json(struct bk_client *cl, const char *p, size_t len);
 void bk_send_gap(struct bk_client *cl, const char *topic, size_t tlen,
@@ -437,7 +437,7 @@ void bk_respond_text(struct bk_http *h, struct bk_text *t, const char *type);
 void bk_metrics(struct bk_http *h);
 /* Records, on the calling loop thread, that m is now queued to every local
  * subscriber (one observation per message per thread). */
-void bk_observe_fanout(const struct rc_msg *m);
+void bk_observe_fanout(const struct bk_msg *m);
 /* Records a connection's queued bytes as a delivery joins its queue. */
 void bk_observe_queued(size_t bytes);
 

@@ -26,11 +26,11 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 
-#define F(field) offsetof(struct rc_config, field)
+#define F(field) offsetof(struct bk_config, field)
 /* 30 days: every timeout fits an unsigned of milliseconds with room. */
 #define MAX_TIMEOUT_MS (30ull * 86400 * 1000)
 
-const struct key rc__config_keys[] = {
+const struct key bk__config_keys[] = {
 	{ "listen", "server", K_LIST, F(listen), 0, 0, NULL,
 	  "HOST:PORT to listen on; repeatable or comma-separated", F(nlisten) },
 	{ "threads", "server", K_UINT, F(threads), 0, 1024,
@@ -127,8 +127,8 @@ const struct key rc__config_keys[] = {
 	  "redis_url names Redis Cluster nodes (sharded pub/sub)", 0 },
 };
 
-#define NKEYS (sizeof(rc__config_keys) / sizeof(rc__config_keys[0]))
-const size_t rc__config_nkeys = NKEYS;
+#define NKEYS (sizeof(bk__config_keys) / sizeof(bk__config_keys[0]))
+const size_t bk__config_nkeys = NKEYS;
 _Static_assert(NKEYS <= 64, "struct source.lists_seen has one bit per key");
 
 static const char *const sections[] = { "server", "limits", "timeouts", "history", "tls", "auth", "engine" };
@@ -143,7 +143,7 @@ struct source {
 	uint64_t lists_seen;	/* bit i: key i was set from this source */
 	int errors;
 	FILE *f;
-	struct rc_config *c;
+	struct bk_config *c;
 };
 
 /* Name comparison that treats '-' like '_' and ignores case, so flags
@@ -162,11 +162,11 @@ static bool name_eq(const char *a, size_t alen, const char *b)
 }
 
 /* The key named name[0..len) (see config_internal.h). */
-const struct key *rc__config_find_key(const char *name, size_t len)
+const struct key *bk__config_find_key(const char *name, size_t len)
 {
 	for (size_t i = 0; i < NKEYS; i++)
-		if (name_eq(name, len, rc__config_keys[i].name))
-			return &rc__config_keys[i];
+		if (name_eq(name, len, bk__config_keys[i].name))
+			return &bk__config_keys[i];
 	return NULL;
 }
 
@@ -324,10 +324,10 @@ static bool listen_valid(const char *s, size_t len)
 	return true;
 }
 
-static void free_list(struct rc_config *c, const struct key *k)
+static void free_list(struct bk_config *c, const struct key *k)
 {
-	char **items = rc__config_list_items(c, k);
-	unsigned *n = rc__config_list_count(c, k);
+	char **items = bk__config_list_items(c, k);
+	unsigned *n = bk__config_list_count(c, k);
 
 	for (unsigned i = 0; i < *n; i++) {
 		free(items[i]);
@@ -339,11 +339,11 @@ static void free_list(struct rc_config *c, const struct key *k)
 /* Validates every comma-separated item before touching c, so a bad list
  * leaves the previous one in place.  An empty value is an empty list (how
  * the example file spells "no TLS listener"). */
-static int set_list(struct rc_config *c, const struct key *k, const char *v,
+static int set_list(struct bk_config *c, const struct key *k, const char *v,
 		    bool replace, const char **why)
 {
 	char *items[RC_CFG_MAX_LISTEN];
-	unsigned n = 0, base = replace ? 0 : *rc__config_list_count(c, k);
+	unsigned n = 0, base = replace ? 0 : *bk__config_list_count(c, k);
 	const char *p = v;
 	int err = -EINVAL;
 
@@ -381,7 +381,7 @@ static int set_list(struct rc_config *c, const struct key *k, const char *v,
 	if (replace)
 		free_list(c, k);
 	for (unsigned i = 0; i < n; i++)
-		rc__config_list_items(c, k)[(*rc__config_list_count(c, k))++] =
+		bk__config_list_items(c, k)[(*bk__config_list_count(c, k))++] =
 			items[i];
 	return 0;
 
@@ -393,7 +393,7 @@ err_free:
 
 /* A file name; empty unsets it.  The file is read when a listener is
  * created, where a missing or bad file is reported with OpenSSL's reason. */
-static int set_path(struct rc_config *c, const struct key *k, const char *v,
+static int set_path(struct bk_config *c, const struct key *k, const char *v,
 		    const char **why)
 {
 	char **field = (char **)((char *)c + k->off);
@@ -410,7 +410,7 @@ static int set_path(struct rc_config *c, const struct key *k, const char *v,
 
 /* "*", or scheme://host[:port] items (http, https) as a browser sends them
  * in Origin (no path), separated by commas and optional spaces. */
-static int set_origins(struct rc_config *c, const struct key *k, const char *v,
+static int set_origins(struct bk_config *c, const struct key *k, const char *v,
 		       const char **why)
 {
 	for (const char *p = v; *p;) {
@@ -436,7 +436,7 @@ static int set_origins(struct rc_config *c, const struct key *k, const char *v,
 /* Topic names separated by commas (blanks around them trimmed): each a
  * valid topic, none twice (a duplicate series fails a scrape), at most
  * RC_CFG_MAX_METRICS_TOPICS.  A topic containing a comma cannot be listed. */
-static int set_topics(struct rc_config *c, const struct key *k, const char *v,
+static int set_topics(struct bk_config *c, const struct key *k, const char *v,
 		      const char **why)
 {
 	const char *item[RC_CFG_MAX_METRICS_TOPICS];
@@ -480,7 +480,7 @@ static int range_err(const struct key *k, const char **why)
 }
 
 /* Parses v for k and stores it; c is untouched on error. */
-static int set_value(struct rc_config *c, const struct key *k, const char *v,
+static int set_value(struct bk_config *c, const struct key *k, const char *v,
 		     bool list_replace, const char **why)
 {
 	char *field = (char *)c + k->off;
@@ -515,9 +515,9 @@ static int set_value(struct rc_config *c, const struct key *k, const char *v,
 	case K_POLICY:
 		*why = "not a policy (close, drop)";
 		if (strcasecmp(v, "close") == 0)
-			c->slow_consumer_policy = RC_SLOW_CLOSE;
+			c->slow_consumer_policy = BK_SLOW_CLOSE;
 		else if (strcasecmp(v, "drop") == 0)
-			c->slow_consumer_policy = RC_SLOW_DROP;
+			c->slow_consumer_policy = BK_SLOW_DROP;
 		else
 			return -EINVAL;
 		return 0;
@@ -593,7 +593,7 @@ static const struct key *lookup(const char *key, const char **why)
 	const struct key *k;
 
 	if (!dot) {
-		k = rc__config_find_key(key, strlen(key));
+		k = bk__config_find_key(key, strlen(key));
 		if (!k)
 			*why = "unknown key";
 		return k;
@@ -602,7 +602,7 @@ static const struct key *lookup(const char *key, const char **why)
 		*why = "unknown section";
 		return NULL;
 	}
-	k = rc__config_find_key(dot + 1, strlen(dot + 1));
+	k = bk__config_find_key(dot + 1, strlen(dot + 1));
 	if (!k) {
 		*why = "unknown key";
 		return NULL;
@@ -615,7 +615,7 @@ static const struct key *lookup(const char *key, const char **why)
 }
 
 /* Trims surrounding blanks (flags and env keep them; inih does not). */
-int rc__config_set_trimmed(struct rc_config *c, const char *key,
+int bk__config_set_trimmed(struct bk_config *c, const char *key,
 			   const char *value, uint64_t *lists_seen,
 			   const char **why)
 {
@@ -637,7 +637,7 @@ int rc__config_set_trimmed(struct rc_config *c, const char *key,
 	memcpy(buf, value, len);
 	buf[len] = '\0';
 	if (k->kind == K_LIST && lists_seen) {
-		uint64_t bit = 1ull << (k - rc__config_keys);
+		uint64_t bit = 1ull << (k - bk__config_keys);
 		int err = set_value(c, k, buf, !(*lists_seen & bit), why);
 
 		if (!err)
@@ -650,8 +650,8 @@ int rc__config_set_trimmed(struct rc_config *c, const char *key,
 /* Fills c with the defaults (a broker that works with no file).  The listen
  * string is allocated like every other one, since callers free entries of
  * listen[] themselves; if that allocation fails the list stays empty and
- * rc_config_validate reports it. */
-void rc_config_defaults(struct rc_config *c)
+ * bk_config_validate reports it. */
+void bk_config_defaults(struct bk_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->listen[0] = strdup(DEFAULT_LISTEN);
@@ -675,7 +675,7 @@ void rc_config_defaults(struct rc_config *c)
 	c->json_burst = 2000;
 	c->topic_create_rate = 1000;
 	c->topic_create_burst = 10000;
-	c->slow_consumer_policy = RC_SLOW_CLOSE;
+	c->slow_consumer_policy = BK_SLOW_CLOSE;
 	c->handshake_timeout_ms = 10000;
 	c->idle_timeout_ms = 30000;
 	c->pong_timeout_ms = 10000;
@@ -691,12 +691,12 @@ void rc_config_defaults(struct rc_config *c)
 }
 
 /* Sets one key from text; "listen" replaces the whole list. */
-int rc_config_set(struct rc_config *c, const char *key, const char *value,
+int bk_config_set(struct bk_config *c, const char *key, const char *value,
 		  const char **why)
 {
 	const char *dummy;
 
-	return rc__config_set_trimmed(c, key, value, NULL, why ? why : &dummy);
+	return bk__config_set_trimmed(c, key, value, NULL, why ? why : &dummy);
 }
 
 /* ---- INI file -------------------------------------------------------------- */
@@ -738,13 +738,13 @@ static int ini_cb(void *user, const char *section, const char *name,
 		  const char *value)
 {
 	struct source *src = user;
-	const struct key *k = rc__config_find_key(name, strlen(name));
+	const struct key *k = bk__config_find_key(name, strlen(name));
 	const char *why = NULL;
 	int err;
 
-	if (section[0] && rc_ns_section(section)) {
+	if (section[0] && bk_ns_section(section)) {
 		/* [namespaces], [namespace NAME]: namespace.c */
-		if (!rc_ns_set(src->c, section, name, value, &why))
+		if (!bk_ns_set(src->c, section, name, value, &why))
 			return 1;
 		fprintf(stderr, "ringcast: %s:%u: [%s] %s: %s: '%s'\n", src->file, src->line,
 			section, name, why, value);
@@ -760,7 +760,7 @@ static int ini_cb(void *user, const char *section, const char *name,
 			src->file, src->line, name, k->section, section);
 		goto fail;
 	}
-	err = rc__config_set_trimmed(src->c, name, value, &src->lists_seen,
+	err = bk__config_set_trimmed(src->c, name, value, &src->lists_seen,
 				     &why);
 	if (err == -ENOENT) {
 		fprintf(stderr, "ringcast: %s:%u: %s: %s\n", src->file, src->line,
@@ -779,7 +779,7 @@ fail:
 }
 
 /* Loads an INI file over c; the first listen line replaces the list. */
-int rc_config_load_file(struct rc_config *c, const char *path)
+int bk_config_load_file(struct bk_config *c, const char *path)
 {
 	struct source src = { .file = path, .c = c };
 	int ret, err;
@@ -813,7 +813,7 @@ int rc_config_load_file(struct rc_config *c, const char *path)
 /* Applies RINGCAST_<KEY>; an empty variable counts as unset (compose files
  * often expand unset variables to ""), and an unknown RINGCAST_* name is
  * warned about, since a typo would otherwise be silently ignored. */
-int rc_config_load_env(struct rc_config *c)
+int bk_config_load_env(struct bk_config *c)
 {
 	char name[64];
 	int errors = 0;
@@ -824,18 +824,18 @@ int rc_config_load_env(struct rc_config *c)
 		int err;
 
 		j = (size_t)snprintf(name, sizeof(name), "RINGCAST_");
-		for (const char *p = rc__config_keys[i].name;
+		for (const char *p = bk__config_keys[i].name;
 		     *p && j < sizeof(name) - 1; p++)
 			name[j++] = (char)toupper((unsigned char)*p);
 		name[j] = '\0';
 		v = getenv(name);
 		if (!v || !*v)
 			continue;
-		err = rc__config_set_trimmed(c, rc__config_keys[i].name, v, NULL,
+		err = bk__config_set_trimmed(c, bk__config_keys[i].name, v, NULL,
 					     &why);
 		if (err) {
 			fprintf(stderr, "ringcast: %s: %s: %s: '%s'\n", name,
-				rc__config_keys[i].name, why, v);
+				bk__config_keys[i].name, why, v);
 			errors++;
 		}
 	}
@@ -845,7 +845,7 @@ int rc_config_load_env(struct rc_config *c)
 		if (strncmp(*e, "RINGCAST_", 9) != 0 || !(eq = strchr(*e, '=')))
 			continue;
 		if (name_eq(*e + 9, (size_t)(eq - *e - 9), "config") ||
-		    rc__config_find_key(*e + 9, (size_t)(eq - *e - 9)))
+		    bk__config_find_key(*e + 9, (size_t)(eq - *e - 9)))
 			continue;
 		fprintf(stderr, "ringcast: warning: %.*s is not a ringcast setting; ignored\n",
 			(int)(eq - *e), *e);
@@ -856,7 +856,7 @@ int rc_config_load_env(struct rc_config *c)
 /* ---- validation ------------------------------------------------------------ */
 
 /* Checks what single keys cannot: returns 0 or -EINVAL (printed). */
-int rc_config_validate(const struct rc_config *c)
+int bk_config_validate(const struct bk_config *c)
 {
 	int errors = 0;
 
@@ -893,7 +893,7 @@ int rc_config_validate(const struct rc_config *c)
 	if (!c->ntls_listen && (c->tls_cert || c->tls_key || c->tls_client_ca))
 		fprintf(stderr, "ringcast: warning: tls_cert/tls_key/tls_client_ca are "
 			"set but there is no tls_listen address; they are unused\n");
-	errors += rc__config_check_engine(c);
+	errors += bk__config_check_engine(c);
 	if (c->max_backpressure < c->max_message_size)
 		fprintf(stderr, "ringcast: warning: max_backpressure (%llu) is below "
 			"max_message_size (%llu): one large message can trip the "
@@ -904,7 +904,7 @@ int rc_config_validate(const struct rc_config *c)
 }
 
 /* engine, redis_url, redis_cluster: the errors found (printed). */
-int rc__config_check_engine(const struct rc_config *c)
+int bk__config_check_engine(const struct bk_config *c)
 {
 	bool redis = c->engine && strcmp(c->engine, "redis") == 0;
 
@@ -930,19 +930,19 @@ int rc__config_check_engine(const struct rc_config *c)
 }
 
 /* Frees the strings c owns; c must be re-initialised before reuse. */
-void rc_config_free(struct rc_config *c)
+void bk_config_free(struct bk_config *c)
 {
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (rc__config_keys[i].kind == K_LIST)
-			free_list(c, &rc__config_keys[i]);
-		if (rc__config_keys[i].kind == K_PATH || rc__config_keys[i].kind == K_STR ||
-		    rc__config_keys[i].kind == K_ORIGINS ||
-		    rc__config_keys[i].kind == K_TOPICS) {
-			free(*(char **)((char *)c + rc__config_keys[i].off));
-			*(char **)((char *)c + rc__config_keys[i].off) = NULL;
+		if (bk__config_keys[i].kind == K_LIST)
+			free_list(c, &bk__config_keys[i]);
+		if (bk__config_keys[i].kind == K_PATH || bk__config_keys[i].kind == K_STR ||
+		    bk__config_keys[i].kind == K_ORIGINS ||
+		    bk__config_keys[i].kind == K_TOPICS) {
+			free(*(char **)((char *)c + bk__config_keys[i].off));
+			*(char **)((char *)c + bk__config_keys[i].off) = NULL;
 		}
 	}
 	free(c->config_file);
 	c->config_file = NULL;
-	rc_ns_free(c);
+	bk_ns_free(c);
 }

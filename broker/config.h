@@ -15,9 +15,9 @@
 #define RC_CFG_MAX_METRICS_TOPICS 64
 #define RC_CFG_MAX_METRICS_TOPICS_LEN 4096
 
-enum rc_slow_policy { RC_SLOW_CLOSE, RC_SLOW_DROP };
+enum bk_slow_policy { BK_SLOW_CLOSE, BK_SLOW_DROP };
 
-struct rc_config {
+struct bk_config {
 	/* [server] */
 	char *listen[RC_CFG_MAX_LISTEN];   /* "host:port"; default 127.0.0.1:8080 */
 	unsigned nlisten;
@@ -46,7 +46,7 @@ struct rc_config {
 	uint64_t json_burst;
 	uint64_t topic_create_rate;        /* new topics per second per IP; 0: no limit */
 	uint64_t topic_create_burst;
-	enum rc_slow_policy slow_consumer_policy;
+	enum bk_slow_policy slow_consumer_policy;
 	uint64_t sse_max_topics;           /* topics in one /events stream */
 	/* [timeouts] (milliseconds in the struct, seconds in the file) */
 	unsigned handshake_timeout_ms;
@@ -69,7 +69,7 @@ struct rc_config {
 	/* [auth] */
 	char *auth;                        /* access file, "none", or NULL */
 	/* [namespaces], [namespace NAME] (namespace.c); NULL: none */
-	struct rc_ns_table *namespaces;
+	struct bk_ns_table *namespaces;
 	/* [engine] */
 	char *engine;                      /* NULL or "memory", or "redis" */
 	char *redis_url;                   /* engine = redis: where */
@@ -78,22 +78,22 @@ struct rc_config {
 };
 
 /* Fills c with the defaults (a broker that works with no file). */
-void rc_config_defaults(struct rc_config *c);
+void bk_config_defaults(struct bk_config *c);
 
 /* Sets one key ("max_backpressure", also "limits.max_backpressure") from
  * text.  Sizes accept K/M/G suffixes, booleans on/off/true/false/yes/no/1/0,
  * durations seconds (fractions allowed).  Returns 0, -ENOENT for an unknown
  * key, or -EINVAL for a bad value; *why gets a static explanation. */
-int rc_config_set(struct rc_config *c, const char *key, const char *value,
+int bk_config_set(struct bk_config *c, const char *key, const char *value,
 		  const char **why);
 
 /* Loads an INI file over c.  Returns 0 or -errno; errors (unknown key, bad
  * value, unreadable file) are printed to stderr with the file and line. */
-int rc_config_load_file(struct rc_config *c, const char *path);
+int bk_config_load_file(struct bk_config *c, const char *path);
 
 /* Applies RINGCAST_<KEY> environment variables (key upper-cased).  Returns
  * 0 or -EINVAL (printed to stderr). */
-int rc_config_load_env(struct rc_config *c);
+int bk_config_load_env(struct bk_config *c);
 
 /* Parses argv: --config FILE is read first (file, then flags, then env),
  * then every --key VALUE / --key=VALUE flag, --listen and --tls-listen
@@ -101,20 +101,20 @@ int rc_config_load_env(struct rc_config *c);
  * --help and --version print and set *exit_now (exit status 0);
  * --check-config validates and sets *exit_now.  Returns 0, or -EINVAL
  * after printing the error and a usage hint to stderr. */
-int rc_config_from_args(struct rc_config *c, int argc, char **argv,
+int bk_config_from_args(struct bk_config *c, int argc, char **argv,
 			bool *exit_now);
 
 /* Checks what single keys cannot (no listen address, one given twice in
  * listen and tls_listen together, tls_listen without tls_cert and tls_key)
  * and warns about risky combinations.  Returns 0 or -EINVAL (printed to
- * stderr).  rc_config_from_args already calls it. */
-int rc_config_validate(const struct rc_config *c);
+ * stderr).  bk_config_from_args already calls it. */
+int bk_config_validate(const struct bk_config *c);
 
 /* Writes the effective configuration as INI text (for --check-config and
  * logs); returns the length written or -ENOSPC. */
-long rc_config_dump(const struct rc_config *c, char *out, size_t cap);
+long bk_config_dump(const struct bk_config *c, char *out, size_t cap);
 
-void rc_config_free(struct rc_config *c);
+void bk_config_free(struct bk_config *c);
 
 #define RINGCAST_VERSION "0.1.0"
 

@@ -1,7 +1,7 @@
 /* The broker's command line: --help, --version, --config and
  * --check-config, then every key as a flag (--key VALUE, --key=VALUE,
  * --no-KEY), in the order given; the file named by --config is read before
- * the flags and the environment after them (see rc_config_from_args). */
+ * the flags and the environment after them (see bk_config_from_args). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +32,7 @@ static bool is_bool_negation(const char *name, size_t nlen)
 
 	if (nlen <= 3 || strncmp(name, "no-", 3) != 0)
 		return false;
-	k = rc__config_find_key(name + 3, nlen - 3);
+	k = bk__config_find_key(name + 3, nlen - 3);
 	return k && k->kind == K_BOOL;
 }
 
@@ -43,7 +43,7 @@ static int usage_error(void)
 }
 
 /* Applies one flag at argv[*i]; advances *i past a separate value. */
-static int apply_flag(struct rc_config *c, int argc, char **argv, int *i,
+static int apply_flag(struct bk_config *c, int argc, char **argv, int *i,
 		      uint64_t *lists_seen)
 {
 	const char *name, *val, *why = NULL;
@@ -60,7 +60,7 @@ static int apply_flag(struct rc_config *c, int argc, char **argv, int *i,
 		nlen -= 3;
 		val = "off";
 	}
-	if (nlen >= sizeof(key) || !rc__config_find_key(name, nlen)) {
+	if (nlen >= sizeof(key) || !bk__config_find_key(name, nlen)) {
 		fprintf(stderr, "ringcast: unknown flag '--%.*s'\n", (int)nlen, name);
 		return usage_error();
 	}
@@ -73,7 +73,7 @@ static int apply_flag(struct rc_config *c, int argc, char **argv, int *i,
 		}
 		val = argv[++*i];
 	}
-	err = rc__config_set_trimmed(c, key, val, lists_seen, &why);
+	err = bk__config_set_trimmed(c, key, val, lists_seen, &why);
 	if (err) {
 		fprintf(stderr, "ringcast: --%s: %s: '%s'\n", key, why, val);
 		return usage_error();
@@ -88,7 +88,7 @@ static bool flag_is(const char *name, size_t nlen, const char *want)
 
 /* Everything but --help/--version/--check-config output; *check tells
  * whether --check-config was given. */
-static int load_all(struct rc_config *c, int argc, char **argv,
+static int load_all(struct bk_config *c, int argc, char **argv,
 		    bool *exit_now, bool *check)
 {
 	const char *file = NULL, *env_file, *name, *val;
@@ -101,7 +101,7 @@ static int load_all(struct rc_config *c, int argc, char **argv,
 		const char *a = argv[i];
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			rc__config_print_usage(stdout);
+			bk__config_print_usage(stdout);
 			*exit_now = true;
 			return 0;
 		}
@@ -132,7 +132,7 @@ static int load_all(struct rc_config *c, int argc, char **argv,
 		c->config_file = strdup(file);
 		if (!c->config_file)
 			return -ENOMEM;
-		if (rc_config_load_file(c, file) < 0)
+		if (bk_config_load_file(c, file) < 0)
 			return -EINVAL;
 	}
 	/* Pass 2: every key flag, in order. */
@@ -149,15 +149,15 @@ static int load_all(struct rc_config *c, int argc, char **argv,
 		if (err)
 			return err;
 	}
-	if (rc_config_load_env(c) < 0 || rc_config_validate(c) < 0)
+	if (bk_config_load_env(c) < 0 || bk_config_validate(c) < 0)
 		return -EINVAL;
 	return 0;
 }
 
 /* Parses argv over c (which holds the defaults): the file named by
  * --config (or RINGCAST_CONFIG), then flags in order, then the environment,
- * then rc_config_validate. */
-int rc_config_from_args(struct rc_config *c, int argc, char **argv,
+ * then bk_config_validate. */
+int bk_config_from_args(struct bk_config *c, int argc, char **argv,
 			bool *exit_now)
 {
 	char buf[16384];
@@ -182,7 +182,7 @@ int rc_config_from_args(struct rc_config *c, int argc, char **argv,
 		fprintf(stderr, "ringcast: configuration is not valid\n");
 		return -EINVAL;
 	}
-	n = rc_config_dump(c, buf, sizeof(buf));
+	n = bk_config_dump(c, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	fwrite(buf, 1, (size_t)n, stdout);

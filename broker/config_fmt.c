@@ -52,7 +52,7 @@ static void fmt_rate(double d, char *buf, size_t cap)
 	}
 }
 
-static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
+static void fmt_value(const struct bk_config *c, const struct key *k, char *buf,
 		      size_t cap)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
@@ -108,7 +108,7 @@ static void fmt_value(const struct rc_config *c, const struct key *k, char *buf,
 		snprintf(buf, cap, "%s", *(const int *)field == 1 /* RC_LOG_JSON */ ? "json" : "text");
 		break;
 	case K_POLICY:
-		snprintf(buf, cap, "%s", c->slow_consumer_policy == RC_SLOW_DROP ?
+		snprintf(buf, cap, "%s", c->slow_consumer_policy == BK_SLOW_DROP ?
 			 "drop" : "close");
 		break;
 	case K_IOBACKEND:
@@ -140,9 +140,9 @@ static void put(char *out, size_t cap, size_t *len, const char *fmt, ...)
 
 /* Writes the effective configuration as INI text, one listen line per
  * address; returns the length written or -ENOSPC. */
-long rc_config_dump(const struct rc_config *c, char *out, size_t cap)
+long bk_config_dump(const struct bk_config *c, char *out, size_t cap)
 {
-	struct rc_config *mc = (struct rc_config *)c; /* only read through */
+	struct bk_config *mc = (struct bk_config *)c; /* only read through */
 	char val[600];
 	size_t len = 0;
 	const char *section = NULL;
@@ -150,8 +150,8 @@ long rc_config_dump(const struct rc_config *c, char *out, size_t cap)
 	put(out, cap, &len, "; ringcast %s effective configuration\n", RINGCAST_VERSION);
 	if (c->config_file)
 		put(out, cap, &len, "; config file: %s\n", c->config_file);
-	for (size_t i = 0; i < rc__config_nkeys; i++) {
-		const struct key *k = &rc__config_keys[i];
+	for (size_t i = 0; i < bk__config_nkeys; i++) {
+		const struct key *k = &bk__config_keys[i];
 
 		if (!section || strcmp(section, k->section) != 0) {
 			section = k->section;
@@ -159,9 +159,9 @@ long rc_config_dump(const struct rc_config *c, char *out, size_t cap)
 		}
 		/* One line per list item; an empty list still gets its line,
 		 * so every key appears (and reads back as empty). */
-		if (k->kind == K_LIST && *rc__config_list_count(mc, k)) {
-			char **items = rc__config_list_items(mc, k);
-			unsigned n = *rc__config_list_count(mc, k);
+		if (k->kind == K_LIST && *bk__config_list_count(mc, k)) {
+			char **items = bk__config_list_items(mc, k);
+			unsigned n = *bk__config_list_count(mc, k);
 
 			for (unsigned j = 0; j < n; j++)
 				put(out, cap, &len, "%s = %s\n", k->name, items[j]);
@@ -171,7 +171,7 @@ long rc_config_dump(const struct rc_config *c, char *out, size_t cap)
 		put(out, cap, &len, "%s = %s\n", k->name, val);
 	}
 	if (len < cap) {
-		long n = rc_ns_dump(c, out + len, cap - len);
+		long n = bk_ns_dump(c, out + len, cap - len);
 		len = n < 0 ? cap : len + (size_t)n;
 	}
 	if (len >= cap)
@@ -201,12 +201,12 @@ static const char *metavar(enum kind kind)
 
 /* Prints --help: every key of the table with its flag, section, help line
  * and default. */
-void rc__config_print_usage(FILE *f)
+void bk__config_print_usage(FILE *f)
 {
-	struct rc_config d;
+	struct bk_config d;
 	char flag[64], val[600];
 
-	rc_config_defaults(&d);
+	bk_config_defaults(&d);
 	fprintf(f,
 		"Usage: ringcast [--config FILE] [--listen HOST:PORT]... [--KEY VALUE]...\n"
 		"A WebSocket pub/sub broker.  Settings come from the defaults, then the\n"
@@ -217,8 +217,8 @@ void rc__config_print_usage(FILE *f)
 		"  --version, -V                          print the version\n\n"
 		"Keys: --key VALUE, --key=VALUE (dashes or underscores), --no-KEY for\n"
 		"on/off keys, RINGCAST_KEY, or 'key = value' in the file's [section]:\n");
-	for (size_t i = 0; i < rc__config_nkeys; i++) {
-		const struct key *k = &rc__config_keys[i];
+	for (size_t i = 0; i < bk__config_nkeys; i++) {
+		const struct key *k = &bk__config_keys[i];
 		size_t j = 0;
 
 		for (const char *p = k->name; *p; p++)
@@ -228,7 +228,7 @@ void rc__config_print_usage(FILE *f)
 		fprintf(f, "  --%-36s [%s] %s (default %s)\n", flag, k->section,
 			k->help, val[0] ? val : "none");
 	}
-	rc_config_free(&d);
+	bk_config_free(&d);
 	fprintf(f, "\nSizes take K/M/G/T (binary); durations are seconds (0.5, or 500ms).\n"
 		"Every key is documented in deploy/ringcast.ini.\n");
 }

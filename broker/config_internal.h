@@ -31,7 +31,7 @@ enum kind {
 	K_BOOL,
 	K_LEVEL,	/* enum rc_log_level stored in an int */
 	K_LOGFMT,	/* enum rc_log_format stored in an int: text, json */
-	K_POLICY,	/* enum rc_slow_policy */
+	K_POLICY,	/* enum bk_slow_policy */
 	K_IOBACKEND,	/* enum rc_io_backend: auto, io_uring, epoll */
 	K_RATE,		/* double, > 0 */
 };
@@ -48,17 +48,17 @@ struct key {
 };
 
 /* The table, in dump and --help order (grouped by section). */
-extern const struct key rc__config_keys[];
-extern const size_t rc__config_nkeys;
+extern const struct key bk__config_keys[];
+extern const size_t bk__config_nkeys;
 
 /* A list key's items and count inside c. */
-static inline char **rc__config_list_items(struct rc_config *c,
+static inline char **bk__config_list_items(struct bk_config *c,
 					    const struct key *k)
 {
 	return (char **)((char *)c + k->off);
 }
 
-static inline unsigned *rc__config_list_count(struct rc_config *c,
+static inline unsigned *bk__config_list_count(struct bk_config *c,
 					      const struct key *k)
 {
 	return (unsigned *)((char *)c + k->count_off);
@@ -66,18 +66,18 @@ static inline unsigned *rc__config_list_count(struct rc_config *c,
 
 /* The key named name[0..len), compared ignoring case and with '-' as '_',
  * or NULL. */
-const struct key *rc__config_find_key(const char *name, size_t len);
+const struct key *bk__config_find_key(const char *name, size_t len);
 /* Sets "key" or "section.key" from text with surrounding blanks trimmed.
  * lists_seen (or NULL: always replace) tracks which list keys this source
  * has set, so its first item replaces the list and later ones append.
  * Returns 0, -ENOENT (unknown key), -EINVAL or -ENOMEM with *why set. */
-int rc__config_set_trimmed(struct rc_config *c, const char *key,
+int bk__config_set_trimmed(struct bk_config *c, const char *key,
 			   const char *value, uint64_t *lists_seen,
 			   const char **why);
 /* Checks engine, redis_url and redis_cluster together: the number of
  * errors printed to stderr. */
-int rc__config_check_engine(const struct rc_config *c);
+int bk__config_check_engine(const struct bk_config *c);
 /* Prints the --help text (in config_fmt.c). */
-void rc__config_print_usage(FILE *f);
+void bk__config_print_usage(FILE *f);
 
 #endif

@@ -20,7 +20,7 @@ enum bk_pub_kind {
 
 /* Reads the engine settings at start: 0, or -EINVAL (a bad redis_url,
  * printed).  Before the loops run. */
-int bk_engine_init(const struct rc_config *cfg);
+int bk_engine_init(const struct bk_config *cfg);
 /* True when engine = redis. */
 bool bk_engine_remote(void);
 /* True when publishes can be served (memory: always; redis: connected). */

@@ -98,7 +98,7 @@ static void flush_chans(void *arg)
 }
 
 /* See engine_internal.h. */
-void bk__eng_chan(const struct rc_topic *t, bool subscribe)
+void bk__eng_chan(const struct bk_topic *t, bool subscribe)
 {
 	char ch[RC_TOPIC_MAX * 3 + 16];
 	size_t n = bk_redis_key(ch, sizeof(ch), t->name, t->name_len, "");

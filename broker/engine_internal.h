@@ -18,7 +18,7 @@ enum chan_state { CHAN_OFF, CHAN_SUBSCRIBING, CHAN_LIVE };
 /* A topic this node listens to. */
 struct etopic {
 	struct etopic *next;        /* hash chain */
-	struct rc_topic *t;         /* referenced */
+	struct bk_topic *t;         /* referenced */
 	unsigned nsubs;             /* local subscriptions known to the engine */
 	enum chan_state chan;
 	bool known;                 /* last and epoch known */
@@ -29,7 +29,7 @@ struct etopic {
 	struct rc_list waiting;     /* struct subreq.link: wait for CHAN_LIVE */
 	/* Channel messages seen while syncing (not fanned out yet if above
 	 * last), oldest first, referenced. */
-	struct rc_msg **buf;
+	struct bk_msg **buf;
 	size_t nbuf, buf_bytes;
 	uint64_t buf_lost;          /* highest seq dropped from buf */
 };
@@ -37,7 +37,7 @@ struct etopic {
 /* A subscriber's (or the node's own, sub == NULL) sync with Redis. */
 struct subreq {
 	struct rc_list link;
-	struct rc_topic *t;         /* referenced */
+	struct bk_topic *t;         /* referenced */
 	struct bk_sub *sub;         /* NULL: the node's resync after a reconnect */
 	uint64_t sub_id;
 	unsigned thread;
@@ -112,16 +112,16 @@ void bk__eng_count_channels(void);
 void bk__eng_on_push(struct enode *node, redisReply *rep);
 /* Queues a (S)SUBSCRIBE (or (S)UNSUBSCRIBE) of t's channel on its node,
  * sent at the end of this loop turn together with the others. */
-void bk__eng_chan(const struct rc_topic *t, bool subscribe);
+void bk__eng_chan(const struct bk_topic *t, bool subscribe);
 /* A message from Redis, numbered: m->seq set. */
-struct rc_msg *bk__eng_msg(struct rc_topic *t, uint64_t seq, uint8_t op, uint64_t time_ms,
+struct bk_msg *bk__eng_msg(struct bk_topic *t, uint64_t seq, uint8_t op, uint64_t time_ms,
 			   const void *p, size_t len);
 
 /* engine_sync.c */
 void bk__eng_sub_arrive(void *arg);
 void bk__eng_unsub_arrive(void *arg);
 void bk__eng_chan_live(struct etopic *et);
-void bk__eng_on_message(struct etopic *et, struct rc_msg *m);
+void bk__eng_on_message(struct etopic *et, struct bk_msg *m);
 /* The connections are back: every topic listened to is subscribed again
  * and resynced once confirmed. */
 void bk__eng_resubscribe(void);

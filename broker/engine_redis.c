@@ -102,7 +102,7 @@ static void script_load(const char *text)
 }
 
 /* See engine.h. */
-int bk_engine_init(const struct rc_config *cfg)
+int bk_engine_init(const struct bk_config *cfg)
 {
 	const char *u = cfg->redis_url;
 	struct rc_span bad = { "", 0 };
@@ -247,10 +247,10 @@ struct etopic *bk__eng_find(const char *name, size_t len)
 }
 
 /* See engine_internal.h. */
-struct rc_msg *bk__eng_msg(struct rc_topic *t, uint64_t seq, uint8_t op, uint64_t time_ms,
+struct bk_msg *bk__eng_msg(struct bk_topic *t, uint64_t seq, uint8_t op, uint64_t time_ms,
 			   const void *p, size_t len)
 {
-	struct rc_msg *m = bk_msg_new(t, op, p, len);
+	struct bk_msg *m = bk_msg_new(t, op, p, len);
 
 	if (!m)
 		return NULL;
@@ -356,7 +356,7 @@ static void pub_reply(void *arg, redisReply *r)
 static void pub_arrive(void *arg)
 {
 	struct pubreq *q = arg;
-	const struct rc_config *cfg = bk_cfg();
+	const struct bk_config *cfg = bk_cfg();
 	char meta[RC_TOPIC_MAX * 3 + 16], hist[sizeof(meta)], ch[sizeof(meta)];
 	char op[4], tm[24], size[24], ttl[24];
 	struct bk_resp b = { 0 };
@@ -436,7 +436,7 @@ static void channel_message(const char *ch, size_t chlen, const char *p, size_t 
 	char name[RC_TOPIC_MAX + 1];
 	struct bk_redis_payload pl;
 	struct etopic *et;
-	struct rc_msg *m;
+	struct bk_msg *m;
 	ssize_t tl = bk_redis_chan_topic(ch, chlen, name);
 
 	if (tl <= 0 || !(et = bk__eng_find(name, (size_t)tl)) || et->chan != CHAN_LIVE)

@@ -29,12 +29,12 @@ static _Atomic uint64_t next_id = 1;
 
 /* ---- The topic's buffer ---------------------------------------------------- */
 
-static void buf_add(struct etopic *et, struct rc_msg *m)
+static void buf_add(struct etopic *et, struct bk_msg *m)
 {
 	/* Full: the oldest go (a subscriber that needed them gets a gap). */
 	while (et->nbuf && (et->nbuf == BK_ENGINE_BUF_MAX ||
 			    et->buf_bytes + m->len > BK_ENGINE_BUF_BYTES)) {
-		struct rc_msg *old = et->buf[0];
+		struct bk_msg *old = et->buf[0];
 		et->buf_lost = old->seq;
 		et->buf_bytes -= old->len;
 		memmove(et->buf, et->buf + 1, (et->nbuf - 1) * sizeof(*et->buf));
@@ -60,7 +60,7 @@ static void buf_clear(struct etopic *et)
 	et->buf_bytes = 0;
 }
 
-static void fanout(struct etopic *et, struct rc_msg *m)
+static void fanout(struct etopic *et, struct bk_msg *m)
 {
 	bk_topic_fanout(m);
 	et->last = m->seq;
@@ -69,7 +69,7 @@ static void fanout(struct etopic *et, struct rc_msg *m)
 }
 
 /* See engine_internal.h. */
-void bk__eng_on_message(struct etopic *et, struct rc_msg *m)
+void bk__eng_on_message(struct etopic *et, struct bk_msg *m)
 {
 	if (!et->synced)
 		buf_add(et, m); /* held until the sync says where we are */
@@ -80,7 +80,7 @@ void bk__eng_on_message(struct etopic *et, struct rc_msg *m)
 /* ---- Every subscriber of a topic on every thread: reset or gap ------------- */
 
 struct bcast {
-	struct rc_topic *t;         /* referenced */
+	struct bk_topic *t;         /* referenced */
 	bool reset;
 	uint64_t to;                /* gap: up to it */
 };
@@ -88,7 +88,7 @@ struct bcast {
 static void bcast_run(void *arg)
 {
 	struct bcast *b = arg;
-	struct rc_topic *t = b->t;
+	struct bk_topic *t = b->t;
 	struct rc_list *head = &t->local[bk_worker()->idx];
 
 	for (struct rc_list *it = head->next; it != head; it = it->next) {
@@ -111,7 +111,7 @@ static void bcast_run(void *arg)
 }
 
 /* In order with the fanouts: posted like them, run here for loop 0. */
-static void bcast(struct rc_topic *t, bool reset, uint64_t to)
+static void bcast(struct bk_topic *t, bool reset, uint64_t to)
 {
 	for (unsigned i = 0; i < bk.nthreads; i++) {
 		struct bcast *b = malloc(sizeof(*b));
@@ -194,7 +194,7 @@ static void maybe_teardown(struct etopic *et)
 }
 
 /* A stream entry "seq-1" {o, t, d} as a message of t, or NULL. */
-static struct rc_msg *entry_msg(struct rc_topic *t, const redisReply *e)
+static struct bk_msg *entry_msg(struct bk_topic *t, const redisReply *e)
 {
 	const redisReply *f;
 	uint64_t seq = 0, op = 0, tm = 0;
@@ -240,7 +240,7 @@ static void node_update(struct etopic *et, bool node, uint64_t cur, const char *
 			et->last = 0;
 		}
 		for (size_t i = 0; i < h->elements; i++) {
-			struct rc_msg *m = entry_msg(et->t, h->element[i]);
+			struct bk_msg *m = entry_msg(et->t, h->element[i]);
 			if (m && m->seq > et->last)
 				fanout(et, m);
 			if (m)
@@ -253,7 +253,7 @@ static void node_update(struct etopic *et, bool node, uint64_t cur, const char *
 	}
 	if (!et->synced) { /* what came meanwhile, above where we are */
 		size_t n = et->nbuf;
-		struct rc_msg **held = et->buf;
+		struct bk_msg **held = et->buf;
 		et->synced = true;
 		et->buf = NULL;
 		et->nbuf = 0;
@@ -285,7 +285,7 @@ static void plan(struct etopic *et, struct subreq *q, uint64_t cur, bool reset,
 	if (cap && !(r->msgs = malloc(cap * sizeof(*r->msgs))))
 		cap = 0; /* no replay: the gap below covers it */
 	for (size_t i = 0; i < h->elements && r->n < cap; i++) {
-		struct rc_msg *m = entry_msg(et->t, h->element[i]);
+		struct bk_msg *m = entry_msg(et->t, h->element[i]);
 		if (m && m->seq >= r->from && m->seq <= cur)
 			r->msgs[r->n++] = m;
 		else if (m)
@@ -298,7 +298,7 @@ static void plan(struct etopic *et, struct subreq *q, uint64_t cur, bool reset,
 		r->from = first;
 	}
 	for (size_t i = 0; i < et->nbuf && r->n < cap; i++) {
-		struct rc_msg *m = et->buf[i];
+		struct bk_msg *m = et->buf[i];
 		if (m->seq > cur && m->seq <= et->last) {
 			bk_msg_ref(m);
 			r->msgs[r->n++] = m;
@@ -361,7 +361,7 @@ static void sync_reply(void *arg, redisReply *rep)
 static void send_sync(struct etopic *et, struct subreq *q)
 {
 	char meta[RC_TOPIC_MAX * 3 + 16], hist[sizeof(meta)], from[24], size[24];
-	const struct rc_topic *t = et->t;
+	const struct bk_topic *t = et->t;
 	const char *epoch = bk_engine_epoch();
 	const char *known = q->sub ? "" : et->epoch;
 	struct bk_resp b = { 0 };
@@ -388,7 +388,7 @@ static void send_sync(struct etopic *et, struct subreq *q)
 
 /* ---- Arrivals on loop 0 -------------------------------------------------------- */
 
-static struct etopic *etopic_get(struct rc_topic *t)
+static struct etopic *etopic_get(struct bk_topic *t)
 {
 	struct etopic *et = bk__eng_find(t->name, t->name_len);
 	struct etopic **b;
@@ -433,7 +433,7 @@ void bk__eng_sub_arrive(void *arg)
 /* See engine_internal.h. */
 void bk__eng_unsub_arrive(void *arg)
 {
-	struct rc_topic *t = arg;
+	struct bk_topic *t = arg;
 	struct etopic *et = bk__eng_find(t->name, t->name_len);
 
 	if (et && et->nsubs) {

@@ -25,23 +25,23 @@ static struct {
 } hist = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Bytes a history message holds. */
-static size_t msg_cost(const struct rc_msg *m)
+static size_t msg_cost(const struct bk_msg *m)
 {
 	return sizeof(*m) + m->len;
 }
 
 /* The message i places after t's oldest (topic lock held). */
-struct rc_msg *bk_hist_at(const struct rc_topic *t, size_t i)
+struct bk_msg *bk_hist_at(const struct bk_topic *t, size_t i)
 {
 	return t->hist[(t->hist_head + i) % t->hist_alloc];
 }
 
 /* Doubles t's ring up to hist_cap, oldest first at 0: a topic costs what
  * it holds, not history_size slots from its first message. */
-static bool grow(struct rc_topic *t)
+static bool grow(struct bk_topic *t)
 {
 	size_t n = t->hist_alloc ? t->hist_alloc * 2 : 4;
-	struct rc_msg **nh;
+	struct bk_msg **nh;
 
 	if (t->hist_alloc >= t->hist_cap)
 		return false;
@@ -61,9 +61,9 @@ static bool grow(struct rc_topic *t)
 
 /* Appends m (taking a reference).  A full ring gives up its oldest, which
  * the caller unrefs after unlocking (returned, or NULL).  Topic lock held. */
-struct rc_msg *bk_hist_append(struct rc_topic *t, struct rc_msg *m)
+struct bk_msg *bk_hist_append(struct bk_topic *t, struct bk_msg *m)
 {
-	struct rc_msg *old = NULL;
+	struct bk_msg *old = NULL;
 
 	if (t->hist_len == t->hist_alloc && !grow(t)) {
 		if (!t->hist_len)
@@ -86,9 +86,9 @@ struct rc_msg *bk_hist_append(struct rc_topic *t, struct rc_msg *m)
 
 /* Takes t's oldest message out of history; the caller unrefs it after
  * unlocking (the last reference may drop the topic).  Topic lock held. */
-struct rc_msg *bk_hist_drop_oldest(struct rc_topic *t)
+struct bk_msg *bk_hist_drop_oldest(struct bk_topic *t)
 {
-	struct rc_msg *m = t->hist[t->hist_head];
+	struct bk_msg *m = t->hist[t->hist_head];
 
 	pthread_mutex_lock(&hist.lock);
 	rc_list_del(&m->hlink);
@@ -102,10 +102,10 @@ struct rc_msg *bk_hist_drop_oldest(struct rc_topic *t)
 
 /* Drops up to max of t's messages past history_ttl into out (unref them
  * after unlocking); returns how many.  Topic lock held. */
-size_t bk_hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max)
+size_t bk_hist_expire(struct bk_topic *t, struct bk_msg **out, size_t max)
 {
-	const struct rc_config *cfg = bk_cfg();
-	uint64_t ttl = rc_ns_history_ttl_ms(cfg, rc_ns_of(cfg, t->name, t->name_len, NULL));
+	const struct bk_config *cfg = bk_cfg();
+	uint64_t ttl = bk_ns_history_ttl_ms(cfg, bk_ns_of(cfg, t->name, t->name_len, NULL));
 	uint64_t now = rc_now_ms();
 	size_t n = 0;
 
@@ -118,15 +118,15 @@ size_t bk_hist_expire(struct rc_topic *t, struct rc_msg **out, size_t max)
  * the oldest of a topic without subscribers (evicting it can remove the
  * topic; the history of subscribed topics is not given up for a slot),
  * looking at most *steps messages past the head. */
-static struct rc_msg *oldest(bool idle_only, size_t *steps)
+static struct bk_msg *oldest(bool idle_only, size_t *steps)
 {
-	struct rc_msg *m = NULL;
+	struct bk_msg *m = NULL;
 
 	pthread_mutex_lock(&hist.lock);
 	if (hist.ready) {
 		for (struct rc_list *it = hist.fifo.next; it != &hist.fifo && *steps;
 		     it = it->next, --*steps) {
-			struct rc_msg *c = rc_container_of(it, struct rc_msg, hlink);
+			struct bk_msg *c = rc_container_of(it, struct bk_msg, hlink);
 			if (!idle_only || !atomic_load(&c->topic->nsubs)) {
 				m = c;
 				bk_msg_ref(m);
@@ -140,10 +140,10 @@ static struct rc_msg *oldest(bool idle_only, size_t *steps)
 
 /* Takes m out of its topic's history if it is still there (no lock held;
  * the caller holds a reference to m, which holds one to its topic). */
-static void evict(struct rc_msg *m)
+static void evict(struct bk_msg *m)
 {
-	struct rc_topic *t = m->topic;
-	struct rc_msg *out = NULL;
+	struct bk_topic *t = m->topic;
+	struct bk_msg *out = NULL;
 
 	pthread_mutex_lock(&t->lock);
 	if (t->hist_len && bk_hist_at(t, 0) == m)
@@ -159,9 +159,9 @@ static void evict(struct rc_msg *m)
  * most `budget` messages looked at.  No lock held. */
 void bk_hist_trim(bool make_room, size_t budget)
 {
-	const struct rc_config *cfg = bk_cfg();
+	const struct bk_config *cfg = bk_cfg();
 	uint64_t now = rc_now_ms();
-	struct rc_msg *m;
+	struct bk_msg *m;
 
 	if (make_room) {
 		while (bk_topics_count() >= cfg->max_topics && (m = oldest(true, &budget))) {
@@ -172,8 +172,8 @@ void bk_hist_trim(bool make_room, size_t budget)
 	}
 	while (budget && (m = oldest(false, &budget))) {
 		bool over = atomic_load(&bk.hist_bytes) > cfg->history_max_bytes;
-		struct rc_topic *t = m->topic;
-		uint64_t ttl = rc_ns_history_ttl_ms(cfg, rc_ns_of(cfg, t->name, t->name_len, NULL));
+		struct bk_topic *t = m->topic;
+		uint64_t ttl = bk_ns_history_ttl_ms(cfg, bk_ns_of(cfg, t->name, t->name_len, NULL));
 		bool expired = ttl && m->time_ms + ttl <= now;
 
 		if (over || expired)

@@ -129,7 +129,7 @@ struct topics_arg {
 	unsigned n;
 };
 
-static void topic_json(struct rc_topic *tp, void *arg)
+static void topic_json(struct bk_topic *tp, void *arg)
 {
 	struct topics_arg *a = arg;
 	char name[RC_TOPIC_MAX * 6 + 3];
@@ -164,7 +164,7 @@ static void subsz(struct bk_http *h)
 	if (rc_http_query_get(h->req->query, "topic", &v)) {
 		char name[RC_TOPIC_MAX + 1];
 		ssize_t n = bk_topic_from_path(v, name);
-		struct rc_topic *tp = n < 0 ? NULL : bk_topic_get(name, (size_t)n, false, NULL);
+		struct bk_topic *tp = n < 0 ? NULL : bk_topic_get(name, (size_t)n, false, NULL);
 
 		if (n < 0) {
 			error(h, 400, "invalid topic", NULL);

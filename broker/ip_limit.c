@@ -82,7 +82,7 @@ static void ip_release(const uint8_t ip[16])
  * 503 past max_connections, 429 past max_connections_per_ip. */
 int bk_on_connect(struct rc_conn *c)
 {
-	const struct rc_config *cfg = bk_cfg();
+	const struct bk_config *cfg = bk_cfg();
 	uint64_t per_ip = cfg->max_connections_per_ip ? cfg->max_connections_per_ip : UINT64_MAX;
 	uint8_t ip[16];
 
@@ -130,7 +130,7 @@ static uint32_t ip_hash(const uint8_t ip[16])
 }
 
 /* Refills b to now; true if it is full (the address is idle). */
-static bool refill(struct ip_bucket *b, const struct rc_config *cfg, uint64_t now)
+static bool refill(struct ip_bucket *b, const struct bk_config *cfg, uint64_t now)
 {
 	b->tokens += (double)(now - b->at_ms) * (double)cfg->topic_create_rate / 1000.0;
 	b->at_ms = now;
@@ -145,7 +145,7 @@ static bool refill(struct ip_bucket *b, const struct rc_config *cfg, uint64_t no
  * the limit is a fairness measure, max_topics stays the hard bound. */
 bool bk_ip_may_create(const uint8_t ip[16])
 {
-	const struct rc_config *cfg = bk_cfg();
+	const struct bk_config *cfg = bk_cfg();
 	struct ip_bucket **pp, *b;
 	bool ok = true;
 
@@ -174,7 +174,7 @@ bool bk_ip_may_create(const uint8_t ip[16])
 /* Drops the buckets that are full again (see broker.h). */
 void bk_ip_sweep(void)
 {
-	const struct rc_config *cfg = bk_cfg();
+	const struct bk_config *cfg = bk_cfg();
 	uint64_t now = rc_now_ms();
 
 	pthread_mutex_lock(&lock);

@@ -16,9 +16,9 @@
 #include "broker/engine.h"
 #include "broker/sse.h"
 
-static void core_options(const struct rc_config *c, struct rc_options *o);
+static void core_options(const struct bk_config *c, struct rc_options *o);
 
-static void apply_runtime(const struct rc_config *c)
+static void apply_runtime(const struct bk_config *c)
 {
 	rc_log_set_level((enum rc_log_level)c->log_level);
 	rc_log_set_format((enum rc_log_format)c->log_format);
@@ -33,7 +33,7 @@ static char **saved_argv;
  * read one, so they are freed only after the loops stopped. */
 struct retired_cfg {
 	struct retired_cfg *next;
-	struct rc_config *cfg;
+	struct bk_config *cfg;
 };
 static struct retired_cfg *retired;
 
@@ -42,13 +42,13 @@ static void free_retired(void)
 	while (retired) {
 		struct retired_cfg *r = retired;
 		retired = r->next;
-		rc_config_free(r->cfg);
+		bk_config_free(r->cfg);
 		free(r->cfg);
 		free(r);
 	}
 }
 
-/* The value(s) of key in an rc_config_dump text, joined by ','; returns
+/* The value(s) of key in an bk_config_dump text, joined by ','; returns
  * where the first "key = " line starts (NULL if none). */
 static const char *dump_value(const char *dump, const char *key, size_t klen,
 			      char *val, size_t cap)
@@ -121,8 +121,8 @@ static void describe_changes(const char *was, const char *now, char *out, size_t
 static void reload(void)
 {
 	enum { DUMP = 16384 };
-	const struct rc_config *old = bk_cfg();
-	struct rc_config *c = calloc(1, sizeof(*c));
+	const struct bk_config *old = bk_cfg();
+	struct bk_config *c = calloc(1, sizeof(*c));
 	char *was = malloc(DUMP), *now = malloc(DUMP), *what = malloc(DUMP);
 	struct retired_cfg *r;
 	struct rc_options opt;
@@ -130,15 +130,15 @@ static void reload(void)
 
 	if (!c || !was || !now || !what)
 		goto cleanup;
-	rc_config_defaults(c);
+	bk_config_defaults(c);
 	/* Errors are printed by the parser, with file and line. */
-	if (rc_config_from_args(c, saved_argc, saved_argv, &exit_now) < 0) {
+	if (bk_config_from_args(c, saved_argc, saved_argv, &exit_now) < 0) {
 		rc_log(RC_LOG_ERROR, "reload: %s has errors; keeping the running configuration",
 		       old->config_file ? old->config_file : "the configuration");
-		rc_config_free(c);
+		bk_config_free(c);
 		goto cleanup;
 	}
-	if (rc_config_dump(old, was, DUMP) < 0 || rc_config_dump(c, now, DUMP) < 0)
+	if (bk_config_dump(old, was, DUMP) < 0 || bk_config_dump(c, now, DUMP) < 0)
 		snprintf(what, DUMP, "(configuration too long to compare)");
 	else
 		describe_changes(was, now, what, DUMP);
@@ -153,7 +153,7 @@ static void reload(void)
 	atomic_store_explicit(&bk.cfg, c, memory_order_release);
 	c = NULL;
 	if ((r = malloc(sizeof(*r)))) {
-		r->cfg = (struct rc_config *)old;
+		r->cfg = (struct bk_config *)old;
 		r->next = retired;
 		retired = r;
 	}
@@ -172,7 +172,7 @@ cleanup:
  * typo in the file does not hold back a certificate renewal. */
 static void reload_tls(void)
 {
-	const struct rc_config *c = bk_cfg();
+	const struct bk_config *c = bk_cfg();
 	int ret;
 
 	if (!c->ntls_listen)
@@ -249,7 +249,7 @@ static void make_epoch(void)
 		snprintf(bk.epoch + 2 * i, 3, "%02x", r[i]);
 }
 
-static void core_options(const struct rc_config *c, struct rc_options *o)
+static void core_options(const struct bk_config *c, struct rc_options *o)
 {
 	rc_options_default(o);
 	o->max_message_size = c->max_message_size;
@@ -271,7 +271,7 @@ static void core_options(const struct rc_config *c, struct rc_options *o)
 
 int main(int argc, char **argv)
 {
-	struct rc_config *cfg = calloc(1, sizeof(*cfg));
+	struct bk_config *cfg = calloc(1, sizeof(*cfg));
 	struct rc_options opt;
 	sigset_t set;
 	pthread_t sig_th;
@@ -280,18 +280,18 @@ int main(int argc, char **argv)
 
 	if (!cfg)
 		return 1;
-	rc_config_defaults(cfg);
+	bk_config_defaults(cfg);
 	saved_argc = argc;
 	saved_argv = argv;
-	ret = rc_config_from_args(cfg, argc, argv, &exit_now);
+	ret = bk_config_from_args(cfg, argc, argv, &exit_now);
 	if (ret < 0 || exit_now) {
-		rc_config_free(cfg);
+		bk_config_free(cfg);
 		free(cfg);
 		return ret < 0 ? 2 : 0;
 	}
 	apply_runtime(cfg);
 	if (bk_auth_init(cfg) < 0) {
-		rc_config_free(cfg);
+		bk_config_free(cfg);
 		free(cfg);
 		return 2;
 	}

@@ -98,7 +98,7 @@ static uint64_t realtime_ns(void)
 }
 
 /* See broker.h. */
-void bk_observe_fanout(const struct rc_msg *m)
+void bk_observe_fanout(const struct bk_msg *m)
 {
 	uint64_t now = rc_now_ns();
 
@@ -239,7 +239,7 @@ static void topic_metrics(struct bk_text *t, const char *list)
 		l = strcspn(p, ",");
 		for (m = l; m && (p[m - 1] == ' ' || p[m - 1] == '\t'); m--)
 			;
-		struct rc_topic *tp = bk_topic_get(p, m, false, NULL);
+		struct bk_topic *tp = bk_topic_get(p, m, false, NULL);
 		name[n] = p;
 		len[n] = m;
 		known[n] = tp != NULL;

@@ -10,9 +10,9 @@
 
 /* Creates a message for topic t (taking a topic reference) with a copy of
  * the payload, made in place in its raw frame.  NULL on out of memory. */
-struct rc_msg *bk_msg_new(struct rc_topic *t, uint8_t opcode, const void *p, size_t len)
+struct bk_msg *bk_msg_new(struct bk_topic *t, uint8_t opcode, const void *p, size_t len)
 {
-	struct rc_msg *m = rc_mem_alloc(sizeof(*m));
+	struct bk_msg *m = rc_mem_alloc(sizeof(*m));
 	uint8_t *data;
 
 	if (!m)
@@ -35,14 +35,14 @@ struct rc_msg *bk_msg_new(struct rc_topic *t, uint8_t opcode, const void *p, siz
 }
 
 /* Takes a reference; any thread. */
-void bk_msg_ref(struct rc_msg *m)
+void bk_msg_ref(struct bk_msg *m)
 {
 	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
 }
 
 /* Drops a reference; the last frees the frames, the topic reference and the
  * message.  Any thread. */
-void bk_msg_unref(struct rc_msg *m)
+void bk_msg_unref(struct bk_msg *m)
 {
 	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
 		return;
@@ -66,9 +66,9 @@ static struct rc_deflater *scratch_deflater(void)
 	return &w->deflater;
 }
 
-static struct rc_buf *build_json(struct rc_msg *m)
+static struct rc_buf *build_json(struct bk_msg *m)
 {
-	struct rc_topic *t = m->topic;
+	struct bk_topic *t = m->topic;
 	enum rc_json_data kind = rc_json_data_kind(m->data, m->len, m->opcode == RC_OP_TEXT);
 	size_t n = rc_json_msg_len(t->name, t->name_len, m->seq, m->data, m->len, kind);
 	uint8_t *body;
@@ -91,13 +91,13 @@ static struct rc_buf *build_json(struct rc_msg *m)
 }
 
 /* Published with release order: bk_msg_frame reads without the lock. */
-static void set_frame(struct rc_msg *m, enum bk_variant v, struct rc_buf *b)
+static void set_frame(struct bk_msg *m, enum bk_variant v, struct rc_buf *b)
 {
 	__atomic_store_n(&m->frames[v], b, __ATOMIC_RELEASE);
 }
 
 /* Called with m->lock held. */
-static struct rc_buf *build(struct rc_msg *m, enum bk_variant v)
+static struct rc_buf *build(struct bk_msg *m, enum bk_variant v)
 {
 	struct rc_buf *json;
 	struct rc_deflater *d;
@@ -136,7 +136,7 @@ static struct rc_buf *build(struct rc_msg *m, enum bk_variant v)
 }
 
 /* The frame for variant v, built on first use (see broker.h). */
-struct rc_buf *bk_msg_frame(struct rc_msg *m, enum bk_variant v)
+struct rc_buf *bk_msg_frame(struct bk_msg *m, enum bk_variant v)
 {
 	struct rc_buf *b;
 

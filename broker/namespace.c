@@ -12,10 +12,10 @@ static const char *const who_names[] = { "rules", "anonymous", "authenticated", 
 					 "nobody" };
 
 /* The table of c, created with its defaults on first use (NULL: ENOMEM). */
-static struct rc_ns_table *table(struct rc_config *c)
+static struct bk_ns_table *table(struct bk_config *c)
 {
 	if (!c->namespaces) {
-		c->namespaces = calloc(1, sizeof(*c->namespaces) + RC_NS_MAX * sizeof(struct rc_ns));
+		c->namespaces = calloc(1, sizeof(*c->namespaces) + RC_NS_MAX * sizeof(struct bk_ns));
 		if (c->namespaces) {
 			c->namespaces->sep = ':';
 			c->namespaces->top.client_publish = true;
@@ -25,7 +25,7 @@ static struct rc_ns_table *table(struct rc_config *c)
 }
 
 /* See namespace.h. */
-bool rc_ns_section(const char *section)
+bool bk_ns_section(const char *section)
 {
 	return strcasecmp(section, "namespaces") == 0 || strncasecmp(section, "namespace ", 10) == 0;
 }
@@ -58,7 +58,7 @@ static bool name_ok(const char *n)
 	return true;
 }
 
-static struct rc_ns *section_ns(struct rc_ns_table *t, const char *name, const char **why)
+static struct bk_ns *section_ns(struct bk_ns_table *t, const char *name, const char **why)
 {
 	size_t len = strlen(name);
 
@@ -73,7 +73,7 @@ static struct rc_ns *section_ns(struct rc_ns_table *t, const char *name, const c
 		*why = "at most 256 [namespace] sections";
 		return NULL;
 	}
-	struct rc_ns *ns = &t->ns[t->n++];
+	struct bk_ns *ns = &t->ns[t->n++];
 	*ns = t->top; /* the [namespaces] defaults read so far */
 	ns->set = 0;
 	memcpy(ns->name, name, len);
@@ -83,13 +83,13 @@ static struct rc_ns *section_ns(struct rc_ns_table *t, const char *name, const c
 }
 
 /* The keys that mean the same as at the top level, parsed by the same code. */
-static int set_limit(struct rc_ns *ns, const char *key, const char *value, const char **why)
+static int set_limit(struct bk_ns *ns, const char *key, const char *value, const char **why)
 {
-	struct rc_config tmp;
+	struct bk_config tmp;
 	int ret;
 
 	memset(&tmp, 0, sizeof(tmp));
-	if ((ret = rc_config_set(&tmp, key, value, why)) < 0)
+	if ((ret = bk_config_set(&tmp, key, value, why)) < 0)
 		return ret;
 	if (strcasecmp(key, "history_size") == 0) {
 		ns->history_size = tmp.history_size;
@@ -119,7 +119,7 @@ static int set_who(uint8_t *out, const char *value, const char **why)
 	return -EINVAL;
 }
 
-static int set_key(struct rc_ns *ns, const char *key, const char *value, const char **why)
+static int set_key(struct bk_ns *ns, const char *key, const char *value, const char **why)
 {
 	static const char *const limits[] = { "history_size", "history_ttl", "max_message_size",
 					      "slow_consumer_policy" };
@@ -150,11 +150,11 @@ static int set_key(struct rc_ns *ns, const char *key, const char *value, const c
 }
 
 /* See namespace.h. */
-int rc_ns_set(struct rc_config *c, const char *section, const char *key, const char *value,
+int bk_ns_set(struct bk_config *c, const char *section, const char *key, const char *value,
 	      const char **why)
 {
-	struct rc_ns_table *t = table(c);
-	struct rc_ns *ns;
+	struct bk_ns_table *t = table(c);
+	struct bk_ns *ns;
 
 	if (!t) {
 		*why = "out of memory";
@@ -194,13 +194,13 @@ int rc_ns_set(struct rc_config *c, const char *section, const char *key, const c
 	return -ENOENT;
 }
 
-static const struct rc_ns default_ns = { .client_publish = true };
+static const struct bk_ns default_ns = { .client_publish = true };
 
 /* See namespace.h. */
-const struct rc_ns *rc_ns_of(const struct rc_config *c, const char *t, size_t len,
+const struct bk_ns *bk_ns_of(const struct bk_config *c, const char *t, size_t len,
 			     bool *unknown)
 {
-	const struct rc_ns_table *tb = c->namespaces;
+	const struct bk_ns_table *tb = c->namespaces;
 	const char *sep;
 	size_t n;
 
@@ -225,7 +225,7 @@ static const char *onoff(bool b)
 }
 
 /* One section's keys as INI text at out + *pos. */
-static void dump_ns(const struct rc_ns *ns, char *out, size_t cap, size_t *pos)
+static void dump_ns(const struct bk_ns *ns, char *out, size_t cap, size_t *pos)
 {
 	int n;
 
@@ -249,9 +249,9 @@ static void dump_ns(const struct rc_ns *ns, char *out, size_t cap, size_t *pos)
 }
 
 /* See namespace.h. */
-long rc_ns_dump(const struct rc_config *c, char *out, size_t cap)
+long bk_ns_dump(const struct bk_config *c, char *out, size_t cap)
 {
-	const struct rc_ns_table *t = c->namespaces;
+	const struct bk_ns_table *t = c->namespaces;
 	size_t pos = 0;
 	int n;
 
@@ -271,7 +271,7 @@ long rc_ns_dump(const struct rc_config *c, char *out, size_t cap)
 }
 
 /* See namespace.h. */
-void rc_ns_free(struct rc_config *c)
+void bk_ns_free(struct bk_config *c)
 {
 	free(c->namespaces);
 	c->namespaces = NULL;

@@ -70,14 +70,14 @@ struct bk_presence *bk_presence_new(const struct bk_client *cl)
 }
 
 /* See broker.h. */
-void bk_presence_link(struct rc_topic *t, struct bk_presence *p)
+void bk_presence_link(struct bk_topic *t, struct bk_presence *p)
 {
 	rc_list_add_tail(&t->presence, &p->link);
 	t->npresence++;
 }
 
 /* See broker.h. */
-void bk_presence_unlink(struct rc_topic *t, struct bk_presence *p)
+void bk_presence_unlink(struct bk_topic *t, struct bk_presence *p)
 {
 	rc_list_del(&p->link);
 	t->npresence--;
@@ -104,7 +104,7 @@ static void client_fields(struct bk_text *out, const struct bk_presence *p)
 }
 
 /* See broker.h. */
-void bk_presence_event(struct rc_topic *t, const struct bk_client *cl, bool join)
+void bk_presence_event(struct bk_topic *t, const struct bk_client *cl, bool join)
 {
 	char name[RC_TOPIC_MAX * 6 + 3];
 	struct bk_text out = { 0 };
@@ -131,7 +131,7 @@ struct page {
 
 /* Copies up to max records after the first skip (topic lock held only
  * here).  -ENOMEM when the rows cannot be allocated. */
-static int collect(struct rc_topic *t, size_t skip, size_t max, struct page *pg)
+static int collect(struct bk_topic *t, size_t skip, size_t max, struct page *pg)
 {
 	if (!(pg->rows = malloc((max ? max : 1) * sizeof(*pg->rows))))
 		return -ENOMEM;
@@ -180,7 +180,7 @@ static uint64_t user_hash(const struct bk_presence *p)
 /* Counts clients and distinct users (by a hash of the user id: two users
  * colliding count once).  The hashes are copied under the lock (8 bytes a
  * subscriber), sorted outside it.  -ENOMEM if they cannot be held. */
-static int count(struct rc_topic *t, size_t *clients, size_t *users)
+static int count(struct bk_topic *t, size_t *clients, size_t *users)
 {
 	size_t cap = t->npresence + 16, n = 0; /* a racy read: the lock decides */
 	uint64_t *h = malloc(cap * sizeof(*h));
@@ -204,12 +204,12 @@ static int count(struct rc_topic *t, size_t *clients, size_t *users)
 }
 
 /* The topic if presence is on for it, referenced; NULL with *why. */
-static struct rc_topic *presence_topic(const char *name, size_t len, const char **why)
+static struct bk_topic *presence_topic(const char *name, size_t len, const char **why)
 {
-	const struct rc_config *cfg = bk_cfg();
+	const struct bk_config *cfg = bk_cfg();
 	bool unknown;
-	const struct rc_ns *ns = rc_ns_of(cfg, name, len, &unknown);
-	struct rc_topic *t;
+	const struct bk_ns *ns = bk_ns_of(cfg, name, len, &unknown);
+	struct bk_topic *t;
 
 	if (unknown || !ns->presence) {
 		*why = "presence is off for this topic's namespace";
@@ -229,7 +229,7 @@ void bk_presence_command(struct bk_client *cl, const struct rc_cmd *cmd, bool st
 	struct bk_text out = { 0 };
 	struct page pg = { 0 };
 	const char *why;
-	struct rc_topic *t = presence_topic(cmd->topic, cmd->topic_len, &why);
+	struct bk_topic *t = presence_topic(cmd->topic, cmd->topic_len, &why);
 	ssize_t n = rc_json_write_string(name, sizeof(name), cmd->topic, cmd->topic_len);
 	size_t clients = 0, users = 0;
 	int err = 0;
@@ -272,7 +272,7 @@ void bk_presence_http(struct bk_http *h, struct rc_span seg)
 	struct bk_text out = { 0 };
 	struct page pg = { 0 };
 	size_t offset, limit;
-	struct rc_topic *t;
+	struct bk_topic *t;
 	const char *why;
 
 	if (tl < 0) {

@@ -89,7 +89,7 @@ void bk_psub_remove(struct bk_sub *s)
 }
 
 struct fanout {
-	struct rc_msg *m;
+	struct bk_msg *m;
 	uint64_t gen;
 	size_t delivered;
 };
@@ -108,10 +108,10 @@ static void deliver_one(struct bk_match_entry *e, void *arg)
 }
 
 /* See broker.h. */
-size_t bk_psub_fanout(struct rc_msg *m, uint64_t gen)
+size_t bk_psub_fanout(struct bk_msg *m, uint64_t gen)
 {
 	struct fanout f = { m, gen, 0 };
-	struct rc_topic *t = m->topic;
+	struct bk_topic *t = m->topic;
 
 	bk_match_each(&bk_worker()->pats, t->name, t->name_len, deliver_one, &f);
 	return f.delivered;

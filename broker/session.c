@@ -134,12 +134,12 @@ static void defer_close(struct bk_client *cl)
 		atomic_store(&w->tick_wanted, true); /* the tick flushes them */
 }
 
-static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
+static void slow_consumer(struct bk_sub *s, struct bk_msg *m)
 {
 	struct bk_client *cl = s->cl;
-	const struct rc_config *cfg = bk_cfg();
-	const struct rc_ns *ns = rc_ns_of(cfg, m->topic->name, m->topic->name_len, NULL);
-	bool drop = rc_ns_slow_policy(cfg, ns) == RC_SLOW_DROP;
+	const struct bk_config *cfg = bk_cfg();
+	const struct bk_ns *ns = bk_ns_of(cfg, m->topic->name, m->topic->name_len, NULL);
+	bool drop = bk_ns_slow_policy(cfg, ns) == BK_SLOW_DROP;
 
 	/* Once per episode: the first drop, or the close.  A pattern
 	 * subscription (no topic) counts its drops in hole_to. */
@@ -168,7 +168,7 @@ static void slow_consumer(struct bk_sub *s, struct rc_msg *m)
 }
 
 /* Queues m to s's connection (see broker.h). */
-void bk_deliver(struct bk_sub *s, struct rc_msg *m)
+void bk_deliver(struct bk_sub *s, struct bk_msg *m)
 {
 	struct bk_client *cl = s->cl;
 	enum bk_variant v;
@@ -302,7 +302,7 @@ void bk_send_err(struct bk_client *cl, const struct rc_cmd *cmd, const char *cod
  * hammering after being told is closed with 1008. */
 static bool rate_ok(struct bk_client *cl)
 {
-	const struct rc_config *cfg = bk_cfg();
+	const struct bk_config *cfg = bk_cfg();
 	uint64_t now = rc_now_ms();
 
 	cl->tokens += (double)(now - cl->tokens_ms) * cfg->json_rate / 1000.0;
@@ -631,7 +631,7 @@ static int client_info(struct bk_client *cl, struct rc_span v)
 /* Decides what an upgrade becomes (see rc_server_config.on_upgrade). */
 int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 {
-	const struct rc_config *cfg = bk_cfg();
+	const struct bk_config *cfg = bk_cfg();
 	struct bk_client *cl;
 	struct rc_span rest, val;
 	uint8_t mode;
@@ -680,7 +680,7 @@ int bk_on_upgrade(struct rc_conn *c, const struct rc_http_request *req)
 			return 501;
 		}
 		bool unknown;
-		rc_ns_of(cfg, cl->topic, cl->topic_len, &unknown);
+		bk_ns_of(cfg, cl->topic, cl->topic_len, &unknown);
 		if (unknown) { /* [namespaces] unknown = refuse */
 			rc_mem_free(cl);
 			return 404;

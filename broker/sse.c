@@ -26,7 +26,7 @@
  * subscription while the stream lives) and the last seq the stream has
  * accounted for (delivered, or covered by a gap or reset). */
 struct sse_topic {
-	struct rc_topic *t;
+	struct bk_topic *t;
 	uint64_t pos;
 	uint64_t from;              /* resume: first seq wanted */
 	bool has_from;              /* else live from now */
@@ -105,7 +105,7 @@ static char *put_id(char *o, const struct sse_client *st)
 
 /* A message's event (see sse.h): "[id: <epoch>/<seq>\n]event: msg\ndata: …\n\n",
  * or without the blank line when the stream's own id line follows. */
-struct rc_buf *bk_sse_build(const struct rc_msg *m, const uint8_t *json, size_t len,
+struct rc_buf *bk_sse_build(const struct bk_msg *m, const uint8_t *json, size_t len,
 			    enum bk_variant v)
 {
 	bool own_id = v == BK_SSE;
@@ -164,7 +164,7 @@ static int send_event(struct sse_client *st, const char *head, size_t hlen, bool
 	return ret;
 }
 
-static unsigned index_of(const struct sse_client *st, const struct rc_topic *t)
+static unsigned index_of(const struct sse_client *st, const struct bk_topic *t)
 {
 	for (unsigned i = 0; i < st->n; i++)
 		if (st->topics[i].t == t)
@@ -183,7 +183,7 @@ enum bk_variant bk_sse_variant(const struct bk_client *cl)
  * higher by more than an id line, so the id never meets -ENOBUFS once the
  * event went in; out of memory there, the stream cannot be continued (an
  * event without its end would run into the next) and is cut. */
-int bk_sse_send_msg(struct bk_sub *s, const struct rc_msg *m, struct rc_buf *ev)
+int bk_sse_send_msg(struct bk_sub *s, const struct bk_msg *m, struct rc_buf *ev)
 {
 	struct sse_client *st = sse_of(s->cl);
 	unsigned i = index_of(st, s->topic);
@@ -210,7 +210,7 @@ void bk_sse_send_control(struct bk_client *cl, const char *event, const char *to
 	int n;
 
 	for (unsigned i = 0; i < st->n; i++) {
-		const struct rc_topic *t = st->topics[i].t;
+		const struct bk_topic *t = st->topics[i].t;
 		if (t->name_len == tlen && memcmp(t->name, topic, tlen) == 0)
 			st->topics[i].pos = pos;
 	}
@@ -230,7 +230,7 @@ static void send_welcome(struct sse_client *st, const uint64_t *cur)
 		   "\"epoch\":\"%s\",\"topics\":[", bk_cfg()->sse_retry_ms, RINGCAST_VERSION,
 		   bk.epoch);
 	for (unsigned i = 0; i < st->n; i++) {
-		const struct rc_topic *tp = st->topics[i].t;
+		const struct bk_topic *tp = st->topics[i].t;
 		ssize_t nl = rc_json_write_string(name, sizeof(name), tp->name, tp->name_len);
 		if (nl > 0)
 			bk_tprintf(&t, "%s{\"topic\":%.*s,\"seq\":%llu}", i ? "," : "", (int)nl, name,
@@ -346,7 +346,7 @@ static bool take_topics(struct bk_http *h, struct sse_client *st, struct rc_span
 
 	for (*got = 0; *got < st->n; p++) {
 		const char *e = memchr(p, ',', (size_t)(end - p));
-		struct rc_topic *t;
+		struct bk_topic *t;
 		ssize_t n;
 
 		if (!e)
@@ -400,7 +400,7 @@ static void start(struct sse_client *st)
 
 	for (unsigned k = 0; k < 2 * st->n && !err; k++) {
 		unsigned i = k % st->n;
-		const struct rc_topic *t = st->topics[i].t;
+		const struct bk_topic *t = st->topics[i].t;
 		if (st->topics[i].has_from != (k >= st->n))
 			continue;
 		err = bk_subscribe(cl, t->name, t->name_len, st->topics[i].has_from,
@@ -425,7 +425,7 @@ static void start(struct sse_client *st)
 /* GET or HEAD /events/<list> (see sse.h). */
 void bk_sse_request(struct bk_http *h, struct rc_span list, bool origin_denied)
 {
-	const struct rc_config *cfg = bk_cfg();
+	const struct bk_config *cfg = bk_cfg();
 	struct rc_conn *c = h->c;
 	char hdr[sizeof(h->cors) + 96];
 	struct sse_client *st;
@@ -521,7 +521,7 @@ int bk_sse_start(unsigned nthreads)
  * and under the drop policy nothing else would ever end it. */
 static void sweep_one(struct sse_client *st, struct rc_buf *ka, uint64_t elapsed_ms)
 {
-	const struct rc_config *cfg = bk_cfg();
+	const struct bk_config *cfg = bk_cfg();
 	struct bk_client *cl = &st->cl;
 	size_t queued = bk.io->queued(cl);
 	uint64_t msgs = atomic_load_explicit(&cl->msgs_out, memory_order_relaxed);

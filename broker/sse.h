@@ -24,11 +24,11 @@ void bk_sse_tick(void);
 enum bk_variant bk_sse_variant(const struct bk_client *cl);
 /* Builds m's event from its JSON envelope json[0..len) (msg.c, once per
  * message and variant).  Returns a buffer with refcount 1, or NULL. */
-struct rc_buf *bk_sse_build(const struct rc_msg *m, const uint8_t *json, size_t len,
+struct rc_buf *bk_sse_build(const struct bk_msg *m, const uint8_t *json, size_t len,
 			    enum bk_variant v);
 /* Queues the event ev of m to s's stream (bk_deliver).  Same returns as
  * bk_io.send. */
-int bk_sse_send_msg(struct bk_sub *s, const struct rc_msg *m, struct rc_buf *ev);
+int bk_sse_send_msg(struct bk_sub *s, const struct bk_msg *m, struct rc_buf *ev);
 /* Queues a control event (gap, reset) whose JSON is json[0..len): the
  * stream's position in topic moves to pos. */
 void bk_sse_send_control(struct bk_client *cl, const char *event, const char *topic,

@@ -24,7 +24,7 @@
 
 static struct {
 	pthread_mutex_t lock;
-	struct rc_topic **buckets;
+	struct bk_topic **buckets;
 	size_t nbuckets;
 	_Atomic size_t count;       /* written under lock, read anywhere */
 } reg = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -49,12 +49,12 @@ int bk_registry_init(void)
 static void grow_table(void)
 {
 	size_t n = reg.nbuckets * 2;
-	struct rc_topic **nb = calloc(n, sizeof(*nb));
+	struct bk_topic **nb = calloc(n, sizeof(*nb));
 
 	if (!nb)
 		return; /* longer chains, still correct */
 	for (size_t i = 0; i < reg.nbuckets; i++) {
-		struct rc_topic *t = reg.buckets[i], *next;
+		struct bk_topic *t = reg.buckets[i], *next;
 		for (; t; t = next) {
 			next = t->hnext;
 			t->hnext = nb[t->hash & (n - 1)];
@@ -67,13 +67,13 @@ static void grow_table(void)
 }
 
 /* What a topic costs besides its messages, counted in history_max_bytes. */
-static size_t topic_footprint(const struct rc_topic *t)
+static size_t topic_footprint(const struct bk_topic *t)
 {
 	return sizeof(*t) + t->name_len + 1 +
 	       bk.nthreads * (sizeof(*t->nsubs_thread) + sizeof(*t->local) + sizeof(*t->pending));
 }
 
-static void topic_free(struct rc_topic *t)
+static void topic_free(struct bk_topic *t)
 {
 	pthread_mutex_destroy(&t->lock);
 	free(t->hist);
@@ -84,10 +84,10 @@ static void topic_free(struct rc_topic *t)
 }
 
 /* Registry lock held (the tombstones share it). */
-static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
+static struct bk_topic *topic_new(const char *name, size_t len, uint32_t h)
 {
-	const struct rc_config *cfg = bk_cfg();
-	struct rc_topic *t = calloc(1, sizeof(*t) + len + 1);
+	const struct bk_config *cfg = bk_cfg();
+	struct bk_topic *t = calloc(1, sizeof(*t) + len + 1);
 
 	if (!t)
 		return NULL;
@@ -96,7 +96,7 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	t->pending = calloc(bk.nthreads, sizeof(*t->pending));
 	/* The ring grows up to it (history.c): its namespace's, if any; Redis
 	 * keeps the history of engine = redis. */
-	t->hist_cap = bk_engine_remote() ? 0 : rc_ns_history_size(cfg, rc_ns_of(cfg, name, len, NULL));
+	t->hist_cap = bk_engine_remote() ? 0 : bk_ns_history_size(cfg, bk_ns_of(cfg, name, len, NULL));
 	if (!t->nsubs_thread || !t->local || !t->pending) {
 		free(t->pending);
 		free(t->nsubs_thread);
@@ -119,9 +119,9 @@ static struct rc_topic *topic_new(const char *name, size_t len, uint32_t h)
 	return t;
 }
 
-static struct rc_topic *lookup(const char *name, size_t len, uint32_t h)
+static struct bk_topic *lookup(const char *name, size_t len, uint32_t h)
 {
-	struct rc_topic *t;
+	struct bk_topic *t;
 
 	for (t = reg.buckets[h & (reg.nbuckets - 1)]; t; t = t->hnext)
 		if (t->hash == h && t->name_len == len && memcmp(t->name, name, len) == 0)
@@ -131,9 +131,9 @@ static struct rc_topic *lookup(const char *name, size_t len, uint32_t h)
 
 /* Creates a topic (registry lock held): NULL with errno ENOSPC at
  * max_topics, EAGAIN when ip is over its topic creation rate, ENOMEM. */
-static struct rc_topic *create(const char *name, size_t len, uint32_t h, const uint8_t *ip)
+static struct bk_topic *create(const char *name, size_t len, uint32_t h, const uint8_t *ip)
 {
-	struct rc_topic *t;
+	struct bk_topic *t;
 
 	if (reg.count >= bk_cfg()->max_topics) {
 		errno = ENOSPC;
@@ -161,10 +161,10 @@ static struct rc_topic *create(const char *name, size_t len, uint32_t h, const u
  * At max_topics, the globally oldest history is evicted first: a topic
  * that only had history left makes room (a flood of one-message topics
  * cannot lock everyone out). */
-struct rc_topic *bk_topic_get(const char *name, size_t len, bool create_it, const uint8_t *ip)
+struct bk_topic *bk_topic_get(const char *name, size_t len, bool create_it, const uint8_t *ip)
 {
 	uint32_t h = hash(name, len);
-	struct rc_topic *t;
+	struct bk_topic *t;
 
 	for (int attempt = 0;; attempt++) {
 		pthread_mutex_lock(&reg.lock);
@@ -182,7 +182,7 @@ struct rc_topic *bk_topic_get(const char *name, size_t len, bool create_it, cons
 }
 
 /* Takes another reference (the caller holds one). */
-void bk_topic_ref(struct rc_topic *t)
+void bk_topic_ref(struct bk_topic *t)
 {
 	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 }
@@ -192,9 +192,9 @@ void bk_topic_ref(struct rc_topic *t)
  * nor history: then it leaves the registry.  Only the drop to zero takes
  * the registry lock (a lookup takes its reference under it, so a topic
  * found there is never freed under the finder). */
-void bk_topic_put(struct rc_topic *t)
+void bk_topic_put(struct bk_topic *t)
 {
-	struct rc_topic **pp;
+	struct bk_topic **pp;
 	unsigned r = atomic_load_explicit(&t->refs, memory_order_relaxed);
 
 	while (r > 1)
@@ -219,17 +219,17 @@ void bk_topic_put(struct rc_topic *t)
 
 /* Calls fn for every topic (at most max) with no lock held (see broker.h):
  * the registry lock is held only to take a reference on each. */
-void bk_topics_each(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t max)
+void bk_topics_each(void (*fn)(struct bk_topic *t, void *arg), void *arg, size_t max)
 {
 	bk_topics_page(fn, arg, 0, max);
 }
 
 /* See broker.h. */
-void bk_topics_page(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t skip,
+void bk_topics_page(void (*fn)(struct bk_topic *t, void *arg), void *arg, size_t skip,
 		    size_t max)
 {
 	size_t cap = bk_topics_count(), n = 0;
-	struct rc_topic **all;
+	struct bk_topic **all;
 
 	if (skip >= cap)
 		return; /* past the end: no walk */
@@ -240,7 +240,7 @@ void bk_topics_page(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t
 		return;
 	pthread_mutex_lock(&reg.lock);
 	for (size_t i = 0; i < reg.nbuckets && n < cap; i++) {
-		for (struct rc_topic *t = reg.buckets[i]; t && n < cap; t = t->hnext) {
+		for (struct bk_topic *t = reg.buckets[i]; t && n < cap; t = t->hnext) {
 			if (skip) {
 				skip--;
 				continue;
@@ -258,7 +258,7 @@ void bk_topics_page(void (*fn)(struct rc_topic *t, void *arg), void *arg, size_t
 }
 
 /* A topic's last seq, read under its lock. */
-uint64_t bk_topic_seq(struct rc_topic *t)
+uint64_t bk_topic_seq(struct bk_topic *t)
 {
 	uint64_t seq;
 
@@ -279,7 +279,7 @@ size_t bk_topics_count(void)
 /* Delivers m to this thread's exact subscribers of t, then to its pattern
  * subscribers (psub.c), each connection once: the exact ones stamp their
  * connection with this fanout's generation. */
-static void fanout_local(struct rc_topic *t, unsigned idx, struct rc_msg *m)
+static void fanout_local(struct bk_topic *t, unsigned idx, struct bk_msg *m)
 {
 	struct rc_list *head = &t->local[idx], *it, *next;
 	struct bk_worker *w = &bk.workers[idx];
@@ -300,7 +300,7 @@ static void fanout_local(struct rc_topic *t, unsigned idx, struct rc_msg *m)
 
 static void fanout_remote(void *arg)
 {
-	struct rc_msg *m = arg;
+	struct bk_msg *m = arg;
 	unsigned idx = bk_worker()->idx;
 
 	fanout_local(m->topic, idx, m);
@@ -331,7 +331,7 @@ static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
  * overtake it.  Then this thread's subscribers get the message through
  * the same queue, behind it.  pending[i] only grows under the lock and
  * only thread i shrinks it, so 0 here means nothing is queued. */
-static bool hand_off(struct rc_topic *t, struct rc_msg *m, unsigned idx)
+static bool hand_off(struct bk_topic *t, struct bk_msg *m, unsigned idx)
 {
 	bool direct = atomic_load(&t->pending[idx]) == 0;
 
@@ -352,10 +352,10 @@ static bool hand_off(struct rc_topic *t, struct rc_msg *m, unsigned idx)
 }
 
 /* See broker.h. */
-void bk_topic_event(struct rc_topic *t, const char *json, size_t len)
+void bk_topic_event(struct bk_topic *t, const char *json, size_t len)
 {
 	struct bk_worker *w = bk_worker();
-	struct rc_msg *m = bk_msg_new(t, RC_OP_TEXT, json, len);
+	struct bk_msg *m = bk_msg_new(t, RC_OP_TEXT, json, len);
 	bool direct;
 
 	if (!m)
@@ -370,10 +370,10 @@ void bk_topic_event(struct rc_topic *t, const char *json, size_t len)
 	bk_msg_unref(m);
 }
 
-void bk_topic_fanout(struct rc_msg *m)
+void bk_topic_fanout(struct bk_msg *m)
 {
 	struct bk_worker *w = bk_worker();
-	struct rc_topic *t = m->topic;
+	struct bk_topic *t = m->topic;
 	bool direct;
 
 	pthread_mutex_lock(&t->lock);
@@ -391,13 +391,13 @@ void bk_topic_fanout(struct rc_msg *m)
 int bk_publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 	       size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers)
 {
-	const struct rc_config *cfg = bk_cfg();
+	const struct bk_config *cfg = bk_cfg();
 	int ret = -ESHUTDOWN;
 	bool unknown;
 
 	if (bk_topic_is_pattern(name, tlen))
 		return -EINVAL; /* patterns are for subscribing */
-	if (len > rc_ns_max_message_size(cfg, rc_ns_of(cfg, name, tlen, &unknown)))
+	if (len > bk_ns_max_message_size(cfg, bk_ns_of(cfg, name, tlen, &unknown)))
 		return -EMSGSIZE; /* its namespace's max_message_size */
 	if (unknown)
 		return -ENOENT; /* [namespaces] unknown = refuse */
@@ -412,9 +412,9 @@ static int publish(const char *name, size_t tlen, uint8_t opcode, const void *p,
 		   size_t len, const uint8_t *ip, uint64_t *seq, unsigned *subscribers)
 {
 	struct bk_worker *w = bk_worker();
-	struct rc_msg *expired[8], *evicted = NULL;
-	struct rc_topic *t = bk_topic_get(name, tlen, true, ip);
-	struct rc_msg *m;
+	struct bk_msg *expired[8], *evicted = NULL;
+	struct bk_topic *t = bk_topic_get(name, tlen, true, ip);
+	struct bk_msg *m;
 	size_t nexp = 0;
 	bool direct;
 
@@ -475,7 +475,7 @@ static struct bk_sub *find_sub(struct bk_client *cl, const char *name, size_t le
  * cannot vouch for (see tombstone.c) gets a reset, a resume point older
  * than the history a gap, then the history from there, referenced.  Out
  * of memory for the list: the history it would hold is a gap too. */
-static void plan_replay(struct rc_topic *t, uint64_t from, struct bk_replay *r)
+static void plan_replay(struct bk_topic *t, uint64_t from, struct bk_replay *r)
 {
 	uint64_t oldest = t->hist_len ? bk_hist_at(t, 0)->seq : t->seq + 1;
 
@@ -500,7 +500,7 @@ static void plan_replay(struct rc_topic *t, uint64_t from, struct bk_replay *r)
 		return;
 	}
 	for (size_t i = 0; i < t->hist_len; i++) {
-		struct rc_msg *m = bk_hist_at(t, i);
+		struct bk_msg *m = bk_hist_at(t, i);
 		if (m->seq >= from) {
 			bk_msg_ref(m);
 			r->msgs[r->n++] = m;
@@ -515,7 +515,7 @@ void bk_send_replay(struct bk_sub *s, struct bk_replay *r, const struct rc_span 
 		    const char *epoch)
 {
 	uint64_t live = r->live ? r->live : r->cur + 1;
-	struct rc_topic *t = s->topic;
+	struct bk_topic *t = s->topic;
 	struct bk_client *cl = s->cl;
 
 	if (ack_id) { /* before any replayed message, with the seq they follow */
@@ -575,13 +575,13 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 		 uint64_t from, const struct rc_span *ack_id, uint64_t *cur)
 {
 	struct bk_worker *w = bk_worker();
-	struct rc_msg *expired[8];
+	struct bk_msg *expired[8];
 	struct bk_replay r = { 0 };
-	struct rc_topic *t;
+	struct bk_topic *t;
 	struct bk_sub *s;
 	size_t nexp = 0;
 	bool unknown;
-	const struct rc_ns *ns = rc_ns_of(bk_cfg(), name, tlen, &unknown);
+	const struct bk_ns *ns = bk_ns_of(bk_cfg(), name, tlen, &unknown);
 
 	if (unknown)
 		return -ENOENT; /* [namespaces] unknown = refuse */
@@ -645,7 +645,7 @@ int bk_subscribe(struct bk_client *cl, const char *name, size_t tlen, bool has_f
 
 static void remove_sub(struct bk_sub *s)
 {
-	struct rc_topic *t = s->topic;
+	struct bk_topic *t = s->topic;
 	unsigned idx = bk_worker()->idx;
 
 	if (s->eng_id)
@@ -665,7 +665,7 @@ static void remove_sub(struct bk_sub *s)
 	rc_list_del(&s->hlink);
 	s->cl->nsubs--;
 	bk_stat_add(BK_SUBSCRIPTIONS, -1);
-	if (rc_ns_of(bk_cfg(), t->name, t->name_len, NULL)->join_leave)
+	if (bk_ns_of(bk_cfg(), t->name, t->name_len, NULL)->join_leave)
 		bk_presence_event(t, s->cl, false);
 	bk_topic_put(t);
 	bk_presence_free(s->pres);

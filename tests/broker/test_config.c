@@ -15,18 +15,18 @@
 #include "broker/config.h"
 #include "core/rc.h"
 
-static struct rc_config cfg;
+static struct bk_config cfg;
 static char tmp_path[64];
 
 static void setup(void)
 {
-	rc_config_defaults(&cfg);
+	bk_config_defaults(&cfg);
 	tmp_path[0] = '\0';
 }
 
 static void teardown(void)
 {
-	rc_config_free(&cfg);
+	bk_config_free(&cfg);
 	if (tmp_path[0])
 		unlink(tmp_path);
 }
@@ -51,7 +51,7 @@ static const char *write_tmp(const char *text)
 
 static int from_args(bool *exit_now, int argc, char **argv)
 {
-	return rc_config_from_args(&cfg, argc, argv, exit_now);
+	return bk_config_from_args(&cfg, argc, argv, exit_now);
 }
 
 #define ARGS(...) (char *[]){ "ringcast", __VA_ARGS__, NULL }
@@ -76,7 +76,7 @@ Test(config, defaults)
 	cr_assert_eq(cfg.max_http_head, 8192);
 	cr_assert_eq(cfg.json_rate, 1000.0);
 	cr_assert_eq(cfg.json_burst, 2000);
-	cr_assert_eq(cfg.slow_consumer_policy, RC_SLOW_CLOSE);
+	cr_assert_eq(cfg.slow_consumer_policy, BK_SLOW_CLOSE);
 	cr_assert_eq(cfg.handshake_timeout_ms, 10000);
 	cr_assert_eq(cfg.idle_timeout_ms, 30000);
 	cr_assert_eq(cfg.pong_timeout_ms, 10000);
@@ -88,7 +88,7 @@ Test(config, defaults)
 	cr_assert_null(cfg.tls_key);
 	cr_assert_null(cfg.tls_client_ca);
 	cr_assert_null(cfg.config_file);
-	cr_assert_eq(rc_config_validate(&cfg), 0);
+	cr_assert_eq(bk_config_validate(&cfg), 0);
 }
 
 /* ---- every key from text ---------------------------------------------------- */
@@ -105,7 +105,7 @@ struct set_case {
 	double want_d;
 };
 
-#define F(field) offsetof(struct rc_config, field)
+#define F(field) offsetof(struct bk_config, field)
 
 static struct set_case set_cases[] = {
 	{ "threads", "8", F(threads), FT_UINT, 8, 0 },
@@ -133,8 +133,8 @@ static struct set_case set_cases[] = {
 	{ "json_rate", "2.5", F(json_rate), FT_DBL, 0, 2.5 },
 	{ "json_rate", "50", F(json_rate), FT_DBL, 0, 50 },
 	{ "json_burst", "10", F(json_burst), FT_U64, 10, 0 },
-	{ "slow_consumer_policy", "drop", F(slow_consumer_policy), FT_INT, RC_SLOW_DROP, 0 },
-	{ "slow_consumer_policy", "close", F(slow_consumer_policy), FT_INT, RC_SLOW_CLOSE, 0 },
+	{ "slow_consumer_policy", "drop", F(slow_consumer_policy), FT_INT, BK_SLOW_DROP, 0 },
+	{ "slow_consumer_policy", "close", F(slow_consumer_policy), FT_INT, BK_SLOW_CLOSE, 0 },
 	{ "handshake_timeout", "2.5", F(handshake_timeout_ms), FT_UINT, 2500, 0 },
 	{ "idle_timeout", "60", F(idle_timeout_ms), FT_UINT, 60000, 0 },
 	{ "idle_timeout", "2m", F(idle_timeout_ms), FT_UINT, 120000, 0 },
@@ -163,7 +163,7 @@ ParameterizedTest(struct set_case *tc, config, set_key)
 	const char *why = NULL;
 	char *field = (char *)&cfg + tc->off;
 
-	cr_assert_eq(rc_config_set(&cfg, tc->key, tc->value, &why), 0,
+	cr_assert_eq(bk_config_set(&cfg, tc->key, tc->value, &why), 0,
 		     "%s = '%s': %s", tc->key, tc->value, why ? why : "");
 	switch (tc->type) {
 	case FT_U64:
@@ -186,40 +186,40 @@ ParameterizedTest(struct set_case *tc, config, set_key)
 
 Test(config, set_listen_replaces_and_splits_commas)
 {
-	cr_assert_eq(rc_config_set(&cfg, "listen", "0.0.0.0:80, [::1]:8443,localhost:9", NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "listen", "0.0.0.0:80, [::1]:8443,localhost:9", NULL), 0);
 	cr_assert_eq(cfg.nlisten, 3);
 	cr_assert_str_eq(cfg.listen[0], "0.0.0.0:80");
 	cr_assert_str_eq(cfg.listen[1], "[::1]:8443");
 	cr_assert_str_eq(cfg.listen[2], "localhost:9");
-	cr_assert_eq(rc_config_set(&cfg, "listen", "10.0.0.1:1", NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "listen", "10.0.0.1:1", NULL), 0);
 	cr_assert_eq(cfg.nlisten, 1);
 	cr_assert_str_eq(cfg.listen[0], "10.0.0.1:1");
 }
 
 Test(config, tls_listen_is_a_list_like_listen)
 {
-	cr_assert_eq(rc_config_set(&cfg, "tls_listen", "0.0.0.0:443, [::]:8443", NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "tls_listen", "0.0.0.0:443, [::]:8443", NULL), 0);
 	cr_assert_eq(cfg.ntls_listen, 2);
 	cr_assert_str_eq(cfg.tls_listen[0], "0.0.0.0:443");
 	cr_assert_str_eq(cfg.tls_listen[1], "[::]:8443");
 	cr_assert_eq(cfg.nlisten, 1, "the plain list is untouched");
 	cr_assert_str_eq(cfg.listen[0], "127.0.0.1:8080");
-	cr_assert_eq(rc_config_set(&cfg, "tls.tls_listen", "", NULL), 0, "empty: no listener");
+	cr_assert_eq(bk_config_set(&cfg, "tls.tls_listen", "", NULL), 0, "empty: no listener");
 	cr_assert_eq(cfg.ntls_listen, 0);
 	cr_assert_null(cfg.tls_listen[0]);
 }
 
 Test(config, tls_paths_set_replace_and_unset)
 {
-	cr_assert_eq(rc_config_set(&cfg, "tls_cert", " /etc/ringcast/cert.pem ", NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "tls_cert", " /etc/ringcast/cert.pem ", NULL), 0);
 	cr_assert_str_eq(cfg.tls_cert, "/etc/ringcast/cert.pem");
-	cr_assert_eq(rc_config_set(&cfg, "tls.tls_cert", "/srv/a b.pem", NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "tls.tls_cert", "/srv/a b.pem", NULL), 0);
 	cr_assert_str_eq(cfg.tls_cert, "/srv/a b.pem", "spaces inside a path stay");
-	cr_assert_eq(rc_config_set(&cfg, "TLS_KEY", "k.pem", NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "TLS_KEY", "k.pem", NULL), 0);
 	cr_assert_str_eq(cfg.tls_key, "k.pem");
-	cr_assert_eq(rc_config_set(&cfg, "tls-client-ca", "ca.pem", NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "tls-client-ca", "ca.pem", NULL), 0);
 	cr_assert_str_eq(cfg.tls_client_ca, "ca.pem");
-	cr_assert_eq(rc_config_set(&cfg, "tls_cert", "", NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "tls_cert", "", NULL), 0);
 	cr_assert_null(cfg.tls_cert, "empty unsets");
 }
 
@@ -250,12 +250,12 @@ ParameterizedTestParameters(config, tls_validation)
 
 ParameterizedTest(struct tls_valid_case *tc, config, tls_validation)
 {
-	cr_assert_eq(rc_config_set(&cfg, "listen", tc->listen, NULL), 0);
-	cr_assert_eq(rc_config_set(&cfg, "tls_listen", tc->tls_listen, NULL), 0);
-	cr_assert_eq(rc_config_set(&cfg, "tls_cert", tc->cert, NULL), 0);
-	cr_assert_eq(rc_config_set(&cfg, "tls_key", tc->key, NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "listen", tc->listen, NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "tls_listen", tc->tls_listen, NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "tls_cert", tc->cert, NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "tls_key", tc->key, NULL), 0);
 	cr_redirect_stderr();
-	cr_assert_eq(rc_config_validate(&cfg), tc->err, "listen %s tls_listen %s cert '%s' key '%s'",
+	cr_assert_eq(bk_config_validate(&cfg), tc->err, "listen %s tls_listen %s cert '%s' key '%s'",
 		     tc->listen, tc->tls_listen, tc->cert, tc->key);
 }
 
@@ -326,17 +326,17 @@ ParameterizedTestParameters(config, bad_value)
 /* A rejected value names a reason and leaves the config as it was. */
 ParameterizedTest(struct bad_case *tc, config, bad_value)
 {
-	struct rc_config before;
+	struct bk_config before;
 	char a[4096], b[4096];
 	const char *why = NULL;
 
-	rc_config_defaults(&before);
-	cr_assert_eq(rc_config_set(&cfg, tc->key, tc->value, &why), tc->err,
+	bk_config_defaults(&before);
+	cr_assert_eq(bk_config_set(&cfg, tc->key, tc->value, &why), tc->err,
 		     "%s = '%s'", tc->key, tc->value);
 	cr_assert_not_null(why);
-	cr_assert_gt(rc_config_dump(&cfg, a, sizeof(a)), 0);
-	cr_assert_gt(rc_config_dump(&before, b, sizeof(b)), 0);
-	rc_config_free(&before);
+	cr_assert_gt(bk_config_dump(&cfg, a, sizeof(a)), 0);
+	cr_assert_gt(bk_config_dump(&before, b, sizeof(b)), 0);
+	bk_config_free(&before);
 	cr_assert_str_eq(a, b);
 }
 
@@ -346,19 +346,19 @@ Test(config, too_many_listen_addresses_keep_the_old_list)
 
 	for (int i = 0; i < RC_CFG_MAX_LISTEN + 1; i++)
 		sprintf(list + strlen(list), "%s10.0.0.%d:80", i ? "," : "", i);
-	cr_assert_eq(rc_config_set(&cfg, "listen", list, NULL), -EINVAL);
+	cr_assert_eq(bk_config_set(&cfg, "listen", list, NULL), -EINVAL);
 	cr_assert_eq(cfg.nlisten, 1);
 	cr_assert_str_eq(cfg.listen[0], "127.0.0.1:8080");
 	*strrchr(list, ',') = '\0';	/* exactly the maximum is fine */
-	cr_assert_eq(rc_config_set(&cfg, "listen", list, NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "listen", list, NULL), 0);
 	cr_assert_eq(cfg.nlisten, RC_CFG_MAX_LISTEN);
 }
 
 Test(config, duplicate_listen_fails_validation)
 {
-	cr_assert_eq(rc_config_set(&cfg, "listen", "a:1,b:2,a:1", NULL), 0);
+	cr_assert_eq(bk_config_set(&cfg, "listen", "a:1,b:2,a:1", NULL), 0);
 	cr_redirect_stderr();
-	cr_assert_eq(rc_config_validate(&cfg), -EINVAL);
+	cr_assert_eq(bk_config_validate(&cfg), -EINVAL);
 }
 
 /* ---- INI files ------------------------------------------------------------------ */
@@ -383,14 +383,14 @@ Test(config, file_with_sections)
 		"history_size = 500\n"
 		"history_ttl = 60\n");
 
-	cr_assert_eq(rc_config_load_file(&cfg, p), 0);
+	cr_assert_eq(bk_config_load_file(&cfg, p), 0);
 	cr_assert_eq(cfg.nlisten, 2);
 	cr_assert_str_eq(cfg.listen[0], "0.0.0.0:8080");
 	cr_assert_str_eq(cfg.listen[1], "[::]:8080");
 	cr_assert_eq(cfg.threads, 4);
 	cr_assert_eq(cfg.log_level, RC_LOG_DEBUG);
 	cr_assert_eq(cfg.max_backpressure, 256 * 1024);
-	cr_assert_eq(cfg.slow_consumer_policy, RC_SLOW_DROP);
+	cr_assert_eq(cfg.slow_consumer_policy, BK_SLOW_DROP);
 	cr_assert_eq(cfg.idle_timeout_ms, 45500);
 	cr_assert_eq(cfg.history_size, 500);
 	cr_assert_eq(cfg.history_ttl_ms, 60000);
@@ -407,7 +407,7 @@ Test(config, file_tls_section)
 		"tls_key = /etc/ringcast/key.pem ; inline comment\n"
 		"tls_client_ca =\n");
 
-	cr_assert_eq(rc_config_load_file(&cfg, p), 0);
+	cr_assert_eq(bk_config_load_file(&cfg, p), 0);
 	cr_assert_eq(cfg.ntls_listen, 3);
 	cr_assert_str_eq(cfg.tls_listen[0], "0.0.0.0:8443");
 	cr_assert_str_eq(cfg.tls_listen[2], "127.0.0.1:9443");
@@ -415,7 +415,7 @@ Test(config, file_tls_section)
 	cr_assert_str_eq(cfg.tls_key, "/etc/ringcast/key.pem");
 	cr_assert_null(cfg.tls_client_ca);
 	cr_assert_eq(cfg.nlisten, 1, "listen keeps its default");
-	cr_assert_eq(rc_config_validate(&cfg), 0);
+	cr_assert_eq(bk_config_validate(&cfg), 0);
 }
 
 Test(config, file_without_sections)
@@ -423,7 +423,7 @@ Test(config, file_without_sections)
 	const char *p = write_tmp("threads = 2\nmax_message_size = 2M\n"
 				  "listen = 1.2.3.4:5,6.7.8.9:10\nlisten=11.0.0.1:12\n");
 
-	cr_assert_eq(rc_config_load_file(&cfg, p), 0);
+	cr_assert_eq(bk_config_load_file(&cfg, p), 0);
 	cr_assert_eq(cfg.threads, 2);
 	cr_assert_eq(cfg.max_message_size, 2 << 20);
 	cr_assert_eq(cfg.nlisten, 3);
@@ -463,13 +463,13 @@ ParameterizedTest(struct file_err_case *tc, config, file_errors)
 	const char *p = write_tmp(tc->text);
 
 	cr_redirect_stderr();
-	cr_assert_eq(rc_config_load_file(&cfg, p), tc->err, "%s", tc->text);
+	cr_assert_eq(bk_config_load_file(&cfg, p), tc->err, "%s", tc->text);
 }
 
 Test(config, missing_file)
 {
 	cr_redirect_stderr();
-	cr_assert_eq(rc_config_load_file(&cfg, "/nonexistent/ringcast.ini"), -ENOENT);
+	cr_assert_eq(bk_config_load_file(&cfg, "/nonexistent/ringcast.ini"), -ENOENT);
 }
 
 /* ---- flags, env, precedence ----------------------------------------------------- */
@@ -527,7 +527,7 @@ Test(config, bad_env_value_fails)
 {
 	setenv("RINGCAST_THREADS", "lots", 1);
 	cr_redirect_stderr();
-	cr_assert_eq(rc_config_load_env(&cfg), -EINVAL);
+	cr_assert_eq(bk_config_load_env(&cfg), -EINVAL);
 	unsetenv("RINGCAST_THREADS");
 	cr_assert_eq(cfg.threads, 0);
 }
@@ -565,7 +565,7 @@ Test(config, listen_file_list_kept_without_flags_and_env_replaces)
 	cr_assert_eq(cfg.nlisten, 2);
 	cr_assert_str_eq(cfg.listen[1], "2.2.2.2:2");
 	setenv("RINGCAST_LISTEN", "7.7.7.7:7,8.8.8.8:8", 1);
-	cr_assert_eq(rc_config_load_env(&cfg), 0);
+	cr_assert_eq(bk_config_load_env(&cfg), 0);
 	unsetenv("RINGCAST_LISTEN");
 	cr_assert_eq(cfg.nlisten, 2);
 	cr_assert_str_eq(cfg.listen[0], "7.7.7.7:7");
@@ -593,7 +593,7 @@ Test(config, tls_listen_flags_and_env_follow_the_list_rule)
 	setenv("RINGCAST_TLS_LISTEN", "6.6.6.6:6", 1);
 	setenv("RINGCAST_TLS_KEY", "env.key", 1);
 	setenv("RINGCAST_TLS_CLIENT_CA", "ca.pem", 1);
-	cr_assert_eq(rc_config_load_env(&cfg), 0);
+	cr_assert_eq(bk_config_load_env(&cfg), 0);
 	unsetenv("RINGCAST_TLS_LISTEN");
 	unsetenv("RINGCAST_TLS_KEY");
 	unsetenv("RINGCAST_TLS_CLIENT_CA");
@@ -643,7 +643,7 @@ ParameterizedTest(struct argv_err_case *tc, config, argv_errors)
 	bool exit_now;
 
 	cr_redirect_stderr();
-	cr_assert_eq(rc_config_from_args(&cfg, tc->b[0] ? 3 : 2, argv, &exit_now),
+	cr_assert_eq(bk_config_from_args(&cfg, tc->b[0] ? 3 : 2, argv, &exit_now),
 		     -EINVAL, "%s %s", tc->a, tc->b);
 }
 
@@ -684,7 +684,7 @@ Test(config, help_lists_every_key)
 	cr_assert(strstr(help, "--config FILE"));
 	cr_assert(strstr(help, "--check-config"));
 	/* Every key the dump knows has a flag line with its default. */
-	cr_assert_gt(rc_config_dump(&cfg, dump, sizeof(dump)), 0);
+	cr_assert_gt(bk_config_dump(&cfg, dump, sizeof(dump)), 0);
 	for (line = strtok_r(dump, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char flag[64], *eq = strstr(line, " = ");
 
@@ -728,7 +728,7 @@ Test(config, check_config_bad)
 
 /* ---- dump ------------------------------------------------------------------------ */
 
-static void assert_same(const struct rc_config *a, const struct rc_config *b)
+static void assert_same(const struct bk_config *a, const struct bk_config *b)
 {
 	cr_assert_eq(a->nlisten, b->nlisten);
 	for (unsigned i = 0; i < a->nlisten; i++)
@@ -765,16 +765,16 @@ static void assert_same(const struct rc_config *a, const struct rc_config *b)
 
 static void round_trip(void)
 {
-	struct rc_config back;
+	struct bk_config back;
 	char text[8192];
-	long n = rc_config_dump(&cfg, text, sizeof(text));
+	long n = bk_config_dump(&cfg, text, sizeof(text));
 
 	cr_assert_gt(n, 0);
 	cr_assert_eq((size_t)n, strlen(text));
-	rc_config_defaults(&back);
-	cr_assert_eq(rc_config_load_file(&back, write_tmp(text)), 0, "%s", text);
+	bk_config_defaults(&back);
+	cr_assert_eq(bk_config_load_file(&back, write_tmp(text)), 0, "%s", text);
 	assert_same(&cfg, &back);
-	rc_config_free(&back);
+	bk_config_free(&back);
 }
 
 Test(config, dump_round_trips_defaults)
@@ -802,7 +802,7 @@ Test(config, dump_round_trips_everything_changed)
 	};
 
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
-		cr_assert_eq(rc_config_set(&cfg, kv[i][0], kv[i][1], NULL), 0, "%s", kv[i][0]);
+		cr_assert_eq(bk_config_set(&cfg, kv[i][0], kv[i][1], NULL), 0, "%s", kv[i][0]);
 	cr_assert_eq(cfg.close_timeout_ms, 2050);
 	round_trip();
 }
@@ -811,7 +811,7 @@ Test(config, dump_too_small)
 {
 	char small[64];
 
-	cr_assert_eq(rc_config_dump(&cfg, small, sizeof(small)), -ENOSPC);
+	cr_assert_eq(bk_config_dump(&cfg, small, sizeof(small)), -ENOSPC);
 }
 
 /* The documented example loads cleanly and holds exactly the defaults, so
@@ -819,14 +819,14 @@ Test(config, dump_too_small)
  * repository root (make unit). */
 Test(config, example_file_is_the_defaults)
 {
-	struct rc_config def;
+	struct bk_config def;
 
 	if (access("deploy/ringcast.ini", R_OK) != 0)
 		cr_skip_test("deploy/ringcast.ini not found (run from the repository root)");
 	cfg.threads = 9;
 	cfg.echo = false;
-	cr_assert_eq(rc_config_load_file(&cfg, "deploy/ringcast.ini"), 0);
-	rc_config_defaults(&def);
+	cr_assert_eq(bk_config_load_file(&cfg, "deploy/ringcast.ini"), 0);
+	bk_config_defaults(&def);
 	assert_same(&cfg, &def);
-	rc_config_free(&def);
+	bk_config_free(&def);
 }

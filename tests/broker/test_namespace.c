@@ -11,18 +11,18 @@
 
 #include "broker/namespace.h"
 
-static struct rc_config cfg;
+static struct bk_config cfg;
 static char path[64];
 
 static void setup(void)
 {
-	rc_config_defaults(&cfg);
+	bk_config_defaults(&cfg);
 	path[0] = 0;
 }
 
 static void teardown(void)
 {
-	rc_config_free(&cfg);
+	bk_config_free(&cfg);
 	if (path[0])
 		unlink(path);
 }
@@ -38,39 +38,39 @@ static int load(const char *text)
 	cr_assert(fd >= 0);
 	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
-	return rc_config_load_file(&cfg, path);
+	return bk_config_load_file(&cfg, path);
 }
 
 Test(namespace, sections_and_lookup)
 {
 	bool unknown;
-	const struct rc_ns *ns;
+	const struct bk_ns *ns;
 
 	cr_assert_eq(load("[history]\nhistory_size = 50\n"
 			  "[namespaces]\nunknown = refuse\npresence = on\n"
 			  "[namespace chat]\nhistory_size = 5\nhistory_ttl = 2.5\n"
 			  "slow_consumer_policy = drop\nclient_publish = off\n"
 			  "subscribe = token\n[namespace feed]\nmax_message_size = 4K\n"), 0);
-	ns = rc_ns_of(&cfg, "chat:room", 9, &unknown);
+	ns = bk_ns_of(&cfg, "chat:room", 9, &unknown);
 	cr_assert_not(unknown);
 	cr_assert_str_eq(ns->name, "chat");
-	cr_assert_eq(rc_ns_history_size(&cfg, ns), 5);
-	cr_assert_eq(rc_ns_history_ttl_ms(&cfg, ns), 2500);
-	cr_assert_eq(rc_ns_slow_policy(&cfg, ns), RC_SLOW_DROP);
-	cr_assert_eq(rc_ns_max_message_size(&cfg, ns), cfg.max_message_size, "top level");
+	cr_assert_eq(bk_ns_history_size(&cfg, ns), 5);
+	cr_assert_eq(bk_ns_history_ttl_ms(&cfg, ns), 2500);
+	cr_assert_eq(bk_ns_slow_policy(&cfg, ns), BK_SLOW_DROP);
+	cr_assert_eq(bk_ns_max_message_size(&cfg, ns), cfg.max_message_size, "top level");
 	cr_assert(ns->presence, "from [namespaces]");
 	cr_assert_not(ns->client_publish);
 	cr_assert_eq(ns->who_subscribe, RC_NS_WHO_TOKEN);
 	cr_assert_eq(ns->who_publish, RC_NS_WHO_RULES);
-	ns = rc_ns_of(&cfg, "feed:x", 6, &unknown);
-	cr_assert_eq(rc_ns_max_message_size(&cfg, ns), 4096);
-	cr_assert_eq(rc_ns_history_size(&cfg, ns), 50, "top level");
-	ns = rc_ns_of(&cfg, "plain", 5, &unknown);
+	ns = bk_ns_of(&cfg, "feed:x", 6, &unknown);
+	cr_assert_eq(bk_ns_max_message_size(&cfg, ns), 4096);
+	cr_assert_eq(bk_ns_history_size(&cfg, ns), 50, "top level");
+	ns = bk_ns_of(&cfg, "plain", 5, &unknown);
 	cr_assert_not(unknown, "no separator: the top level");
 	cr_assert_eq(ns->name[0], 0);
-	rc_ns_of(&cfg, "nope:x", 6, &unknown);
+	bk_ns_of(&cfg, "nope:x", 6, &unknown);
 	cr_assert(unknown);
-	rc_ns_of(&cfg, "chatx:x", 7, &unknown);
+	bk_ns_of(&cfg, "chatx:x", 7, &unknown);
 	cr_assert(unknown, "a name is matched whole");
 }
 
@@ -79,21 +79,21 @@ Test(namespace, separator_and_default_unknown)
 	bool unknown = true;
 
 	cr_assert_eq(load("[namespaces]\nseparator = /\n[namespace a]\nhistory_size = 1\n"), 0);
-	cr_assert_str_eq(rc_ns_of(&cfg, "a/x", 3, &unknown)->name, "a");
-	cr_assert_eq(rc_ns_of(&cfg, "a:x", 3, &unknown)->name[0], 0);
-	rc_ns_of(&cfg, "b/x", 3, &unknown);
+	cr_assert_str_eq(bk_ns_of(&cfg, "a/x", 3, &unknown)->name, "a");
+	cr_assert_eq(bk_ns_of(&cfg, "a:x", 3, &unknown)->name[0], 0);
+	bk_ns_of(&cfg, "b/x", 3, &unknown);
 	cr_assert_not(unknown, "unknown = default");
 }
 
 Test(namespace, no_sections)
 {
 	bool unknown = true;
-	const struct rc_ns *ns = rc_ns_of(&cfg, "chat:x", 6, &unknown);
+	const struct bk_ns *ns = bk_ns_of(&cfg, "chat:x", 6, &unknown);
 
 	cr_assert_not(unknown);
 	cr_assert(ns->client_publish);
 	cr_assert_not(ns->presence);
-	cr_assert_eq(rc_ns_history_size(&cfg, ns), cfg.history_size);
+	cr_assert_eq(bk_ns_history_size(&cfg, ns), cfg.history_size);
 }
 
 Test(namespace, errors_name_the_line, .init = cr_redirect_stderr)
@@ -122,28 +122,28 @@ Test(namespace, errors_name_the_line, .init = cr_redirect_stderr)
 
 Test(namespace, dump_reads_back)
 {
-	struct rc_config again;
+	struct bk_config again;
 	char *a = malloc(65536), *b = malloc(65536);
 	long n;
 
 	cr_assert_eq(load("[namespaces]\nseparator = #\njoin_leave = on\n"
 			  "[namespace x]\nhistory_size = 3\npublish = nobody\n"), 0);
-	n = rc_config_dump(&cfg, a, 65536);
+	n = bk_config_dump(&cfg, a, 65536);
 	cr_assert_gt(n, 0);
 	unlink(path);
-	rc_config_defaults(&again);
+	bk_config_defaults(&again);
 	{
-		struct rc_config keep = cfg;
+		struct bk_config keep = cfg;
 		cfg = again;
 		cr_assert_eq(load(a), 0);
 		again = cfg;
 		cfg = keep;
 	}
-	cr_assert_gt(rc_config_dump(&again, b, 65536), 0);
+	cr_assert_gt(bk_config_dump(&again, b, 65536), 0);
 	cr_assert_str_eq(a, b);
 	cr_assert_eq(again.namespaces->sep, '#');
 	cr_assert_eq(again.namespaces->ns[0].who_publish, RC_NS_WHO_NOBODY);
-	rc_config_free(&again);
+	bk_config_free(&again);
 	free(a);
 	free(b);
 }

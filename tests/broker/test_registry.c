@@ -37,7 +37,7 @@ struct fthread {
 };
 
 static struct fthread fth[NTHREADS];
-static struct rc_config cfg;
+static struct bk_config cfg;
 
 static int fake_post(unsigned idx, void (*fn)(void *arg), void *arg)
 {
@@ -248,7 +248,7 @@ static struct fake *fake_new(unsigned thread)
 
 static void setup(void)
 {
-	rc_config_defaults(&cfg);
+	bk_config_defaults(&cfg);
 	cfg.history_size = 100000;
 	atomic_store(&bk.cfg, &cfg);
 	bk.io = &fake_io;
@@ -456,7 +456,7 @@ Test(registry, drop_policy_gap_is_exact)
 {
 	struct fake *slow = fake_new(1), *fast = fake_new(1);
 
-	cfg.slow_consumer_policy = RC_SLOW_DROP;
+	cfg.slow_consumer_policy = BK_SLOW_DROP;
 	sub_on(slow, false, 0);
 	sub_on(fast, false, 0);
 	pub_on(0, 2);
@@ -484,7 +484,7 @@ Test(registry, drop_gap_sent_once_there_is_room)
 {
 	struct fake *slow = fake_new(1);
 
-	cfg.slow_consumer_policy = RC_SLOW_DROP;
+	cfg.slow_consumer_policy = BK_SLOW_DROP;
 	sub_on(slow, false, 0);
 	pub_on(0, 1);
 	settle();
@@ -617,9 +617,9 @@ static void do_pub_other(void *arg)
 	cr_assert_eq(bk_publish("u", 1, RC_OP_TEXT, "{}", 2, NULL, &seq, &subs), 0);
 }
 
-static void lookup_again(struct rc_topic *t, void *arg)
+static void lookup_again(struct bk_topic *t, void *arg)
 {
-	struct rc_topic *same = bk_topic_get(t->name, t->name_len, false, NULL);
+	struct bk_topic *same = bk_topic_get(t->name, t->name_len, false, NULL);
 
 	/* Would deadlock if the registry lock were held around fn. */
 	cr_assert_eq(same, t);
@@ -734,7 +734,7 @@ Test(registry, pattern_drops_are_reported_as_a_count)
 {
 	struct fake *slow = fake_new(1);
 
-	cfg.slow_consumer_policy = RC_SLOW_DROP;
+	cfg.slow_consumer_policy = BK_SLOW_DROP;
 	sub_named(slow, ">");
 	pub_on(0, 1);
 	settle();
