@@ -275,21 +275,34 @@ static int parse_bool(const char *s, bool *out)
 	return -EINVAL;
 }
 
+/* The keywords of an enumerated key, and their values. */
+struct word {
+	const char *name;
+	int value;
+};
+#define WORDS(w) (w), sizeof(w) / sizeof((w)[0])
+
+/* *out = the value of s (any case) in words; -EINVAL if none. */
+static int parse_word(const char *s, const struct word *words, size_t n, int *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcasecmp(s, words[i].name) == 0) {
+			*out = words[i].value;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 static int parse_level(const char *s, int *out)
 {
-	static const struct { const char *name; int lvl; } names[] = {
+	static const struct word names[] = {
 		{ "error", RC_LOG_ERROR }, { "warn", RC_LOG_WARN },
 		{ "warning", RC_LOG_WARN }, { "info", RC_LOG_INFO },
 		{ "debug", RC_LOG_DEBUG },
 	};
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcasecmp(s, names[i].name) == 0) {
-			*out = names[i].lvl;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	return parse_word(s, WORDS(names), out);
 }
 
 /* One "host:port": an IPv6 literal in brackets, or a name/IPv4 address
@@ -503,35 +516,29 @@ static int set_value(struct bk_config *c, const struct key *k, const char *v,
 	case K_LEVEL:
 		*why = "not a log level (error, warn, info, debug)";
 		return parse_level(v, (int *)field);
-	case K_LOGFMT:
+	case K_LOGFMT: {
+		static const struct word fmts[] = { { "text", RC_LOG_TEXT }, { "json", RC_LOG_JSON } };
 		*why = "not a log format (text, json)";
-		if (strcasecmp(v, "text") == 0)
-			*(int *)field = RC_LOG_TEXT;
-		else if (strcasecmp(v, "json") == 0)
-			*(int *)field = RC_LOG_JSON;
-		else
-			return -EINVAL;
-		return 0;
-	case K_POLICY:
+		return parse_word(v, WORDS(fmts), (int *)field);
+	}
+	case K_POLICY: {
+		static const struct word policies[] = {
+			{ "close", BK_SLOW_CLOSE }, { "drop", BK_SLOW_DROP },
+		};
+		int p;
 		*why = "not a policy (close, drop)";
-		if (strcasecmp(v, "close") == 0)
-			c->slow_consumer_policy = BK_SLOW_CLOSE;
-		else if (strcasecmp(v, "drop") == 0)
-			c->slow_consumer_policy = BK_SLOW_DROP;
-		else
+		if (parse_word(v, WORDS(policies), &p) < 0)
 			return -EINVAL;
+		c->slow_consumer_policy = (enum bk_slow_policy)p;
 		return 0;
-	case K_IOBACKEND:
+	}
+	case K_IOBACKEND: {
+		static const struct word backends[] = {
+			{ "auto", RC_IO_AUTO }, { "io_uring", RC_IO_URING }, { "epoll", RC_IO_EPOLL },
+		};
 		*why = "not an io backend (auto, io_uring, epoll)";
-		if (strcasecmp(v, "auto") == 0)
-			c->io_backend = RC_IO_AUTO;
-		else if (strcasecmp(v, "io_uring") == 0)
-			c->io_backend = RC_IO_URING;
-		else if (strcasecmp(v, "epoll") == 0)
-			c->io_backend = RC_IO_EPOLL;
-		else
-			return -EINVAL;
-		return 0;
+		return parse_word(v, WORDS(backends), &c->io_backend);
+	}
 	case K_RATE: {
 		char *end;
 		double d;
